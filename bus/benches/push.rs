@@ -1,0 +1,73 @@
+//! Benchmark of the audio thread's only work: pushing a 512-frame stereo block into a lane,
+//! measured side by side with a plain copy of the same bytes into a preallocated buffer.
+//!
+//! Run with `cargo bench -p stemcheck-bus --bench push`. Prints nanoseconds per block for both
+//! and their ratio (target: push <= 3x copy). Both are timed in interleaved rounds in the same
+//! run, and the median round is reported, so machine noise hits both alike.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use stemcheck_bus::{BlockInfo, LaneConfig, PositionSource, lane_pair};
+
+const FRAMES: usize = 512;
+/// Blocks per timed batch; the lane is drained between batches, outside the timing.
+const BATCH: usize = 32;
+const BATCHES_PER_ROUND: usize = 200;
+const ROUNDS: usize = 31;
+
+fn main() {
+    let left: Vec<f32> = (0..FRAMES).map(|i| (i as f32 * 0.01).sin()).collect();
+    let right: Vec<f32> = (0..FRAMES).map(|i| (i as f32 * 0.013).cos()).collect();
+    let (mut producer, mut consumer) = lane_pair(LaneConfig::for_sample_rate(48_000.0));
+    let mut scratch = [vec![0.0f32; 4096], vec![0.0f32; 4096]];
+    // The plain copy writes into a buffer as large as the lane's ring, at advancing offsets.
+    let mut plain = vec![0.0f32; BATCH * FRAMES * 2];
+
+    let mut push_ns = Vec::with_capacity(ROUNDS);
+    let mut copy_ns = Vec::with_capacity(ROUNDS);
+    let mut pos = 0i64;
+    for _ in 0..ROUNDS {
+        let mut push_total = 0u128;
+        let mut copy_total = 0u128;
+        for _ in 0..BATCHES_PER_ROUND {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                let info = BlockInfo {
+                    pos_samples: pos,
+                    source: PositionSource::HostTransport,
+                    playing: true,
+                    sample_rate_hz: 48_000.0,
+                };
+                black_box(producer.push_block(black_box(&info), black_box(&[&left, &right])));
+                pos += FRAMES as i64;
+            }
+            push_total += start.elapsed().as_nanos();
+            while consumer.pop_into(&mut scratch).is_some() {}
+
+            let start = Instant::now();
+            for block in 0..BATCH {
+                let offset = block * FRAMES * 2;
+                plain[offset..offset + FRAMES].copy_from_slice(black_box(&left));
+                plain[offset + FRAMES..offset + 2 * FRAMES].copy_from_slice(black_box(&right));
+                black_box(&mut plain);
+            }
+            copy_total += start.elapsed().as_nanos();
+        }
+        let blocks = (BATCHES_PER_ROUND * BATCH) as f64;
+        push_ns.push(push_total as f64 / blocks);
+        copy_ns.push(copy_total as f64 / blocks);
+    }
+    assert_eq!(producer.stats().load().1, 0, "the benchmark must not measure drops");
+
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let push = median(&mut push_ns);
+    let copy = median(&mut copy_ns);
+    println!("512-frame stereo block, median of {ROUNDS} rounds:");
+    println!("  lane push : {push:8.1} ns/block");
+    println!("  plain copy: {copy:8.1} ns/block");
+    println!("  ratio     : {:8.2}x (target <= 3x)", push / copy);
+}

@@ -1,0 +1,364 @@
+//! One lane per plugin instance: a wait-free single-producer/single-consumer pair of rings
+//! (samples and headers) created together, the audio side holding only the producer and the
+//! core side only the consumer.
+//!
+//! The producer runs on the audio thread. [`LaneProducer::push_block`] never allocates, locks,
+//! makes a syscall or waits: it checks that both rings have room, copies, and otherwise counts
+//! the block as dropped. The next header that does get through carries the number of frames
+//! dropped before it, so the consumer knows the exact size of the gap.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use crate::block::{BlockHeader, BlockInfo};
+
+/// Channels carried per block. Hosts that give a plugin more channels than this have the extra
+/// channels passed through untouched but not analysed.
+pub const MAX_CHANNELS: usize = 2;
+
+/// Blocks longer than this are split into pieces of at most this many frames, each with its own
+/// header. This bounds the consumer's scratch memory and lets a lane carry any host block size.
+pub const MAX_PIECE_FRAMES: usize = 4096;
+
+/// How big a lane's rings are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneConfig {
+    /// Capacity of the sample ring, in frames (the ring holds `capacity_frames * MAX_CHANNELS`
+    /// samples).
+    pub capacity_frames: usize,
+    /// Capacity of the header ring, in pieces.
+    pub capacity_headers: usize,
+}
+
+impl LaneConfig {
+    /// Seconds of audio a lane buffers before it starts dropping. The core drains every lane
+    /// every few milliseconds, so this only fills when the core falls behind (a render far
+    /// faster than real time on a loaded machine).
+    pub const BUFFERED_SECONDS: f32 = 1.0;
+
+    /// A lane holding [`Self::BUFFERED_SECONDS`] of audio at `sample_rate_hz`.
+    pub fn for_sample_rate(sample_rate_hz: f32) -> Self {
+        let rate = if sample_rate_hz.is_finite() && sample_rate_hz > 0.0 {
+            sample_rate_hz.min(768_000.0)
+        } else {
+            48_000.0
+        };
+        let capacity_frames =
+            ((rate * Self::BUFFERED_SECONDS) as usize).max(4 * MAX_PIECE_FRAMES);
+        Self {
+            capacity_frames,
+            // Enough for 64-frame blocks over the whole buffer; tinier blocks can drop earlier.
+            capacity_headers: (capacity_frames / 64).max(256),
+        }
+    }
+}
+
+/// Counters of one lane, written by the producer (audio thread) and read by anyone.
+///
+/// All accesses are `Relaxed`: each counter is a statistic read on its own; no other memory is
+/// published through them.
+#[derive(Debug, Default)]
+pub struct LaneStats {
+    /// Pieces pushed into the rings.
+    pub pushed_pieces: CachePadded<AtomicU64>,
+    /// Frames pushed into the rings.
+    pub pushed_frames: CachePadded<AtomicU64>,
+    /// Pieces dropped because a ring was full.
+    pub dropped_pieces: CachePadded<AtomicU64>,
+    /// Frames dropped because a ring was full.
+    pub dropped_frames: CachePadded<AtomicU64>,
+}
+
+impl LaneStats {
+    /// `(pushed_frames, dropped_frames, dropped_pieces)` as seen now.
+    pub fn load(&self) -> (u64, u64, u64) {
+        (
+            self.pushed_frames.load(Ordering::Relaxed),
+            self.dropped_frames.load(Ordering::Relaxed),
+            self.dropped_pieces.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// What happened to a pushed block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Every piece of the block is in the lane.
+    Pushed,
+    /// At least one piece was dropped because the lane was full; the drop is counted.
+    Dropped,
+    /// The block had no channels or no frames; nothing was sent.
+    Empty,
+}
+
+/// The audio thread's half of a lane.
+pub struct LaneProducer {
+    samples: Producer<f32>,
+    headers: Producer<BlockHeader>,
+    stats: Arc<LaneStats>,
+    /// Sequence number of the next piece, dropped or not.
+    next_seq: u64,
+    /// Frames dropped since the last piece that got through.
+    pending_dropped_frames: u64,
+    /// Local copies of the counters, so that the audio thread only ever stores to the shared
+    /// atomics (no read-modify-write).
+    pushed_pieces: u64,
+    pushed_frames: u64,
+    dropped_pieces: u64,
+    dropped_frames: u64,
+}
+
+/// The core's half of a lane.
+pub struct LaneConsumer {
+    samples: Consumer<f32>,
+    headers: Consumer<BlockHeader>,
+    stats: Arc<LaneStats>,
+}
+
+/// Creates a lane: all memory is allocated here, none later.
+pub fn lane_pair(config: LaneConfig) -> (LaneProducer, LaneConsumer) {
+    let (sample_tx, sample_rx) = RingBuffer::new(config.capacity_frames * MAX_CHANNELS);
+    let (header_tx, header_rx) = RingBuffer::new(config.capacity_headers.max(1));
+    let stats = Arc::new(LaneStats::default());
+    (
+        LaneProducer {
+            samples: sample_tx,
+            headers: header_tx,
+            stats: stats.clone(),
+            next_seq: 0,
+            pending_dropped_frames: 0,
+            pushed_pieces: 0,
+            pushed_frames: 0,
+            dropped_pieces: 0,
+            dropped_frames: 0,
+        },
+        LaneConsumer {
+            samples: sample_rx,
+            headers: header_rx,
+            stats,
+        },
+    )
+}
+
+impl LaneProducer {
+    /// Copies one block into the lane. Real-time safe: no allocation, lock, syscall or wait; the
+    /// loop runs once per [`MAX_PIECE_FRAMES`] of the block. Channels beyond [`MAX_CHANNELS`]
+    /// are ignored; if channels differ in length the shortest length is used.
+    pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
+        let num_channels = channels.len().min(MAX_CHANNELS);
+        let num_frames = channels
+            .iter()
+            .take(num_channels)
+            .map(|c| c.as_ref().len())
+            .min()
+            .unwrap_or(0);
+        if num_frames == 0 {
+            return PushOutcome::Empty;
+        }
+
+        let mut outcome = PushOutcome::Pushed;
+        let mut offset = 0;
+        while offset < num_frames {
+            let piece_frames = (num_frames - offset).min(MAX_PIECE_FRAMES);
+            let header = BlockHeader {
+                seq: self.next_seq,
+                pos_samples: info.pos_samples.saturating_add(offset as i64),
+                dropped_frames_before: self.pending_dropped_frames,
+                num_frames: piece_frames as u32,
+                num_channels: num_channels as u16,
+                playing: info.playing,
+                source: info.source,
+                sample_rate_hz: info.sample_rate_hz,
+            };
+            self.next_seq = self.next_seq.wrapping_add(1);
+
+            if self.try_push_piece(&header, channels, offset, piece_frames, num_channels) {
+                self.pending_dropped_frames = 0;
+                self.pushed_pieces += 1;
+                self.pushed_frames += piece_frames as u64;
+            } else {
+                self.pending_dropped_frames += piece_frames as u64;
+                self.dropped_pieces += 1;
+                self.dropped_frames += piece_frames as u64;
+                outcome = PushOutcome::Dropped;
+            }
+            offset += piece_frames;
+        }
+
+        self.stats.pushed_pieces.store(self.pushed_pieces, Ordering::Relaxed);
+        self.stats.pushed_frames.store(self.pushed_frames, Ordering::Relaxed);
+        self.stats.dropped_pieces.store(self.dropped_pieces, Ordering::Relaxed);
+        self.stats.dropped_frames.store(self.dropped_frames, Ordering::Relaxed);
+        outcome
+    }
+
+    fn try_push_piece<C: AsRef<[f32]>>(
+        &mut self,
+        header: &BlockHeader,
+        channels: &[C],
+        offset: usize,
+        piece_frames: usize,
+        num_channels: usize,
+    ) -> bool {
+        // Only this thread writes to either ring, so free space can only grow between this check
+        // and the writes below: every write after it succeeds.
+        if self.samples.slots() < piece_frames * num_channels || self.headers.slots() < 1 {
+            return false;
+        }
+        for channel in channels.iter().take(num_channels) {
+            let Some(part) = channel.as_ref().get(offset..offset + piece_frames) else {
+                return false;
+            };
+            if self.samples.push_entire_slice(part).is_err() {
+                return false;
+            }
+        }
+        // The header goes in last. rtrb publishes each commit with a release store, so a
+        // consumer that sees the header also sees every sample written before it.
+        self.headers.push(*header).is_ok()
+    }
+
+    /// The lane's counters, shared with the consumer.
+    pub fn stats(&self) -> &Arc<LaneStats> {
+        &self.stats
+    }
+}
+
+impl LaneConsumer {
+    /// The next piece's header, without consuming it.
+    pub fn peek(&self) -> Option<&BlockHeader> {
+        self.headers.peek().ok()
+    }
+
+    /// Pops the next piece, copying its channels into `out` (each at least
+    /// [`MAX_PIECE_FRAMES`] long). Returns `None` if the lane is empty.
+    pub fn pop_into(&mut self, out: &mut [Vec<f32>; MAX_CHANNELS]) -> Option<BlockHeader> {
+        let header = self.headers.pop().ok()?;
+        let frames = header.num_frames as usize;
+        for channel in out.iter_mut().take(header.num_channels as usize) {
+            if channel.len() < frames {
+                channel.resize(frames, 0.0);
+            }
+            // The producer committed these samples before the header, so they are all here.
+            if self.samples.pop_entire_slice(&mut channel[..frames]).is_err() {
+                // Cannot happen with a well-behaved producer; recover by emptying the ring.
+                let stale = self.samples.slots();
+                if let Ok(chunk) = self.samples.read_chunk(stale) {
+                    chunk.commit_all();
+                }
+                return None;
+            }
+        }
+        Some(header)
+    }
+
+    /// Whether the producer is gone (its instance deactivated or was destroyed).
+    pub fn is_abandoned(&self) -> bool {
+        self.headers.is_abandoned()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// The lane's counters.
+    pub fn stats(&self) -> &Arc<LaneStats> {
+        &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::PositionSource;
+
+    fn info(pos: i64) -> BlockInfo {
+        BlockInfo {
+            pos_samples: pos,
+            source: PositionSource::HostTransport,
+            playing: true,
+            sample_rate_hz: 48_000.0,
+        }
+    }
+
+    fn scratch() -> [Vec<f32>; MAX_CHANNELS] {
+        [vec![0.0; MAX_PIECE_FRAMES], vec![0.0; MAX_PIECE_FRAMES]]
+    }
+
+    #[test]
+    fn pieces_arrive_in_order_with_their_samples() {
+        let (mut tx, mut rx) = lane_pair(LaneConfig::for_sample_rate(48_000.0));
+        let left: Vec<f32> = (0..300).map(|i| i as f32).collect();
+        let right: Vec<f32> = (0..300).map(|i| -(i as f32)).collect();
+        assert_eq!(tx.push_block(&info(1000), &[&left[..100], &right[..100]]), PushOutcome::Pushed);
+        assert_eq!(tx.push_block(&info(1100), &[&left[100..], &right[100..]]), PushOutcome::Pushed);
+
+        let mut out = scratch();
+        let h0 = rx.pop_into(&mut out).unwrap();
+        assert_eq!((h0.seq, h0.pos_samples, h0.num_frames, h0.num_channels), (0, 1000, 100, 2));
+        assert_eq!(&out[0][..100], &left[..100]);
+        assert_eq!(&out[1][..100], &right[..100]);
+        let h1 = rx.pop_into(&mut out).unwrap();
+        assert_eq!((h1.seq, h1.pos_samples, h1.num_frames), (1, 1100, 200));
+        assert_eq!(&out[1][..200], &right[100..]);
+        assert!(rx.pop_into(&mut out).is_none());
+    }
+
+    #[test]
+    fn long_blocks_are_split_into_pieces() {
+        let (mut tx, mut rx) = lane_pair(LaneConfig::for_sample_rate(48_000.0));
+        let mono: Vec<f32> = (0..10_000).map(|i| i as f32).collect();
+        assert_eq!(tx.push_block(&info(0), &[&mono[..]]), PushOutcome::Pushed);
+        let mut out = scratch();
+        let mut next = 0;
+        while let Some(h) = rx.pop_into(&mut out) {
+            assert_eq!(h.pos_samples, next);
+            assert!(h.num_frames as usize <= MAX_PIECE_FRAMES);
+            assert_eq!(out[0][0], next as f32);
+            next += i64::from(h.num_frames);
+        }
+        assert_eq!(next, 10_000);
+    }
+
+    #[test]
+    fn a_full_lane_drops_and_the_next_header_says_how_much() {
+        let config = LaneConfig { capacity_frames: 1024, capacity_headers: 64 };
+        let (mut tx, mut rx) = lane_pair(config);
+        let block = vec![0.5f32; 512];
+        // 1024 frames of stereo room: two blocks fit, the third and fourth are dropped.
+        for i in 0..4 {
+            let outcome = tx.push_block(&info(i * 512), &[&block, &block]);
+            assert_eq!(outcome, if i < 2 { PushOutcome::Pushed } else { PushOutcome::Dropped });
+        }
+        assert_eq!(tx.stats().load(), (1024, 1024, 2));
+        let mut out = scratch();
+        rx.pop_into(&mut out).unwrap();
+        rx.pop_into(&mut out).unwrap();
+        tx.push_block(&info(4 * 512), &[&block, &block]);
+        let h = rx.pop_into(&mut out).unwrap();
+        assert_eq!(h.seq, 4, "seq counts the dropped pieces");
+        assert_eq!(h.dropped_frames_before, 1024);
+        assert_eq!(h.pos_samples, 2048);
+    }
+
+    #[test]
+    fn empty_blocks_send_nothing() {
+        let (mut tx, rx) = lane_pair(LaneConfig::for_sample_rate(44_100.0));
+        let none: [&[f32]; 0] = [];
+        assert_eq!(tx.push_block(&info(0), &none), PushOutcome::Empty);
+        assert_eq!(tx.push_block(&info(0), &[&[] as &[f32]]), PushOutcome::Empty);
+        assert!(rx.is_empty());
+    }
+
+    #[test]
+    fn dropping_the_producer_abandons_the_lane() {
+        let (tx, rx) = lane_pair(LaneConfig::for_sample_rate(48_000.0));
+        assert!(!rx.is_abandoned());
+        drop(tx);
+        assert!(rx.is_abandoned());
+    }
+}
