@@ -1,0 +1,171 @@
+//! What the core publishes for each group: a self-describing snapshot that editors and tests read
+//! at any time without waiting for the core (it is swapped in whole; readers keep the one they
+//! loaded).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use serde::{Deserialize, Serialize};
+
+use crate::NUM_GROUPS;
+
+/// What an instance's audio is in the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum Role {
+    /// One of the stems whose sum should rebuild the master.
+    Stem = 0,
+    /// The master (mix) bus.
+    Master = 1,
+}
+
+impl Role {
+    /// The role stored as `role as u8`; anything unknown is a stem.
+    pub fn from_u8(value: u8) -> Self {
+        if value == Role::Master as u8 {
+            Role::Master
+        } else {
+            Role::Stem
+        }
+    }
+
+    /// The role a track name suggests: "Master", "Mix bus", "Main out", "2-Bus" and the like are
+    /// the master; everything else is a stem.
+    pub fn guess_from_track_name(name: &str) -> Self {
+        let lower = name.to_lowercase();
+        let words: Vec<&str> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let is_master = words.iter().any(|w| {
+            matches!(
+                *w,
+                "master" | "mastering" | "mix" | "mixbus" | "main" | "stereo" | "2bus" | "mixdown"
+            )
+        }) || lower.contains("2-bus")
+            || lower.contains("2 bus");
+        if is_master { Role::Master } else { Role::Stem }
+    }
+}
+
+/// Where an instance's lane stands in the current transport run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaneActivity {
+    /// Its audio is being aligned.
+    Playing,
+    /// It jumped (locate or loop) and waits for the others.
+    Waiting,
+    /// Its transport is stopped.
+    Stopped,
+}
+
+/// One instance in a group snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceSnapshot {
+    /// The core's id for the instance's lane.
+    pub lane_id: u32,
+    /// Stem or master.
+    pub role: Role,
+    /// The user's name, else the host's track name, else a generated one.
+    pub name: String,
+    /// Channels it sends (1 or 2).
+    pub num_channels: usize,
+    /// Sample rate of its last block, in Hz.
+    pub sample_rate_hz: f32,
+    /// Where it stands.
+    pub activity: LaneActivity,
+    /// RMS level over roughly the last 300 ms, in dBFS (-inf as -200).
+    pub level_dbfs: f32,
+    /// Highest sample peak seen since it registered, in dBFS.
+    pub peak_dbfs: f32,
+    /// Frames of this run in which it was present, out of `GroupSnapshot::run_frames`.
+    pub present_frames: u64,
+    /// Frames it pushed in total.
+    pub pushed_frames: u64,
+    /// Frames it dropped because its lane was full (the core fell behind).
+    pub dropped_frames: u64,
+    /// Frames that arrived after their stretch was analysed without them.
+    pub late_frames: u64,
+    /// Pre-jump frames discarded after a locate or loop.
+    pub stale_frames: u64,
+    /// Frames at a sample rate other than the group's.
+    pub rate_mismatch_frames: u64,
+    /// NaN or infinite samples replaced by silence.
+    pub non_finite_samples: u64,
+    /// Whether its timeline comes from the host's transport (`false`: the fallback clock).
+    pub host_transport: bool,
+}
+
+/// The state of one group, published by the core.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSnapshot {
+    /// Group label ("A" to "H").
+    pub group: String,
+    /// Increases with every publish.
+    pub generation: u64,
+    /// Sample rate of the current (or last) run, in Hz; 0 before any.
+    pub sample_rate_hz: f32,
+    /// Number of the current or last transport run (epoch), from 1; 0 before any.
+    pub run: u64,
+    /// Whether a run is in progress.
+    pub playing: bool,
+    /// Timeline position of the run's first frame, in samples.
+    pub run_start_samples: i64,
+    /// Frames of the current (or last) run analysed so far.
+    pub run_frames: u64,
+    /// Frames of the run in which the master and every stem were present.
+    pub complete_frames: u64,
+    /// Frames aligned over all runs since the core started.
+    pub total_frames: u64,
+    /// The instances, masters first, then stems by name.
+    pub instances: Vec<InstanceSnapshot>,
+    /// Instances whose sample rate differs from the group's.
+    pub sample_rate_mismatch: bool,
+    /// Sum of all instances' dropped frames.
+    pub dropped_frames: u64,
+    /// Plain-language problems with the setup (no master, dropped audio, ...).
+    pub warnings: Vec<String>,
+}
+
+impl GroupSnapshot {
+    /// Masters in the group.
+    pub fn masters(&self) -> impl Iterator<Item = &InstanceSnapshot> {
+        self.instances.iter().filter(|i| i.role == Role::Master)
+    }
+
+    /// Stems in the group.
+    pub fn stems(&self) -> impl Iterator<Item = &InstanceSnapshot> {
+        self.instances.iter().filter(|i| i.role == Role::Stem)
+    }
+}
+
+static SNAPSHOTS: [ArcSwapOption<GroupSnapshot>; NUM_GROUPS] =
+    [const { ArcSwapOption::const_empty() }; NUM_GROUPS];
+
+/// The latest snapshot of group `group` (0 = "A"), if the core has published one. Never waits.
+pub fn latest_snapshot(group: usize) -> Option<Arc<GroupSnapshot>> {
+    SNAPSHOTS.get(group)?.load_full()
+}
+
+pub(crate) fn publish(group: usize, snapshot: GroupSnapshot) {
+    if let Some(slot) = SNAPSHOTS.get(group) {
+        slot.store(Some(Arc::new(snapshot)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_names_that_mean_master() {
+        for name in ["Master", "MASTER BUS", "Mix Bus", "Main Out", "2-Bus", "Stereo Out"] {
+            assert_eq!(Role::guess_from_track_name(name), Role::Master, "{name}");
+        }
+        for name in ["Drums", "Bass", "Mixolydian Lead", "Remaster FX", "Audio 3", ""] {
+            assert_eq!(Role::guess_from_track_name(name), Role::Stem, "{name}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The process-wide core end to end, without a plugin framework: instances register, push
+//! blocks, change group; the snapshot and the run report must account for every one of them.
+//! One test function, because the core is a process-wide singleton.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stemcheck_bus::{BlockInfo, PositionSource};
+use stemcheck_live::report::LiveReport;
+use stemcheck_live::{InstanceShared, Role, latest_snapshot, register};
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn the_core_sees_every_instance_and_reports_each_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: set before the core thread starts, and no other thread of this test binary reads
+    // the environment.
+    unsafe { std::env::set_var("STEMCHECK_REPORT_DIR", dir.path()) };
+
+    let names = ["Mix", "Drums", "Bass", "Keys"];
+    let mut instances = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let shared = Arc::new(InstanceShared::default());
+        shared.set_role(if i == 0 { Role::Master } else { Role::Stem });
+        shared.set_group(2);
+        *shared.track_name.lock().unwrap() = name.to_string();
+        let registration = register(shared.clone(), 48_000.0).unwrap();
+        instances.push((shared, registration));
+    }
+
+    // Four seconds of audio in 480-frame blocks; stems are 0.1 each, the master their sum.
+    let block = 480;
+    let mut pos = 0i64;
+    while pos < 4 * 48_000 {
+        for (i, (_, registration)) in instances.iter_mut().enumerate() {
+            let value = if i == 0 { 0.3f32 } else { 0.1 };
+            let samples = vec![value; block];
+            let info = BlockInfo {
+                pos_samples: pos,
+                source: PositionSource::HostTransport,
+                playing: true,
+                sample_rate_hz: 48_000.0,
+            };
+            registration.producer.push_block(&info, &[&samples, &samples]);
+        }
+        pos += block as i64;
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    for (_, registration) in instances.iter_mut() {
+        let info = BlockInfo {
+            pos_samples: pos,
+            source: PositionSource::HostTransport,
+            playing: false,
+            sample_rate_hz: 48_000.0,
+        };
+        registration.producer.push_block(&info, &[&[0.0f32; 64]]);
+    }
+
+    let report_path = wait_for("a run report", || {
+        std::fs::read_dir(dir.path())
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"))
+    });
+    let report: LiveReport =
+        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    assert_eq!(report.group.group, "C");
+    assert_eq!(report.run.start_samples, 0);
+    assert_eq!(report.run.end_samples, 4 * 48_000);
+    assert_eq!(report.group.run_frames, 4 * 48_000);
+    assert_eq!(report.group.complete_frames, 4 * 48_000, "every frame had all four");
+    let listed: Vec<&str> = report.group.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(listed, ["Mix", "Bass", "Drums", "Keys"], "master first, then stems by name");
+    for instance in &report.group.instances {
+        assert_eq!(instance.present_frames, 4 * 48_000, "{}", instance.name);
+        assert_eq!(instance.dropped_frames, 0);
+    }
+    let master = &report.group.instances[0];
+    assert!((master.peak_dbfs - 20.0 * 0.3f32.log10()).abs() < 0.01);
+    assert!(report.group.warnings.is_empty(), "{:?}", report.group.warnings);
+
+    // Moving an instance to another group shows up in both snapshots.
+    instances[3].0.set_group(5);
+    let moved = wait_for("the move", || {
+        let f = latest_snapshot(5)?;
+        (f.instances.len() == 1).then_some(f)
+    });
+    assert_eq!(moved.instances[0].name, "Keys");
+    assert!(moved.warnings.iter().any(|w| w.contains("No master")));
+    wait_for("the old group to shrink", || {
+        (latest_snapshot(2)?.instances.len() == 3).then_some(())
+    });
+
+    // Unregistering everything stops the core; registering again starts a fresh one.
+    drop(instances);
+    let shared = Arc::new(InstanceShared::default());
+    let again = register(shared, 44_100.0);
+    assert!(again.is_ok());
+}
