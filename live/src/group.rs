@@ -65,6 +65,38 @@ struct RunCounters {
     complete_frames: u64,
     total_frames: u64,
     playing: bool,
+    /// Energy of the master over the complete frames (all channels).
+    master_energy: f64,
+    /// Energy of master minus the sum of the stems over the same frames.
+    residual_energy: f64,
+}
+
+/// Energy of the master and of master minus the sum of stems over one chunk in which every lane
+/// is present: a broadband null test, and the proof that the lanes are aligned to the sample.
+fn null_energies(chunk: &AlignedChunk<'_>, members: &[Member], scratch: &mut Vec<f64>) -> (f64, f64) {
+    let frames = chunk.num_frames;
+    let mut master_energy = 0.0;
+    let mut residual_energy = 0.0;
+    for channel in 0..2 {
+        // scratch[i] accumulates master - sum of stems for frame i.
+        scratch.clear();
+        scratch.resize(frames, 0.0);
+        for lane in chunk.lanes() {
+            let sign = match members.iter().find(|m| m.id == lane.id).map(|m| m.shared.role()) {
+                Some(Role::Master) => 1.0,
+                Some(Role::Stem) => -1.0,
+                None => continue,
+            };
+            if sign > 0.0 {
+                master_energy += lane.channels[channel].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+            }
+            for (acc, &x) in scratch.iter_mut().zip(lane.channels[channel]) {
+                *acc += sign * f64::from(x);
+            }
+        }
+        residual_energy += scratch.iter().map(|r| r * r).sum::<f64>();
+    }
+    (master_energy, residual_energy)
 }
 
 /// The aligner's sink: meters and counters.
@@ -72,6 +104,7 @@ struct Sink {
     members: Vec<Member>,
     counters: RunCounters,
     finished_runs: Vec<EpochSummary>,
+    scratch: Vec<f64>,
 }
 
 impl Sink {
@@ -146,6 +179,9 @@ impl AlignSink for Sink {
         }
         if has_master && has_stem && all_present {
             counters.complete_frames += frames;
+            let (master, residual) = null_energies(chunk, &self.members, &mut self.scratch);
+            counters.master_energy += master;
+            counters.residual_energy += residual;
         }
     }
 
@@ -173,6 +209,7 @@ impl Group {
                 members: Vec::new(),
                 counters: RunCounters::default(),
                 finished_runs: Vec::new(),
+                scratch: Vec::new(),
             },
             last_activity: Instant::now(),
             generation: 0,
@@ -321,6 +358,9 @@ impl Group {
             run_start_samples: counters.start_pos_samples,
             run_frames: counters.frames,
             complete_frames: counters.complete_frames,
+            null_residual_db: (counters.master_energy > 0.0).then(|| {
+                (10.0 * (counters.residual_energy.max(1e-30) / counters.master_energy).log10()) as f32
+            }),
             total_frames: counters.total_frames,
             instances,
             sample_rate_mismatch,

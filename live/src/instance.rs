@@ -25,8 +25,11 @@ pub struct InstanceShared {
     role: AtomicU8,
     /// Group index (0 = "A"), written by the plugin glue.
     group: AtomicU8,
-    /// The name the user typed; empty to use the host's track name.
-    pub name_override: Mutex<String>,
+    /// The [`Role`] the host's track name suggests, as `u8`.
+    guessed_role: AtomicU8,
+    /// The name the user typed; empty to use the host's track name. An `Arc` so the plugin can
+    /// persist it with its state.
+    pub name_override: Arc<Mutex<String>>,
     /// The host's track name, when the host tells us.
     pub track_name: Mutex<String>,
 }
@@ -40,6 +43,18 @@ impl InstanceShared {
     /// The role last set.
     pub fn role(&self) -> Role {
         Role::from_u8(self.role.load(Ordering::Relaxed))
+    }
+
+    /// Records the host's track name and the role it suggests. Not for the audio thread.
+    pub fn set_track_name(&self, name: &str) {
+        *lock_or_recover(&self.track_name) = name.to_string();
+        self.guessed_role
+            .store(Role::guess_from_track_name(name) as u8, Ordering::Relaxed);
+    }
+
+    /// The role the track name suggests ([`Role::Stem`] until the host names the track).
+    pub fn guessed_role(&self) -> Role {
+        Role::from_u8(self.guessed_role.load(Ordering::Relaxed))
     }
 
     /// Sets the group index (wait-free; safe on the audio thread).
@@ -66,6 +81,16 @@ impl InstanceShared {
         }
         fallback.to_string()
     }
+}
+
+/// A copy of a name shared with the core (for editors; not for the audio thread).
+pub fn lock_name(name: &Mutex<String>) -> String {
+    lock_or_recover(name).clone()
+}
+
+/// Replaces a name shared with the core (for editors; not for the audio thread).
+pub fn store_name(name: &Mutex<String>, value: &str) {
+    *lock_or_recover(name) = value.to_string();
 }
 
 /// Locks a mutex even if a panicking thread poisoned it: the strings inside stay valid.

@@ -117,6 +117,9 @@ pub struct GroupSnapshot {
     pub run_frames: u64,
     /// Frames of the run in which the master and every stem were present.
     pub complete_frames: u64,
+    /// Level of master minus the sum of the stems, relative to the master, over the run's
+    /// complete frames, in dB (`None` before any). About -300 dB when they null exactly.
+    pub null_residual_db: Option<f32>,
     /// Frames aligned over all runs since the core started.
     pub total_frames: u64,
     /// The instances, masters first, then stems by name.

@@ -1,0 +1,166 @@
+//! Stemcheck, the plugin: put one instance on every stem bus and one on the master. Every
+//! instance passes its audio through untouched and streams a copy to the process-wide analysis
+//! core (`stemcheck-live`), which compares the stems' sum with the master.
+//!
+//! This file holds only the plugin type, its nice-plug trait impls and the exports; the
+//! parameters are in `params.rs` and the dashboard under `editor/`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+use stemcheck_bus::{BlockInfo, PositionSource};
+use stemcheck_live::{FallbackClock, InstanceShared, Registration};
+
+pub mod editor;
+pub mod params;
+
+use params::StemcheckParams;
+
+/// One Stemcheck instance.
+pub struct Stemcheck {
+    params: Arc<StemcheckParams>,
+    /// What this instance shares with the core and the editor.
+    shared: Arc<InstanceShared>,
+    /// The lane to the core; `None` before activation, or if registration failed (the plugin
+    /// then only passes audio through, and the editor says why).
+    registration: Option<Registration>,
+    /// Position source when the host gives no transport.
+    clock: FallbackClock,
+    sample_rate_hz: f32,
+}
+
+impl Default for Stemcheck {
+    fn default() -> Self {
+        let shared = Arc::new(InstanceShared::default());
+        let params = Arc::new(StemcheckParams::new(shared.name_override.clone()));
+        Self {
+            params,
+            shared,
+            registration: None,
+            clock: FallbackClock::start(0),
+            sample_rate_hz: 48_000.0,
+        }
+    }
+}
+
+impl Stemcheck {
+    /// Copies the role and group parameters to the core's view. Wait-free.
+    fn publish_settings(&self) {
+        let role = self.params.role.value().resolve(self.shared.guessed_role());
+        self.shared.set_role(role);
+        self.shared.set_group(self.params.group.value().index());
+    }
+}
+
+impl Plugin for Stemcheck {
+    const NAME: &'static str = "Stemcheck";
+    const VENDOR: &'static str = "Stemcheck";
+    const URL: &'static str = "https://stemcheck.invalid";
+    const EMAIL: &'static str = "support@stemcheck.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    type SysExMessage = ();
+    type BackgroundTask = ();
+    type Editor = nice_plug_egui::EguiEditor<editor::Dashboard>;
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(self.params.clone(), self.shared.clone())
+    }
+
+    fn activate(
+        &mut self,
+        _audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        _context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        // Drop an earlier registration first: hosts may activate twice in a row.
+        self.registration = None;
+        self.sample_rate_hz = buffer_config.sample_rate;
+        self.publish_settings();
+        self.clock = FallbackClock::start(self.shared.group());
+        match stemcheck_live::register(self.shared.clone(), buffer_config.sample_rate) {
+            Ok(registration) => self.registration = Some(registration),
+            Err(e) => nice_warn!("Stemcheck could not join the analysis core: {e}"),
+        }
+        // Activation never fails: the audio must pass through even without analysis.
+        true
+    }
+
+    fn deactivate(&mut self) {
+        self.registration = None;
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        self.publish_settings();
+        let num_frames = buffer.samples();
+        let Some(registration) = self.registration.as_mut() else {
+            return ProcessStatus::Normal;
+        };
+        let transport = context.transport();
+        let info = match transport.pos_samples() {
+            Some(pos_samples) => BlockInfo {
+                pos_samples,
+                source: PositionSource::HostTransport,
+                playing: transport.playing,
+                sample_rate_hz: self.sample_rate_hz,
+            },
+            None => BlockInfo {
+                pos_samples: self.clock.advance(num_frames),
+                source: PositionSource::FreeRunning,
+                playing: true,
+                sample_rate_hz: self.sample_rate_hz,
+            },
+        };
+        // The buffer is only read: the output stays bit-identical to the input.
+        registration
+            .producer
+            .push_block(&info, buffer.as_slice_immutable());
+        ProcessStatus::Normal
+    }
+}
+
+impl ClapPlugin for Stemcheck {
+    const CLAP_ID: &'static str = "com.stemcheck.stemcheck";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("Live null test of stems against the master, with the cause named");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::Analyzer,
+        ClapFeature::Utility,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+    ];
+}
+
+impl Vst3Plugin for Stemcheck {
+    const VST3_CLASS_ID: [u8; 16] = *b"StemcheckAnalyzr";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Fx, Vst3SubCategory::Analyzer];
+}
+
+nice_export_clap!(Stemcheck);
+nice_export_vst3!(Stemcheck);

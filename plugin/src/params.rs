@@ -1,0 +1,91 @@
+//! The plugin's parameters and persisted state: role, group and stem name.
+
+use std::sync::{Arc, Mutex};
+
+use nice_plug::prelude::*;
+use nice_plug_egui::EguiEditorState;
+use stemcheck_live::Role;
+
+/// The role parameter. `Auto` follows the host's track name ("Master", "Mix Bus" ... are the
+/// master; anything else is a stem).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleSetting {
+    #[id = "auto"]
+    #[name = "Auto (from track name)"]
+    Auto,
+    #[id = "stem"]
+    #[name = "Stem"]
+    Stem,
+    #[id = "master"]
+    #[name = "Master"]
+    Master,
+}
+
+impl RoleSetting {
+    /// The role this setting means, given the role the track name suggests.
+    pub fn resolve(self, guessed: Role) -> Role {
+        match self {
+            Self::Auto => guessed,
+            Self::Stem => Role::Stem,
+            Self::Master => Role::Master,
+        }
+    }
+}
+
+/// The group parameter: instances compare only within their group.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSetting {
+    #[id = "a"]
+    A,
+    #[id = "b"]
+    B,
+    #[id = "c"]
+    C,
+    #[id = "d"]
+    D,
+    #[id = "e"]
+    E,
+    #[id = "f"]
+    F,
+    #[id = "g"]
+    G,
+    #[id = "h"]
+    H,
+}
+
+impl GroupSetting {
+    /// Index from 0 ("A").
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[derive(Params)]
+pub struct StemcheckParams {
+    /// Editor window size and zoom. (nice-plug-egui 0.6 cannot persist it.)
+    pub editor_state: Arc<EguiEditorState>,
+
+    /// The stem name the user typed; empty to use the host's track name. Shared with the core
+    /// (read on non-audio threads only).
+    #[persist = "stem-name"]
+    pub stem_name: Arc<Mutex<String>>,
+
+    /// Stem or master.
+    #[id = "role"]
+    pub role: EnumParam<RoleSetting>,
+
+    /// Which comparison this instance belongs to.
+    #[id = "group"]
+    pub group: EnumParam<GroupSetting>,
+}
+
+impl StemcheckParams {
+    pub fn new(stem_name: Arc<Mutex<String>>) -> Self {
+        Self {
+            editor_state: crate::editor::default_state(),
+            stem_name,
+            role: EnumParam::new("Role", RoleSetting::Auto),
+            group: EnumParam::new("Group", GroupSetting::A),
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The test host itself.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use clack_extensions::state::PluginState;
+use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
+use clack_host::events::event_types::{TransportEvent, TransportFlags};
+use clack_host::prelude::*;
+use clack_host::utils::{BeatTime, SecondsTime};
+
+/// Environment variable with the plugin library to load (set by `cargo xtask test`).
+pub const PLUGIN_ENV: &str = "STEMCHECK_TEST_PLUGIN";
+const PLUGIN_ID: &str = "com.stemcheck.stemcheck";
+
+/// The plugin library under test.
+pub fn plugin_path() -> PathBuf {
+    match std::env::var_os(PLUGIN_ENV) {
+        Some(path) => PathBuf::from(path),
+        None => panic!(
+            "{PLUGIN_ENV} is not set: run the suite with `cargo xtask test`, which builds the \
+             plugin with allocation checks and points the host tests at it"
+        ),
+    }
+}
+
+fn entry() -> &'static PluginEntry {
+    static ENTRY: OnceLock<PluginEntry> = OnceLock::new();
+    ENTRY.get_or_init(|| {
+        let path = plugin_path();
+        // SAFETY: loading a shared library runs its initialisers; this is the library we built.
+        unsafe { PluginEntry::load(&path) }
+            .unwrap_or_else(|e| panic!("could not load {}: {e:?}", path.display()))
+    })
+}
+
+/// The folder the plugin writes its reports to during the tests (one per test process).
+pub fn report_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("stemcheck-host-tests-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // SAFETY: runs once, before any instance exists, so no plugin thread reads the
+        // environment concurrently; the test threads do not read it.
+        unsafe { std::env::set_var("STEMCHECK_REPORT_DIR", &dir) };
+        dir
+    })
+}
+
+/// The run reports written so far for group `label` ("A" ...), oldest first.
+pub fn reports_for_group(label: &str) -> Vec<stemcheck_live::report::LiveReport> {
+    let prefix = format!("stemcheck-{label}-");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(report_dir())
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    paths.retain(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        name.starts_with(&prefix) && name.ends_with(".json")
+    });
+    let mut reports: Vec<_> = paths
+        .iter()
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    reports.sort_by_key(|r: &stemcheck_live::report::LiveReport| r.run.number);
+    reports
+}
+
+pub struct TestHost;
+
+pub struct TestHostShared {
+    state: OnceLock<Option<PluginState>>,
+}
+
+pub struct TestHostMainThread {
+    track_name: CString,
+}
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestHostShared;
+    type MainThread<'a> = TestHostMainThread;
+    type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostTrackInfo>();
+    }
+}
+
+impl<'a> SharedHandler<'a> for TestHostShared {
+    fn initializing(&self, instance: InitializingPluginHandle<'a>) {
+        let _ = self.state.set(instance.get_extension());
+    }
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+impl<'a> MainThreadHandler<'a> for TestHostMainThread {}
+
+impl HostTrackInfoImpl for TestHostMainThread {
+    fn get<'a>(&'a self, writer: &mut TrackInfoWriter<'_, 'a>) {
+        if !self.track_name.is_empty() {
+            writer.set(&TrackInfo::new().with_name(Some(self.track_name.as_bytes())));
+        }
+    }
+}
+
+/// Transport facts for one process call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Transport {
+    /// Rolling at this song position, in samples.
+    Playing(i64),
+    /// Stopped at this position.
+    Stopped(i64),
+    /// The host sends no transport at all.
+    None,
+}
+
+/// One plugin instance, with its audio buffers.
+pub struct Instance {
+    pub plugin: PluginInstance<TestHost>,
+    processor: Option<StoppedPluginAudioProcessor<TestHost>>,
+    pub num_channels: usize,
+    pub sample_rate_hz: f64,
+    inputs: Vec<Vec<f32>>,
+    outputs: Vec<Vec<f32>>,
+    input_ports: AudioPorts,
+    output_ports: AudioPorts,
+}
+
+impl Instance {
+    /// Creates an instance on a track named `track_name` ("" for a host without track names).
+    pub fn new(track_name: &str, num_channels: usize) -> Self {
+        let host_info = HostInfo::new("Stemcheck test host", "Stemcheck", "https://stemcheck.invalid", "1.0").unwrap();
+        let name = CString::new(track_name).unwrap();
+        let plugin = PluginInstance::<TestHost>::new(
+            |_| TestHostShared { state: OnceLock::new() },
+            move |_| TestHostMainThread { track_name: name },
+            entry(),
+            &CString::new(PLUGIN_ID).unwrap(),
+            &host_info,
+        )
+        .expect("the plugin instantiates");
+        Self {
+            plugin,
+            processor: None,
+            num_channels,
+            sample_rate_hz: 0.0,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            input_ports: AudioPorts::with_capacity(num_channels, 1),
+            output_ports: AudioPorts::with_capacity(num_channels, 1),
+        }
+    }
+
+    /// Activates at `sample_rate_hz` for blocks of up to `max_frames`.
+    pub fn activate(&mut self, sample_rate_hz: f64, max_frames: usize) {
+        self.deactivate();
+        let config = PluginAudioConfiguration {
+            sample_rate: sample_rate_hz,
+            min_frames_count: 1,
+            max_frames_count: max_frames as u32,
+        };
+        self.processor = Some(self.plugin.activate(|_, _| (), config).expect("activates"));
+        self.sample_rate_hz = sample_rate_hz;
+        self.inputs = vec![vec![0.0; max_frames]; self.num_channels];
+        self.outputs = vec![vec![0.0; max_frames]; self.num_channels];
+    }
+
+    pub fn deactivate(&mut self) {
+        if let Some(processor) = self.processor.take() {
+            self.plugin.deactivate(processor);
+        }
+    }
+
+    /// The plugin's saved state.
+    pub fn save_state(&mut self) -> Vec<u8> {
+        let ext = self.state_ext();
+        let mut bytes = Vec::new();
+        ext.save(&self.plugin.plugin_handle(), &mut bytes).expect("state saves");
+        bytes
+    }
+
+    /// Loads a state into the plugin.
+    pub fn load_state(&mut self, bytes: &[u8]) -> bool {
+        let ext = self.state_ext();
+        ext.load(&self.plugin.plugin_handle(), &mut std::io::Cursor::new(bytes)).is_ok()
+    }
+
+    fn state_ext(&self) -> PluginState {
+        self.plugin
+            .access_shared_handler(|h| *h.state.get().unwrap())
+            .expect("the plugin has the state extension")
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.deactivate();
+    }
+}
+
+/// The audio thread's view of one instance.
+pub struct AudioSide<'a> {
+    processor: StartedPluginAudioProcessor<TestHost>,
+    instance_inputs: &'a mut Vec<Vec<f32>>,
+    instance_outputs: &'a mut Vec<Vec<f32>>,
+    input_ports: &'a mut AudioPorts,
+    output_ports: &'a mut AudioPorts,
+    sample_rate_hz: f64,
+    events: EventBuffer,
+    out_events: EventBuffer,
+}
+
+impl AudioSide<'_> {
+    /// Processes one block: `input` holds one slice per channel. Returns the output channels.
+    pub fn process(&mut self, input: &[&[f32]], transport: Transport) -> Vec<Vec<f32>> {
+        let frames = input[0].len();
+        for (buffer, data) in self.instance_inputs.iter_mut().zip(input) {
+            buffer[..frames].copy_from_slice(data);
+        }
+        let transport_event = match transport {
+            Transport::Playing(pos) | Transport::Stopped(pos) => {
+                let seconds = pos as f64 / self.sample_rate_hz;
+                let mut flags = TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE;
+                if matches!(transport, Transport::Playing(_)) {
+                    flags |= TransportFlags::IS_PLAYING;
+                }
+                Some(TransportEvent {
+                    header: EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
+                    flags,
+                    song_pos_beats: BeatTime::from_float(seconds * 2.0),
+                    song_pos_seconds: SecondsTime::from_float(seconds),
+                    tempo: 120.0,
+                    tempo_inc: 0.0,
+                    loop_start_beats: BeatTime::from_float(0.0),
+                    loop_end_beats: BeatTime::from_float(0.0),
+                    loop_start_seconds: SecondsTime::from_float(0.0),
+                    loop_end_seconds: SecondsTime::from_float(0.0),
+                    bar_start: BeatTime::from_float(0.0),
+                    bar_number: 0,
+                    time_signature_numerator: 4,
+                    time_signature_denominator: 4,
+                })
+            }
+            Transport::None => None,
+        };
+        let input_audio = self.input_ports.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(
+                self.instance_inputs.iter_mut().map(|b| InputChannel::variable(&mut b[..frames])),
+            ),
+        }]);
+        let mut output_audio = self.output_ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                self.instance_outputs.iter_mut().map(|b| &mut b[..frames]),
+            ),
+        }]);
+        self.events.clear();
+        self.out_events.clear();
+        self
+            .processor
+            .process(
+                &input_audio,
+                &mut output_audio,
+                &InputEvents::from_buffer(&self.events),
+                &mut OutputEvents::from_buffer(&mut self.out_events),
+                None,
+                transport_event.as_ref(),
+            )
+            .expect("process succeeds");
+        self.instance_outputs.iter().map(|b| b[..frames].to_vec()).collect()
+    }
+}
+
+/// Runs `f` on a separate audio thread with every instance's processor started, then stops
+/// them again. Instances must be activated.
+pub fn run_audio<R: Send>(
+    instances: &mut [&mut Instance],
+    f: impl FnOnce(&mut [AudioSide<'_>]) -> R + Send,
+) -> R {
+    let mut sides: Vec<AudioSide<'_>> = Vec::new();
+    let mut stopped = Vec::new();
+    for instance in instances.iter_mut() {
+        stopped.push(instance.processor.take().expect("activated"));
+    }
+    let result;
+    {
+        let mut pending = stopped.into_iter();
+        for instance in instances.iter_mut() {
+            let processor = pending.next().unwrap();
+            let Instance { inputs, outputs, input_ports, output_ports, sample_rate_hz, .. } = &mut **instance;
+            sides.push(AudioSide {
+                processor: processor.start_processing().expect("starts processing"),
+                instance_inputs: inputs,
+                instance_outputs: outputs,
+                input_ports,
+                output_ports,
+                sample_rate_hz: *sample_rate_hz,
+                events: EventBuffer::with_capacity(16),
+                out_events: EventBuffer::with_capacity(16),
+            });
+        }
+        let (r, sides) = std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let mut sides = sides;
+                    let r = f(&mut sides);
+                    (r, sides)
+                })
+                .join()
+                .expect("the audio thread did not panic")
+        });
+        result = r;
+        let returned: Vec<_> = sides.into_iter().map(|s| s.processor.stop_processing()).collect();
+        for (instance, processor) in instances.iter_mut().zip(returned) {
+            instance.processor = Some(processor);
+        }
+    }
+    result
+}

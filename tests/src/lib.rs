@@ -1,0 +1,11 @@
+//! A small CLAP host for tests: loads the Stemcheck plugin library built by `cargo xtask test`,
+//! creates instances with host track names, activates them and runs their audio processors on a
+//! separate audio thread with transport information, as a DAW would.
+//!
+//! Every instance in one test process shares the plugin's statics, hence one analysis core:
+//! tests that run in parallel each use their own group.
+
+pub mod host;
+pub mod signals;
+
+pub use host::{Instance, Transport, plugin_path, report_dir, reports_for_group, run_audio};

@@ -1,0 +1,67 @@
+//! `cargo xtask test`: the whole test suite in one command.
+//!
+//! 1. Builds the plugin in debug with nice-plug's `assert_process_allocs` (any allocation in
+//!    `process()` aborts) and copies it to `target/test-plugin/`, where the host tests in
+//!    `tests/` load it (`STEMCHECK_TEST_PLUGIN`). A copy, because the workspace test build
+//!    below rebuilds the library without the feature.
+//! 2. Runs `cargo test --workspace` (extra arguments are passed on).
+//! 3. Compiles the benchmarks, so they cannot rot.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::install::{cargo, workspace_root};
+
+pub fn run(args: Vec<String>) -> Result<()> {
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+
+    run_cargo(&[
+        "build",
+        "--package",
+        "stemcheck-plugin",
+        "--features",
+        "assert_process_allocs",
+    ])?;
+    let built = root.join("target/debug").join(library_name("stemcheck_plugin"));
+    let test_dir = root.join("target/test-plugin");
+    std::fs::create_dir_all(&test_dir)?;
+    let test_plugin = test_dir.join(library_name("stemcheck_test_plugin"));
+    std::fs::copy(&built, &test_plugin)
+        .with_context(|| format!("copying {} to {}", built.display(), test_plugin.display()))?;
+
+    let mut test_args = vec!["test", "--workspace"];
+    test_args.extend(args.iter().map(String::as_str));
+    let status = Command::new(cargo())
+        .args(&test_args)
+        .env("STEMCHECK_TEST_PLUGIN", &test_plugin)
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("tests failed");
+    }
+    run_cargo(&["bench", "--workspace", "--no-run"])?;
+    Ok(())
+}
+
+fn run_cargo(args: &[&str]) -> Result<()> {
+    let status = Command::new(cargo())
+        .args(args)
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+fn library_name(stem: &str) -> String {
+    if cfg!(windows) {
+        format!("{stem}.dll")
+    } else if cfg!(target_os = "macos") {
+        format!("lib{stem}.dylib")
+    } else {
+        format!("lib{stem}.so")
+    }
+}
