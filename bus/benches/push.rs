@@ -58,7 +58,11 @@ fn main() {
         push_ns.push(push_total as f64 / blocks);
         copy_ns.push(copy_total as f64 / blocks);
     }
-    assert_eq!(producer.stats().load().1, 0, "the benchmark must not measure drops");
+    assert_eq!(
+        producer.stats().load().1,
+        0,
+        "the benchmark must not measure drops"
+    );
 
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);

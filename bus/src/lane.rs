@@ -46,8 +46,7 @@ impl LaneConfig {
         } else {
             48_000.0
         };
-        let capacity_frames =
-            ((rate * Self::BUFFERED_SECONDS) as usize).max(4 * MAX_PIECE_FRAMES);
+        let capacity_frames = ((rate * Self::BUFFERED_SECONDS) as usize).max(4 * MAX_PIECE_FRAMES);
         Self {
             capacity_frames,
             // Enough for 64-frame blocks over the whole buffer; tinier blocks can drop earlier.
@@ -188,10 +187,18 @@ impl LaneProducer {
             offset += piece_frames;
         }
 
-        self.stats.pushed_pieces.store(self.pushed_pieces, Ordering::Relaxed);
-        self.stats.pushed_frames.store(self.pushed_frames, Ordering::Relaxed);
-        self.stats.dropped_pieces.store(self.dropped_pieces, Ordering::Relaxed);
-        self.stats.dropped_frames.store(self.dropped_frames, Ordering::Relaxed);
+        self.stats
+            .pushed_pieces
+            .store(self.pushed_pieces, Ordering::Relaxed);
+        self.stats
+            .pushed_frames
+            .store(self.pushed_frames, Ordering::Relaxed);
+        self.stats
+            .dropped_pieces
+            .store(self.dropped_pieces, Ordering::Relaxed);
+        self.stats
+            .dropped_frames
+            .store(self.dropped_frames, Ordering::Relaxed);
         outcome
     }
 
@@ -243,7 +250,11 @@ impl LaneConsumer {
                 channel.resize(frames, 0.0);
             }
             // The producer committed these samples before the header, so they are all here.
-            if self.samples.pop_entire_slice(&mut channel[..frames]).is_err() {
+            if self
+                .samples
+                .pop_entire_slice(&mut channel[..frames])
+                .is_err()
+            {
                 // Cannot happen with a well-behaved producer; recover by emptying the ring.
                 let stale = self.samples.slots();
                 if let Ok(chunk) = self.samples.read_chunk(stale) {
@@ -294,12 +305,21 @@ mod tests {
         let (mut tx, mut rx) = lane_pair(LaneConfig::for_sample_rate(48_000.0));
         let left: Vec<f32> = (0..300).map(|i| i as f32).collect();
         let right: Vec<f32> = (0..300).map(|i| -(i as f32)).collect();
-        assert_eq!(tx.push_block(&info(1000), &[&left[..100], &right[..100]]), PushOutcome::Pushed);
-        assert_eq!(tx.push_block(&info(1100), &[&left[100..], &right[100..]]), PushOutcome::Pushed);
+        assert_eq!(
+            tx.push_block(&info(1000), &[&left[..100], &right[..100]]),
+            PushOutcome::Pushed
+        );
+        assert_eq!(
+            tx.push_block(&info(1100), &[&left[100..], &right[100..]]),
+            PushOutcome::Pushed
+        );
 
         let mut out = scratch();
         let h0 = rx.pop_into(&mut out).unwrap();
-        assert_eq!((h0.seq, h0.pos_samples, h0.num_frames, h0.num_channels), (0, 1000, 100, 2));
+        assert_eq!(
+            (h0.seq, h0.pos_samples, h0.num_frames, h0.num_channels),
+            (0, 1000, 100, 2)
+        );
         assert_eq!(&out[0][..100], &left[..100]);
         assert_eq!(&out[1][..100], &right[..100]);
         let h1 = rx.pop_into(&mut out).unwrap();
@@ -326,13 +346,23 @@ mod tests {
 
     #[test]
     fn a_full_lane_drops_and_the_next_header_says_how_much() {
-        let config = LaneConfig { capacity_frames: 1024, capacity_headers: 64 };
+        let config = LaneConfig {
+            capacity_frames: 1024,
+            capacity_headers: 64,
+        };
         let (mut tx, mut rx) = lane_pair(config);
         let block = vec![0.5f32; 512];
         // 1024 frames of stereo room: two blocks fit, the third and fourth are dropped.
         for i in 0..4 {
             let outcome = tx.push_block(&info(i * 512), &[&block, &block]);
-            assert_eq!(outcome, if i < 2 { PushOutcome::Pushed } else { PushOutcome::Dropped });
+            assert_eq!(
+                outcome,
+                if i < 2 {
+                    PushOutcome::Pushed
+                } else {
+                    PushOutcome::Dropped
+                }
+            );
         }
         assert_eq!(tx.stats().load(), (1024, 1024, 2));
         let mut out = scratch();
@@ -350,7 +380,10 @@ mod tests {
         let (mut tx, rx) = lane_pair(LaneConfig::for_sample_rate(44_100.0));
         let none: [&[f32]; 0] = [];
         assert_eq!(tx.push_block(&info(0), &none), PushOutcome::Empty);
-        assert_eq!(tx.push_block(&info(0), &[&[] as &[f32]]), PushOutcome::Empty);
+        assert_eq!(
+            tx.push_block(&info(0), &[&[] as &[f32]]),
+            PushOutcome::Empty
+        );
         assert!(rx.is_empty());
     }
 

@@ -508,7 +508,8 @@ impl Aligner {
                 }
             }
         }
-        let views: [&[f32]; MAX_CHANNELS] = [&self.scratch[0][..frames], &self.scratch[1][..frames]];
+        let views: [&[f32]; MAX_CHANNELS] =
+            [&self.scratch[0][..frames], &self.scratch[1][..frames]];
         sink.piece(lane.id, header, &views[..channels]);
     }
 

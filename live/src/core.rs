@@ -75,7 +75,9 @@ pub(crate) fn register(
     if let Some(sender) = &handle.sender
         && sender.send(command).is_err()
     {
-        return Err(RegisterError::CoreUnavailable("the core thread has exited".into()));
+        return Err(RegisterError::CoreUnavailable(
+            "the core thread has exited".into(),
+        ));
     }
     handle.live_instances += 1;
     Ok(lane_id)

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use stemcheck_bus::timeline::{EpochSummary, LaneState};
-use stemcheck_bus::{AlignSink, AlignedChunk, Aligner, AlignerConfig, BlockHeader, LaneConsumer, LaneId, PositionSource};
+use stemcheck_bus::{
+    AlignSink, AlignedChunk, Aligner, AlignerConfig, BlockHeader, LaneConsumer, LaneId,
+    PositionSource,
+};
 
 use crate::instance::InstanceShared;
 use crate::snapshot::{GroupSnapshot, InstanceSnapshot, LaneActivity, Role};
@@ -73,7 +76,11 @@ struct RunCounters {
 
 /// Energy of the master and of master minus the sum of stems over one chunk in which every lane
 /// is present: a broadband null test, and the proof that the lanes are aligned to the sample.
-fn null_energies(chunk: &AlignedChunk<'_>, members: &[Member], scratch: &mut Vec<f64>) -> (f64, f64) {
+fn null_energies(
+    chunk: &AlignedChunk<'_>,
+    members: &[Member],
+    scratch: &mut Vec<f64>,
+) -> (f64, f64) {
     let frames = chunk.num_frames;
     let mut master_energy = 0.0;
     let mut residual_energy = 0.0;
@@ -82,13 +89,20 @@ fn null_energies(chunk: &AlignedChunk<'_>, members: &[Member], scratch: &mut Vec
         scratch.clear();
         scratch.resize(frames, 0.0);
         for lane in chunk.lanes() {
-            let sign = match members.iter().find(|m| m.id == lane.id).map(|m| m.shared.role()) {
+            let sign = match members
+                .iter()
+                .find(|m| m.id == lane.id)
+                .map(|m| m.shared.role())
+            {
                 Some(Role::Master) => 1.0,
                 Some(Role::Stem) => -1.0,
                 None => continue,
             };
             if sign > 0.0 {
-                master_energy += lane.channels[channel].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>();
+                master_energy += lane.channels[channel]
+                    .iter()
+                    .map(|&x| f64::from(x) * f64::from(x))
+                    .sum::<f64>();
             }
             for (acc, &x) in scratch.iter_mut().zip(lane.channels[channel]) {
                 *acc += sign * f64::from(x);
@@ -305,8 +319,11 @@ impl Group {
                 level_dbfs: to_dbfs(member.mean_square.sqrt()),
                 peak_dbfs: to_dbfs(f64::from(member.peak)),
                 present_frames: member.present_frames,
-                pushed_frames: c.placed_frames + c.late_frames + c.stale_frames
-                    + c.rate_mismatch_frames + c.stopped_frames,
+                pushed_frames: c.placed_frames
+                    + c.late_frames
+                    + c.stale_frames
+                    + c.rate_mismatch_frames
+                    + c.stopped_frames,
                 dropped_frames: c.dropped_frames,
                 late_frames: c.late_frames,
                 stale_frames: c.stale_frames,
@@ -322,23 +339,29 @@ impl Group {
         });
 
         let group_rate = counters.sample_rate_hz;
-        let sample_rate_mismatch = instances
-            .iter()
-            .any(|i| i.rate_mismatch_frames > 0 || (group_rate > 0.0 && i.sample_rate_hz > 0.0 && i.sample_rate_hz != group_rate));
+        let sample_rate_mismatch = instances.iter().any(|i| {
+            i.rate_mismatch_frames > 0
+                || (group_rate > 0.0 && i.sample_rate_hz > 0.0 && i.sample_rate_hz != group_rate)
+        });
         let mut warnings = Vec::new();
         let masters = instances.iter().filter(|i| i.role == Role::Master).count();
         let stems = instances.len() - masters;
         if masters == 0 {
-            warnings.push("No master in this group: set one instance's role to Master.".to_string());
+            warnings
+                .push("No master in this group: set one instance's role to Master.".to_string());
         }
         if masters > 1 {
-            warnings.push(format!("{masters} masters in this group: only one instance should be the master."));
+            warnings.push(format!(
+                "{masters} masters in this group: only one instance should be the master."
+            ));
         }
         if stems == 0 {
             warnings.push("No stems in this group: put Stemcheck on each stem bus.".to_string());
         }
         if sample_rate_mismatch {
-            warnings.push("Instances run at different sample rates; they cannot be compared.".to_string());
+            warnings.push(
+                "Instances run at different sample rates; they cannot be compared.".to_string(),
+            );
         }
         if dropped_frames > 0 {
             warnings.push(format!(
@@ -346,7 +369,10 @@ impl Group {
             ));
         }
         if instances.iter().any(|i| !i.host_transport) {
-            warnings.push("The host gives no transport position: instances are lined up by sample count.".to_string());
+            warnings.push(
+                "The host gives no transport position: instances are lined up by sample count."
+                    .to_string(),
+            );
         }
 
         GroupSnapshot {
@@ -359,7 +385,8 @@ impl Group {
             run_frames: counters.frames,
             complete_frames: counters.complete_frames,
             null_residual_db: (counters.master_energy > 0.0).then(|| {
-                (10.0 * (counters.residual_energy.max(1e-30) / counters.master_energy).log10()) as f32
+                (10.0 * (counters.residual_energy.max(1e-30) / counters.master_energy).log10())
+                    as f32
             }),
             total_frames: counters.total_frames,
             instances,

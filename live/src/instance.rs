@@ -95,7 +95,9 @@ pub fn store_name(name: &Mutex<String>, value: &str) {
 
 /// Locks a mutex even if a panicking thread poisoned it: the strings inside stay valid.
 pub(crate) fn lock_or_recover<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Why an instance could not register.

@@ -95,7 +95,10 @@ pub fn write_run_report(snapshot: &GroupSnapshot, run: &EpochSummary) {
     match serde_json::to_vec_pretty(&report) {
         Ok(json) => {
             if let Err(e) = write_atomically(&dir, &stem, "json", &json) {
-                tracing::error!("Stemcheck: could not write a report to {}: {e}", dir.display());
+                tracing::error!(
+                    "Stemcheck: could not write a report to {}: {e}",
+                    dir.display()
+                );
             }
         }
         Err(e) => tracing::error!("Stemcheck: could not encode a report: {e}"),
@@ -104,7 +107,12 @@ pub fn write_run_report(snapshot: &GroupSnapshot, run: &EpochSummary) {
 
 /// Writes `bytes` to `dir/stem.ext` (or `stem-2.ext`, ... if taken) through a temporary file in
 /// the same folder, renamed into place once complete. Returns the final path.
-pub fn write_atomically(dir: &Path, stem: &str, ext: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+pub fn write_atomically(
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+    bytes: &[u8],
+) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let temp = dir.join(format!(".{stem}.{}.tmp", std::process::id()));
     {
@@ -155,7 +163,13 @@ mod tests {
         assert_eq!(std::fs::read(&second).unwrap(), b"two");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
             .collect();
         assert!(leftovers.is_empty());
     }

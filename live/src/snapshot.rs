@@ -164,10 +164,24 @@ mod tests {
 
     #[test]
     fn track_names_that_mean_master() {
-        for name in ["Master", "MASTER BUS", "Mix Bus", "Main Out", "2-Bus", "Stereo Out"] {
+        for name in [
+            "Master",
+            "MASTER BUS",
+            "Mix Bus",
+            "Main Out",
+            "2-Bus",
+            "Stereo Out",
+        ] {
             assert_eq!(Role::guess_from_track_name(name), Role::Master, "{name}");
         }
-        for name in ["Drums", "Bass", "Mixolydian Lead", "Remaster FX", "Audio 3", ""] {
+        for name in [
+            "Drums",
+            "Bass",
+            "Mixolydian Lead",
+            "Remaster FX",
+            "Audio 3",
+            "",
+        ] {
             assert_eq!(Role::guess_from_track_name(name), Role::Stem, "{name}");
         }
     }

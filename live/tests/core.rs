@@ -51,7 +51,9 @@ fn the_core_sees_every_instance_and_reports_each_run() {
                 playing: true,
                 sample_rate_hz: 48_000.0,
             };
-            registration.producer.push_block(&info, &[&samples, &samples]);
+            registration
+                .producer
+                .push_block(&info, &[&samples, &samples]);
         }
         pos += block as i64;
         // About 5x real time: fast, but within what the core drains on a loaded CI machine.
@@ -74,22 +76,38 @@ fn the_core_sees_every_instance_and_reports_each_run() {
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "json"))
     });
-    let report: LiveReport =
-        serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let report: LiveReport = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
     assert_eq!(report.group.group, "C");
     assert_eq!(report.run.start_samples, 0);
     assert_eq!(report.run.end_samples, 4 * 48_000);
     assert_eq!(report.group.run_frames, 4 * 48_000);
-    assert_eq!(report.group.complete_frames, 4 * 48_000, "every frame had all four");
-    let listed: Vec<&str> = report.group.instances.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(listed, ["Mix", "Bass", "Drums", "Keys"], "master first, then stems by name");
+    assert_eq!(
+        report.group.complete_frames,
+        4 * 48_000,
+        "every frame had all four"
+    );
+    let listed: Vec<&str> = report
+        .group
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        ["Mix", "Bass", "Drums", "Keys"],
+        "master first, then stems by name"
+    );
     for instance in &report.group.instances {
         assert_eq!(instance.present_frames, 4 * 48_000, "{}", instance.name);
         assert_eq!(instance.dropped_frames, 0);
     }
     let master = &report.group.instances[0];
     assert!((master.peak_dbfs - 20.0 * 0.3f32.log10()).abs() < 0.01);
-    assert!(report.group.warnings.is_empty(), "{:?}", report.group.warnings);
+    assert!(
+        report.group.warnings.is_empty(),
+        "{:?}",
+        report.group.warnings
+    );
     // 0.3 - 3 x 0.1 is not exactly 0 in f32, but far below any audible residual.
     assert!(report.group.null_residual_db.unwrap() < -120.0);
 

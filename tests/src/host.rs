@@ -4,6 +4,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use clack_extensions::audio_ports_config::PluginAudioPortsConfig;
 use clack_extensions::state::PluginState;
 use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
 use clack_host::events::event_types::{TransportEvent, TransportFlags};
@@ -71,6 +72,7 @@ pub struct TestHost;
 
 pub struct TestHostShared {
     state: OnceLock<Option<PluginState>>,
+    ports_config: OnceLock<Option<PluginAudioPortsConfig>>,
 }
 
 pub struct TestHostMainThread {
@@ -90,6 +92,7 @@ impl HostHandlers for TestHost {
 impl<'a> SharedHandler<'a> for TestHostShared {
     fn initializing(&self, instance: InitializingPluginHandle<'a>) {
         let _ = self.state.set(instance.get_extension());
+        let _ = self.ports_config.set(instance.get_extension());
     }
     fn request_restart(&self) {}
     fn request_process(&self) {}
@@ -132,16 +135,34 @@ pub struct Instance {
 impl Instance {
     /// Creates an instance on a track named `track_name` ("" for a host without track names).
     pub fn new(track_name: &str, num_channels: usize) -> Self {
-        let host_info = HostInfo::new("Stemcheck test host", "Stemcheck", "https://stemcheck.invalid", "1.0").unwrap();
+        let host_info = HostInfo::new(
+            "Stemcheck test host",
+            "Stemcheck",
+            "https://stemcheck.invalid",
+            "1.0",
+        )
+        .unwrap();
         let name = CString::new(track_name).unwrap();
         let plugin = PluginInstance::<TestHost>::new(
-            |_| TestHostShared { state: OnceLock::new() },
+            |_| TestHostShared {
+                state: OnceLock::new(),
+                ports_config: OnceLock::new(),
+            },
             move |_| TestHostMainThread { track_name: name },
             entry(),
             &CString::new(PLUGIN_ID).unwrap(),
             &host_info,
         )
         .expect("the plugin instantiates");
+        let mut plugin = plugin;
+        // Stemcheck's layouts: 0 is stereo, 1 is mono. Pick the one matching the track.
+        let ports = plugin
+            .access_shared_handler(|h| *h.ports_config.get().unwrap())
+            .expect("the plugin offers audio port configurations");
+        let layout = if num_channels == 1 { 1 } else { 0 };
+        ports
+            .select(&plugin.plugin_handle(), ClapId::new(layout))
+            .expect("the plugin accepts the layout");
         Self {
             plugin,
             processor: None,
@@ -178,14 +199,19 @@ impl Instance {
     pub fn save_state(&mut self) -> Vec<u8> {
         let ext = self.state_ext();
         let mut bytes = Vec::new();
-        ext.save(&self.plugin.plugin_handle(), &mut bytes).expect("state saves");
+        ext.save(&self.plugin.plugin_handle(), &mut bytes)
+            .expect("state saves");
         bytes
     }
 
     /// Loads a state into the plugin.
     pub fn load_state(&mut self, bytes: &[u8]) -> bool {
         let ext = self.state_ext();
-        ext.load(&self.plugin.plugin_handle(), &mut std::io::Cursor::new(bytes)).is_ok()
+        ext.load(
+            &self.plugin.plugin_handle(),
+            &mut std::io::Cursor::new(bytes),
+        )
+        .is_ok()
     }
 
     fn state_ext(&self) -> PluginState {
@@ -223,7 +249,9 @@ impl AudioSide<'_> {
         let transport_event = match transport {
             Transport::Playing(pos) | Transport::Stopped(pos) => {
                 let seconds = pos as f64 / self.sample_rate_hz;
-                let mut flags = TransportFlags::HAS_SECONDS_TIMELINE | TransportFlags::HAS_TEMPO | TransportFlags::HAS_BEATS_TIMELINE;
+                let mut flags = TransportFlags::HAS_SECONDS_TIMELINE
+                    | TransportFlags::HAS_TEMPO
+                    | TransportFlags::HAS_BEATS_TIMELINE;
                 if matches!(transport, Transport::Playing(_)) {
                     flags |= TransportFlags::IS_PLAYING;
                 }
@@ -249,7 +277,9 @@ impl AudioSide<'_> {
         let input_audio = self.input_ports.with_input_buffers([AudioPortBuffer {
             latency: 0,
             channels: AudioPortBufferType::f32_input_only(
-                self.instance_inputs.iter_mut().map(|b| InputChannel::variable(&mut b[..frames])),
+                self.instance_inputs
+                    .iter_mut()
+                    .map(|b| InputChannel::variable(&mut b[..frames])),
             ),
         }]);
         let mut output_audio = self.output_ports.with_output_buffers([AudioPortBuffer {
@@ -260,8 +290,7 @@ impl AudioSide<'_> {
         }]);
         self.events.clear();
         self.out_events.clear();
-        self
-            .processor
+        self.processor
             .process(
                 &input_audio,
                 &mut output_audio,
@@ -271,7 +300,10 @@ impl AudioSide<'_> {
                 transport_event.as_ref(),
             )
             .expect("process succeeds");
-        self.instance_outputs.iter().map(|b| b[..frames].to_vec()).collect()
+        self.instance_outputs
+            .iter()
+            .map(|b| b[..frames].to_vec())
+            .collect()
     }
 }
 
@@ -291,7 +323,14 @@ pub fn run_audio<R: Send>(
         let mut pending = stopped.into_iter();
         for instance in instances.iter_mut() {
             let processor = pending.next().unwrap();
-            let Instance { inputs, outputs, input_ports, output_ports, sample_rate_hz, .. } = &mut **instance;
+            let Instance {
+                inputs,
+                outputs,
+                input_ports,
+                output_ports,
+                sample_rate_hz,
+                ..
+            } = &mut **instance;
             sides.push(AudioSide {
                 processor: processor.start_processing().expect("starts processing"),
                 instance_inputs: inputs,
@@ -314,7 +353,10 @@ pub fn run_audio<R: Send>(
                 .expect("the audio thread did not panic")
         });
         result = r;
-        let returned: Vec<_> = sides.into_iter().map(|s| s.processor.stop_processing()).collect();
+        let returned: Vec<_> = sides
+            .into_iter()
+            .map(|s| s.processor.stop_processing())
+            .collect();
         for (instance, processor) in instances.iter_mut().zip(returned) {
             instance.processor = Some(processor);
         }

@@ -6,7 +6,9 @@ use rand::{Rng, SeedableRng};
 /// `frames` samples of uniform noise in [-amplitude, amplitude), from `seed`.
 pub fn noise(seed: u64, frames: usize, amplitude: f32) -> Vec<f32> {
     let mut rng = SmallRng::seed_from_u64(seed);
-    (0..frames).map(|_| rng.gen_range(-amplitude..amplitude)).collect()
+    (0..frames)
+        .map(|_| rng.gen_range(-amplitude..amplitude))
+        .collect()
 }
 
 /// Random block sizes in `[1, max]` that add up to exactly `total`.

@@ -62,7 +62,11 @@ fn plugin_dirs() -> Result<(PathBuf, PathBuf)> {
             .map(PathBuf::from)
             .context("no home folder (HOME is not set)")
     };
-    let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let (clap, vst3) = if cfg!(target_os = "macos") {
         let base = home()?.join("Library/Audio/Plug-Ins");
         (base.join("CLAP"), base.join("VST3"))

@@ -24,7 +24,9 @@ pub fn run(args: Vec<String>) -> Result<()> {
         "--features",
         "assert_process_allocs",
     ])?;
-    let built = root.join("target/debug").join(library_name("stemcheck_plugin"));
+    let built = root
+        .join("target/debug")
+        .join(library_name("stemcheck_plugin"));
     let test_dir = root.join("target/test-plugin");
     std::fs::create_dir_all(&test_dir)?;
     let test_plugin = test_dir.join(library_name("stemcheck_test_plugin"));

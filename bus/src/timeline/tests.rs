@@ -10,10 +10,13 @@ use rand::{Rng, SeedableRng};
 
 const RATE_HZ: f32 = 48_000.0;
 
+/// One lane of a recorded chunk: (id, present, left, right).
+type RecordedLane = (LaneId, bool, Vec<f32>, Vec<f32>);
+
 #[derive(Default)]
 struct Recorder {
-    /// (epoch, start, frames, per lane: (id, present, left, right))
-    chunks: Vec<(u64, i64, usize, Vec<(LaneId, bool, Vec<f32>, Vec<f32>)>)>,
+    /// (epoch, start, frames, lanes)
+    chunks: Vec<(u64, i64, usize, Vec<RecordedLane>)>,
     epochs: Vec<EpochSummary>,
     pieces: usize,
 }
@@ -26,10 +29,21 @@ impl AlignSink for Recorder {
     fn chunk(&mut self, chunk: &AlignedChunk<'_>) {
         let lanes = chunk
             .lanes()
-            .map(|l| (l.id, l.present, l.channels[0].to_vec(), l.channels[1].to_vec()))
+            .map(|l| {
+                (
+                    l.id,
+                    l.present,
+                    l.channels[0].to_vec(),
+                    l.channels[1].to_vec(),
+                )
+            })
             .collect();
-        self.chunks
-            .push((chunk.epoch, chunk.start_pos_samples, chunk.num_frames, lanes));
+        self.chunks.push((
+            chunk.epoch,
+            chunk.start_pos_samples,
+            chunk.num_frames,
+            lanes,
+        ));
     }
 
     fn epoch_end(&mut self, summary: &EpochSummary) {
@@ -131,7 +145,15 @@ mod alignment {
     fn lanes_with_different_block_sizes_line_up_exactly() {
         let (mut aligner, mut producers) = aligner_with(3);
         let mut rec = Recorder::default();
-        play(&mut aligner, &mut producers, &[64, 100, 4097], 1, 1000, 49_000, &mut rec);
+        play(
+            &mut aligner,
+            &mut producers,
+            &[64, 100, 4097],
+            1,
+            1000,
+            49_000,
+            &mut rec,
+        );
         stop(&mut aligner, &mut producers, 49_000, &mut rec);
 
         let seen = rec.verify();
@@ -150,7 +172,15 @@ mod alignment {
     fn chunks_come_in_timeline_order_without_overlap() {
         let (mut aligner, mut producers) = aligner_with(2);
         let mut rec = Recorder::default();
-        play(&mut aligner, &mut producers, &[333, 77], 1, 0, 20_000, &mut rec);
+        play(
+            &mut aligner,
+            &mut producers,
+            &[333, 77],
+            1,
+            0,
+            20_000,
+            &mut rec,
+        );
         aligner.finish(&mut rec);
         let mut next = 0;
         for (_, start, frames, _) in &rec.chunks {
@@ -175,7 +205,14 @@ mod alignment {
                 continue;
             }
             let frames = rng.gen_range(1..=8192).min((end - next[lane]) as usize);
-            push(&mut producers[lane], lane as LaneId, 1, next[lane], frames, true);
+            push(
+                &mut producers[lane],
+                lane as LaneId,
+                1,
+                next[lane],
+                frames,
+                true,
+            );
             next[lane] += frames as i64;
             if rng.gen_bool(0.3) {
                 aligner.poll(&mut rec);
@@ -268,7 +305,11 @@ mod drops {
 
         let seen = rec.verify();
         assert_eq!(seen[&0].0, 50_000);
-        assert_eq!(seen[&1].0, 16_000 + 10_000, "only what got through is present");
+        assert_eq!(
+            seen[&1].0,
+            16_000 + 10_000,
+            "only what got through is present"
+        );
         let stem_status = aligner.lane_statuses().nth(1).unwrap();
         assert_eq!(stem_status.counters.dropped_frames, 24_000);
         assert_eq!(stem_status.counters.dropped_pieces, 48);
@@ -284,12 +325,31 @@ mod drops {
     fn a_lane_that_stops_delivering_is_missing_after_one_window() {
         let (mut aligner, mut producers) = aligner_with(2);
         let mut rec = Recorder::default();
-        play(&mut aligner, &mut producers, &[512, 512], 1, 0, 10_240, &mut rec);
+        play(
+            &mut aligner,
+            &mut producers,
+            &[512, 512],
+            1,
+            0,
+            10_240,
+            &mut rec,
+        );
         // Lane 1 goes quiet (a host suspending it); lane 0 plays on.
-        play(&mut aligner, &mut producers[..1], &[512], 1, 10_240, 100_000, &mut rec);
+        play(
+            &mut aligner,
+            &mut producers[..1],
+            &[512],
+            1,
+            10_240,
+            100_000,
+            &mut rec,
+        );
         let window = AlignerConfig::default().window_frames as i64;
         let emitted: i64 = rec.chunks.iter().map(|c| c.2 as i64).sum();
-        assert!(emitted >= 100_000 - window - 512, "emission kept going: {emitted}");
+        assert!(
+            emitted >= 100_000 - window - 512,
+            "emission kept going: {emitted}"
+        );
         aligner.end_epoch_if_stalled(&mut rec);
         let seen = rec.verify();
         assert_eq!(seen[&0].0, 100_000);
@@ -329,7 +389,11 @@ mod churn {
             }
             pos += 256;
             aligner.poll(&mut rec);
-            assert_eq!(aligner.num_lanes(), live.len(), "abandoned lanes are removed");
+            assert_eq!(
+                aligner.num_lanes(),
+                live.len(),
+                "abandoned lanes are removed"
+            );
         }
         aligner.finish(&mut rec);
         rec.verify();
@@ -342,7 +406,15 @@ mod churn {
         let mut group_b = Aligner::new(AlignerConfig::default());
         let mut rec_a = Recorder::default();
         let mut rec_b = Recorder::default();
-        play(&mut group_a, &mut producers, &[512, 512], 1, 0, 4096, &mut rec_a);
+        play(
+            &mut group_a,
+            &mut producers,
+            &[512, 512],
+            1,
+            0,
+            4096,
+            &mut rec_a,
+        );
         let consumer = group_a.remove_lane(1).unwrap();
         group_b.add_lane(1, consumer);
         push(&mut producers[1], 1, 1, 4096, 512, true);
@@ -361,7 +433,15 @@ mod transport {
         // A 3000-frame loop, far shorter than the window, played five times with block sizes
         // that do not divide it.
         for pass in 1..=5 {
-            play(&mut aligner, &mut producers, &[128, 480, 1000], pass, 0, 3000, &mut rec);
+            play(
+                &mut aligner,
+                &mut producers,
+                &[128, 480, 1000],
+                pass,
+                0,
+                3000,
+                &mut rec,
+            );
         }
         stop(&mut aligner, &mut producers, 3000, &mut rec);
         let seen = rec.verify();
@@ -370,14 +450,26 @@ mod transport {
             assert_eq!(seen[&id].1, vec![1, 2, 3, 4, 5]);
         }
         assert_eq!(rec.epochs.len(), 5);
-        assert!(rec.epochs.iter().all(|e| e.start_pos_samples == 0 && e.end_pos_samples == 3000));
+        assert!(
+            rec.epochs
+                .iter()
+                .all(|e| e.start_pos_samples == 0 && e.end_pos_samples == 3000)
+        );
     }
 
     #[test]
     fn pre_jump_audio_arriving_late_is_discarded_as_stale() {
         let (mut aligner, mut producers) = aligner_with(2);
         let mut rec = Recorder::default();
-        play(&mut aligner, &mut producers, &[500, 500], 1, 0, 2000, &mut rec);
+        play(
+            &mut aligner,
+            &mut producers,
+            &[500, 500],
+            1,
+            0,
+            2000,
+            &mut rec,
+        );
         // Lane 0 wraps to 0; lane 1 still sends its last pre-wrap block, then stalls. The
         // core declares the stall, starts the next pass from lane 0's head, and only then
         // does lane 1's pre-wrap block and its own wrap arrive.
@@ -399,8 +491,24 @@ mod transport {
     fn a_locate_forward_starts_a_new_epoch_at_the_new_position() {
         let (mut aligner, mut producers) = aligner_with(2);
         let mut rec = Recorder::default();
-        play(&mut aligner, &mut producers, &[512, 256], 1, 0, 8192, &mut rec);
-        play(&mut aligner, &mut producers, &[512, 256], 2, 480_000, 490_000, &mut rec);
+        play(
+            &mut aligner,
+            &mut producers,
+            &[512, 256],
+            1,
+            0,
+            8192,
+            &mut rec,
+        );
+        play(
+            &mut aligner,
+            &mut producers,
+            &[512, 256],
+            2,
+            480_000,
+            490_000,
+            &mut rec,
+        );
         stop(&mut aligner, &mut producers, 490_000, &mut rec);
         rec.verify();
         let starts: Vec<i64> = rec.epochs.iter().map(|e| e.start_pos_samples).collect();
@@ -411,8 +519,24 @@ mod transport {
     fn a_small_jump_forward_is_a_gap_in_the_same_epoch() {
         let (mut aligner, mut producers) = aligner_with(2);
         let mut rec = Recorder::default();
-        play(&mut aligner, &mut producers, &[512, 512], 1, 0, 4096, &mut rec);
-        play(&mut aligner, &mut producers, &[512, 512], 1, 5096, 9192, &mut rec);
+        play(
+            &mut aligner,
+            &mut producers,
+            &[512, 512],
+            1,
+            0,
+            4096,
+            &mut rec,
+        );
+        play(
+            &mut aligner,
+            &mut producers,
+            &[512, 512],
+            1,
+            5096,
+            9192,
+            &mut rec,
+        );
         aligner.finish(&mut rec);
         assert_eq!(rec.epochs.len(), 1);
         let seen = rec.verify();

@@ -10,8 +10,7 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::*;
 use nice_plug_egui::{
-    EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier,
-    create_egui_editor,
+    EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor,
 };
 use stemcheck_live::snapshot::{GroupSnapshot, LaneActivity};
 use stemcheck_live::{InstanceShared, Role, latest_snapshot};
@@ -172,7 +171,11 @@ impl Dashboard {
         ui.horizontal(|ui| {
             ui.label(format!("Group {}", snapshot.group));
             ui.separator();
-            let state = if snapshot.playing { "analysing" } else { "stopped" };
+            let state = if snapshot.playing {
+                "analysing"
+            } else {
+                "stopped"
+            };
             ui.label(format!(
                 "Run {} ({state}): {:.1} s, {:.0}% with every stem present",
                 snapshot.run,

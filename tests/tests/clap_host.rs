@@ -1,0 +1,427 @@
+//! The built CLAP plugin in a real CLAP host (clack-host): several instances in one process,
+//! processing with transport information on an audio thread, exactly as a DAW would run them.
+//! What the shared core saw is read back from the run reports the plugin writes.
+//!
+//! Each test uses its own group, because all instances of this process share one core.
+
+use std::time::{Duration, Instant};
+
+use stemcheck_host_tests::host::AudioSide;
+use stemcheck_host_tests::signals::{block_sizes, noise};
+use stemcheck_host_tests::*;
+use stemcheck_live::Role;
+use stemcheck_live::report::LiveReport;
+
+const RATE_HZ: f64 = 48_000.0;
+/// A broadband null deeper than this means every lane was placed to the sample (a one-sample
+/// slip of noise leaves a residual around 0 dB).
+const ALIGNED_NULL_DB: f32 = -100.0;
+
+/// Sets group, role and typed name through the plugin's own state (saved, edited, loaded).
+fn configure(instance: &mut Instance, group: &str, role: &str, name: &str) {
+    let state = instance.save_state();
+    // nice-plug's CLAP state: an 8-byte little-endian length, then JSON.
+    let mut json: serde_json::Value = serde_json::from_slice(&state[8..]).unwrap();
+    json["params"]["group"] = serde_json::json!({ "string": group });
+    json["params"]["role"] = serde_json::json!({ "string": role });
+    json["fields"]["stem-name"] = serde_json::Value::String(serde_json::to_string(name).unwrap());
+    let body = serde_json::to_vec(&json).unwrap();
+    let mut bytes = (body.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&body);
+    assert!(
+        instance.load_state(&bytes),
+        "the plugin accepts its own edited state"
+    );
+}
+
+/// Waits for the `count`-th report of `group`.
+fn wait_for_report(group: &str, count: usize) -> LiveReport {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reports = reports_for_group(group);
+        if reports.len() >= count {
+            return reports[count - 1].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no report {count} for group {group}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Plays `stems` (one signal per stem instance, mono material on both channels) and their sum
+/// on the master, in the given block sizes, from timeline position `start`. Every instance
+/// sees the same block size per cycle, as in a host. Asserts bit-identical pass-through.
+/// `pace` sleeps after each cycle to keep the run near real time factors a core drains.
+fn play(
+    sides: &mut [AudioSide<'_>],
+    master_index: usize,
+    stems: &[Vec<f32>],
+    sizes: &[usize],
+    start: i64,
+    pace: Duration,
+) {
+    let total: usize = sizes.iter().sum();
+    let master: Vec<f32> = (0..total)
+        .map(|i| stems.iter().map(|s| s[i]).sum())
+        .collect();
+    let mut offset = 0;
+    for &size in sizes {
+        let mut stem_iter = stems.iter();
+        for (index, side) in sides.iter_mut().enumerate() {
+            let source = if index == master_index {
+                &master
+            } else {
+                stem_iter.next().unwrap()
+            };
+            let block = &source[offset..offset + size];
+            let output = side.process(&[block, block], Transport::Playing(start + offset as i64));
+            for channel in &output {
+                assert!(
+                    channel
+                        .iter()
+                        .zip(block)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "output differs from input"
+                );
+            }
+        }
+        offset += size;
+        std::thread::sleep(pace);
+    }
+}
+
+fn stop(sides: &mut [AudioSide<'_>], at: i64) {
+    let silence = vec![0.0f32; 256];
+    for side in sides.iter_mut() {
+        side.process(&[&silence, &silence], Transport::Stopped(at));
+    }
+}
+
+#[test]
+fn the_core_sees_every_instance_and_aligns_them_to_the_sample() {
+    let names = ["Master", "Drums", "Bass", "Keys", "Vox"];
+    let mut instances: Vec<Instance> = names.iter().map(|n| Instance::new(n, 2)).collect();
+    // Four of them keep the defaults (role from the track name); the vocal's name is typed.
+    for instance in instances.iter_mut() {
+        configure(instance, "a", "auto", "");
+    }
+    configure(&mut instances[4], "a", "auto", "Lead Vocal");
+    let _ = report_dir();
+    for instance in instances.iter_mut() {
+        instance.activate(RATE_HZ, 8192);
+    }
+
+    let total = 5 * RATE_HZ as usize;
+    let stems: Vec<Vec<f32>> = (0..4).map(|s| noise(100 + s, total, 0.2)).collect();
+    let sizes = block_sizes(1, total, 8192);
+    let mut refs: Vec<&mut Instance> = instances.iter_mut().collect();
+    run_audio(&mut refs, |sides| {
+        play(sides, 0, &stems, &sizes, 0, Duration::from_micros(300));
+        stop(sides, total as i64);
+    });
+
+    let report = wait_for_report("A", 1);
+    let group = &report.group;
+    assert_eq!(report.run.start_samples, 0);
+    assert_eq!(report.run.end_samples, total as i64);
+    assert_eq!(group.instances.len(), 5, "{:#?}", group.instances);
+    let listed: Vec<(&str, Role)> = group
+        .instances
+        .iter()
+        .map(|i| (i.name.as_str(), i.role))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("Master", Role::Master),
+            ("Bass", Role::Stem),
+            ("Drums", Role::Stem),
+            ("Keys", Role::Stem),
+            ("Lead Vocal", Role::Stem),
+        ]
+    );
+    for instance in &group.instances {
+        assert_eq!(instance.dropped_frames, 0, "{}", instance.name);
+        assert_eq!(instance.present_frames, total as u64, "{}", instance.name);
+        assert!(instance.host_transport);
+        assert_eq!(instance.num_channels, 2);
+    }
+    assert_eq!(group.run_frames, total as u64);
+    assert_eq!(group.complete_frames, total as u64);
+    let null_db = group.null_residual_db.unwrap();
+    assert!(
+        null_db < ALIGNED_NULL_DB,
+        "null residual {null_db} dB: lanes misaligned"
+    );
+    assert!(group.warnings.is_empty(), "{:?}", group.warnings);
+    assert_eq!(group.sample_rate_hz, RATE_HZ as f32);
+}
+
+#[test]
+fn state_round_trips_through_save_and_load() {
+    let mut original = Instance::new("Drums", 2);
+    configure(&mut original, "f", "master", "Kick & Snare");
+    let saved = original.save_state();
+    let mut restored = Instance::new("Other track", 2);
+    assert!(restored.load_state(&saved));
+    let a: serde_json::Value = serde_json::from_slice(&saved[8..]).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&restored.save_state()[8..]).unwrap();
+    assert_eq!(a["params"], b["params"]);
+    assert_eq!(a["fields"], b["fields"]);
+    assert_eq!(b["params"]["role"]["string"], "master");
+    assert_eq!(b["fields"]["stem-name"], "\"Kick & Snare\"");
+    // Garbage is refused without a crash, and the instance keeps working.
+    assert!(!restored.load_state(b"\x05\0\0\0\0\0\0\0{nope"));
+    restored.activate(RATE_HZ, 64);
+}
+
+#[test]
+fn nan_inf_and_subnormal_input_pass_through_bit_exact_and_are_counted() {
+    let mut master = Instance::new("Master", 2);
+    let mut stem = Instance::new("Drums", 2);
+    configure(&mut master, "c", "master", "");
+    configure(&mut stem, "c", "stem", "");
+    let _ = report_dir();
+    master.activate(RATE_HZ, 1024);
+    stem.activate(RATE_HZ, 1024);
+
+    let total = 4 * RATE_HZ as usize;
+    let mut poison = noise(7, total, 0.5);
+    let specials = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MIN_POSITIVE / 8.0,
+    ];
+    let mut non_finite = 0;
+    for i in (0..total).step_by(997) {
+        poison[i] = specials[(i / 997) % 4];
+        if !poison[i].is_finite() {
+            non_finite += 1;
+        }
+    }
+    run_audio(&mut [&mut master, &mut stem], |sides| {
+        let mut pos = 0;
+        while pos < total {
+            let block = &poison[pos..(pos + 1024).min(total)];
+            for side in sides.iter_mut() {
+                let out = side.process(&[block, block], Transport::Playing(pos as i64));
+                for channel in &out {
+                    assert!(
+                        channel
+                            .iter()
+                            .zip(block)
+                            .all(|(a, b)| a.to_bits() == b.to_bits())
+                    );
+                }
+            }
+            pos += 1024;
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        stop(sides, total as i64);
+    });
+    let report = wait_for_report("C", 1);
+    for instance in &report.group.instances {
+        // Both channels carry the poison.
+        assert_eq!(
+            instance.non_finite_samples,
+            2 * non_finite,
+            "{}",
+            instance.name
+        );
+        assert!(instance.peak_dbfs.is_finite() && instance.level_dbfs.is_finite());
+    }
+    // Master and stem carry identical (sanitised) audio: they null.
+    assert!(report.group.null_residual_db.unwrap() < ALIGNED_NULL_DB);
+}
+
+#[test]
+fn a_render_far_faster_than_real_time_counts_every_drop_and_keeps_going() {
+    let mut instances: Vec<Instance> = ["Master", "Drums", "Bass"]
+        .iter()
+        .map(|n| Instance::new(n, 2))
+        .collect();
+    for (i, instance) in instances.iter_mut().enumerate() {
+        configure(instance, "d", if i == 0 { "master" } else { "stem" }, "");
+        instance.activate(RATE_HZ, 512);
+    }
+    let _ = report_dir();
+    // Two minutes of audio, back to back with no pause: far faster than real time.
+    let total = 120 * RATE_HZ as usize;
+    let block = noise(3, 512, 0.3);
+    let master_block: Vec<f32> = block.iter().map(|x| 2.0 * x).collect();
+    let started = Instant::now();
+    let mut refs: Vec<&mut Instance> = instances.iter_mut().collect();
+    let calls = run_audio(&mut refs, |sides| {
+        let mut pos = 0usize;
+        let mut calls = 0;
+        while pos < total {
+            for (index, side) in sides.iter_mut().enumerate() {
+                let audio = if index == 0 { &master_block } else { &block };
+                side.process(&[audio, audio], Transport::Playing(pos as i64));
+                calls += 1;
+            }
+            pos += 512;
+        }
+        stop(sides, total as i64);
+        calls
+    });
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(calls, 3 * total / 512);
+    eprintln!(
+        "rendered {} s of audio x3 in {wall:.2} s",
+        total as f64 / RATE_HZ
+    );
+
+    let report = wait_for_report("D", 1);
+    for instance in &report.group.instances {
+        // Every frame is accounted for: it reached the core or was counted as dropped.
+        assert_eq!(
+            instance.pushed_frames + instance.dropped_frames,
+            total as u64 + 256,
+            "{}",
+            instance.name
+        );
+        assert!(instance.present_frames <= total as u64 - instance.dropped_frames);
+    }
+    if report.group.dropped_frames > 0 {
+        assert!(report.group.warnings.iter().any(|w| w.contains("dropped")));
+    }
+    // Whatever was analysed is still aligned: the master is exactly the two stems' sum.
+    assert!(report.group.null_residual_db.unwrap_or(-300.0) < ALIGNED_NULL_DB);
+}
+
+#[test]
+fn without_transport_the_fallback_clock_still_lines_instances_up() {
+    let mut master = Instance::new("Mix", 1);
+    let mut stem = Instance::new("Bass", 1);
+    configure(&mut master, "e", "auto", "");
+    configure(&mut stem, "e", "auto", "");
+    let _ = report_dir();
+    master.activate(44_100.0, 700);
+    stem.activate(44_100.0, 700);
+    let total = 4 * 44_100;
+    let signal = noise(9, total, 0.4);
+    let sizes = block_sizes(4, total, 700);
+    run_audio(&mut [&mut master, &mut stem], |sides| {
+        let mut pos = 0;
+        for &size in &sizes {
+            let block = &signal[pos..pos + size];
+            for side in sides.iter_mut() {
+                let out = side.process(&[block], Transport::None);
+                assert_eq!(out[0], block);
+            }
+            pos += size;
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
+    // No stop ever comes: the run ends when the audio stalls.
+    let report = wait_for_report("E", 1);
+    assert_eq!(report.run.ended_by, "stalled");
+    assert_eq!(report.group.sample_rate_hz, 44_100.0);
+    assert!(
+        report
+            .group
+            .instances
+            .iter()
+            .all(|i| !i.host_transport && i.num_channels == 1)
+    );
+    assert!(
+        report
+            .group
+            .warnings
+            .iter()
+            .any(|w| w.contains("no transport"))
+    );
+    assert!(
+        report.group.null_residual_db.unwrap() < ALIGNED_NULL_DB,
+        "mono master = mono stem"
+    );
+}
+
+#[test]
+fn loops_and_sample_rate_changes_start_new_runs_without_mixing_audio() {
+    let mut master = Instance::new("Master", 2);
+    let mut stem = Instance::new("FX", 2);
+    configure(&mut master, "g", "master", "");
+    configure(&mut stem, "g", "stem", "");
+    let _ = report_dir();
+
+    // A 4-second loop played twice, with different audio each pass (a live input, say):
+    // if the passes were mixed, master and stem would not null.
+    master.activate(RATE_HZ, 480);
+    stem.activate(RATE_HZ, 480);
+    let loop_frames = 4 * RATE_HZ as usize;
+    let sizes = vec![480; loop_frames / 480];
+    run_audio(&mut [&mut master, &mut stem], |sides| {
+        for pass in 0..2 {
+            let stems = vec![noise(20 + pass, loop_frames, 0.3)];
+            play(sides, 0, &stems, &sizes, 0, Duration::from_micros(300));
+        }
+        stop(sides, loop_frames as i64);
+    });
+    let first = wait_for_report("G", 1);
+    let second = wait_for_report("G", 2);
+    for report in [&first, &second] {
+        assert_eq!(report.run.start_samples, 0);
+        assert_eq!(report.run.end_samples, loop_frames as i64);
+        assert!(report.group.null_residual_db.unwrap() < ALIGNED_NULL_DB);
+    }
+    assert_eq!(second.run.number, first.run.number + 1);
+
+    // Re-activated at 96 kHz: a new run at the new rate.
+    master.activate(96_000.0, 2048);
+    stem.activate(96_000.0, 2048);
+    let frames = 4 * 96_000;
+    let sizes = vec![2048; frames / 2048];
+    run_audio(&mut [&mut master, &mut stem], |sides| {
+        let stems = vec![noise(30, frames, 0.3)];
+        play(sides, 0, &stems, &sizes, 96_000, Duration::from_micros(300));
+        stop(sides, 96_000 + frames as i64);
+    });
+    let third = wait_for_report("G", 3);
+    assert_eq!(third.group.sample_rate_hz, 96_000.0);
+    assert_eq!(third.run.start_samples, 96_000);
+    assert!(third.group.null_residual_db.unwrap() < ALIGNED_NULL_DB);
+    assert!(!third.group.sample_rate_mismatch);
+}
+
+#[test]
+fn instances_at_different_sample_rates_are_flagged_not_mixed() {
+    let mut master = Instance::new("Master", 2);
+    let mut stem = Instance::new("Drums", 2);
+    configure(&mut master, "h", "master", "");
+    configure(&mut stem, "h", "stem", "");
+    let _ = report_dir();
+    master.activate(48_000.0, 512);
+    stem.activate(44_100.0, 512);
+    let block = noise(5, 512, 0.3);
+    run_audio(&mut [&mut master, &mut stem], |sides| {
+        for i in 0..400 {
+            for side in sides.iter_mut() {
+                side.process(&[&block, &block], Transport::Playing(i * 512));
+            }
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        stop(sides, 400 * 512);
+    });
+    let report = wait_for_report("H", 1);
+    assert!(report.group.sample_rate_mismatch);
+    assert!(
+        report
+            .group
+            .warnings
+            .iter()
+            .any(|w| w.contains("sample rates"))
+    );
+    let drums = report
+        .group
+        .instances
+        .iter()
+        .find(|i| i.name == "Drums")
+        .unwrap();
+    assert_eq!(drums.present_frames, 0);
+    assert!(drums.rate_mismatch_frames > 0);
+}
