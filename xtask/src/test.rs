@@ -43,7 +43,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     if !status.success() {
         bail!("tests failed");
     }
-    run_cargo(&["bench", "--workspace", "--no-run"])?;
+    run_cargo(&["bench", "--package", "stemcheck-bus", "--no-run"])?;
     Ok(())
 }
 

@@ -1,0 +1,1184 @@
+//! The engine. Audio comes in as blocks of any size; internally everything runs on fixed frames
+//! (so block boundaries never change a result):
+//!
+//! 1. Each signal's mid channel goes into a history ring; the master's and the stems' sum's left
+//!    and right channels too (for the time-domain null residual).
+//! 2. Every hop (half a frame), a Hann-windowed frame of the master and of every stem (each read
+//!    at its own lag) is transformed, and cross-spectra are accumulated (Welch averaging).
+//! 3. Every few frames the lags are re-estimated (GCC-SCOT); a changed lag restarts the
+//!    accumulators, so every estimate uses aligned frames only.
+//! 4. From the accumulators come the stems' gains and polarities, the master bus's gain, EQ and
+//!    dynamics, what no stem explains, and the inter-stem cancellations
+//!    ([`Analyzer::measurements`]); [`crate::diagnose`] turns them into findings.
+//!
+//! Memory is fixed by the sample rate and the number of stems, never by the song's length.
+
+use crate::bands::{Band, third_octave_bands};
+use crate::config::{
+    AnalyzerConfig, CANCELLATION_MAX_HZ, FRAME_SECONDS, MAX_LAG_SECONDS,
+};
+use crate::diagnose::Diagnosis;
+use crate::dynamics::GainByLevel;
+use crate::finding::{Finding, Verdict};
+use crate::headroom::{SignalStats, db};
+use crate::input::{Block, SignalAudio, StemId};
+use crate::lag::{MIN_PEAK_TO_RMS, fractional_delay, gcc_peak};
+use crate::measurements::{BandMeasurement, Cancellation, Measurements, StemMeasurements};
+use crate::ring::Ring;
+use crate::spectra::{Cd, Cf, Fft};
+
+/// Frames between lag and finding updates.
+const UPDATE_EVERY_FRAMES: u64 = 3;
+/// Frames accumulated before anything cross-spectral is trusted.
+pub const MIN_FRAMES: u64 = 4;
+/// Time constant of the "recent" null residual, in seconds.
+const RECENT_SECONDS: f64 = 3.0;
+/// Envelope blocks for the reverb-tail test, in seconds.
+const ENVELOPE_BLOCK_SECONDS: f64 = 0.02;
+/// Envelope history: the tail test looks 100 to 300 ms back.
+const ENVELOPE_HISTORY: usize = 16;
+const TAIL_FROM_BLOCKS: usize = 5;
+const TAIL_TO_BLOCKS: usize = 15;
+/// Cross-spectral analysis stays within this band: below, frames are too short to say
+/// anything; above, many exports are band-limited.
+const ANALYSIS_LOW_HZ: f32 = 30.0;
+const ANALYSIS_HIGH_HZ: f32 = 16_000.0;
+
+struct Stem {
+    id: StemId,
+    name: String,
+    ring: Ring,
+    stats: SignalStats,
+    /// Whole-sample lag: the master carries this stem's audio this many samples later.
+    lag: i64,
+    locked: bool,
+    inverted: bool,
+    /// Frames of this stem read at `lag`, since the accumulators restarted.
+    spectrum: Vec<Cf>,
+    pms: Vec<Cd>,
+    pss: Vec<Cd>,
+    pkk: Vec<f64>,
+    present_frames: u64,
+    frames_seen: u64,
+}
+
+/// Per-channel scratch for one block of input.
+struct Scratch {
+    left: Vec<f32>,
+    right: Vec<f32>,
+    sum_left: Vec<f32>,
+    sum_right: Vec<f32>,
+    mid: Vec<f32>,
+    frame: Vec<f32>,
+    gcc: Vec<Cf>,
+    corr: Vec<f32>,
+}
+
+/// Stems' sum and master over the time domain.
+#[derive(Default)]
+struct TimeDomain {
+    master_energy: [f64; 2],
+    residual_energy: [f64; 2],
+    recent_master: f64,
+    recent_residual: f64,
+    residual_lr: f64,
+    residual_mid_energy: f64,
+    master_mid_energy: f64,
+    envelope_residual: f64,
+    envelope_sum: f64,
+    envelope_fill: usize,
+    envelope_history: [f64; ENVELOPE_HISTORY],
+    envelope_count: usize,
+    follow_now: f64,
+    follow_tail: f64,
+}
+
+/// The analysis of one comparison: a master and any number of stems at one sample rate.
+pub struct Analyzer {
+    config: AnalyzerConfig,
+    sample_rate_hz: f32,
+    frame_len: usize,
+    hop: usize,
+    max_lag: usize,
+    fft: Fft,
+    bands: Vec<Band>,
+    /// Bins of the cross-spectral analysis band.
+    analysis_bins: (usize, usize),
+    low_bands: Vec<Band>,
+
+    master_mid: Ring,
+    master_left: Ring,
+    master_right: Ring,
+    sum_left: Ring,
+    sum_right: Ring,
+    master_stats: SignalStats,
+    sum_stats: SignalStats,
+    master_loudness: Option<ebur128::EbuR128>,
+    sum_loudness: Option<ebur128::EbuR128>,
+    master_seen: bool,
+    master_channels: usize,
+
+    stems: Vec<Stem>,
+    /// Frames received so far (absolute position of the next sample).
+    position: u64,
+    next_frame: u64,
+    non_finite_samples: u64,
+
+    master_spectrum: Vec<Cf>,
+    sum_spectrum: Vec<Cf>,
+    pmm: Vec<f64>,
+    pss: Vec<f64>,
+    pms: Vec<Cd>,
+    /// The same, with each frame's master divided by its broadband gain (for what no stem
+    /// explains when the master bus has dynamics).
+    pmm_norm: Vec<f64>,
+    pms_norm: Vec<Cd>,
+    frames: u64,
+    frames_since_update: u64,
+    analysed_frames_total: u64,
+    /// Per band, the master's running gain against the sum (for the per-frame gain).
+    band_gain: Vec<f32>,
+    dynamics: GainByLevel,
+    /// Pairwise low-band energies: `[pair][band]` of |Sj + Sk|^2, and each stem's own.
+    pair_energy: Vec<f64>,
+    stem_low_energy: Vec<f64>,
+
+    time: TimeDomain,
+    scratch: Scratch,
+    isolated_cross: Vec<Cd>,
+    isolated_auto: Vec<f64>,
+    diagnosis: Diagnosis,
+    findings: Vec<Finding>,
+}
+
+impl Analyzer {
+    /// An analyzer for audio at `sample_rate_hz`. Allocates everything it needs for up to a
+    /// few stems; more stems allocate as they appear.
+    pub fn new(sample_rate_hz: f32, config: AnalyzerConfig) -> Self {
+        let sample_rate_hz = if sample_rate_hz.is_finite() && sample_rate_hz >= 8_000.0 {
+            sample_rate_hz.min(768_000.0)
+        } else {
+            48_000.0
+        };
+        let frame_len = ((FRAME_SECONDS * sample_rate_hz) as usize).next_power_of_two();
+        let hop = frame_len / 2;
+        let max_lag = ((MAX_LAG_SECONDS * sample_rate_hz) as usize).min(frame_len / 2 - 1);
+        let ring_len = frame_len + 2 * max_lag + 2 * hop;
+        let fft = Fft::new(frame_len);
+        let bins = fft.bins();
+        let nyquist = sample_rate_hz / 2.0;
+        let bands = third_octave_bands(sample_rate_hz, frame_len, nyquist * 0.95);
+        let bin_hz = sample_rate_hz / frame_len as f32;
+        let analysis_bins = (
+            (ANALYSIS_LOW_HZ / bin_hz) as usize,
+            ((ANALYSIS_HIGH_HZ.min(nyquist * 0.9)) / bin_hz) as usize,
+        );
+        let low_bands: Vec<Band> = bands
+            .iter()
+            .filter(|b| b.high_hz <= CANCELLATION_MAX_HZ * 1.13 && b.centre_hz >= 31.5)
+            .cloned()
+            .collect();
+        let num_bands = bands.len();
+        let loudness = |channels: u32| {
+            ebur128::EbuR128::new(channels, sample_rate_hz as u32, ebur128::Mode::I).ok()
+        };
+        Self {
+            config,
+            sample_rate_hz,
+            frame_len,
+            hop,
+            max_lag,
+            fft,
+            bands,
+            analysis_bins,
+            low_bands,
+            master_mid: Ring::new(ring_len),
+            master_left: Ring::new(ring_len),
+            master_right: Ring::new(ring_len),
+            sum_left: Ring::new(ring_len),
+            sum_right: Ring::new(ring_len),
+            master_stats: SignalStats::default(),
+            sum_stats: SignalStats::default(),
+            master_loudness: loudness(2),
+            sum_loudness: loudness(2),
+            master_seen: false,
+            master_channels: 1,
+            stems: Vec::new(),
+            position: 0,
+            next_frame: max_lag as u64,
+            non_finite_samples: 0,
+            master_spectrum: vec![Cf::new(0.0, 0.0); bins],
+            sum_spectrum: vec![Cf::new(0.0, 0.0); bins],
+            pmm: vec![0.0; bins],
+            pss: vec![0.0; bins],
+            pms: vec![Cd::new(0.0, 0.0); bins],
+            pmm_norm: vec![0.0; bins],
+            pms_norm: vec![Cd::new(0.0, 0.0); bins],
+            frames: 0,
+            frames_since_update: 0,
+            analysed_frames_total: 0,
+            band_gain: vec![1.0; num_bands],
+            dynamics: GainByLevel::default(),
+            pair_energy: Vec::new(),
+            stem_low_energy: Vec::new(),
+            time: TimeDomain::default(),
+            isolated_cross: vec![Cd::new(0.0, 0.0); bins],
+            isolated_auto: vec![0.0; bins],
+            scratch: Scratch {
+                left: vec![0.0; hop],
+                right: vec![0.0; hop],
+                sum_left: vec![0.0; hop],
+                sum_right: vec![0.0; hop],
+                mid: vec![0.0; hop],
+                frame: vec![0.0; frame_len],
+                gcc: vec![Cf::new(0.0, 0.0); bins],
+                corr: vec![0.0; frame_len],
+            },
+            diagnosis: Diagnosis::default(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// The sample rate the analyzer runs at.
+    pub fn sample_rate_hz(&self) -> f32 {
+        self.sample_rate_hz
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AnalyzerConfig {
+        &self.config
+    }
+
+    /// Names a stem (adding it if unknown). Stems appearing in blocks are added automatically
+    /// with a generated name.
+    pub fn set_stem_name(&mut self, id: StemId, name: &str) {
+        let index = self.stem_index(id);
+        self.stems[index].name = name.to_string();
+    }
+
+    /// Forgets a stem. The comparison restarts (the sum changed meaning).
+    pub fn remove_stem(&mut self, id: StemId) {
+        if let Some(index) = self.stems.iter().position(|s| s.id == id) {
+            self.stems.remove(index);
+            self.stem_set_changed();
+        }
+    }
+
+    fn stem_index(&mut self, id: StemId) -> usize {
+        if let Some(index) = self.stems.iter().position(|s| s.id == id) {
+            return index;
+        }
+        let bins = self.fft.bins();
+        let ring_len = self.frame_len + 2 * self.max_lag + 2 * self.hop;
+        let mut ring = Ring::new(ring_len);
+        // A stem that appears late was missing until now.
+        ring.push_missing(self.position as usize);
+        self.stems.push(Stem {
+            id,
+            name: format!("Stem {}", self.stems.len() + 1),
+            ring,
+            stats: SignalStats::default(),
+            lag: 0,
+            locked: false,
+            inverted: false,
+            spectrum: vec![Cf::new(0.0, 0.0); bins],
+            pms: vec![Cd::new(0.0, 0.0); bins],
+            pss: vec![Cd::new(0.0, 0.0); bins],
+            pkk: vec![0.0; bins],
+            present_frames: 0,
+            frames_seen: 0,
+        });
+        self.stem_set_changed();
+        self.stems.len() - 1
+    }
+
+    fn stem_set_changed(&mut self) {
+        let pairs = self.stems.len() * self.stems.len().saturating_sub(1) / 2;
+        self.pair_energy = vec![0.0; pairs * self.low_bands.len()];
+        self.stem_low_energy = vec![0.0; self.stems.len() * self.low_bands.len()];
+        self.restart_accumulators();
+    }
+
+    fn restart_accumulators(&mut self) {
+        self.pmm.fill(0.0);
+        self.pss.fill(0.0);
+        self.pms.fill(Cd::new(0.0, 0.0));
+        self.pmm_norm.fill(0.0);
+        self.pms_norm.fill(Cd::new(0.0, 0.0));
+        for stem in &mut self.stems {
+            stem.pms.fill(Cd::new(0.0, 0.0));
+            stem.pss.fill(Cd::new(0.0, 0.0));
+            stem.pkk.fill(0.0);
+        }
+        self.pair_energy.fill(0.0);
+        self.stem_low_energy.fill(0.0);
+        self.dynamics.clear();
+        self.frames = 0;
+    }
+
+    /// Feeds a block of aligned audio.
+    pub fn process(&mut self, block: &Block<'_>) {
+        for stem in block.stems {
+            self.stem_index(stem.id);
+        }
+        let mut offset = 0;
+        while offset < block.num_frames {
+            let frames = (block.num_frames - offset).min(self.hop);
+            self.ingest(block, offset, frames);
+            offset += frames;
+            while self.next_frame + (self.frame_len + self.max_lag) as u64 <= self.position {
+                let start = self.next_frame as i64;
+                self.process_frame(start);
+                self.next_frame += self.hop as u64;
+            }
+        }
+    }
+
+    /// Copies `[offset, offset + frames)` of every signal into the rings, sanitised.
+    fn ingest(&mut self, block: &Block<'_>, offset: usize, frames: usize) {
+        let Scratch {
+            left,
+            right,
+            sum_left,
+            sum_right,
+            mid,
+            ..
+        } = &mut self.scratch;
+        let mut non_finite = 0u64;
+        let mut sanitise = |audio: &SignalAudio<'_>, left: &mut [f32], right: &mut [f32]| -> bool {
+            let (Some(l), Some(r)) = (
+                audio.channels[0].get(offset..offset + frames),
+                audio.channels[1].get(offset..offset + frames),
+            ) else {
+                return false;
+            };
+            for (o, &x) in left[..frames].iter_mut().zip(l) {
+                *o = clean(x, &mut non_finite);
+            }
+            for (o, &x) in right[..frames].iter_mut().zip(r) {
+                *o = clean(x, &mut non_finite);
+            }
+            true
+        };
+
+        // Master.
+        let master_ok = match &block.master {
+            Some(audio) if sanitise(audio, left, right) => {
+                self.master_seen = true;
+                self.master_channels = audio.num_channels.clamp(1, 2);
+                self.master_left.push(&left[..frames]);
+                self.master_right.push(&right[..frames]);
+                self.master_mid
+                    .push_with(frames, |i| 0.5 * (left[i] + right[i]));
+                self.master_stats
+                    .add([&left[..frames], &right[..frames]], audio.num_channels);
+                if let Some(meter) = &mut self.master_loudness {
+                    let _ = meter.add_frames_planar_f32(&[&left[..frames], &right[..frames]]);
+                }
+                true
+            }
+            _ => false,
+        };
+        if !master_ok {
+            self.master_left.push_missing(frames);
+            self.master_right.push_missing(frames);
+            self.master_mid.push_missing(frames);
+        }
+
+        // Stems, and their sum.
+        sum_left[..frames].fill(0.0);
+        sum_right[..frames].fill(0.0);
+        let mut all_present = !self.stems.is_empty();
+        for stem in &mut self.stems {
+            let audio = block
+                .stems
+                .iter()
+                .find(|s| s.id == stem.id)
+                .and_then(|s| s.audio.as_ref());
+            match audio {
+                Some(audio) if sanitise(audio, left, right) => {
+                    for i in 0..frames {
+                        sum_left[i] += left[i];
+                        sum_right[i] += right[i];
+                        mid[i] = 0.5 * (left[i] + right[i]);
+                    }
+                    stem.ring.push(&mid[..frames]);
+                    stem.stats
+                        .add([&left[..frames], &right[..frames]], audio.num_channels);
+                }
+                _ => {
+                    all_present = false;
+                    stem.ring.push_missing(frames);
+                }
+            }
+        }
+        if all_present {
+            self.sum_left.push(&sum_left[..frames]);
+            self.sum_right.push(&sum_right[..frames]);
+            self.sum_stats
+                .add([&sum_left[..frames], &sum_right[..frames]], 2);
+            if let Some(meter) = &mut self.sum_loudness {
+                let _ = meter.add_frames_planar_f32(&[&sum_left[..frames], &sum_right[..frames]]);
+            }
+        } else {
+            self.sum_left.push_missing(frames);
+            self.sum_right.push_missing(frames);
+        }
+        self.non_finite_samples += non_finite;
+        self.position += frames as u64;
+    }
+
+    /// The lag common to most stems (ties: the one carrying more energy).
+    fn common_lag(&self) -> i64 {
+        let mut best = (0i64, 0usize, 0.0f64);
+        for stem in self.stems.iter().filter(|s| s.locked) {
+            let count = self
+                .stems
+                .iter()
+                .filter(|s| s.locked && s.lag == stem.lag)
+                .count();
+            let energy: f64 = self
+                .stems
+                .iter()
+                .filter(|s| s.locked && s.lag == stem.lag)
+                .map(|s| s.stats.channels[0].sum_squares)
+                .sum();
+            if count > best.1 || (count == best.1 && energy > best.2) {
+                best = (stem.lag, count, energy);
+            }
+        }
+        best.0
+    }
+
+    fn process_frame(&mut self, start: i64) {
+        let n = self.frame_len as i64;
+        let hop = self.hop as i64;
+        let common_lag = self.common_lag();
+        self.time_domain_hop(start, common_lag);
+
+        let master_valid = self.master_seen && self.master_mid.present(start, start + n);
+        let stems_valid = !self.stems.is_empty()
+            && self
+                .stems
+                .iter()
+                .all(|s| s.ring.present(start - s.lag, start - s.lag + n));
+        for stem in &mut self.stems {
+            stem.frames_seen += 1;
+            if stem.ring.present(start - stem.lag, start - stem.lag + n) {
+                stem.present_frames += 1;
+            }
+        }
+        let prune_before = start + hop - self.max_lag as i64 - 1;
+        self.master_mid.prune_gaps(prune_before);
+        self.master_left.prune_gaps(prune_before);
+        self.sum_left.prune_gaps(prune_before - self.max_lag as i64);
+        for stem in &mut self.stems {
+            stem.ring.prune_gaps(prune_before - self.max_lag as i64);
+        }
+        if !(master_valid && stems_valid) {
+            return;
+        }
+
+        // Spectra.
+        let Scratch { frame, .. } = &mut self.scratch;
+        self.master_mid.read(start, frame);
+        self.fft.forward(frame, &mut self.master_spectrum);
+        self.sum_spectrum.fill(Cf::new(0.0, 0.0));
+        for stem in &mut self.stems {
+            stem.ring.read(start - stem.lag, frame);
+            self.fft.forward(frame, &mut stem.spectrum);
+            for (s, x) in self.sum_spectrum.iter_mut().zip(&stem.spectrum) {
+                *s += x;
+            }
+        }
+
+        // The frame's broadband gain against the sum, after the bus's static EQ.
+        let (mut cross, mut power, mut sum_power) = (0.0f64, 0.0f64, 0.0f64);
+        for (band, &gain) in self.bands.iter().zip(&self.band_gain) {
+            for i in band.first_bin..band.end_bin.min(self.master_spectrum.len()) {
+                let m = self.master_spectrum[i];
+                let s = self.sum_spectrum[i] * gain;
+                cross += f64::from(m.re * s.re + m.im * s.im);
+                power += f64::from(s.norm_sqr());
+                sum_power += f64::from(self.sum_spectrum[i].norm_sqr());
+            }
+        }
+        let frame_gain = if power > 0.0 { (cross / power) as f32 } else { 1.0 };
+        let window_power: f64 = self.fft.window.iter().map(|w| f64::from(w * w)).sum();
+        let level_dbfs = 10.0 * (2.0 * sum_power / (n as f64 * window_power)).max(1e-30).log10();
+        if self.frames >= MIN_FRAMES {
+            self.dynamics.add(level_dbfs as f32, frame_gain, sum_power);
+        }
+        let norm = if frame_gain > 0.05 && frame_gain.is_finite() { 1.0 / frame_gain } else { 1.0 };
+
+        // Welch accumulators.
+        for i in 0..self.master_spectrum.len() {
+            let m = self.master_spectrum[i];
+            let s = self.sum_spectrum[i];
+            let (m, s) = (Cd::new(m.re.into(), m.im.into()), Cd::new(s.re.into(), s.im.into()));
+            self.pmm[i] += m.norm_sqr();
+            self.pss[i] += s.norm_sqr();
+            self.pms[i] += m * s.conj();
+            let mn = m * f64::from(norm);
+            self.pmm_norm[i] += mn.norm_sqr();
+            self.pms_norm[i] += mn * s.conj();
+        }
+        for stem in &mut self.stems {
+            for i in 0..stem.spectrum.len() {
+                let k = stem.spectrum[i];
+                let k = Cd::new(k.re.into(), k.im.into());
+                let m = self.master_spectrum[i];
+                let s = self.sum_spectrum[i];
+                stem.pms[i] += Cd::new(m.re.into(), m.im.into()) * k.conj();
+                stem.pss[i] += Cd::new(s.re.into(), s.im.into()) * k.conj();
+                stem.pkk[i] += k.norm_sqr();
+            }
+        }
+        self.accumulate_pairs();
+        self.frames += 1;
+        self.analysed_frames_total += 1;
+        self.frames_since_update += 1;
+        if self.frames_since_update >= UPDATE_EVERY_FRAMES {
+            self.frames_since_update = 0;
+            self.update();
+        }
+    }
+
+    /// Low-band energies of every stem and every pair's sum.
+    fn accumulate_pairs(&mut self) {
+        let nb = self.low_bands.len();
+        let mut pair = 0;
+        for j in 0..self.stems.len() {
+            for (b, band) in self.low_bands.iter().enumerate() {
+                let e: f32 = self.stems[j].spectrum[band.first_bin..band.end_bin]
+                    .iter()
+                    .map(|x| x.norm_sqr())
+                    .sum();
+                self.stem_low_energy[j * nb + b] += f64::from(e);
+            }
+            for k in (j + 1)..self.stems.len() {
+                for (b, band) in self.low_bands.iter().enumerate() {
+                    let e: f32 = self.stems[j].spectrum[band.first_bin..band.end_bin]
+                        .iter()
+                        .zip(&self.stems[k].spectrum[band.first_bin..band.end_bin])
+                        .map(|(x, y)| (x + y).norm_sqr())
+                        .sum();
+                    self.pair_energy[pair * nb + b] += f64::from(e);
+                }
+                pair += 1;
+            }
+        }
+    }
+
+    /// The null residual in the time domain over one hop, with only the common lag
+    /// compensated, and the residual's stereo and envelope character.
+    fn time_domain_hop(&mut self, start: i64, common_lag: i64) {
+        let hop = self.hop as i64;
+        let sum_start = start - common_lag;
+        if !(self.master_seen
+            && self.master_left.present(start, start + hop)
+            && self.sum_left.present(sum_start, sum_start + hop))
+        {
+            return;
+        }
+        let envelope_block = ((ENVELOPE_BLOCK_SECONDS * f64::from(self.sample_rate_hz)) as usize).max(1);
+        let decay = (-(hop as f64) / (RECENT_SECONDS * f64::from(self.sample_rate_hz))).exp();
+        let t = &mut self.time;
+        let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
+        for i in 0..hop {
+            let ml = f64::from(self.master_left.at(start + i));
+            let mr = f64::from(self.master_right.at(start + i));
+            let sl = f64::from(self.sum_left.at(sum_start + i));
+            let sr = f64::from(self.sum_right.at(sum_start + i));
+            let (rl, rr) = (ml - sl, mr - sr);
+            t.master_energy[0] += ml * ml;
+            t.master_energy[1] += mr * mr;
+            t.residual_energy[0] += rl * rl;
+            t.residual_energy[1] += rr * rr;
+            t.residual_lr += rl * rr;
+            let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (ml + mr), 0.5 * (sl + sr));
+            t.residual_mid_energy += rm * rm;
+            t.master_mid_energy += mm * mm;
+            hop_master += ml * ml + mr * mr;
+            hop_residual += rl * rl + rr * rr;
+            t.envelope_residual += rm * rm;
+            t.envelope_sum += sm * sm;
+            t.envelope_fill += 1;
+            if t.envelope_fill == envelope_block {
+                let (er, es) = (t.envelope_residual.sqrt(), t.envelope_sum.sqrt());
+                if t.envelope_count >= TAIL_TO_BLOCKS {
+                    let tail: f64 = (TAIL_FROM_BLOCKS..TAIL_TO_BLOCKS)
+                        .map(|back| t.envelope_history[(t.envelope_count - back) % ENVELOPE_HISTORY])
+                        .sum::<f64>()
+                        / (TAIL_TO_BLOCKS - TAIL_FROM_BLOCKS) as f64;
+                    t.follow_now += er * es;
+                    t.follow_tail += er * tail;
+                }
+                t.envelope_history[t.envelope_count % ENVELOPE_HISTORY] = es;
+                t.envelope_count += 1;
+                t.envelope_residual = 0.0;
+                t.envelope_sum = 0.0;
+                t.envelope_fill = 0;
+            }
+        }
+        t.recent_master = t.recent_master * decay + hop_master;
+        t.recent_residual = t.recent_residual * decay + hop_residual;
+    }
+
+    /// What the master holds of stem `k` once the other stems are taken out: the cross-spectrum
+    /// of (master - sum + stem k) with stem k, and the auto-spectrum of (master - sum + stem k).
+    /// With the other stems removed, stem k's own timing and polarity stand out sharply even
+    /// when it is a small part of the mix.
+    fn isolate(&self, k: usize, cross: &mut [Cd], auto: &mut [f64]) {
+        let stem = &self.stems[k];
+        for i in 0..cross.len() {
+            cross[i] = stem.pms[i] - stem.pss[i] + stem.pkk[i];
+            auto[i] = (self.pmm[i] + self.pss[i] + stem.pkk[i] - 2.0 * self.pms[i].re + 2.0 * stem.pms[i].re
+                - 2.0 * stem.pss[i].re)
+                .max(0.0);
+        }
+    }
+
+    /// Lag tracking and the running per-band bus gain; then the findings.
+    fn update(&mut self) {
+        let bins = self.analysis_bins;
+        let mut changed = false;
+        let total_energy: f64 = self.stems.iter().map(|s| s.pkk.iter().sum::<f64>()).sum();
+        let mut cross = std::mem::take(&mut self.isolated_cross);
+        let mut auto = std::mem::take(&mut self.isolated_auto);
+        cross.resize(self.pmm.len(), Cd::new(0.0, 0.0));
+        auto.resize(self.pmm.len(), 0.0);
+        for index in 0..self.stems.len() {
+            let energy: f64 = self.stems[index].pkk.iter().sum();
+            // Stems with almost nothing in them cannot be timed (yet).
+            if energy <= 1e-9 * total_energy.max(1e-30) || energy <= 1e-12 {
+                continue;
+            }
+            self.isolate(index, &mut cross, &mut auto);
+            let Scratch { gcc, corr, .. } = &mut self.scratch;
+            let Some(peak) = gcc_peak(
+                &mut self.fft,
+                &cross,
+                &auto,
+                &self.stems[index].pkk,
+                bins,
+                self.max_lag,
+                gcc,
+                corr,
+            ) else {
+                continue;
+            };
+            if peak.peak_to_rms < MIN_PEAK_TO_RMS {
+                continue;
+            }
+            let stem = &mut self.stems[index];
+            if peak.lag_samples != 0 {
+                stem.lag = (stem.lag + peak.lag_samples)
+                    .clamp(-(self.max_lag as i64), self.max_lag as i64);
+                stem.locked = false;
+                changed = true;
+            } else {
+                stem.locked = true;
+                stem.inverted = peak.inverted;
+            }
+        }
+        self.isolated_cross = cross;
+        self.isolated_auto = auto;
+        if changed {
+            self.restart_accumulators();
+            return;
+        }
+        for (band, gain) in self.bands.iter().zip(self.band_gain.iter_mut()) {
+            let (mut cross, mut power) = (0.0, 0.0);
+            for i in band.first_bin..band.end_bin.min(self.pms.len()) {
+                cross += self.pms[i].re;
+                power += self.pss[i];
+            }
+            if power > 0.0 && cross > 0.0 {
+                *gain = (cross / power) as f32;
+            }
+        }
+        self.refresh_findings();
+    }
+
+    fn refresh_findings(&mut self) {
+        let measurements = self.measurements();
+        self.findings = self.diagnosis.update(&measurements, &self.config);
+    }
+
+    /// Call at the end of a pass: runs a last update so that short passes get findings.
+    pub fn finish(&mut self) {
+        if self.frames_since_update > 0 {
+            self.frames_since_update = 0;
+            self.update();
+        } else {
+            self.refresh_findings();
+        }
+    }
+
+    /// The findings, most important first (updated every few frames).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// The overall verdict.
+    pub fn verdict(&self) -> Verdict {
+        if self.analysed_frames_total < MIN_FRAMES && self.findings.is_empty() {
+            Verdict::Pending
+        } else {
+            Verdict::of(&self.findings)
+        }
+    }
+
+    /// Samples that were NaN or infinite (replaced by silence).
+    pub fn non_finite_samples(&self) -> u64 {
+        self.non_finite_samples
+    }
+
+    /// Everything measured so far.
+    pub fn measurements(&self) -> Measurements {
+        let sr = f64::from(self.sample_rate_hz);
+        let common_lag = self.common_lag();
+        let t = &self.time;
+        let rel = |num: f64, den: f64| if den > 0.0 { db((num / den).sqrt()) } else { -200.0 };
+        let total_master: f64 = t.master_energy.iter().sum();
+        let total_residual: f64 = t.residual_energy.iter().sum();
+        let sum_pmm: f64 = self.pmm[self.analysis_bins.0..self.analysis_bins.1].iter().sum();
+
+        let mut m = Measurements {
+            sample_rate_hz: self.sample_rate_hz,
+            seconds_received: self.position as f64 / sr,
+            seconds_analysed: self.analysed_frames_total as f64 * self.hop as f64 / sr,
+            has_master: self.master_seen,
+            num_stems: self.stems.len(),
+            null_residual_db: rel(total_residual, total_master),
+            null_residual_recent_db: rel(t.recent_residual, t.recent_master),
+            null_residual_channels_db: [
+                rel(t.residual_energy[0], t.master_energy[0]),
+                rel(t.residual_energy[1], t.master_energy[1]),
+            ],
+            common_lag_samples: common_lag,
+            residual_lr_correlation: {
+                let d = (t.residual_energy[0] * t.residual_energy[1]).sqrt();
+                if d > 0.0 && self.master_channels == 2 { (t.residual_lr / d) as f32 } else { 1.0 }
+            },
+            residual_tail_follow: if t.follow_now > 0.0 { (t.follow_tail / t.follow_now) as f32 } else { 0.0 },
+            master_levels: self.master_seen.then(|| self.master_stats.summary()),
+            sum_levels: (self.sum_stats.samples() > 0).then(|| self.sum_stats.summary()),
+            master_lufs: self
+                .master_loudness
+                .as_ref()
+                .and_then(|l| l.loudness_global().ok())
+                .filter(|v| v.is_finite())
+                .map(|v| v as f32),
+            sum_lufs: self
+                .sum_loudness
+                .as_ref()
+                .and_then(|l| l.loudness_global().ok())
+                .filter(|v| v.is_finite())
+                .map(|v| v as f32),
+            ..Measurements::default()
+        };
+        if self.frames < MIN_FRAMES || sum_pmm <= 0.0 {
+            m.stems = self.stems.iter().map(|s| self.basic_stem(s, common_lag)).collect();
+            return m;
+        }
+
+        // Per band, master-bus gain and what the stems do in it.
+        let fit = self.fit_gains();
+        let bus_gain_db = fit.bus_gain_db;
+        let bus_gain = 10f64.powf(f64::from(bus_gain_db) / 20.0);
+        let beta_of_bin = |i: usize| -> f64 {
+            self.bands
+                .iter()
+                .zip(&fit.band_db)
+                .find(|(b, _)| i >= b.first_bin && i < b.end_bin)
+                .map_or(bus_gain, |(_, &g)| 10f64.powf(f64::from(g) / 20.0))
+        };
+        let betas: Vec<f64> = (0..self.pmm.len()).map(beta_of_bin).collect();
+        let (lo, hi) = self.analysis_bins;
+
+        // EQ: the largest band deviation, and the residual it explains.
+        let mut eq = (0.0f32, (0.0f32, 0.0f32));
+        for (band, (&g, &w)) in self.bands.iter().zip(fit.band_db.iter().zip(&fit.band_weight)) {
+            if w > 0.0 && (g - bus_gain_db).abs() > eq.0.abs() {
+                eq = (g - bus_gain_db, (band.low_hz, band.high_hz));
+            }
+        }
+        let eq_energy: f64 = (lo..hi).map(|i| (betas[i] - bus_gain).powi(2) * self.pss[i]).sum();
+        let gain_energy: f64 = (lo..hi).map(|i| (bus_gain - 1.0).powi(2) * self.pss[i]).sum();
+        m.bus_gain_db = bus_gain_db;
+        m.bus_eq_max_db = eq.0;
+        m.bus_eq_band_hz = eq.1;
+        m.bus_eq_explains_db = rel(eq_energy, sum_pmm);
+        m.bus_gain_explains_db = rel(gain_energy, sum_pmm);
+
+        // Dynamics.
+        let dynamics = self.dynamics.estimate();
+        m.dynamics = Some(dynamics);
+        m.dynamics_explains_db = rel(self.dynamics.deviation_energy, self.dynamics.total_energy);
+
+        // What no stem explains (per bin linear fit, frame gains normalised).
+        let mut unexplained = vec![0.0f64; self.pmm.len()];
+        for i in lo..hi {
+            if self.pss[i] > 0.0 {
+                unexplained[i] = (self.pmm_norm[i] - self.pms_norm[i].norm_sqr() / self.pss[i]).max(0.0);
+            } else {
+                unexplained[i] = self.pmm_norm[i];
+            }
+        }
+        let sum_pmm_norm: f64 = self.pmm_norm[lo..hi].iter().sum();
+        let total_unexplained: f64 = unexplained.iter().sum();
+        m.unexplained_db = rel(total_unexplained, sum_pmm_norm);
+        let mut running = 0.0;
+        for band in &self.bands {
+            running += unexplained[band.first_bin..band.end_bin.min(unexplained.len())].iter().sum::<f64>();
+            if running >= total_unexplained / 2.0 {
+                m.unexplained_band_hz = (band.low_hz, band.high_hz);
+                break;
+            }
+        }
+
+        // Bands for the spectrum view.
+        let window_power: f64 = self.fft.window.iter().map(|w| f64::from(w * w)).sum();
+        let scale = 2.0 / (self.frame_len as f64 * window_power * self.frames as f64);
+        m.bands = self
+            .bands
+            .iter()
+            .map(|band| {
+                let r = band.first_bin..band.end_bin.min(self.pmm.len());
+                let pmm: f64 = self.pmm[r.clone()].iter().sum();
+                let pss: f64 = self.pss[r.clone()].iter().sum();
+                let pms: Cd = self.pms[r.clone()].iter().sum();
+                let prr = (pmm + pss - 2.0 * pms.re).max(0.0);
+                let coherence: f64 = if pmm > 0.0 && pss > 0.0 {
+                    self.pms[r.clone()].iter().map(|c| c.norm_sqr()).sum::<f64>()
+                        / self.pss[r.clone()]
+                            .iter()
+                            .zip(&self.pmm[r.clone()])
+                            .map(|(s, m)| s * m)
+                            .sum::<f64>()
+                            .max(1e-300)
+                } else {
+                    0.0
+                };
+                let unexp: f64 = unexplained[r.clone()].iter().sum();
+                let to_db = |p: f64| db((p * scale).sqrt());
+                BandMeasurement {
+                    centre_hz: band.centre_hz,
+                    master_db: to_db(pmm),
+                    sum_db: to_db(pss),
+                    residual_db: to_db(prr),
+                    transfer_db: if pss > 0.0 { db(pms.norm() / pss) } else { 0.0 },
+                    coherence: coherence.clamp(0.0, 1.0) as f32,
+                    unexplained_db: rel(unexp, pmm),
+                }
+            })
+            .collect();
+
+        // Stems: offsets, gains, polarity.
+        let mut cross = vec![Cd::new(0.0, 0.0); self.pmm.len()];
+        let mut auto = vec![0.0f64; self.pmm.len()];
+        let fractions: Vec<Option<f64>> = (0..self.stems.len())
+            .map(|k| {
+                let s = &self.stems[k];
+                if !s.locked {
+                    return None;
+                }
+                self.isolate(k, &mut cross, &mut auto);
+                fractional_delay(&cross, &auto, &s.pkk, self.analysis_bins, self.frame_len, s.inverted)
+            })
+            .collect();
+        let common_fraction = weighted_median(
+            &self
+                .stems
+                .iter()
+                .zip(&fractions)
+                .filter_map(|(s, f)| f.map(|f| (f, s.pkk.iter().sum::<f64>())))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or(0.0);
+        m.stems = self
+            .stems
+            .iter()
+            .enumerate()
+            .map(|(k, stem)| {
+                let mut out = self.basic_stem(stem, common_lag);
+                let fraction = fractions[k].unwrap_or(0.0);
+                let offset = (stem.lag - common_lag) as f64 + fraction - common_fraction;
+                out.offset_samples = offset;
+                let delta = fractions[k].unwrap_or(0.0);
+                // Others at the bus's gain; this stem's own gain is what is left.
+                let (mut num, mut den) = (0.0f64, 0.0f64);
+                for i in lo..hi {
+                    let omega = 2.0 * std::f64::consts::PI * i as f64 / self.frame_len as f64;
+                    let rot = Cd::from_polar(1.0, omega * delta);
+                    let others = stem.pss[i] - stem.pkk[i];
+                    num += ((stem.pms[i] * rot) - others * betas[i]).re;
+                    den += betas[i] * stem.pkk[i];
+                }
+                let gain = if den > 0.0 { num / den } else { 1.0 };
+                out.gain_db = db(gain.abs());
+                out.inverted = gain < 0.0;
+                let stem_energy: f64 = (lo..hi).map(|i| betas[i] * betas[i] * stem.pkk[i]).sum();
+                out.energy_share_db = rel(stem_energy, sum_pmm);
+                out.gain_explains_db = rel((gain - 1.0).powi(2) * stem_energy, sum_pmm);
+                let offset_energy: f64 = (lo..hi)
+                    .map(|i| {
+                        let omega = 2.0 * std::f64::consts::PI * i as f64 / self.frame_len as f64;
+                        2.0 * (1.0 - (omega * offset).cos()) * betas[i] * betas[i] * stem.pkk[i]
+                    })
+                    .sum();
+                out.offset_explains_db = rel(offset_energy, sum_pmm);
+                out
+            })
+            .collect();
+
+        // Low-band cancellations between stems.
+        let nb = self.low_bands.len();
+        let mut pair = 0;
+        for j in 0..self.stems.len() {
+            for k in (j + 1)..self.stems.len() {
+                let mut worst: Option<(f32, usize)> = None;
+                for b in 0..nb {
+                    let ej = self.stem_low_energy[j * nb + b];
+                    let ek = self.stem_low_energy[k * nb + b];
+                    let ejk = self.pair_energy[pair * nb + b];
+                    // Both must matter in the band: within 10 dB of each other.
+                    if ej <= 0.0 || ek <= 0.0 || ej.min(ek) < 0.1 * ej.max(ek) {
+                        continue;
+                    }
+                    let band_total: f64 = (0..self.stems.len()).map(|s| self.stem_low_energy[s * nb + b]).sum();
+                    if ej + ek < 0.2 * band_total {
+                        continue;
+                    }
+                    let loss = 10.0 * (ejk / (ej + ek)).max(1e-12).log10();
+                    if worst.is_none_or(|(w, _)| (loss as f32) < w) {
+                        worst = Some((loss as f32, b));
+                    }
+                }
+                if let Some((loss, b)) = worst {
+                    m.cancellations.push(Cancellation {
+                        stems: [self.stems[j].name.clone(), self.stems[k].name.clone()],
+                        band_hz: (self.low_bands[b].low_hz, self.low_bands[b].high_hz),
+                        loss_db: loss,
+                    });
+                }
+                pair += 1;
+            }
+        }
+        m
+    }
+
+    fn basic_stem(&self, stem: &Stem, common_lag: i64) -> StemMeasurements {
+        StemMeasurements {
+            id: stem.id,
+            name: stem.name.clone(),
+            levels: stem.stats.summary(),
+            lag_locked: stem.locked,
+            offset_samples: (stem.lag - common_lag) as f64,
+            gain_db: 0.0,
+            inverted: stem.inverted,
+            energy_share_db: -200.0,
+            gain_explains_db: -200.0,
+            offset_explains_db: -200.0,
+            present_fraction: if stem.frames_seen > 0 {
+                stem.present_frames as f32 / stem.frames_seen as f32
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Two-way fit of the master's gain per stem and per band: log gain(stem, band) = stem
+    /// effect + band effect, weighted by the stem's share of the band. The band effects are the
+    /// bus's EQ; the stem effects (centred on their weighted median) the stems' own gains.
+    fn fit_gains(&self) -> GainFit {
+        let k_count = self.stems.len();
+        let b_count = self.bands.len();
+        let mut eqs: Vec<(usize, usize, f64, f64)> = Vec::new();
+        let mut band_weight = vec![0.0f64; b_count];
+        for (b, band) in self.bands.iter().enumerate() {
+            let r = band.first_bin..band.end_bin.min(self.pmm.len());
+            if r.start < self.analysis_bins.0 || r.end > self.analysis_bins.1 {
+                continue;
+            }
+            let band_energy: f64 = self.stems.iter().map(|s| s.pkk[r.clone()].iter().sum::<f64>()).sum();
+            if band_energy <= 0.0 {
+                continue;
+            }
+            for (k, stem) in self.stems.iter().enumerate() {
+                let e: f64 = stem.pkk[r.clone()].iter().sum();
+                let share = e / band_energy;
+                if share < 1e-3 {
+                    continue;
+                }
+                let num: f64 = stem.pms[r.clone()].iter().map(|c| c.re).sum();
+                let den: f64 = stem.pss[r.clone()].iter().map(|c| c.re).sum();
+                if den <= 0.0 || num == 0.0 {
+                    continue;
+                }
+                let y = 20.0 * (num / den).abs().log10();
+                eqs.push((k, b, y, share));
+                band_weight[b] += share;
+            }
+        }
+        let n = k_count + b_count;
+        let mut a = vec![0.0f64; n * n];
+        let mut rhs = vec![0.0f64; n];
+        for &(k, b, y, w) in &eqs {
+            let (i, j) = (k, k_count + b);
+            a[i * n + i] += w;
+            a[j * n + j] += w;
+            a[i * n + j] += w;
+            a[j * n + i] += w;
+            rhs[i] += w * y;
+            rhs[j] += w * y;
+        }
+        // A faint pull of every unknown towards 0 makes the system well posed (the split
+        // between stem and band effects is fixed by the median below).
+        for i in 0..n {
+            a[i * n + i] += 1e-6;
+        }
+        let x = solve(&mut a, &mut rhs, n).unwrap_or_else(|| vec![0.0; n]);
+        let mut stem_db: Vec<f64> = x[..k_count].to_vec();
+        let mut band_db: Vec<f64> = x[k_count..].to_vec();
+        let stem_weights: Vec<(f64, f64)> = (0..k_count)
+            .map(|k| {
+                let w: f64 = eqs.iter().filter(|e| e.0 == k).map(|e| e.3).sum();
+                (stem_db[k], w)
+            })
+            .filter(|(_, w)| *w > 0.0)
+            .collect();
+        if let Some(median) = weighted_median(&stem_weights) {
+            for s in &mut stem_db {
+                *s -= median;
+            }
+            for (b, g) in band_db.iter_mut().enumerate() {
+                if band_weight[b] > 0.0 {
+                    *g += median;
+                }
+            }
+        }
+        // Broadband bus gain: bands weighted by the sum's energy in them.
+        let (mut num, mut den) = (0.0, 0.0);
+        let mut band_energy = vec![0.0f64; b_count];
+        for (b, band) in self.bands.iter().enumerate() {
+            if band_weight[b] <= 0.0 {
+                continue;
+            }
+            let e: f64 = self.pss[band.first_bin..band.end_bin.min(self.pss.len())].iter().sum();
+            band_energy[b] = e;
+            num += e * band_db[b];
+            den += e;
+        }
+        let bus_gain_db = if den > 0.0 { num / den } else { 0.0 };
+        let total_energy: f64 = band_energy.iter().sum();
+        GainFit {
+            bus_gain_db: bus_gain_db as f32,
+            band_db: band_db
+                .iter()
+                .enumerate()
+                .map(|(b, &g)| if band_weight[b] > 0.0 { g as f32 } else { bus_gain_db as f32 })
+                .collect(),
+            // A band speaks for the EQ only if it holds real energy (-40 dB of the total).
+            band_weight: band_energy
+                .iter()
+                .map(|&e| if e > 1e-4 * total_energy { e } else { 0.0 })
+                .collect(),
+        }
+    }
+}
+
+struct GainFit {
+    bus_gain_db: f32,
+    band_db: Vec<f32>,
+    band_weight: Vec<f64>,
+}
+
+/// NaN and infinity become silence (counted); subnormals become zero.
+#[inline]
+fn clean(x: f32, non_finite: &mut u64) -> f32 {
+    if x.is_finite() {
+        if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
+    } else {
+        *non_finite += 1;
+        0.0
+    }
+}
+
+/// The weighted median of `(value, weight)` pairs.
+fn weighted_median(values: &[(f64, f64)]) -> Option<f64> {
+    let mut v: Vec<(f64, f64)> = values.iter().copied().filter(|(x, w)| x.is_finite() && *w > 0.0).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = v.iter().map(|x| x.1).sum();
+    let mut seen = 0.0;
+    for (i, &(x, w)) in v.iter().enumerate() {
+        seen += w;
+        if seen >= total / 2.0 {
+            // Exactly half: average with the next value.
+            if (seen - total / 2.0).abs() < 1e-12 * total && i + 1 < v.len() {
+                return Some(0.5 * (x + v[i + 1].0));
+            }
+            return Some(x);
+        }
+    }
+    v.last().map(|x| x.0)
+}
+
+/// Solves `a x = rhs` (dense, `n` by `n`) by Gaussian elimination with partial pivoting.
+fn solve(a: &mut [f64], rhs: &mut [f64], n: usize) -> Option<Vec<f64>> {
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        if a[pivot * n + col].abs() < 1e-300 {
+            return None;
+        }
+        if pivot != col {
+            for k in 0..n {
+                a.swap(col * n + k, pivot * n + k);
+            }
+            rhs.swap(col, pivot);
+        }
+        for row in (col + 1)..n {
+            let f = a[row * n + col] / a[col * n + col];
+            if f == 0.0 {
+                continue;
+            }
+            for k in col..n {
+                a[row * n + k] -= f * a[col * n + k];
+            }
+            rhs[row] -= f * rhs[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = ((row + 1)..n).map(|k| a[row * n + k] * x[k]).sum();
+        x[row] = (rhs[row] - s) / a[row * n + row];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_median_picks_the_middle_by_weight() {
+        assert_eq!(weighted_median(&[(1.0, 1.0), (5.0, 1.0), (2.0, 1.0)]), Some(2.0));
+        assert_eq!(weighted_median(&[(1.0, 10.0), (5.0, 1.0), (2.0, 1.0)]), Some(1.0));
+        assert_eq!(weighted_median(&[(1.0, 1.0), (3.0, 1.0)]), Some(2.0));
+        assert_eq!(weighted_median(&[]), None);
+    }
+
+    #[test]
+    fn solve_solves() {
+        // 2x + y = 5, x + 3y = 10 -> x = 1, y = 3
+        let mut a = vec![2.0, 1.0, 1.0, 3.0];
+        let mut b = vec![5.0, 10.0];
+        let x = solve(&mut a, &mut b, 2).unwrap();
+        assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] - 3.0).abs() < 1e-12);
+    }
+}

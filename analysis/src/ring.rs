@@ -1,0 +1,87 @@
+//! A history of one signal, addressed by absolute sample position, with the stretches in which
+//! it was missing.
+
+use std::collections::VecDeque;
+
+pub(crate) struct Ring {
+    data: Vec<f32>,
+    mask: usize,
+    /// Absolute position of the next sample written.
+    end: u64,
+    /// Missing stretches `[start, end)`, oldest first.
+    gaps: VecDeque<(u64, u64)>,
+}
+
+impl Ring {
+    /// A ring holding at least `capacity` samples.
+    pub fn new(capacity: usize) -> Self {
+        let size = capacity.next_power_of_two();
+        Self {
+            data: vec![0.0; size],
+            mask: size - 1,
+            end: 0,
+            gaps: VecDeque::new(),
+        }
+    }
+
+    /// Appends samples.
+    pub fn push(&mut self, samples: &[f32]) {
+        for &x in samples {
+            self.data[(self.end as usize) & self.mask] = x;
+            self.end += 1;
+        }
+    }
+
+    /// Appends `frames` of silence marked missing.
+    pub fn push_missing(&mut self, frames: usize) {
+        let start = self.end;
+        for _ in 0..frames {
+            self.data[(self.end as usize) & self.mask] = 0.0;
+            self.end += 1;
+        }
+        match self.gaps.back_mut() {
+            Some(last) if last.1 == start => last.1 = self.end,
+            _ => self.gaps.push_back((start, self.end)),
+        }
+    }
+
+    /// Appends a whole signal transformed sample by sample (no intermediate buffer).
+    pub fn push_with(&mut self, frames: usize, mut sample: impl FnMut(usize) -> f32) {
+        for i in 0..frames {
+            self.data[(self.end as usize) & self.mask] = sample(i);
+            self.end += 1;
+        }
+    }
+
+    /// Copies `[start, start + out.len())` into `out`. Positions before 0 read as silence.
+    pub fn read(&self, start: i64, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            let pos = start + i as i64;
+            *o = if pos < 0 {
+                0.0
+            } else {
+                self.data[(pos as usize) & self.mask]
+            };
+        }
+    }
+
+    /// The sample at `pos` (silence before 0).
+    pub fn at(&self, pos: i64) -> f32 {
+        if pos < 0 { 0.0 } else { self.data[(pos as usize) & self.mask] }
+    }
+
+    /// Whether `[start, end)` has no missing sample (positions before 0 count as present).
+    pub fn present(&self, start: i64, end: i64) -> bool {
+        !self
+            .gaps
+            .iter()
+            .any(|&(a, b)| (a as i64) < end && (b as i64) > start)
+    }
+
+    /// Forgets gaps that end before `pos`.
+    pub fn prune_gaps(&mut self, pos: i64) {
+        while self.gaps.front().is_some_and(|&(_, b)| (b as i64) <= pos) {
+            self.gaps.pop_front();
+        }
+    }
+}

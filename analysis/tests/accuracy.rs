@@ -1,0 +1,303 @@
+//! Accuracy against known ground truth: a generated song, one defect injected with known
+//! parameters per test, the finding and its measured value checked.
+
+mod common;
+
+use common::*;
+use stemcheck_analysis::FindingKind;
+use stemcheck_testkit::process::{Biquad, Compressor, delay_fractional, delay_samples};
+use stemcheck_testkit::{gain_db, quantize_24bit, sum};
+
+const SECONDS: f32 = 8.0;
+
+mod clean {
+    use super::*;
+
+    #[test]
+    fn clean_stems_null_with_no_warning() {
+        let song = song(SECONDS);
+        let out = analyse(&song.master(), &stems_with(&song, &[]), Blocks::Fixed(512));
+        assert_eq!(out.problems(), vec![], "{:#?}", out.findings);
+        out.expect(FindingKind::Nulls);
+        assert!(out.measurements.null_residual_db < -100.0);
+    }
+
+    #[test]
+    fn clean_24_bit_exports_null_in_random_blocks() {
+        let song = song(SECONDS);
+        let stems: Vec<(&str, stemcheck_testkit::Stereo)> =
+            song.stems.iter().map(|s| (s.name, quantize_24bit(&s.audio))).collect();
+        let master = quantize_24bit(&song.master());
+        let refs: Vec<(&str, &stemcheck_testkit::Stereo)> = stems.iter().map(|(n, a)| (*n, a)).collect();
+        let out = analyse(&master, &refs, Blocks::Random(3));
+        assert_eq!(out.problems(), vec![], "{:#?}", out.findings);
+        out.expect(FindingKind::Nulls);
+        assert!(out.measurements.null_residual_db < -90.0, "{}", out.measurements.null_residual_db);
+    }
+
+    #[test]
+    fn silence_gaps_and_one_sided_content_still_null() {
+        let mut song = song(SECONDS);
+        let len = song.len();
+        // Two seconds of silence in every stem, and the lead silent for the first half.
+        for stem in &mut song.stems {
+            for c in 0..2 {
+                stem.audio[c][len / 4..len / 4 + 2 * RATE as usize].fill(0.0);
+                if stem.name == "Lead" {
+                    stem.audio[c][..len / 2].fill(0.0);
+                }
+            }
+        }
+        let out = analyse(&song.master(), &stems_with(&song, &[]), Blocks::Random(9));
+        assert_eq!(out.problems(), vec![], "{:#?}", out.findings);
+    }
+}
+
+mod timing {
+    use super::*;
+
+    fn offset_of(d: f64) -> f64 {
+        let song = song(SECONDS);
+        let lead = &song.stem("Lead").audio;
+        let late = if d.fract() == 0.0 { delay_samples(lead, d as i64) } else { delay_fractional(lead, d) };
+        let out = analyse(&song.master(), &stems_with(&song, &[("Lead", late)]), Blocks::Fixed(1000));
+        let f = out.expect(FindingKind::StemOffset);
+        assert_eq!(f.stems, vec!["Lead".to_string()]);
+        assert!(out.find(FindingKind::MasterLatency).is_none());
+        f.value
+    }
+
+    #[test]
+    fn integer_offsets_up_to_50_ms_are_exact() {
+        // A stem exported d samples late carries the master's audio d samples later: its offset
+        // against the master is -d (it is late).
+        for d in [-2400i64, -481, -37, -1, 1, 5, 480, 2400] {
+            let measured = offset_of(d as f64);
+            assert_eq!(measured.round() as i64, -d, "delay {d}: measured {measured}");
+        }
+    }
+
+    #[test]
+    fn fractional_offsets_within_a_tenth_of_a_sample() {
+        for d in [0.3, 2.7, -0.45, -12.25] {
+            let measured = offset_of(d);
+            assert!((measured + d).abs() < 0.1, "delay {d}: measured {measured}");
+        }
+    }
+
+    #[test]
+    fn a_lag_common_to_every_stem_is_compensated_and_reported_as_info() {
+        let song = song(SECONDS);
+        // The master instance sits after a 64-sample look-ahead limiter: the master is late.
+        let master = delay_samples(&song.master(), 64);
+        let out = analyse(&master, &stems_with(&song, &[]), Blocks::Fixed(777));
+        let f = out.expect(FindingKind::MasterLatency);
+        assert_eq!(f.value, 64.0);
+        assert_eq!(out.problems(), vec![], "{:#?}", out.findings);
+    }
+}
+
+mod gains {
+    use super::*;
+
+    #[test]
+    fn stem_gain_within_005_db() {
+        let song = song(SECONDS);
+        for (name, g) in [("Drums", -12.0f32), ("Bass", -3.0), ("Harmony", 0.5), ("Lead", 6.0), ("Drums", 12.0), ("Bass", 0.3)] {
+            // The master has this stem at a different level than the stem file.
+            let louder = gain_db(&song.stem(name).audio, g);
+            let others: Vec<&stemcheck_testkit::Stereo> =
+                song.stems.iter().filter(|s| s.name != name).map(|s| &s.audio).collect();
+            let master = sum(&[others, vec![&louder]].concat());
+            let out = analyse(&master, &stems_with(&song, &[]), Blocks::Fixed(512));
+            let f = out.expect(FindingKind::StemGain);
+            assert_eq!(f.stems, vec![name.to_string()], "{:#?}", out.findings);
+            assert!((f.value as f32 - g).abs() < 0.05, "{name} {g} dB: measured {}", f.value);
+            assert!(out.find(FindingKind::MasterBusGain).is_none(), "{:#?}", out.findings);
+            assert!(out.find(FindingKind::MasterBusEq).is_none(), "{:#?}", out.findings);
+        }
+    }
+
+    #[test]
+    fn polarity_is_always_right() {
+        let song = song(SECONDS);
+        for stem in &song.stems {
+            let inverted = gain_db(&stem.audio, 0.0);
+            let inverted = [
+                inverted[0].iter().map(|x| -x).collect(),
+                inverted[1].iter().map(|x| -x).collect(),
+            ];
+            let out = analyse(&song.master(), &stems_with(&song, &[(stem.name, inverted)]), Blocks::Fixed(4096));
+            let f = out.expect(FindingKind::StemPolarity);
+            assert_eq!(f.stems, vec![stem.name.to_string()]);
+            assert!(out.find(FindingKind::StemGain).is_none(), "{:#?}", out.findings);
+            let others: Vec<_> = out.problems().into_iter().filter(|p| p.0 != FindingKind::StemPolarity).collect();
+            assert!(others.is_empty(), "{}: {:#?}", stem.name, out.findings);
+        }
+    }
+
+    #[test]
+    fn master_bus_gain_from_02_db() {
+        let song = song(SECONDS);
+        for g in [0.2f32, -0.2, 3.0] {
+            let out = analyse(&gain_db(&song.master(), g), &stems_with(&song, &[]), Blocks::Fixed(512));
+            let f = out.expect(FindingKind::MasterBusGain);
+            assert!((f.value as f32 - g).abs() < 0.05, "{g}: {}", f.value);
+            assert!(out.find(FindingKind::StemGain).is_none(), "{:#?}", out.findings);
+        }
+    }
+}
+
+mod master_bus {
+    use super::*;
+
+    #[test]
+    fn master_eq_of_1_db_is_found_in_its_band() {
+        let song = song(SECONDS);
+        for (hz, db) in [(1000.0f32, 1.0f32), (250.0, -1.5), (4000.0, 3.0)] {
+            let master = Biquad::peaking(RATE, hz, db, 1.4).process(&song.master());
+            let out = analyse(&master, &stems_with(&song, &[]), Blocks::Fixed(512));
+            let f = out.expect(FindingKind::MasterBusEq);
+            let (lo, hi) = f.band_hz.unwrap();
+            assert!(lo <= hz * 1.5 && hi >= hz / 1.5, "{hz} Hz: band {lo}-{hi}");
+            assert_eq!(f.value.signum() as f32, db.signum());
+            assert!(out.find(FindingKind::StemGain).is_none(), "{hz}: {:#?}", out.findings);
+        }
+    }
+
+    #[test]
+    fn master_compression_of_1_db_is_found() {
+        let song = song(SECONDS);
+        let master = song.master();
+        let comp = Compressor { threshold_db: -14.0, ratio: 3.0, attack_ms: 5.0, release_ms: 80.0 };
+        let (compressed, max_gr) = comp.process(&master, RATE);
+        assert!(max_gr >= 1.0, "the test compressor works: {max_gr}");
+        let out = analyse(&compressed, &stems_with(&song, &[]), Blocks::Fixed(512));
+        let f = out.expect(FindingKind::MasterBusDynamics);
+        assert!(f.value >= 0.5, "{f:#?}");
+        assert!(out.find(FindingKind::StemGain).is_none(), "{:#?}", out.findings);
+    }
+}
+
+mod missing {
+    use super::*;
+
+    /// The master has everything; the FX stem (a reverb return) is not delivered, scaled to
+    /// `level_db` re master.
+    fn without_fx(level_db: f32) -> Outcome {
+        let song = song(SECONDS);
+        let fx = &song.stem("FX").audio;
+        let dry: Vec<&stemcheck_testkit::Stereo> =
+            song.stems.iter().filter(|s| s.name != "FX").map(|s| &s.audio).collect();
+        let dry_sum = sum(&dry);
+        let energy = |s: &stemcheck_testkit::Stereo| s.iter().flatten().map(|x| f64::from(*x).powi(2)).sum::<f64>();
+        let scale = ((energy(&dry_sum) / energy(fx)).sqrt() * 10f64.powf(f64::from(level_db) / 20.0)) as f32;
+        let fx = gain_db(fx, 20.0 * scale.log10());
+        let master = sum(&[&dry_sum, &fx]);
+        let stems: Vec<(&str, &stemcheck_testkit::Stereo)> =
+            song.stems.iter().filter(|s| s.name != "FX").map(|s| (s.name, &s.audio)).collect();
+        analyse(&master, &stems, Blocks::Fixed(512))
+    }
+
+    #[test]
+    fn a_missing_reverb_return_is_named_down_to_40_db() {
+        for level in [-15.0, -40.0] {
+            let out = without_fx(level);
+            let f = out.expect(FindingKind::MissingFxReturn);
+            assert!((f.value as f32 - level).abs() < 3.0, "{level}: {f:#?}");
+            let others: Vec<_> = out.problems().into_iter().filter(|p| p.0 != FindingKind::MissingFxReturn).collect();
+            assert!(others.is_empty(), "{level}: {:#?}", out.findings);
+        }
+    }
+
+    #[test]
+    fn a_dry_source_routed_to_no_stem_is_named_down_to_40_db() {
+        let song = song(SECONDS);
+        // A shaker-like mono source, panned slightly left, in the master only.
+        let mut shaker = noise_bursts(song.len());
+        let energy = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+        let master = song.master();
+        for level in [-20.0f64, -40.0] {
+            let scale = ((energy(&master[0]) / energy(&shaker)).sqrt() * 10f64.powf(level / 20.0)) as f32;
+            shaker.iter_mut().for_each(|x| *x *= scale);
+            let source = [shaker.iter().map(|x| x * 1.1).collect(), shaker.iter().map(|x| x * 0.9).collect()];
+            let out = analyse(&sum(&[&master, &source]), &stems_with(&song, &[]), Blocks::Fixed(512));
+            let f = out.expect(FindingKind::MissingContent);
+            assert!((f.value + -level).abs() < 3.0 || (f.value - level).abs() < 3.0, "{level}: {f:#?}");
+            shaker.iter_mut().for_each(|x| *x /= scale);
+        }
+    }
+
+    fn noise_bursts(len: usize) -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(77);
+        let period = (RATE * 60.0 / 112.0 / 4.0) as usize;
+        (0..len)
+            .map(|i| {
+                let t = (i % period) as f32 / RATE;
+                rng.gen_range(-1.0f32..1.0) * (-t * 40.0).exp()
+            })
+            .collect()
+    }
+}
+
+mod phase {
+    use super::*;
+
+    #[test]
+    fn kick_and_bass_cancelling_in_the_low_end_is_reported_with_band_and_loss() {
+        let song = song(SECONDS);
+        let len = song.len();
+        // A sub stem that doubles the kick's fundamental region upside down.
+        let kick_like: Vec<f32> = (0..len)
+            .map(|i| {
+                let t = i as f32 / RATE;
+                -0.3 * (2.0 * std::f32::consts::PI * 60.0 * t).sin()
+            })
+            .collect();
+        let bass808: Vec<f32> = kick_like.iter().map(|x| -0.8 * x).collect();
+        let sub = [kick_like.clone(), kick_like];
+        let boom = [bass808.clone(), bass808];
+        let mut stems = stems_with(&song, &[]);
+        stems.push(("Sub", &sub));
+        stems.push(("808", &boom));
+        let master = sum(&stems.iter().map(|s| s.1).collect::<Vec<_>>());
+        let out = analyse(&master, &stems, Blocks::Fixed(512));
+        let f = out.expect(FindingKind::StemPhaseCancellation);
+        let (lo, hi) = f.band_hz.unwrap();
+        assert!(lo <= 60.0 && hi >= 60.0, "{lo}-{hi}");
+        // |1 - 0.8|^2 / (1 + 0.64): -16.1 dB.
+        assert!((f.value + 16.1).abs() < 1.0, "{f:#?}");
+        assert!(f.stems.contains(&"Sub".to_string()) && f.stems.contains(&"808".to_string()));
+    }
+}
+
+mod headroom {
+    use super::*;
+
+    #[test]
+    fn clipping_true_peak_dc_and_silence_are_reported_per_stem() {
+        let song = song(4.0);
+        let len = song.len();
+        let mut hot = song.stem("Drums").audio.clone();
+        for c in 0..2 {
+            for x in &mut hot[c][1000..1010] {
+                *x = 1.0;
+            }
+        }
+        let mut dc = song.stem("Bass").audio.clone();
+        dc.iter_mut().flatten().for_each(|x| *x += 0.01);
+        let silent = [vec![0.0f32; len], vec![0.0f32; len]];
+        let replaced = [("Drums", hot), ("Bass", dc)];
+        let mut stems = stems_with(&song, &replaced);
+        stems.push(("Guitar", &silent));
+        let master = sum(&stems.iter().map(|s| s.1).collect::<Vec<_>>());
+        let out = analyse(&master, &stems, Blocks::Fixed(512));
+        let clip = out.findings.iter().find(|f| f.kind == FindingKind::Clipping && f.stems == ["Drums"]).unwrap();
+        assert_eq!(clip.value, 20.0);
+        assert!(out.findings.iter().any(|f| f.kind == FindingKind::DcOffset && f.stems == ["Bass"]));
+        assert!(out.findings.iter().any(|f| f.kind == FindingKind::SilentStem && f.stems == ["Guitar"]));
+        assert!(out.findings.iter().any(|f| f.kind == FindingKind::TruePeak && f.stems == ["Drums"]));
+        let _ = out.measurements.master_lufs.expect("loudness measured");
+    }
+}
