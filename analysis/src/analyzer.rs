@@ -14,25 +14,31 @@
 //! Memory is fixed by the sample rate and the number of stems, never by the song's length.
 
 use crate::bands::{Band, third_octave_bands};
-use crate::config::{
-    AnalyzerConfig, CANCELLATION_MAX_HZ, FRAME_SECONDS, MAX_LAG_SECONDS,
-};
+use crate::config::{AnalyzerConfig, CANCELLATION_MAX_HZ, FRAME_SECONDS, MAX_LAG_SECONDS};
 use crate::diagnose::Diagnosis;
 use crate::dynamics::GainByLevel;
 use crate::finding::{Finding, Verdict};
 use crate::headroom::{SignalStats, db};
 use crate::input::{Block, SignalAudio, StemId};
-use crate::lag::{MIN_PEAK_TO_RMS, fractional_delay, gcc_peak};
+use crate::lag::{
+    MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STRONG_PEAK_TO_RMS, fractional_delay, gcc_peak,
+    plain_correlation,
+};
 use crate::measurements::{BandMeasurement, Cancellation, Measurements, StemMeasurements};
 use crate::ring::Ring;
 use crate::spectra::{Cd, Cf, Fft};
 
+/// Up to this many stems, per-band gains are fitted jointly (exact with correlated stems and
+/// several defects at once); above, each stem is fitted with the others assumed right.
+pub const MAX_GRAM_STEMS: usize = 16;
 /// Frames between lag and finding updates.
 const UPDATE_EVERY_FRAMES: u64 = 3;
 /// Frames accumulated before anything cross-spectral is trusted.
 pub const MIN_FRAMES: u64 = 4;
 /// Time constant of the "recent" null residual, in seconds.
 const RECENT_SECONDS: f64 = 3.0;
+/// The residual's impulse response counts as short (EQ, gain) within this time, in seconds.
+const SHORT_RESPONSE_SECONDS: f32 = 0.01;
 /// Envelope blocks for the reverb-tail test, in seconds.
 const ENVELOPE_BLOCK_SECONDS: f64 = 0.02;
 /// Envelope history: the tail test looks 100 to 300 ms back.
@@ -53,6 +59,8 @@ struct Stem {
     lag: i64,
     locked: bool,
     inverted: bool,
+    /// A new lag seen once, waiting to be confirmed.
+    pending_lag: Option<i64>,
     /// Frames of this stem read at `lag`, since the accumulators restarted.
     spectrum: Vec<Cf>,
     pms: Vec<Cd>,
@@ -139,11 +147,18 @@ pub struct Analyzer {
     /// Per band, the master's running gain against the sum (for the per-frame gain).
     band_gain: Vec<f32>,
     dynamics: GainByLevel,
+    /// Per band, the stems' Gram matrix (upper triangle, row-major: `Re sum Si Sj*`), for the
+    /// joint per-band gain fit. Kept for up to [`MAX_GRAM_STEMS`] stems.
+    gram: Vec<f64>,
     /// Pairwise low-band energies: `[pair][band]` of |Sj + Sk|^2, and each stem's own.
     pair_energy: Vec<f64>,
     stem_low_energy: Vec<f64>,
 
     time: TimeDomain,
+    /// See [`Self::residual_impulse_spread`].
+    residual_ir_spread: f32,
+    /// The common lag `time` was measured at.
+    time_lag: Option<i64>,
     scratch: Scratch,
     isolated_cross: Vec<Cd>,
     isolated_auto: Vec<f64>,
@@ -221,7 +236,10 @@ impl Analyzer {
             dynamics: GainByLevel::default(),
             pair_energy: Vec::new(),
             stem_low_energy: Vec::new(),
+            gram: Vec::new(),
             time: TimeDomain::default(),
+            time_lag: None,
+            residual_ir_spread: 0.0,
             isolated_cross: vec![Cd::new(0.0, 0.0); bins],
             isolated_auto: vec![0.0; bins],
             scratch: Scratch {
@@ -281,6 +299,7 @@ impl Analyzer {
             lag: 0,
             locked: false,
             inverted: false,
+            pending_lag: None,
             spectrum: vec![Cf::new(0.0, 0.0); bins],
             pms: vec![Cd::new(0.0, 0.0); bins],
             pss: vec![Cd::new(0.0, 0.0); bins],
@@ -296,6 +315,12 @@ impl Analyzer {
         let pairs = self.stems.len() * self.stems.len().saturating_sub(1) / 2;
         self.pair_energy = vec![0.0; pairs * self.low_bands.len()];
         self.stem_low_energy = vec![0.0; self.stems.len() * self.low_bands.len()];
+        let k = self.stems.len();
+        self.gram = if k <= MAX_GRAM_STEMS {
+            vec![0.0; self.bands.len() * k * (k + 1) / 2]
+        } else {
+            Vec::new()
+        };
         self.restart_accumulators();
     }
 
@@ -312,6 +337,7 @@ impl Analyzer {
         }
         self.pair_energy.fill(0.0);
         self.stem_low_energy.fill(0.0);
+        self.gram.fill(0.0);
         self.dynamics.clear();
         self.frames = 0;
     }
@@ -503,19 +529,33 @@ impl Analyzer {
                 sum_power += f64::from(self.sum_spectrum[i].norm_sqr());
             }
         }
-        let frame_gain = if power > 0.0 { (cross / power) as f32 } else { 1.0 };
+        let frame_gain = if power > 0.0 {
+            (cross / power) as f32
+        } else {
+            1.0
+        };
         let window_power: f64 = self.fft.window.iter().map(|w| f64::from(w * w)).sum();
-        let level_dbfs = 10.0 * (2.0 * sum_power / (n as f64 * window_power)).max(1e-30).log10();
+        let level_dbfs = 10.0
+            * (2.0 * sum_power / (n as f64 * window_power))
+                .max(1e-30)
+                .log10();
         if self.frames >= MIN_FRAMES {
             self.dynamics.add(level_dbfs as f32, frame_gain, sum_power);
         }
-        let norm = if frame_gain > 0.05 && frame_gain.is_finite() { 1.0 / frame_gain } else { 1.0 };
+        let norm = if frame_gain > 0.05 && frame_gain.is_finite() {
+            1.0 / frame_gain
+        } else {
+            1.0
+        };
 
         // Welch accumulators.
         for i in 0..self.master_spectrum.len() {
             let m = self.master_spectrum[i];
             let s = self.sum_spectrum[i];
-            let (m, s) = (Cd::new(m.re.into(), m.im.into()), Cd::new(s.re.into(), s.im.into()));
+            let (m, s) = (
+                Cd::new(m.re.into(), m.im.into()),
+                Cd::new(s.re.into(), s.im.into()),
+            );
             self.pmm[i] += m.norm_sqr();
             self.pss[i] += s.norm_sqr();
             self.pms[i] += m * s.conj();
@@ -535,12 +575,39 @@ impl Analyzer {
             }
         }
         self.accumulate_pairs();
+        self.accumulate_gram();
         self.frames += 1;
         self.analysed_frames_total += 1;
         self.frames_since_update += 1;
         if self.frames_since_update >= UPDATE_EVERY_FRAMES {
             self.frames_since_update = 0;
             self.update();
+        }
+    }
+
+    /// The stems' per-band Gram matrices.
+    fn accumulate_gram(&mut self) {
+        if self.gram.is_empty() {
+            return;
+        }
+        let k = self.stems.len();
+        let per_band = k * (k + 1) / 2;
+        for (b, band) in self.bands.iter().enumerate() {
+            if band.first_bin < self.analysis_bins.0 || band.end_bin > self.analysis_bins.1 {
+                continue;
+            }
+            let mut index = b * per_band;
+            for i in 0..k {
+                for j in i..k {
+                    let (x, y) = (&self.stems[i].spectrum, &self.stems[j].spectrum);
+                    let mut acc = 0.0f32;
+                    for f in band.first_bin..band.end_bin {
+                        acc += x[f].re * y[f].re + x[f].im * y[f].im;
+                    }
+                    self.gram[index] += f64::from(acc);
+                    index += 1;
+                }
+            }
         }
     }
 
@@ -574,6 +641,12 @@ impl Analyzer {
     /// compensated, and the residual's stereo and envelope character.
     fn time_domain_hop(&mut self, start: i64, common_lag: i64) {
         let hop = self.hop as i64;
+        // The residual is measured at the common lag: when that lag changes, so does what
+        // is measured, and the pass so far no longer counts.
+        if self.time_lag != Some(common_lag) {
+            self.time_lag = Some(common_lag);
+            self.time = TimeDomain::default();
+        }
         let sum_start = start - common_lag;
         if !(self.master_seen
             && self.master_left.present(start, start + hop)
@@ -581,7 +654,8 @@ impl Analyzer {
         {
             return;
         }
-        let envelope_block = ((ENVELOPE_BLOCK_SECONDS * f64::from(self.sample_rate_hz)) as usize).max(1);
+        let envelope_block =
+            ((ENVELOPE_BLOCK_SECONDS * f64::from(self.sample_rate_hz)) as usize).max(1);
         let decay = (-(hop as f64) / (RECENT_SECONDS * f64::from(self.sample_rate_hz))).exp();
         let t = &mut self.time;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
@@ -608,7 +682,9 @@ impl Analyzer {
                 let (er, es) = (t.envelope_residual.sqrt(), t.envelope_sum.sqrt());
                 if t.envelope_count >= TAIL_TO_BLOCKS {
                     let tail: f64 = (TAIL_FROM_BLOCKS..TAIL_TO_BLOCKS)
-                        .map(|back| t.envelope_history[(t.envelope_count - back) % ENVELOPE_HISTORY])
+                        .map(|back| {
+                            t.envelope_history[(t.envelope_count - back) % ENVELOPE_HISTORY]
+                        })
                         .sum::<f64>()
                         / (TAIL_TO_BLOCKS - TAIL_FROM_BLOCKS) as f64;
                     t.follow_now += er * es;
@@ -633,7 +709,8 @@ impl Analyzer {
         let stem = &self.stems[k];
         for i in 0..cross.len() {
             cross[i] = stem.pms[i] - stem.pss[i] + stem.pkk[i];
-            auto[i] = (self.pmm[i] + self.pss[i] + stem.pkk[i] - 2.0 * self.pms[i].re + 2.0 * stem.pms[i].re
+            auto[i] = (self.pmm[i] + self.pss[i] + stem.pkk[i] - 2.0 * self.pms[i].re
+                + 2.0 * stem.pms[i].re
                 - 2.0 * stem.pss[i].re)
                 .max(0.0);
         }
@@ -654,9 +731,24 @@ impl Analyzer {
             if energy <= 1e-9 * total_energy.max(1e-30) || energy <= 1e-12 {
                 continue;
             }
+            // Two views of the stem's timing: the master against the stem, and the master with
+            // the other stems taken out against the stem. The second is sharp when only this
+            // stem is off; the first when another stem's defect pollutes the second. Take the
+            // clearer one.
+            let Scratch { gcc, corr, .. } = &mut self.scratch;
+            let direct = gcc_peak(
+                &mut self.fft,
+                &self.stems[index].pms,
+                &self.pmm,
+                &self.stems[index].pkk,
+                bins,
+                self.max_lag,
+                gcc,
+                corr,
+            );
             self.isolate(index, &mut cross, &mut auto);
             let Scratch { gcc, corr, .. } = &mut self.scratch;
-            let Some(peak) = gcc_peak(
+            let isolated = gcc_peak(
                 &mut self.fft,
                 &cross,
                 &auto,
@@ -665,21 +757,47 @@ impl Analyzer {
                 self.max_lag,
                 gcc,
                 corr,
-            ) else {
-                continue;
+            );
+            let peak = match (direct, isolated) {
+                (Some(d), Some(i)) => {
+                    if i.peak_to_rms >= d.peak_to_rms {
+                        i
+                    } else {
+                        d
+                    }
+                }
+                (Some(p), None) | (None, Some(p)) => p,
+                (None, None) => continue,
             };
             if peak.peak_to_rms < MIN_PEAK_TO_RMS {
                 continue;
             }
+            let explains_more = {
+                let at = |lag| plain_correlation(&cross, bins, self.frame_len, lag).abs();
+                at(peak.lag_samples) > at(0)
+            };
             let stem = &mut self.stems[index];
-            if peak.lag_samples != 0 {
+            if peak.lag_samples == 0 || peak.zero_over_peak > MAX_ZERO_OVER_PEAK || !explains_more {
+                stem.locked = true;
+                stem.inverted = if peak.lag_samples == 0 {
+                    peak.inverted
+                } else {
+                    stem.inverted
+                };
+                stem.pending_lag = None;
+                continue;
+            }
+            // A new lag is taken at once if unmistakable, else when seen twice in a row.
+            let confirmed = peak.peak_to_rms >= STRONG_PEAK_TO_RMS
+                || stem.pending_lag == Some(peak.lag_samples);
+            if confirmed {
                 stem.lag = (stem.lag + peak.lag_samples)
                     .clamp(-(self.max_lag as i64), self.max_lag as i64);
                 stem.locked = false;
+                stem.pending_lag = None;
                 changed = true;
             } else {
-                stem.locked = true;
-                stem.inverted = peak.inverted;
+                stem.pending_lag = Some(peak.lag_samples);
             }
         }
         self.isolated_cross = cross;
@@ -688,6 +806,7 @@ impl Analyzer {
             self.restart_accumulators();
             return;
         }
+        self.residual_ir_spread = self.residual_impulse_spread();
         for (band, gain) in self.bands.iter().zip(self.band_gain.iter_mut()) {
             let (mut cross, mut power) = (0.0, 0.0);
             for i in band.first_bin..band.end_bin.min(self.pms.len()) {
@@ -699,6 +818,40 @@ impl Analyzer {
             }
         }
         self.refresh_findings();
+    }
+
+    /// How spread out in time the residual's impulse response is: the share of the energy of
+    /// `IFFT((Pms - Pss) / Pss)` (what turns the sum into master minus sum) further than
+    /// [`SHORT_RESPONSE_SECONDS`] from 0. EQ and gain respond within a few milliseconds; a
+    /// reverb or delay return spreads over the whole frame.
+    fn residual_impulse_spread(&mut self) -> f32 {
+        let (lo, hi) = self.analysis_bins;
+        let mean_pss = self.pss[lo..hi].iter().sum::<f64>() / (hi - lo).max(1) as f64;
+        let Scratch { gcc, corr, .. } = &mut self.scratch;
+        for (i, g) in gcc.iter_mut().enumerate() {
+            *g = if i >= lo && i < hi {
+                let r = (self.pms[i] - self.pss[i]) / (self.pss[i] + 1e-3 * mean_pss);
+                Cf::new(r.re as f32, r.im as f32)
+            } else {
+                Cf::new(0.0, 0.0)
+            };
+        }
+        self.fft.inverse(gcc, corr);
+        let n = corr.len();
+        let short = ((SHORT_RESPONSE_SECONDS * self.sample_rate_hz) as usize).min(n / 2);
+        let (mut near, mut total) = (0.0f64, 0.0f64);
+        for (t, &v) in corr.iter().enumerate() {
+            let e = f64::from(v) * f64::from(v);
+            total += e;
+            if t <= short || t >= n - short {
+                near += e;
+            }
+        }
+        if total > 0.0 {
+            (1.0 - near / total) as f32
+        } else {
+            0.0
+        }
     }
 
     fn refresh_findings(&mut self) {
@@ -740,10 +893,18 @@ impl Analyzer {
         let sr = f64::from(self.sample_rate_hz);
         let common_lag = self.common_lag();
         let t = &self.time;
-        let rel = |num: f64, den: f64| if den > 0.0 { db((num / den).sqrt()) } else { -200.0 };
+        let rel = |num: f64, den: f64| {
+            if den > 0.0 {
+                db((num / den).sqrt())
+            } else {
+                -200.0
+            }
+        };
         let total_master: f64 = t.master_energy.iter().sum();
         let total_residual: f64 = t.residual_energy.iter().sum();
-        let sum_pmm: f64 = self.pmm[self.analysis_bins.0..self.analysis_bins.1].iter().sum();
+        let sum_pmm: f64 = self.pmm[self.analysis_bins.0..self.analysis_bins.1]
+            .iter()
+            .sum();
 
         let mut m = Measurements {
             sample_rate_hz: self.sample_rate_hz,
@@ -760,9 +921,18 @@ impl Analyzer {
             common_lag_samples: common_lag,
             residual_lr_correlation: {
                 let d = (t.residual_energy[0] * t.residual_energy[1]).sqrt();
-                if d > 0.0 && self.master_channels == 2 { (t.residual_lr / d) as f32 } else { 1.0 }
+                if d > 0.0 && self.master_channels == 2 {
+                    (t.residual_lr / d) as f32
+                } else {
+                    1.0
+                }
             },
-            residual_tail_follow: if t.follow_now > 0.0 { (t.follow_tail / t.follow_now) as f32 } else { 0.0 },
+            residual_ir_spread: self.residual_ir_spread,
+            residual_tail_follow: if t.follow_now > 0.0 {
+                (t.follow_tail / t.follow_now) as f32
+            } else {
+                0.0
+            },
             master_levels: self.master_seen.then(|| self.master_stats.summary()),
             sum_levels: (self.sum_stats.samples() > 0).then(|| self.sum_stats.summary()),
             master_lufs: self
@@ -780,7 +950,11 @@ impl Analyzer {
             ..Measurements::default()
         };
         if self.frames < MIN_FRAMES || sum_pmm <= 0.0 {
-            m.stems = self.stems.iter().map(|s| self.basic_stem(s, common_lag)).collect();
+            m.stems = self
+                .stems
+                .iter()
+                .map(|s| self.basic_stem(s, common_lag))
+                .collect();
             return m;
         }
 
@@ -800,13 +974,21 @@ impl Analyzer {
 
         // EQ: the largest band deviation, and the residual it explains.
         let mut eq = (0.0f32, (0.0f32, 0.0f32));
-        for (band, (&g, &w)) in self.bands.iter().zip(fit.band_db.iter().zip(&fit.band_weight)) {
+        for (band, (&g, &w)) in self
+            .bands
+            .iter()
+            .zip(fit.band_db.iter().zip(&fit.band_weight))
+        {
             if w > 0.0 && (g - bus_gain_db).abs() > eq.0.abs() {
                 eq = (g - bus_gain_db, (band.low_hz, band.high_hz));
             }
         }
-        let eq_energy: f64 = (lo..hi).map(|i| (betas[i] - bus_gain).powi(2) * self.pss[i]).sum();
-        let gain_energy: f64 = (lo..hi).map(|i| (bus_gain - 1.0).powi(2) * self.pss[i]).sum();
+        let eq_energy: f64 = (lo..hi)
+            .map(|i| (betas[i] - bus_gain).powi(2) * self.pss[i])
+            .sum();
+        let gain_energy: f64 = (lo..hi)
+            .map(|i| (bus_gain - 1.0).powi(2) * self.pss[i])
+            .sum();
         m.bus_gain_db = bus_gain_db;
         m.bus_eq_max_db = eq.0;
         m.bus_eq_band_hz = eq.1;
@@ -822,9 +1004,27 @@ impl Analyzer {
         let mut unexplained = vec![0.0f64; self.pmm.len()];
         for i in lo..hi {
             if self.pss[i] > 0.0 {
-                unexplained[i] = (self.pmm_norm[i] - self.pms_norm[i].norm_sqr() / self.pss[i]).max(0.0);
+                unexplained[i] =
+                    (self.pmm_norm[i] - self.pms_norm[i].norm_sqr() / self.pss[i]).max(0.0);
             } else {
                 unexplained[i] = self.pmm_norm[i];
+            }
+        }
+        // Per band, keep what neither model explains: the per-bin linear fit (which absorbs
+        // EQ and, normalised, dynamics) nor the joint per-stem fit (which absorbs each stem's
+        // gain and polarity).
+        for (b, band) in self.bands.iter().enumerate() {
+            let explained = fit.band_explained[b];
+            if !explained.is_finite() {
+                continue;
+            }
+            let r = band.first_bin..band.end_bin.min(unexplained.len());
+            let per_bin: f64 = unexplained[r.clone()].iter().sum();
+            let pmm: f64 = self.pmm[r.clone()].iter().sum();
+            let joint = (pmm - explained).max(0.0);
+            if joint < per_bin && per_bin > 0.0 {
+                let scale = joint / per_bin;
+                unexplained[r].iter_mut().for_each(|u| *u *= scale);
             }
         }
         let sum_pmm_norm: f64 = self.pmm_norm[lo..hi].iter().sum();
@@ -832,7 +1032,9 @@ impl Analyzer {
         m.unexplained_db = rel(total_unexplained, sum_pmm_norm);
         let mut running = 0.0;
         for band in &self.bands {
-            running += unexplained[band.first_bin..band.end_bin.min(unexplained.len())].iter().sum::<f64>();
+            running += unexplained[band.first_bin..band.end_bin.min(unexplained.len())]
+                .iter()
+                .sum::<f64>();
             if running >= total_unexplained / 2.0 {
                 m.unexplained_band_hz = (band.low_hz, band.high_hz);
                 break;
@@ -852,7 +1054,10 @@ impl Analyzer {
                 let pms: Cd = self.pms[r.clone()].iter().sum();
                 let prr = (pmm + pss - 2.0 * pms.re).max(0.0);
                 let coherence: f64 = if pmm > 0.0 && pss > 0.0 {
-                    self.pms[r.clone()].iter().map(|c| c.norm_sqr()).sum::<f64>()
+                    self.pms[r.clone()]
+                        .iter()
+                        .map(|c| c.norm_sqr())
+                        .sum::<f64>()
                         / self.pss[r.clone()]
                             .iter()
                             .zip(&self.pmm[r.clone()])
@@ -886,7 +1091,14 @@ impl Analyzer {
                     return None;
                 }
                 self.isolate(k, &mut cross, &mut auto);
-                fractional_delay(&cross, &auto, &s.pkk, self.analysis_bins, self.frame_len, s.inverted)
+                fractional_delay(
+                    &cross,
+                    &auto,
+                    &s.pkk,
+                    self.analysis_bins,
+                    self.frame_len,
+                    s.inverted,
+                )
             })
             .collect();
         let common_fraction = weighted_median(
@@ -917,7 +1129,14 @@ impl Analyzer {
                     num += ((stem.pms[i] * rot) - others * betas[i]).re;
                     den += betas[i] * stem.pkk[i];
                 }
-                let gain = if den > 0.0 { num / den } else { 1.0 };
+                let mut gain = if den > 0.0 { num / den } else { 1.0 };
+                // With the joint per-band fit, its stem effect is the better estimate.
+                if !self.gram.is_empty() && fit.stem_fitted[k] {
+                    gain = 10f64.powf(f64::from(fit.stem_db[k]) / 20.0);
+                    if fit.stem_inverted[k] {
+                        gain = -gain;
+                    }
+                }
                 out.gain_db = db(gain.abs());
                 out.inverted = gain < 0.0;
                 let stem_energy: f64 = (lo..hi).map(|i| betas[i] * betas[i] * stem.pkk[i]).sum();
@@ -948,13 +1167,27 @@ impl Analyzer {
                     if ej <= 0.0 || ek <= 0.0 || ej.min(ek) < 0.1 * ej.max(ek) {
                         continue;
                     }
-                    let band_total: f64 = (0..self.stems.len()).map(|s| self.stem_low_energy[s * nb + b]).sum();
+                    let band_total: f64 = (0..self.stems.len())
+                        .map(|s| self.stem_low_energy[s * nb + b])
+                        .sum();
                     if ej + ek < 0.2 * band_total {
                         continue;
                     }
-                    let loss = 10.0 * (ejk / (ej + ek)).max(1e-12).log10();
-                    if worst.is_none_or(|(w, _)| (loss as f32) < w) {
-                        worst = Some((loss as f32, b));
+                    let loss = (10.0 * (ejk / (ej + ek)).max(1e-12).log10()) as f32;
+                    // Window leakage spreads one cancellation over neighbouring bands with the
+                    // same loss: name the band where the pair has the most energy.
+                    let better = match worst {
+                        None => true,
+                        Some((w, wb)) => {
+                            loss < w - 1.0
+                                || ((loss - w).abs() <= 1.0
+                                    && ej + ek
+                                        > self.stem_low_energy[j * nb + wb]
+                                            + self.stem_low_energy[k * nb + wb])
+                        }
+                    };
+                    if better {
+                        worst = Some((loss, b));
                     }
                 }
                 if let Some((loss, b)) = worst {
@@ -998,28 +1231,87 @@ impl Analyzer {
         let b_count = self.bands.len();
         let mut eqs: Vec<(usize, usize, f64, f64)> = Vec::new();
         let mut band_weight = vec![0.0f64; b_count];
+        let mut sign_weight = vec![0.0f64; k_count];
+        let mut band_explained = vec![f64::NAN; b_count];
         for (b, band) in self.bands.iter().enumerate() {
             let r = band.first_bin..band.end_bin.min(self.pmm.len());
             if r.start < self.analysis_bins.0 || r.end > self.analysis_bins.1 {
                 continue;
             }
-            let band_energy: f64 = self.stems.iter().map(|s| s.pkk[r.clone()].iter().sum::<f64>()).sum();
+            let band_energy: f64 = self
+                .stems
+                .iter()
+                .map(|s| s.pkk[r.clone()].iter().sum::<f64>())
+                .sum();
             if band_energy <= 0.0 {
                 continue;
             }
-            for (k, stem) in self.stems.iter().enumerate() {
-                let e: f64 = stem.pkk[r.clone()].iter().sum();
-                let share = e / band_energy;
+            // Per-stem gains in this band: jointly from the Gram matrix when there is one,
+            // else each stem's ratio of master-to-stem over sum-to-stem correlation.
+            // Every stem with any energy takes part in the band's joint fit (leaving one out
+            // would push its share of the master onto the others); only stems that matter in
+            // the band speak for the stem and band effects below.
+            let active: Vec<usize> = (0..k_count)
+                .filter(|&k| {
+                    let e = self.stems[k].pkk[r.clone()].iter().sum::<f64>();
+                    if self.gram.is_empty() {
+                        e >= 1e-3 * band_energy
+                    } else {
+                        e >= 1e-9 * band_energy
+                    }
+                })
+                .collect();
+            let gains: Vec<Option<f64>> = if self.gram.is_empty() {
+                active
+                    .iter()
+                    .map(|&k| {
+                        let stem = &self.stems[k];
+                        let num: f64 = stem.pms[r.clone()].iter().map(|c| c.re).sum();
+                        let den: f64 = stem.pss[r.clone()].iter().map(|c| c.re).sum();
+                        (den > 0.0 && num != 0.0).then(|| num / den)
+                    })
+                    .collect()
+            } else {
+                let per_band = k_count * (k_count + 1) / 2;
+                let tri = |i: usize, j: usize| {
+                    let (i, j) = if i <= j { (i, j) } else { (j, i) };
+                    // Index of (i, j) in the row-major upper triangle.
+                    b * per_band + i * k_count - i * (i + 1) / 2 + j
+                };
+                let n = active.len();
+                let mut g = vec![0.0f64; n * n];
+                let mut c = vec![0.0f64; n];
+                for (x, &i) in active.iter().enumerate() {
+                    for (y, &j) in active.iter().enumerate() {
+                        g[x * n + y] = self.gram[tri(i, j)];
+                    }
+                    c[x] = self.stems[i].pms[r.clone()].iter().map(|v| v.re).sum();
+                }
+                let trace: f64 = (0..n).map(|x| g[x * n + x]).sum();
+                for x in 0..n {
+                    g[x * n + x] += 1e-9 * trace;
+                }
+                let rhs = c.clone();
+                match solve(&mut g, &mut c, n) {
+                    Some(x) => {
+                        // Master energy in the band that the stems (at their fitted gains)
+                        // explain: gains . correlations.
+                        band_explained[b] = x.iter().zip(&rhs).map(|(g, c)| g * c).sum::<f64>();
+                        x.into_iter().map(Some).collect()
+                    }
+                    None => vec![None; n],
+                }
+            };
+            for (&k, gain) in active.iter().zip(gains) {
+                let Some(gain) = gain.filter(|g| g.is_finite() && *g != 0.0) else {
+                    continue;
+                };
+                let share = self.stems[k].pkk[r.clone()].iter().sum::<f64>() / band_energy;
                 if share < 1e-3 {
                     continue;
                 }
-                let num: f64 = stem.pms[r.clone()].iter().map(|c| c.re).sum();
-                let den: f64 = stem.pss[r.clone()].iter().map(|c| c.re).sum();
-                if den <= 0.0 || num == 0.0 {
-                    continue;
-                }
-                let y = 20.0 * (num / den).abs().log10();
-                eqs.push((k, b, y, share));
+                eqs.push((k, b, 20.0 * gain.abs().log10(), share));
+                sign_weight[k] += share * gain.signum();
                 band_weight[b] += share;
             }
         }
@@ -1067,7 +1359,9 @@ impl Analyzer {
             if band_weight[b] <= 0.0 {
                 continue;
             }
-            let e: f64 = self.pss[band.first_bin..band.end_bin.min(self.pss.len())].iter().sum();
+            let e: f64 = self.pss[band.first_bin..band.end_bin.min(self.pss.len())]
+                .iter()
+                .sum();
             band_energy[b] = e;
             num += e * band_db[b];
             den += e;
@@ -1075,11 +1369,21 @@ impl Analyzer {
         let bus_gain_db = if den > 0.0 { num / den } else { 0.0 };
         let total_energy: f64 = band_energy.iter().sum();
         GainFit {
+            stem_db: stem_db.iter().map(|&g| g as f32).collect(),
+            stem_inverted: sign_weight.iter().map(|&w| w < 0.0).collect(),
+            stem_fitted: (0..k_count).map(|k| eqs.iter().any(|e| e.0 == k)).collect(),
+            band_explained,
             bus_gain_db: bus_gain_db as f32,
             band_db: band_db
                 .iter()
                 .enumerate()
-                .map(|(b, &g)| if band_weight[b] > 0.0 { g as f32 } else { bus_gain_db as f32 })
+                .map(|(b, &g)| {
+                    if band_weight[b] > 0.0 {
+                        g as f32
+                    } else {
+                        bus_gain_db as f32
+                    }
+                })
                 .collect(),
             // A band speaks for the EQ only if it holds real energy (-40 dB of the total).
             band_weight: band_energy
@@ -1091,6 +1395,12 @@ impl Analyzer {
 }
 
 struct GainFit {
+    /// Each stem's gain in the master against its stem file, in dB (centred on the median).
+    stem_db: Vec<f32>,
+    stem_inverted: Vec<bool>,
+    stem_fitted: Vec<bool>,
+    /// Per band, master energy the joint fit explains (NaN without a joint fit).
+    band_explained: Vec<f64>,
     bus_gain_db: f32,
     band_db: Vec<f32>,
     band_weight: Vec<f64>,
@@ -1109,7 +1419,11 @@ fn clean(x: f32, non_finite: &mut u64) -> f32 {
 
 /// The weighted median of `(value, weight)` pairs.
 fn weighted_median(values: &[(f64, f64)]) -> Option<f64> {
-    let mut v: Vec<(f64, f64)> = values.iter().copied().filter(|(x, w)| x.is_finite() && *w > 0.0).collect();
+    let mut v: Vec<(f64, f64)> = values
+        .iter()
+        .copied()
+        .filter(|(x, w)| x.is_finite() && *w > 0.0)
+        .collect();
     if v.is_empty() {
         return None;
     }
@@ -1132,7 +1446,8 @@ fn weighted_median(values: &[(f64, f64)]) -> Option<f64> {
 /// Solves `a x = rhs` (dense, `n` by `n`) by Gaussian elimination with partial pivoting.
 fn solve(a: &mut [f64], rhs: &mut [f64], n: usize) -> Option<Vec<f64>> {
     for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        let pivot =
+            (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
         if a[pivot * n + col].abs() < 1e-300 {
             return None;
         }
@@ -1167,8 +1482,14 @@ mod tests {
 
     #[test]
     fn weighted_median_picks_the_middle_by_weight() {
-        assert_eq!(weighted_median(&[(1.0, 1.0), (5.0, 1.0), (2.0, 1.0)]), Some(2.0));
-        assert_eq!(weighted_median(&[(1.0, 10.0), (5.0, 1.0), (2.0, 1.0)]), Some(1.0));
+        assert_eq!(
+            weighted_median(&[(1.0, 1.0), (5.0, 1.0), (2.0, 1.0)]),
+            Some(2.0)
+        );
+        assert_eq!(
+            weighted_median(&[(1.0, 10.0), (5.0, 1.0), (2.0, 1.0)]),
+            Some(1.0)
+        );
         assert_eq!(weighted_median(&[(1.0, 1.0), (3.0, 1.0)]), Some(2.0));
         assert_eq!(weighted_median(&[]), None);
     }

@@ -25,8 +25,11 @@ pub fn third_octave_bands(sample_rate_hz: f32, fft_len: usize, max_hz: f32) -> V
     let edge = 2f32.powf(1.0 / 6.0);
     THIRD_OCTAVE_CENTRES_HZ
         .iter()
-        .filter_map(|&centre| {
-            let (low, high) = (centre / edge, centre * edge);
+        .enumerate()
+        .filter_map(|(index, &centre)| {
+            // Edges from the exact base-2 centres (the nominal ones are rounded).
+            let exact = 1000.0 * 2f32.powf((index as f32 - 16.0) / 3.0);
+            let (low, high) = (exact / edge, exact * edge);
             if high > max_hz {
                 return None;
             }
@@ -52,7 +55,7 @@ mod tests {
         let bands = third_octave_bands(48_000.0, 8192, 20_000.0);
         assert_eq!(bands.first().unwrap().centre_hz, 25.0);
         for pair in bands.windows(2) {
-            assert!(pair[0].end_bin <= pair[1].first_bin + 1, "{pair:?}");
+            assert!(pair[0].end_bin <= pair[1].first_bin, "{pair:?}");
         }
         // 1 kHz sits in the 1 kHz band: bin 1000 / 5.86 = 170.7.
         let k = bands.iter().find(|b| b.centre_hz == 1000.0).unwrap();

@@ -26,6 +26,9 @@ pub const MISSING_CONTENT_THRESHOLD_DB: f32 = -50.0;
 /// A cause is reported only if it explains at least this share of the residual energy (so a
 /// missing reverb is not also blamed on a stem's gain).
 pub const CAUSE_MIN_SHARE: f32 = 0.1;
+/// A coherent residual whose impulse response has more than this share of its energy beyond
+/// 10 ms is a reverb or delay return, not EQ.
+pub const LONG_RESPONSE_SPREAD: f32 = 0.5;
 /// Two stems summing this far below the sum of their energies in a band cancel, in dB.
 pub const CANCELLATION_THRESHOLD_DB: f32 = -3.0;
 /// Upper edge of the inter-stem cancellation analysis, in Hz.

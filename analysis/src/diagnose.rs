@@ -23,7 +23,11 @@ impl Diagnosis {
     /// Whether `value` clears `threshold` (lower by the hysteresis margin if already on).
     fn over(&mut self, kind: FindingKind, key: &str, value: f32, threshold: f32) -> bool {
         let k = (kind, key.to_string());
-        let margin = if self.active.contains(&k) { HYSTERESIS_DB } else { 0.0 };
+        let margin = if self.active.contains(&k) {
+            HYSTERESIS_DB
+        } else {
+            0.0
+        };
         let on = value.is_finite() && value >= threshold - margin;
         if on {
             self.next.insert(k);
@@ -117,11 +121,19 @@ impl Diagnosis {
                     levels.clipped_samples as f64,
                     Unit::Count,
                     1.0,
-                    format!("{name} clips: {} samples at or over full scale.", levels.clipped_samples),
+                    format!(
+                        "{name} clips: {} samples at or over full scale.",
+                        levels.clipped_samples
+                    ),
                     format!("Lower {name}'s level before export (or export as 32-bit float)."),
                 ));
             }
-            if self.over(FindingKind::TruePeak, name, levels.true_peak_dbtp, config.true_peak_limit_dbtp + 0.001) {
+            if self.over(
+                FindingKind::TruePeak,
+                name,
+                levels.true_peak_dbtp,
+                config.true_peak_limit_dbtp + 0.001,
+            ) {
                 out.push(finding(
                     FindingKind::TruePeak,
                     Severity::Warning,
@@ -133,7 +145,10 @@ impl Diagnosis {
                         "{name} reaches {:.1} dBTP (limit {:.1} dBTP).",
                         levels.true_peak_dbtp, config.true_peak_limit_dbtp
                     ),
-                    format!("Lower {name} or use a true-peak limiter at {:.1} dBTP.", config.true_peak_limit_dbtp),
+                    format!(
+                        "Lower {name} or use a true-peak limiter at {:.1} dBTP.",
+                        config.true_peak_limit_dbtp
+                    ),
                 ));
             }
             if self.over(FindingKind::DcOffset, name, levels.dc_dbfs, DC_OFFSET_DBFS) {
@@ -159,12 +174,18 @@ impl Diagnosis {
                 f64::from(sum.peak_dbfs),
                 Unit::Dbfs,
                 1.0,
-                format!("The stems sum to {:.1} dBFS: over full scale when summed at unity.", sum.peak_dbfs),
+                format!(
+                    "The stems sum to {:.1} dBFS: over full scale when summed at unity.",
+                    sum.peak_dbfs
+                ),
                 "Leave headroom on the stems (or deliver 32-bit float).".into(),
             ));
         }
         for stem in &m.stems {
-            if m.seconds_received >= 2.0 && stem.present_fraction > 0.5 && stem.levels.peak_dbfs < SILENCE_DBFS {
+            if m.seconds_received >= 2.0
+                && stem.present_fraction > 0.5
+                && stem.levels.peak_dbfs < SILENCE_DBFS
+            {
                 out.push(finding(
                     FindingKind::SilentStem,
                     Severity::Warning,
@@ -173,7 +194,10 @@ impl Diagnosis {
                     Unit::Dbfs,
                     1.0,
                     format!("{} is silent while the song plays.", stem.name),
-                    format!("Check {}'s routing and mutes, or leave it out of the delivery.", stem.name),
+                    format!(
+                        "Check {}'s routing and mutes, or leave it out of the delivery.",
+                        stem.name
+                    ),
                 ));
             }
         }
@@ -208,13 +232,16 @@ impl Diagnosis {
                 f64::from(residual),
                 Unit::Db,
                 confidence,
-                format!("Nulls: the stems rebuild the master (residual {residual:.1} dB re master)."),
+                format!(
+                    "Nulls: the stems rebuild the master (residual {residual:.1} dB re master)."
+                ),
                 "Nothing to fix.".into(),
             ));
             return;
         }
         let residual_power = 10f64.powf(f64::from(residual) / 10.0);
-        let share = |explains_db: f32| (10f64.powf(f64::from(explains_db) / 10.0) / residual_power) as f32;
+        let share =
+            |explains_db: f32| (10f64.powf(f64::from(explains_db) / 10.0) / residual_power) as f32;
         let mut explained = false;
 
         for stem in &m.stems {
@@ -222,11 +249,20 @@ impl Diagnosis {
             let offset = stem.offset_samples;
             if stem.lag_locked
                 && share(stem.offset_explains_db) >= CAUSE_MIN_SHARE
-                && self.over(FindingKind::StemOffset, &name, offset.abs() as f32, STEM_OFFSET_MIN_SAMPLES)
+                && self.over(
+                    FindingKind::StemOffset,
+                    &name,
+                    offset.abs() as f32,
+                    STEM_OFFSET_MIN_SAMPLES,
+                )
             {
                 explained = true;
                 let ms = offset * 1000.0 / f64::from(m.sample_rate_hz);
-                let (state, action) = if offset > 0.0 { ("early", "Delay") } else { ("late", "Advance") };
+                let (state, action) = if offset > 0.0 {
+                    ("early", "Delay")
+                } else {
+                    ("late", "Advance")
+                };
                 let samples = if offset.abs() >= 1.0 {
                     format!("{:.0} samples", offset.abs())
                 } else {
@@ -257,13 +293,24 @@ impl Diagnosis {
                     Unit::Db,
                     confidence,
                     format!("{name} is polarity-inverted against the master."),
-                    format!("Flip {name}'s polarity (and check for a phase-invert switch on its bus)."),
+                    format!(
+                        "Flip {name}'s polarity (and check for a phase-invert switch on its bus)."
+                    ),
                 ));
             } else if gain_share >= CAUSE_MIN_SHARE
-                && self.over(FindingKind::StemGain, &name, stem.gain_db.abs(), STEM_GAIN_THRESHOLD_DB)
+                && self.over(
+                    FindingKind::StemGain,
+                    &name,
+                    stem.gain_db.abs(),
+                    STEM_GAIN_THRESHOLD_DB,
+                )
             {
                 explained = true;
-                let direction = if stem.gain_db > 0.0 { "louder" } else { "quieter" };
+                let direction = if stem.gain_db > 0.0 {
+                    "louder"
+                } else {
+                    "quieter"
+                };
                 out.push(finding(
                     FindingKind::StemGain,
                     if stem.gain_db.abs() >= 0.5 { Severity::Error } else { Severity::Warning },
@@ -279,11 +326,25 @@ impl Diagnosis {
             }
         }
 
+        // A residual that is mostly coherent with the sum but responds over tens of
+        // milliseconds is a reverb or delay fed by the stems, not EQ or gain: do not explain
+        // it away as those.
+        let coherent_share = 1.0 - share(m.unexplained_db).min(1.0);
+        let long_response = m.residual_ir_spread > LONG_RESPONSE_SPREAD
+            && coherent_share > 0.2
+            && residual > MISSING_CONTENT_THRESHOLD_DB;
+
         let mut dynamic = false;
         if let Some(d) = m.dynamics
+            && !long_response
             && d.correlation <= -0.5
             && share(m.dynamics_explains_db) >= CAUSE_MIN_SHARE
-            && self.over(FindingKind::MasterBusDynamics, "", d.gain_reduction_db, DYNAMICS_THRESHOLD_DB)
+            && self.over(
+                FindingKind::MasterBusDynamics,
+                "",
+                d.gain_reduction_db,
+                DYNAMICS_THRESHOLD_DB,
+            )
         {
             explained = true;
             dynamic = true;
@@ -306,8 +367,14 @@ impl Diagnosis {
         } else {
             BUS_EQ_THRESHOLD_DB
         };
-        if share(m.bus_eq_explains_db) >= CAUSE_MIN_SHARE
-            && self.over(FindingKind::MasterBusEq, "", m.bus_eq_max_db.abs(), eq_threshold)
+        if !long_response
+            && share(m.bus_eq_explains_db) >= CAUSE_MIN_SHARE
+            && self.over(
+                FindingKind::MasterBusEq,
+                "",
+                m.bus_eq_max_db.abs(),
+                eq_threshold,
+            )
         {
             explained = true;
             let (lo, hi) = m.bus_eq_band_hz;
@@ -330,8 +397,14 @@ impl Diagnosis {
             out.push(f);
         }
         if !dynamic
+            && !long_response
             && share(m.bus_gain_explains_db) >= CAUSE_MIN_SHARE
-            && self.over(FindingKind::MasterBusGain, "", m.bus_gain_db.abs(), BUS_GAIN_THRESHOLD_DB)
+            && self.over(
+                FindingKind::MasterBusGain,
+                "",
+                m.bus_gain_db.abs(),
+                BUS_GAIN_THRESHOLD_DB,
+            )
         {
             explained = true;
             out.push(finding(
@@ -347,16 +420,39 @@ impl Diagnosis {
         }
 
         let unexplained_share = share(m.unexplained_db);
-        if unexplained_share >= CAUSE_MIN_SHARE.max(if explained { 0.3 } else { 0.0 })
-            && self.over(FindingKind::MissingContent, "", m.unexplained_db, MISSING_CONTENT_THRESHOLD_DB)
+        let other_cause = explained;
+        let long_response = long_response && !other_cause;
+        let missing_db = if long_response {
+            residual
+        } else {
+            m.unexplained_db
+        };
+        if (long_response
+            || unexplained_share >= CAUSE_MIN_SHARE.max(if explained { 0.3 } else { 0.0 }))
+            && self.over(
+                FindingKind::MissingContent,
+                "",
+                missing_db,
+                MISSING_CONTENT_THRESHOLD_DB,
+            )
         {
             explained = true;
             let (lo, hi) = m.unexplained_band_hz;
             let wide = m.residual_lr_correlation < 0.5;
             let tail = m.residual_tail_follow > 1.1;
-            let is_fx = wide || (tail && m.residual_lr_correlation < 0.8);
-            let severity = if m.unexplained_db >= -30.0 { Severity::Error } else { Severity::Warning };
-            let level = m.unexplained_db;
+            let is_fx = long_response || wide || (tail && m.residual_lr_correlation < 0.8);
+            // Alone, the missing content is the whole residual (part of a reverb tail is
+            // coherent with its dry source within a frame, so "unexplained" undercounts it).
+            let level = if other_cause {
+                m.unexplained_db
+            } else {
+                m.null_residual_db.max(m.unexplained_db)
+            };
+            let severity = if level >= -30.0 {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             let f = if is_fx {
                 finding(
                     FindingKind::MissingFxReturn,
@@ -419,7 +515,12 @@ impl Diagnosis {
     fn cancellations(&mut self, m: &Measurements, confidence: f32, out: &mut Vec<Finding>) {
         for c in &m.cancellations {
             let key = format!("{}+{}", c.stems[0], c.stems[1]);
-            if self.over(FindingKind::StemPhaseCancellation, &key, -c.loss_db, -CANCELLATION_THRESHOLD_DB) {
+            if self.over(
+                FindingKind::StemPhaseCancellation,
+                &key,
+                -c.loss_db,
+                -CANCELLATION_THRESHOLD_DB,
+            ) {
                 let (lo, hi) = c.band_hz;
                 let mut f = finding(
                     FindingKind::StemPhaseCancellation,

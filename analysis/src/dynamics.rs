@@ -53,7 +53,9 @@ pub struct DynamicsEstimate {
 impl GainByLevel {
     /// Records one frame: the sum's level and the master's gain against it (after static EQ).
     pub fn add(&mut self, level_dbfs: f32, gain: f32, frame_energy: f64) {
-        if !(level_dbfs.is_finite() && gain.is_finite() && gain > 0.0) || level_dbfs < MIN_FRAME_LEVEL_DBFS {
+        if !(level_dbfs.is_finite() && gain.is_finite() && gain > 0.0)
+            || level_dbfs < MIN_FRAME_LEVEL_DBFS
+        {
             return;
         }
         let index = ((level_dbfs - MIN_LEVEL_DBFS) as usize).min(NUM_BINS - 1);
@@ -82,7 +84,12 @@ impl GainByLevel {
             .collect();
         let total: f64 = occupied.iter().map(|o| o.2).sum();
         if occupied.len() < 3 || total < 6.0 {
-            return DynamicsEstimate { gain_reduction_db: 0.0, correlation: 0.0, level_span_db: 0.0, frames: self.frames };
+            return DynamicsEstimate {
+                gain_reduction_db: 0.0,
+                correlation: 0.0,
+                level_span_db: 0.0,
+                frames: self.frames,
+            };
         }
         // Weighted correlation of gain with level.
         let mean_l = occupied.iter().map(|o| o.0 * o.2).sum::<f64>() / total;
@@ -93,7 +100,11 @@ impl GainByLevel {
             var_l += w * (l - mean_l) * (l - mean_l);
             var_g += w * (g - mean_g) * (g - mean_g);
         }
-        let correlation = if var_l > 0.0 && var_g > 1e-12 { cov / (var_l * var_g).sqrt() } else { 0.0 };
+        let correlation = if var_l > 0.0 && var_g > 1e-12 {
+            cov / (var_l * var_g).sqrt()
+        } else {
+            0.0
+        };
         // Gain of the quietest 30% of frames minus the loudest 10%.
         let mean_over = |from: f64, to: f64| {
             let mut seen = 0.0;

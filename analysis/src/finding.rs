@@ -209,6 +209,9 @@ mod tests {
     }
 
     fn serde_json_name(kind: FindingKind) -> String {
-        serde_json::to_string(&kind).unwrap().trim_matches('"').to_string()
+        serde_json::to_string(&kind)
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
     }
 }

@@ -6,6 +6,12 @@ use crate::spectra::{Cd, Cf, Fft};
 
 /// A GCC peak must stand this many times above the correlation's RMS to count.
 pub const MIN_PEAK_TO_RMS: f32 = 8.0;
+/// A lag other than the current one must beat the correlation at the current one by this
+/// factor: tonal stems correlate almost as well one period away, and staying put is the safe
+/// choice (the fractional estimate still catches small offsets).
+pub const MAX_ZERO_OVER_PEAK: f32 = 0.67;
+/// A peak this clear is believed at once; weaker ones must repeat.
+pub const STRONG_PEAK_TO_RMS: f32 = 25.0;
 
 /// The integer lag found in an accumulated cross-spectrum.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -16,6 +22,8 @@ pub struct LagPeak {
     pub peak_to_rms: f32,
     /// Whether the peak is negative (polarity inverted).
     pub inverted: bool,
+    /// The correlation at lag 0 over the peak's height (1 when the peak is at 0).
+    pub zero_over_peak: f32,
 }
 
 /// GCC-SCOT: the cross-spectrum `cross` (master times conjugate stem) weighted by
@@ -67,6 +75,7 @@ pub fn gcc_peak(
         lag_samples: best.0,
         peak_to_rms: best.1.abs() / rms,
         inverted: best.1 < 0.0,
+        zero_over_peak: corr[0].abs() / best.1.abs(),
     })
 }
 
@@ -100,4 +109,18 @@ pub fn fractional_delay(
         den += weight * omega * omega;
     }
     (den > 0.0).then(|| -num / den)
+}
+
+/// The plain (unweighted) cross-correlation at `lag` from a cross-spectrum: how much of the
+/// stem's energy lines up with the master at that lag. A candidate lag must beat the current
+/// one on this measure too, so that a whitened correlation's side peak never moves a stem to
+/// a lag that explains less of the master.
+pub fn plain_correlation(cross: &[Cd], band_bins: (usize, usize), fft_len: usize, lag: i64) -> f64 {
+    let (lo, hi) = band_bins;
+    (lo..hi.min(cross.len()))
+        .map(|i| {
+            let omega = 2.0 * std::f64::consts::PI * i as f64 / fft_len as f64;
+            (cross[i] * Cd::from_polar(1.0, omega * lag as f64)).re
+        })
+        .sum()
 }

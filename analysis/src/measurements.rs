@@ -96,6 +96,9 @@ pub struct Measurements {
     pub unexplained_band_hz: (f32, f32),
     /// Left/right correlation of the residual (reverb returns are wide: low values).
     pub residual_lr_correlation: f32,
+    /// Share of the residual's impulse response (against the sum) beyond 10 ms: EQ and gain
+    /// are near 0; a reverb or delay return spreads out.
+    pub residual_ir_spread: f32,
     /// How much the residual's envelope follows the sum's envelope 100-300 ms earlier rather
     /// than at the same time (reverb and delay tails: above 1).
     pub residual_tail_follow: f32,

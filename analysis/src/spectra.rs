@@ -29,7 +29,9 @@ impl Fft {
         let forward = planner.plan_fft_forward(len);
         let inverse = planner.plan_fft_inverse(len);
         let window = (0..len)
-            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / len as f64).cos()) as f32)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / len as f64).cos()) as f32
+            })
             .collect();
         Self {
             len,
@@ -66,8 +68,8 @@ impl Fft {
         let last = self.spectrum.len() - 1;
         self.spectrum[0].im = 0.0;
         self.spectrum[last].im = 0.0;
-        let _ = self
-            .inverse
-            .process_with_scratch(&mut self.spectrum, out, &mut self.scratch_inverse);
+        let _ =
+            self.inverse
+                .process_with_scratch(&mut self.spectrum, out, &mut self.scratch_inverse);
     }
 }

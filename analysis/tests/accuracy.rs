@@ -25,14 +25,22 @@ mod clean {
     #[test]
     fn clean_24_bit_exports_null_in_random_blocks() {
         let song = song(SECONDS);
-        let stems: Vec<(&str, stemcheck_testkit::Stereo)> =
-            song.stems.iter().map(|s| (s.name, quantize_24bit(&s.audio))).collect();
+        let stems: Vec<(&str, stemcheck_testkit::Stereo)> = song
+            .stems
+            .iter()
+            .map(|s| (s.name, quantize_24bit(&s.audio)))
+            .collect();
         let master = quantize_24bit(&song.master());
-        let refs: Vec<(&str, &stemcheck_testkit::Stereo)> = stems.iter().map(|(n, a)| (*n, a)).collect();
+        let refs: Vec<(&str, &stemcheck_testkit::Stereo)> =
+            stems.iter().map(|(n, a)| (*n, a)).collect();
         let out = analyse(&master, &refs, Blocks::Random(3));
         assert_eq!(out.problems(), vec![], "{:#?}", out.findings);
         out.expect(FindingKind::Nulls);
-        assert!(out.measurements.null_residual_db < -90.0, "{}", out.measurements.null_residual_db);
+        assert!(
+            out.measurements.null_residual_db < -90.0,
+            "{}",
+            out.measurements.null_residual_db
+        );
     }
 
     #[test]
@@ -59,8 +67,16 @@ mod timing {
     fn offset_of(d: f64) -> f64 {
         let song = song(SECONDS);
         let lead = &song.stem("Lead").audio;
-        let late = if d.fract() == 0.0 { delay_samples(lead, d as i64) } else { delay_fractional(lead, d) };
-        let out = analyse(&song.master(), &stems_with(&song, &[("Lead", late)]), Blocks::Fixed(1000));
+        let late = if d.fract() == 0.0 {
+            delay_samples(lead, d as i64)
+        } else {
+            delay_fractional(lead, d)
+        };
+        let out = analyse(
+            &song.master(),
+            &stems_with(&song, &[("Lead", late)]),
+            Blocks::Fixed(1000),
+        );
         let f = out.expect(FindingKind::StemOffset);
         assert_eq!(f.stems, vec!["Lead".to_string()]);
         assert!(out.find(FindingKind::MasterLatency).is_none());
@@ -73,7 +89,11 @@ mod timing {
         // against the master is -d (it is late).
         for d in [-2400i64, -481, -37, -1, 1, 5, 480, 2400] {
             let measured = offset_of(d as f64);
-            assert_eq!(measured.round() as i64, -d, "delay {d}: measured {measured}");
+            assert_eq!(
+                measured.round() as i64,
+                -d,
+                "delay {d}: measured {measured}"
+            );
         }
     }
 
@@ -103,18 +123,41 @@ mod gains {
     #[test]
     fn stem_gain_within_005_db() {
         let song = song(SECONDS);
-        for (name, g) in [("Drums", -12.0f32), ("Bass", -3.0), ("Harmony", 0.5), ("Lead", 6.0), ("Drums", 12.0), ("Bass", 0.3)] {
+        for (name, g) in [
+            ("Drums", -12.0f32),
+            ("Bass", -3.0),
+            ("Harmony", 0.5),
+            ("Lead", 6.0),
+            ("Drums", 12.0),
+            ("Bass", 0.3),
+        ] {
             // The master has this stem at a different level than the stem file.
             let louder = gain_db(&song.stem(name).audio, g);
-            let others: Vec<&stemcheck_testkit::Stereo> =
-                song.stems.iter().filter(|s| s.name != name).map(|s| &s.audio).collect();
+            let others: Vec<&stemcheck_testkit::Stereo> = song
+                .stems
+                .iter()
+                .filter(|s| s.name != name)
+                .map(|s| &s.audio)
+                .collect();
             let master = sum(&[others, vec![&louder]].concat());
             let out = analyse(&master, &stems_with(&song, &[]), Blocks::Fixed(512));
             let f = out.expect(FindingKind::StemGain);
             assert_eq!(f.stems, vec![name.to_string()], "{:#?}", out.findings);
-            assert!((f.value as f32 - g).abs() < 0.05, "{name} {g} dB: measured {}", f.value);
-            assert!(out.find(FindingKind::MasterBusGain).is_none(), "{:#?}", out.findings);
-            assert!(out.find(FindingKind::MasterBusEq).is_none(), "{:#?}", out.findings);
+            assert!(
+                (f.value as f32 - g).abs() < 0.05,
+                "{name} {g} dB: measured {}",
+                f.value
+            );
+            assert!(
+                out.find(FindingKind::MasterBusGain).is_none(),
+                "{:#?}",
+                out.findings
+            );
+            assert!(
+                out.find(FindingKind::MasterBusEq).is_none(),
+                "{:#?}",
+                out.findings
+            );
         }
     }
 
@@ -127,11 +170,23 @@ mod gains {
                 inverted[0].iter().map(|x| -x).collect(),
                 inverted[1].iter().map(|x| -x).collect(),
             ];
-            let out = analyse(&song.master(), &stems_with(&song, &[(stem.name, inverted)]), Blocks::Fixed(4096));
+            let out = analyse(
+                &song.master(),
+                &stems_with(&song, &[(stem.name, inverted)]),
+                Blocks::Fixed(4096),
+            );
             let f = out.expect(FindingKind::StemPolarity);
             assert_eq!(f.stems, vec![stem.name.to_string()]);
-            assert!(out.find(FindingKind::StemGain).is_none(), "{:#?}", out.findings);
-            let others: Vec<_> = out.problems().into_iter().filter(|p| p.0 != FindingKind::StemPolarity).collect();
+            assert!(
+                out.find(FindingKind::StemGain).is_none(),
+                "{:#?}",
+                out.findings
+            );
+            let others: Vec<_> = out
+                .problems()
+                .into_iter()
+                .filter(|p| p.0 != FindingKind::StemPolarity)
+                .collect();
             assert!(others.is_empty(), "{}: {:#?}", stem.name, out.findings);
         }
     }
@@ -140,10 +195,18 @@ mod gains {
     fn master_bus_gain_from_02_db() {
         let song = song(SECONDS);
         for g in [0.2f32, -0.2, 3.0] {
-            let out = analyse(&gain_db(&song.master(), g), &stems_with(&song, &[]), Blocks::Fixed(512));
+            let out = analyse(
+                &gain_db(&song.master(), g),
+                &stems_with(&song, &[]),
+                Blocks::Fixed(512),
+            );
             let f = out.expect(FindingKind::MasterBusGain);
             assert!((f.value as f32 - g).abs() < 0.05, "{g}: {}", f.value);
-            assert!(out.find(FindingKind::StemGain).is_none(), "{:#?}", out.findings);
+            assert!(
+                out.find(FindingKind::StemGain).is_none(),
+                "{:#?}",
+                out.findings
+            );
         }
     }
 }
@@ -161,7 +224,11 @@ mod master_bus {
             let (lo, hi) = f.band_hz.unwrap();
             assert!(lo <= hz * 1.5 && hi >= hz / 1.5, "{hz} Hz: band {lo}-{hi}");
             assert_eq!(f.value.signum() as f32, db.signum());
-            assert!(out.find(FindingKind::StemGain).is_none(), "{hz}: {:#?}", out.findings);
+            assert!(
+                out.find(FindingKind::StemGain).is_none(),
+                "{hz}: {:#?}",
+                out.findings
+            );
         }
     }
 
@@ -169,13 +236,22 @@ mod master_bus {
     fn master_compression_of_1_db_is_found() {
         let song = song(SECONDS);
         let master = song.master();
-        let comp = Compressor { threshold_db: -14.0, ratio: 3.0, attack_ms: 5.0, release_ms: 80.0 };
+        let comp = Compressor {
+            threshold_db: -14.0,
+            ratio: 3.0,
+            attack_ms: 5.0,
+            release_ms: 80.0,
+        };
         let (compressed, max_gr) = comp.process(&master, RATE);
         assert!(max_gr >= 1.0, "the test compressor works: {max_gr}");
         let out = analyse(&compressed, &stems_with(&song, &[]), Blocks::Fixed(512));
         let f = out.expect(FindingKind::MasterBusDynamics);
         assert!(f.value >= 0.5, "{f:#?}");
-        assert!(out.find(FindingKind::StemGain).is_none(), "{:#?}", out.findings);
+        assert!(
+            out.find(FindingKind::StemGain).is_none(),
+            "{:#?}",
+            out.findings
+        );
     }
 }
 
@@ -187,15 +263,29 @@ mod missing {
     fn without_fx(level_db: f32) -> Outcome {
         let song = song(SECONDS);
         let fx = &song.stem("FX").audio;
-        let dry: Vec<&stemcheck_testkit::Stereo> =
-            song.stems.iter().filter(|s| s.name != "FX").map(|s| &s.audio).collect();
+        let dry: Vec<&stemcheck_testkit::Stereo> = song
+            .stems
+            .iter()
+            .filter(|s| s.name != "FX")
+            .map(|s| &s.audio)
+            .collect();
         let dry_sum = sum(&dry);
-        let energy = |s: &stemcheck_testkit::Stereo| s.iter().flatten().map(|x| f64::from(*x).powi(2)).sum::<f64>();
-        let scale = ((energy(&dry_sum) / energy(fx)).sqrt() * 10f64.powf(f64::from(level_db) / 20.0)) as f32;
+        let energy = |s: &stemcheck_testkit::Stereo| {
+            s.iter()
+                .flatten()
+                .map(|x| f64::from(*x).powi(2))
+                .sum::<f64>()
+        };
+        let scale = ((energy(&dry_sum) / energy(fx)).sqrt()
+            * 10f64.powf(f64::from(level_db) / 20.0)) as f32;
         let fx = gain_db(fx, 20.0 * scale.log10());
         let master = sum(&[&dry_sum, &fx]);
-        let stems: Vec<(&str, &stemcheck_testkit::Stereo)> =
-            song.stems.iter().filter(|s| s.name != "FX").map(|s| (s.name, &s.audio)).collect();
+        let stems: Vec<(&str, &stemcheck_testkit::Stereo)> = song
+            .stems
+            .iter()
+            .filter(|s| s.name != "FX")
+            .map(|s| (s.name, &s.audio))
+            .collect();
         analyse(&master, &stems, Blocks::Fixed(512))
     }
 
@@ -205,7 +295,11 @@ mod missing {
             let out = without_fx(level);
             let f = out.expect(FindingKind::MissingFxReturn);
             assert!((f.value as f32 - level).abs() < 3.0, "{level}: {f:#?}");
-            let others: Vec<_> = out.problems().into_iter().filter(|p| p.0 != FindingKind::MissingFxReturn).collect();
+            let others: Vec<_> = out
+                .problems()
+                .into_iter()
+                .filter(|p| p.0 != FindingKind::MissingFxReturn)
+                .collect();
             assert!(others.is_empty(), "{level}: {:#?}", out.findings);
         }
     }
@@ -218,12 +312,23 @@ mod missing {
         let energy = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
         let master = song.master();
         for level in [-20.0f64, -40.0] {
-            let scale = ((energy(&master[0]) / energy(&shaker)).sqrt() * 10f64.powf(level / 20.0)) as f32;
+            let scale =
+                ((energy(&master[0]) / energy(&shaker)).sqrt() * 10f64.powf(level / 20.0)) as f32;
             shaker.iter_mut().for_each(|x| *x *= scale);
-            let source = [shaker.iter().map(|x| x * 1.1).collect(), shaker.iter().map(|x| x * 0.9).collect()];
-            let out = analyse(&sum(&[&master, &source]), &stems_with(&song, &[]), Blocks::Fixed(512));
+            let source = [
+                shaker.iter().map(|x| x * 1.1).collect(),
+                shaker.iter().map(|x| x * 0.9).collect(),
+            ];
+            let out = analyse(
+                &sum(&[&master, &source]),
+                &stems_with(&song, &[]),
+                Blocks::Fixed(512),
+            );
             let f = out.expect(FindingKind::MissingContent);
-            assert!((f.value + -level).abs() < 3.0 || (f.value - level).abs() < 3.0, "{level}: {f:#?}");
+            assert!(
+                (f.value + -level).abs() < 3.0 || (f.value - level).abs() < 3.0,
+                "{level}: {f:#?}"
+            );
             shaker.iter_mut().for_each(|x| *x /= scale);
         }
     }
@@ -293,11 +398,27 @@ mod headroom {
         stems.push(("Guitar", &silent));
         let master = sum(&stems.iter().map(|s| s.1).collect::<Vec<_>>());
         let out = analyse(&master, &stems, Blocks::Fixed(512));
-        let clip = out.findings.iter().find(|f| f.kind == FindingKind::Clipping && f.stems == ["Drums"]).unwrap();
+        let clip = out
+            .findings
+            .iter()
+            .find(|f| f.kind == FindingKind::Clipping && f.stems == ["Drums"])
+            .unwrap();
         assert_eq!(clip.value, 20.0);
-        assert!(out.findings.iter().any(|f| f.kind == FindingKind::DcOffset && f.stems == ["Bass"]));
-        assert!(out.findings.iter().any(|f| f.kind == FindingKind::SilentStem && f.stems == ["Guitar"]));
-        assert!(out.findings.iter().any(|f| f.kind == FindingKind::TruePeak && f.stems == ["Drums"]));
+        assert!(
+            out.findings
+                .iter()
+                .any(|f| f.kind == FindingKind::DcOffset && f.stems == ["Bass"])
+        );
+        assert!(
+            out.findings
+                .iter()
+                .any(|f| f.kind == FindingKind::SilentStem && f.stems == ["Guitar"])
+        );
+        assert!(
+            out.findings
+                .iter()
+                .any(|f| f.kind == FindingKind::TruePeak && f.stems == ["Drums"])
+        );
         let _ = out.measurements.master_lufs.expect("loudness measured");
     }
 }

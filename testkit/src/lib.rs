@@ -38,5 +38,8 @@ pub fn gain_db(signal: &Stereo, db: f32) -> Stereo {
 pub fn quantize_24bit(signal: &Stereo) -> Stereo {
     let scale = 8_388_608.0f64;
     let q = |x: &f32| ((f64::from(*x) * scale).round() / scale) as f32;
-    [signal[0].iter().map(q).collect(), signal[1].iter().map(q).collect()]
+    [
+        signal[0].iter().map(q).collect(),
+        signal[1].iter().map(q).collect(),
+    ]
 }

@@ -34,7 +34,10 @@ impl Reverb {
         };
         let (cl, al) = make(0, &mut rng);
         let (cr, ar) = make(23, &mut rng);
-        Self { combs: [cl, cr], allpasses: [al, ar] }
+        Self {
+            combs: [cl, cr],
+            allpasses: [al, ar],
+        }
     }
 
     /// The wet signal for a mono send, at `level`.
@@ -82,7 +85,11 @@ impl Biquad {
         let alpha = w.sin() / (2.0 * f64::from(q));
         let a0 = 1.0 + alpha / a;
         Self {
-            b: [(1.0 + alpha * a) / a0, -2.0 * w.cos() / a0, (1.0 - alpha * a) / a0],
+            b: [
+                (1.0 + alpha * a) / a0,
+                -2.0 * w.cos() / a0,
+                (1.0 - alpha * a) / a0,
+            ],
             a: [-2.0 * w.cos() / a0, (1.0 - alpha / a) / a0],
         }
     }
@@ -114,7 +121,9 @@ impl Biquad {
             x.iter()
                 .map(|&v| {
                     let v = f64::from(v);
-                    let y = self.b[0] * v + self.b[1] * x1 + self.b[2] * x2 - self.a[0] * y1 - self.a[1] * y2;
+                    let y = self.b[0] * v + self.b[1] * x1 + self.b[2] * x2
+                        - self.a[0] * y1
+                        - self.a[1] * y2;
                     (x2, x1, y2, y1) = (x1, v, y1, y);
                     y as f32
                 })
@@ -140,14 +149,21 @@ impl Compressor {
         let release = (-1.0 / (self.release_ms * 0.001 * sample_rate_hz)).exp();
         let mut env_db = -120.0f32;
         let mut max_gr = 0.0f32;
-        let mut out = [Vec::with_capacity(signal[0].len()), Vec::with_capacity(signal[0].len())];
+        let mut out = [
+            Vec::with_capacity(signal[0].len()),
+            Vec::with_capacity(signal[0].len()),
+        ];
         for i in 0..signal[0].len() {
             let peak = signal[0][i].abs().max(signal[1][i].abs());
             let level_db = 20.0 * peak.max(1e-9).log10();
             let coeff = if level_db > env_db { attack } else { release };
             env_db = level_db + coeff * (env_db - level_db);
             let over = env_db - self.threshold_db;
-            let gr = if over > 0.0 { over * (1.0 - 1.0 / self.ratio) } else { 0.0 };
+            let gr = if over > 0.0 {
+                over * (1.0 - 1.0 / self.ratio)
+            } else {
+                0.0
+            };
             max_gr = max_gr.max(gr);
             let g = 10f32.powf(-gr / 20.0);
             out[0].push(signal[0][i] * g);
@@ -163,7 +179,11 @@ pub fn delay_samples(signal: &Stereo, delay: i64) -> Stereo {
         (0..x.len() as i64)
             .map(|i| {
                 let j = i - delay;
-                if j >= 0 && (j as usize) < x.len() { x[j as usize] } else { 0.0 }
+                if j >= 0 && (j as usize) < x.len() {
+                    x[j as usize]
+                } else {
+                    0.0
+                }
             })
             .collect()
     };
@@ -179,7 +199,11 @@ pub fn delay_fractional(signal: &Stereo, delay: f64) -> Stereo {
     let taps: Vec<f64> = (-HALF_TAPS..=HALF_TAPS)
         .map(|k| {
             let x = k as f64 - frac;
-            let sinc = if x.abs() < 1e-12 { 1.0 } else { (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x) };
+            let sinc = if x.abs() < 1e-12 {
+                1.0
+            } else {
+                (std::f64::consts::PI * x).sin() / (std::f64::consts::PI * x)
+            };
             let w = 0.5 + 0.5 * (std::f64::consts::PI * x / (HALF_TAPS as f64 + 1.0)).cos();
             sinc * w
         })

@@ -32,7 +32,10 @@ impl Song {
 
     /// The stem called `name`.
     pub fn stem(&self, name: &str) -> &Stem {
-        self.stems.iter().find(|s| s.name == name).expect("no such stem")
+        self.stems
+            .iter()
+            .find(|s| s.name == name)
+            .expect("no such stem")
     }
 
     /// Length in frames.
@@ -57,7 +60,10 @@ fn pan(mono: &[f32], position: f32) -> Stereo {
     // Constant-power pan, position in [-1, 1].
     let angle = (position + 1.0) * std::f32::consts::FRAC_PI_4;
     let (l, r) = (angle.cos(), angle.sin());
-    [mono.iter().map(|x| x * l).collect(), mono.iter().map(|x| x * r).collect()]
+    [
+        mono.iter().map(|x| x * l).collect(),
+        mono.iter().map(|x| x * r).collect(),
+    ]
 }
 
 /// Renders `seconds` of the song at `sample_rate_hz` from `seed`.
@@ -93,7 +99,8 @@ pub fn render_song(seed: u64, sample_rate_hz: f32, seconds: f32) -> Song {
                 }
                 let time = i as f32 / sr;
                 let tone = (2.0 * std::f32::consts::PI * 190.0 * time).sin();
-                snare[t + i] += (0.35 * rng.gen_range(-1.0f32..1.0) + 0.25 * tone) * (-time * 22.0).exp();
+                snare[t + i] +=
+                    (0.35 * rng.gen_range(-1.0f32..1.0) + 0.25 * tone) * (-time * 22.0).exp();
             }
         }
         for half in 0..2 {
@@ -111,8 +118,12 @@ pub fn render_song(seed: u64, sample_rate_hz: f32, seconds: f32) -> Song {
         }
         t += beat;
     }
-    let drum_l: Vec<f32> = (0..frames).map(|i| kick[i] + 0.9 * snare[i] + 1.1 * hats[i]).collect();
-    let drum_r: Vec<f32> = (0..frames).map(|i| kick[i] + 1.0 * snare[i] + 0.7 * hats[i]).collect();
+    let drum_l: Vec<f32> = (0..frames)
+        .map(|i| kick[i] + 0.9 * snare[i] + 1.1 * hats[i])
+        .collect();
+    let drum_r: Vec<f32> = (0..frames)
+        .map(|i| kick[i] + 1.0 * snare[i] + 0.7 * hats[i])
+        .collect();
 
     // Bass: root notes in eighths with a soft saw, low-passed.
     let mut bass = vec![0.0f32; frames];
@@ -140,7 +151,11 @@ pub fn render_song(seed: u64, sample_rate_hz: f32, seconds: f32) -> Song {
         let env = (1.0 - (-within * 3.0).exp()) * 0.12;
         let time = i as f32 / sr;
         for (k, interval) in [0, 4, 7].iter().enumerate() {
-            let third = if bar_index == 0 && k == 1 { 3 } else { *interval };
+            let third = if bar_index == 0 && k == 1 {
+                3
+            } else {
+                *interval
+            };
             let hz = midi_hz((root + third) as f32);
             *l += env * (2.0 * std::f32::consts::PI * hz * 1.002 * time).sin();
             *r += env * (2.0 * std::f32::consts::PI * hz * 0.998 * time + 0.3).sin();
@@ -149,12 +164,15 @@ pub fn render_song(seed: u64, sample_rate_hz: f32, seconds: f32) -> Song {
 
     // Lead: a melody in quarter notes with vibrato.
     let scale = [0, 2, 4, 7, 9, 12];
-    let notes: Vec<i32> = (0..frames / beat + 1).map(|_| 69 + scale[rng.gen_range(0..scale.len())]).collect();
+    let notes: Vec<i32> = (0..frames / beat + 1)
+        .map(|_| 69 + scale[rng.gen_range(0..scale.len())])
+        .collect();
     let mut lead = vec![0.0f32; frames];
     let mut phase = 0.0f32;
     for (i, out) in lead.iter_mut().enumerate() {
         let time = i as f32 / sr;
-        let hz = midi_hz(notes[i / beat] as f32) * (1.0 + 0.004 * (2.0 * std::f32::consts::PI * 5.5 * time).sin());
+        let hz = midi_hz(notes[i / beat] as f32)
+            * (1.0 + 0.004 * (2.0 * std::f32::consts::PI * 5.5 * time).sin());
         phase = (phase + hz / sr) % 1.0;
         let within = (i % beat) as f32 / sr;
         let env = (within * 40.0).min(1.0) * (-within * 1.5).exp() * 0.2;
@@ -163,21 +181,42 @@ pub fn render_song(seed: u64, sample_rate_hz: f32, seconds: f32) -> Song {
     }
 
     // FX: a reverb return fed by the lead and the harmony.
-    let send: Vec<f32> = (0..frames).map(|i| 0.5 * lead[i] + 0.3 * (chords_l[i] + chords_r[i])).collect();
+    let send: Vec<f32> = (0..frames)
+        .map(|i| 0.5 * lead[i] + 0.3 * (chords_l[i] + chords_r[i]))
+        .collect();
     let fx = Reverb::new(sample_rate_hz, seed).process(&send, 0.35);
 
     let mut song = Song {
         sample_rate_hz,
         stems: vec![
-            Stem { name: "Drums", audio: [drum_l, drum_r] },
-            Stem { name: "Bass", audio: pan(&bass, 0.0) },
-            Stem { name: "Harmony", audio: [chords_l, chords_r] },
-            Stem { name: "Lead", audio: pan(&lead, 0.2) },
-            Stem { name: "FX", audio: fx },
+            Stem {
+                name: "Drums",
+                audio: [drum_l, drum_r],
+            },
+            Stem {
+                name: "Bass",
+                audio: pan(&bass, 0.0),
+            },
+            Stem {
+                name: "Harmony",
+                audio: [chords_l, chords_r],
+            },
+            Stem {
+                name: "Lead",
+                audio: pan(&lead, 0.2),
+            },
+            Stem {
+                name: "FX",
+                audio: fx,
+            },
         ],
     };
     // Mastered-ish: the master peaks at -6 dBFS.
-    let peak = song.master().iter().flatten().fold(0.0f32, |p, x| p.max(x.abs()));
+    let peak = song
+        .master()
+        .iter()
+        .flatten()
+        .fold(0.0f32, |p, x| p.max(x.abs()));
     if peak > 0.0 {
         let scale = 0.5 / peak;
         for stem in &mut song.stems {

@@ -5,7 +5,9 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stemcheck_analysis::input::StemInput;
-use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, Finding, FindingKind, Measurements, SignalAudio, Severity};
+use stemcheck_analysis::{
+    Analyzer, AnalyzerConfig, Block, Finding, FindingKind, Measurements, Severity, SignalAudio,
+};
 use stemcheck_testkit::{Song, Stereo, render_song};
 
 pub const RATE: f32 = 48_000.0;
@@ -30,7 +32,8 @@ impl Outcome {
     }
 
     pub fn expect(&self, kind: FindingKind) -> &Finding {
-        self.find(kind).unwrap_or_else(|| panic!("no {kind} finding in {:#?}", self.findings))
+        self.find(kind)
+            .unwrap_or_else(|| panic!("no {kind} finding in {:#?}", self.findings))
     }
 
     /// Warnings and errors, by kind and stems.
@@ -43,7 +46,11 @@ impl Outcome {
     }
 
     pub fn stem(&self, name: &str) -> &stemcheck_analysis::measurements::StemMeasurements {
-        self.measurements.stems.iter().find(|s| s.name == name).unwrap()
+        self.measurements
+            .stems
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
     }
 }
 
@@ -81,7 +88,11 @@ pub fn analyse_with(
         let size = match blocks {
             Blocks::Fixed(n) => n,
             Blocks::Random(_) => {
-                if rng.gen_bool(0.1) { rng.gen_range(0..4) } else { rng.gen_range(1..=8192) }
+                if rng.gen_bool(0.1) {
+                    rng.gen_range(0..4)
+                } else {
+                    rng.gen_range(1..=8192)
+                }
             }
         }
         .min(len - pos);
@@ -90,12 +101,18 @@ pub fn analyse_with(
             .enumerate()
             .map(|(i, (_, audio))| StemInput {
                 id: i as u32,
-                audio: Some(SignalAudio::stereo(&audio[0][pos..pos + size], &audio[1][pos..pos + size])),
+                audio: Some(SignalAudio::stereo(
+                    &audio[0][pos..pos + size],
+                    &audio[1][pos..pos + size],
+                )),
             })
             .collect();
         analyzer.process(&Block {
             num_frames: size,
-            master: Some(SignalAudio::stereo(&master[0][pos..pos + size], &master[1][pos..pos + size])),
+            master: Some(SignalAudio::stereo(
+                &master[0][pos..pos + size],
+                &master[1][pos..pos + size],
+            )),
             stems: &inputs,
         });
         pos += size;
@@ -108,11 +125,17 @@ pub fn analyse_with(
 }
 
 /// The song's stems as (name, audio) pairs, with `f` applied to the one called `name`.
-pub fn stems_with<'a>(song: &'a Song, replaced: &'a [(&'a str, Stereo)]) -> Vec<(&'a str, &'a Stereo)> {
+pub fn stems_with<'a>(
+    song: &'a Song,
+    replaced: &'a [(&'a str, Stereo)],
+) -> Vec<(&'a str, &'a Stereo)> {
     song.stems
         .iter()
         .map(|s| {
-            let audio = replaced.iter().find(|(n, _)| *n == s.name).map_or(&s.audio, |(_, a)| a);
+            let audio = replaced
+                .iter()
+                .find(|(n, _)| *n == s.name)
+                .map_or(&s.audio, |(_, a)| a);
             (s.name, audio)
         })
         .collect()
