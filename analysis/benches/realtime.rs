@@ -1,1 +1,73 @@
-fn main() {}
+//! Real-time factor of the analysis core: seconds of audio analysed per wall-clock second, on
+//! one thread, for 8, 32 and 128 stereo stems at 48 kHz (targets: >= 200x for 8 stems, >= 30x
+//! for 128). Run with `cargo bench -p stemcheck-analysis --bench realtime`.
+
+use std::time::Instant;
+
+use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, SignalAudio};
+use stemcheck_testkit::{Stereo, render_song, sum};
+
+const RATE: f32 = 48_000.0;
+const SECONDS: f32 = 20.0;
+const BLOCK: usize = 512;
+
+fn main() {
+    // `STEMCHECK_BENCH_STEMS=8` runs one size only (for profiling).
+    let counts: Vec<usize> = match std::env::var("STEMCHECK_BENCH_STEMS") {
+        Ok(v) => v.split(',').filter_map(|c| c.trim().parse().ok()).collect(),
+        Err(_) => vec![8, 32, 128],
+    };
+    // Distinct stems: songs from different seeds, five stems each.
+    let needed = counts.iter().max().copied().unwrap_or(8).div_ceil(5) as u64;
+    let songs: Vec<_> = (0..needed)
+        .map(|seed| render_song(seed, RATE, SECONDS))
+        .collect();
+    let all: Vec<&Stereo> = songs
+        .iter()
+        .flat_map(|s| s.stems.iter().map(|x| &x.audio))
+        .collect();
+    println!(
+        "{} s of audio per run, {BLOCK}-frame blocks, one thread:",
+        SECONDS
+    );
+    println!("{:>6} {:>12} {:>14}", "stems", "wall (s)", "real-time x");
+    for count in counts {
+        let stems: Vec<&Stereo> = all.iter().cycle().take(count).copied().collect();
+        let master = sum(&stems);
+        let len = master[0].len();
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
+            let start = Instant::now();
+            let mut pos = 0;
+            while pos < len {
+                let end = (pos + BLOCK).min(len);
+                let inputs: Vec<StemInput<'_>> = stems
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| StemInput {
+                        id: i as u32,
+                        audio: Some(SignalAudio::stereo(&s[0][pos..end], &s[1][pos..end])),
+                    })
+                    .collect();
+                analyzer.process(&Block {
+                    num_frames: end - pos,
+                    master: Some(SignalAudio::stereo(
+                        &master[0][pos..end],
+                        &master[1][pos..end],
+                    )),
+                    stems: &inputs,
+                });
+                pos = end;
+            }
+            analyzer.finish();
+            std::hint::black_box(analyzer.findings());
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        println!(
+            "{count:>6} {best:>12.3} {:>13.0}x",
+            f64::from(SECONDS) / best
+        );
+    }
+}

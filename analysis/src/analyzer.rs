@@ -31,10 +31,14 @@ use crate::spectra::{Cd, Cf, Fft};
 /// Up to this many stems, per-band gains are fitted jointly (exact with correlated stems and
 /// several defects at once); above, each stem is fitted with the others assumed right.
 pub const MAX_GRAM_STEMS: usize = 16;
-/// Frames between lag and finding updates.
-const UPDATE_EVERY_FRAMES: u64 = 3;
+/// Frames between lag and finding updates while stems are still being placed, and after.
+const UPDATE_EVERY_FRAMES: u64 = 1;
+const UPDATE_EVERY_FRAMES_SETTLED: u64 = 3;
+/// Up to this many stems, every pair is checked for low-end cancellation (more stems are
+/// multitracks, and pairs grow with the square).
+pub const MAX_PAIR_STEMS: usize = 24;
 /// Frames accumulated before anything cross-spectral is trusted.
-pub const MIN_FRAMES: u64 = 4;
+pub const MIN_FRAMES: u64 = 3;
 /// Time constant of the "recent" null residual, in seconds.
 const RECENT_SECONDS: f64 = 3.0;
 /// The residual's impulse response counts as short (EQ, gain) within this time, in seconds.
@@ -176,7 +180,9 @@ impl Analyzer {
             48_000.0
         };
         let frame_len = ((FRAME_SECONDS * sample_rate_hz) as usize).next_power_of_two();
-        let hop = frame_len / 2;
+        // Frames do not overlap: half the work of 50% overlap, and the Welch averages still
+        // converge within a second (the time-domain residual covers every sample).
+        let hop = frame_len;
         let max_lag = ((MAX_LAG_SECONDS * sample_rate_hz) as usize).min(frame_len / 2 - 1);
         let ring_len = frame_len + 2 * max_lag + 2 * hop;
         let fft = Fft::new(frame_len);
@@ -394,8 +400,10 @@ impl Analyzer {
                 self.master_channels = audio.num_channels.clamp(1, 2);
                 self.master_left.push(&left[..frames]);
                 self.master_right.push(&right[..frames]);
-                self.master_mid
-                    .push_with(frames, |i| 0.5 * (left[i] + right[i]));
+                for i in 0..frames {
+                    mid[i] = 0.5 * (left[i] + right[i]);
+                }
+                self.master_mid.push(&mid[..frames]);
                 self.master_stats
                     .add([&left[..frames], &right[..frames]], audio.num_channels);
                 if let Some(meter) = &mut self.master_loudness {
@@ -548,8 +556,9 @@ impl Analyzer {
             1.0
         };
 
-        // Welch accumulators.
-        for i in 0..self.master_spectrum.len() {
+        // Welch accumulators (the analysis band only: nothing outside it is read).
+        let (lo, hi) = self.analysis_bins;
+        for i in lo..hi {
             let m = self.master_spectrum[i];
             let s = self.sum_spectrum[i];
             let (m, s) = (
@@ -564,7 +573,7 @@ impl Analyzer {
             self.pms_norm[i] += mn * s.conj();
         }
         for stem in &mut self.stems {
-            for i in 0..stem.spectrum.len() {
+            for i in lo..hi {
                 let k = stem.spectrum[i];
                 let k = Cd::new(k.re.into(), k.im.into());
                 let m = self.master_spectrum[i];
@@ -579,7 +588,15 @@ impl Analyzer {
         self.frames += 1;
         self.analysed_frames_total += 1;
         self.frames_since_update += 1;
-        if self.frames_since_update >= UPDATE_EVERY_FRAMES {
+        // Lags are checked often until every stem is placed, then now and then; findings are
+        // refreshed about twice a second of audio.
+        let settled = self.stems.iter().all(|s| s.locked);
+        let every = if settled {
+            UPDATE_EVERY_FRAMES_SETTLED
+        } else {
+            UPDATE_EVERY_FRAMES
+        };
+        if self.frames_since_update >= every {
             self.frames_since_update = 0;
             self.update();
         }
@@ -613,6 +630,9 @@ impl Analyzer {
 
     /// Low-band energies of every stem and every pair's sum.
     fn accumulate_pairs(&mut self) {
+        if self.stems.len() > MAX_PAIR_STEMS {
+            return;
+        }
         let nb = self.low_bands.len();
         let mut pair = 0;
         for j in 0..self.stems.len() {
@@ -957,6 +977,7 @@ impl Analyzer {
                 .collect();
             return m;
         }
+        m.cross_ready = true;
 
         // Per band, master-bus gain and what the stems do in it.
         let fit = self.fit_gains();
@@ -1030,6 +1051,10 @@ impl Analyzer {
         let sum_pmm_norm: f64 = self.pmm_norm[lo..hi].iter().sum();
         let total_unexplained: f64 = unexplained.iter().sum();
         m.unexplained_db = rel(total_unexplained, sum_pmm_norm);
+        let spectral_residual: f64 = (lo..hi)
+            .map(|i| (self.pmm[i] + self.pss[i] - 2.0 * self.pms[i].re).max(0.0))
+            .sum();
+        m.residual_spectral_db = rel(spectral_residual, sum_pmm);
         let mut running = 0.0;
         for band in &self.bands {
             running += unexplained[band.first_bin..band.end_bin.min(unexplained.len())]
@@ -1122,12 +1147,14 @@ impl Analyzer {
                 let delta = fractions[k].unwrap_or(0.0);
                 // Others at the bus's gain; this stem's own gain is what is left.
                 let (mut num, mut den) = (0.0f64, 0.0f64);
+                let bin_omega = 2.0 * std::f64::consts::PI / self.frame_len as f64;
+                let step = Cd::from_polar(1.0, bin_omega * delta);
+                let mut rot = Cd::from_polar(1.0, bin_omega * delta * lo as f64);
                 for i in lo..hi {
-                    let omega = 2.0 * std::f64::consts::PI * i as f64 / self.frame_len as f64;
-                    let rot = Cd::from_polar(1.0, omega * delta);
                     let others = stem.pss[i] - stem.pkk[i];
                     num += ((stem.pms[i] * rot) - others * betas[i]).re;
                     den += betas[i] * stem.pkk[i];
+                    rot *= step;
                 }
                 let mut gain = if den > 0.0 { num / den } else { 1.0 };
                 // With the joint per-band fit, its stem effect is the better estimate.
@@ -1142,12 +1169,13 @@ impl Analyzer {
                 let stem_energy: f64 = (lo..hi).map(|i| betas[i] * betas[i] * stem.pkk[i]).sum();
                 out.energy_share_db = rel(stem_energy, sum_pmm);
                 out.gain_explains_db = rel((gain - 1.0).powi(2) * stem_energy, sum_pmm);
-                let offset_energy: f64 = (lo..hi)
-                    .map(|i| {
-                        let omega = 2.0 * std::f64::consts::PI * i as f64 / self.frame_len as f64;
-                        2.0 * (1.0 - (omega * offset).cos()) * betas[i] * betas[i] * stem.pkk[i]
-                    })
-                    .sum();
+                let step = Cd::from_polar(1.0, bin_omega * offset);
+                let mut rot = Cd::from_polar(1.0, bin_omega * offset * lo as f64);
+                let mut offset_energy = 0.0f64;
+                for i in lo..hi {
+                    offset_energy += 2.0 * (1.0 - rot.re) * betas[i] * betas[i] * stem.pkk[i];
+                    rot *= step;
+                }
                 out.offset_explains_db = rel(offset_energy, sum_pmm);
                 out
             })
@@ -1406,11 +1434,20 @@ struct GainFit {
     band_weight: Vec<f64>,
 }
 
-/// NaN and infinity become silence (counted); subnormals become zero.
+/// Samples beyond this magnitude (+80 dBFS) are garbage, not audio: clamped so that no
+/// accumulator can overflow.
+const MAX_SAMPLE_MAGNITUDE: f32 = 1e4;
+
+/// NaN and infinity become silence (counted); subnormals become zero; absurd magnitudes are
+/// clamped.
 #[inline]
 fn clean(x: f32, non_finite: &mut u64) -> f32 {
     if x.is_finite() {
-        if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
+        if x.abs() < f32::MIN_POSITIVE {
+            0.0
+        } else {
+            x.clamp(-MAX_SAMPLE_MAGNITUDE, MAX_SAMPLE_MAGNITUDE)
+        }
     } else {
         *non_finite += 1;
         0.0

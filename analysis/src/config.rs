@@ -29,6 +29,9 @@ pub const CAUSE_MIN_SHARE: f32 = 0.1;
 /// A coherent residual whose impulse response has more than this share of its energy beyond
 /// 10 ms is a reverb or delay return, not EQ.
 pub const LONG_RESPONSE_SPREAD: f32 = 0.5;
+/// ... and when at least this share of the residual is coherent with the stems (a reverb fed
+/// by the stems is; an independent missing source is not).
+pub const LONG_RESPONSE_MIN_COHERENT: f32 = 0.35;
 /// Two stems summing this far below the sum of their energies in a band cancel, in dB.
 pub const CANCELLATION_THRESHOLD_DB: f32 = -3.0;
 /// Upper edge of the inter-stem cancellation analysis, in Hz.

@@ -17,6 +17,23 @@ use crate::measurements::Measurements;
 pub struct Diagnosis {
     active: HashSet<(FindingKind, String)>,
     next: HashSet<(FindingKind, String)>,
+    /// The null-test findings of the last complete estimate, shown while a new one builds up.
+    held: Vec<Finding>,
+}
+
+/// Findings from level statistics, which never need the cross-spectral estimate.
+fn is_headroom(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::Clipping
+            | FindingKind::TruePeak
+            | FindingKind::DcOffset
+            | FindingKind::SilentStem
+            | FindingKind::SumOverFullScale
+            | FindingKind::StemCount
+            | FindingKind::NoMaster
+            | FindingKind::NoStems
+    )
 }
 
 impl Diagnosis {
@@ -44,8 +61,26 @@ impl Diagnosis {
         self.setup(m, config, &mut out);
         self.headroom(m, config, &mut out);
         if m.has_master && m.num_stems > 0 && m.seconds_analysed >= MIN_ANALYSIS_SECONDS as f64 {
-            self.null_test(m, confidence, &mut out);
-            self.cancellations(m, confidence, &mut out);
+            if m.cross_ready {
+                self.null_test(m, confidence, &mut out);
+                self.cancellations(m, confidence, &mut out);
+            } else {
+                // Between a lag change and enough new frames, keep what was on (no flicker).
+                self.next.extend(
+                    self.active
+                        .iter()
+                        .filter(|(k, _)| !is_headroom(*k))
+                        .cloned(),
+                );
+                out.extend(self.held.iter().cloned());
+            }
+        }
+        if m.cross_ready {
+            self.held = out
+                .iter()
+                .filter(|f| !is_headroom(f.kind))
+                .cloned()
+                .collect();
         }
         self.active = std::mem::take(&mut self.next);
         out.sort_by(|a, b| b.importance().cmp(&a.importance()));
@@ -329,9 +364,10 @@ impl Diagnosis {
         // A residual that is mostly coherent with the sum but responds over tens of
         // milliseconds is a reverb or delay fed by the stems, not EQ or gain: do not explain
         // it away as those.
-        let coherent_share = 1.0 - share(m.unexplained_db).min(1.0);
+        let coherent_share =
+            1.0 - (10f32.powf((m.unexplained_db - m.residual_spectral_db) / 10.0)).min(1.0);
         let long_response = m.residual_ir_spread > LONG_RESPONSE_SPREAD
-            && coherent_share > 0.2
+            && coherent_share > LONG_RESPONSE_MIN_COHERENT
             && residual > MISSING_CONTENT_THRESHOLD_DB;
 
         let mut dynamic = false;

@@ -49,6 +49,81 @@ pub struct ChannelStats {
     run: usize,
 }
 
+impl ChannelStats {
+    fn add(&mut self, samples: &[f32], taps: &[[f32; TAPS]; OVERSAMPLING - 1]) {
+        // One vectorisable pass for the plain statistics.
+        let mut peak = 0.0f32;
+        let mut sum = 0.0f64;
+        let mut sum_squares = 0.0f64;
+        for chunk in samples.chunks(64) {
+            let (mut s, mut q) = (0.0f32, 0.0f32);
+            for &x in chunk {
+                peak = peak.max(x.abs());
+                s += x;
+                q += x * x;
+            }
+            sum += f64::from(s);
+            sum_squares += f64::from(q);
+        }
+        self.peak = self.peak.max(peak);
+        self.sum += sum;
+        self.sum_squares += sum_squares;
+        self.samples += samples.len() as u64;
+
+        // Clipping: only blocks that reach the clip level need the sample-by-sample look.
+        if peak >= CLIP_LEVEL {
+            for &x in samples {
+                let a = x.abs();
+                if a > 1.0 {
+                    self.clipped_samples += 1;
+                    self.run = 0;
+                } else if a >= CLIP_LEVEL {
+                    self.run += 1;
+                    if self.run == CLIP_RUN_SAMPLES {
+                        self.clipped_samples += CLIP_RUN_SAMPLES as u64;
+                    } else if self.run > CLIP_RUN_SAMPLES {
+                        self.clipped_samples += 1;
+                    }
+                } else {
+                    self.run = 0;
+                }
+            }
+        } else {
+            self.run = 0;
+        }
+
+        // True peak: interpolate only around loud samples. `history` holds the last TAPS
+        // samples before this block; the point between history-relative samples n-6 and n-5
+        // is evaluated when sample n arrives.
+        let loud = peak > TRUE_PEAK_GATE
+            || self.history[TAPS / 2 - 1..]
+                .iter()
+                .any(|x| x.abs() > TRUE_PEAK_GATE);
+        if loud {
+            let mut window = self.history;
+            for &x in samples {
+                window.copy_within(1.., 0);
+                window[TAPS - 1] = x;
+                if window[5].abs() > TRUE_PEAK_GATE || window[6].abs() > TRUE_PEAK_GATE {
+                    for phase in taps {
+                        let y: f32 = phase.iter().zip(&window).map(|(h, v)| h * v).sum();
+                        self.true_peak = self.true_peak.max(y.abs());
+                    }
+                }
+            }
+        }
+        // Keep the last TAPS samples (or shift in what there is).
+        if samples.len() >= TAPS {
+            self.history
+                .copy_from_slice(&samples[samples.len() - TAPS..]);
+        } else {
+            self.history.copy_within(samples.len().., 0);
+            self.history[TAPS - samples.len()..].copy_from_slice(samples);
+        }
+        self.true_peak = self.true_peak.max(self.peak);
+    }
+}
+
 impl Default for ChannelStats {
     fn default() -> Self {
         Self {
@@ -106,44 +181,7 @@ impl SignalStats {
             .zip(channels)
             .take(num_channels.clamp(1, 2))
         {
-            let mut peak = stats.peak;
-            let mut sum = 0.0f64;
-            let mut sum_squares = 0.0f64;
-            for &x in samples {
-                let a = x.abs();
-                peak = peak.max(a);
-                sum += f64::from(x);
-                sum_squares += f64::from(x) * f64::from(x);
-                if a > 1.0 {
-                    stats.clipped_samples += 1;
-                    stats.run = 0;
-                } else if a >= CLIP_LEVEL {
-                    stats.run += 1;
-                    if stats.run == CLIP_RUN_SAMPLES {
-                        stats.clipped_samples += CLIP_RUN_SAMPLES as u64;
-                    } else if stats.run > CLIP_RUN_SAMPLES {
-                        stats.clipped_samples += 1;
-                    }
-                } else {
-                    stats.run = 0;
-                }
-                stats.history.copy_within(1.., 0);
-                stats.history[TAPS - 1] = x;
-                // Interpolate between history[5] and history[6] when either is loud.
-                if stats.history[5].abs() > TRUE_PEAK_GATE
-                    || stats.history[6].abs() > TRUE_PEAK_GATE
-                {
-                    for phase in taps.iter() {
-                        let y: f32 = phase.iter().zip(&stats.history).map(|(h, v)| h * v).sum();
-                        stats.true_peak = stats.true_peak.max(y.abs());
-                    }
-                }
-            }
-            stats.peak = peak;
-            stats.true_peak = stats.true_peak.max(peak);
-            stats.sum += sum;
-            stats.sum_squares += sum_squares;
-            stats.samples += samples.len() as u64;
+            stats.add(samples, taps);
         }
     }
 

@@ -59,8 +59,15 @@ pub fn gcc_peak(
     let mut best = (0i64, 0.0f32);
     let mut sum_sq = 0.0f64;
     let mut count = 0usize;
-    for lag in -(max_lag as i64)..=(max_lag as i64) {
-        let value = corr[lag.rem_euclid(n as i64) as usize];
+    let positive = corr[..=max_lag]
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64, v));
+    let negative = corr[n - max_lag..]
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64 - max_lag as i64, v));
+    for (lag, value) in positive.chain(negative) {
         sum_sq += f64::from(value) * f64::from(value);
         count += 1;
         if value.abs() > best.1.abs() {
@@ -117,10 +124,13 @@ pub fn fractional_delay(
 /// a lag that explains less of the master.
 pub fn plain_correlation(cross: &[Cd], band_bins: (usize, usize), fft_len: usize, lag: i64) -> f64 {
     let (lo, hi) = band_bins;
-    (lo..hi.min(cross.len()))
-        .map(|i| {
-            let omega = 2.0 * std::f64::consts::PI * i as f64 / fft_len as f64;
-            (cross[i] * Cd::from_polar(1.0, omega * lag as f64)).re
-        })
-        .sum()
+    let bin_omega = 2.0 * std::f64::consts::PI / fft_len as f64 * lag as f64;
+    let step = Cd::from_polar(1.0, bin_omega);
+    let mut rot = Cd::from_polar(1.0, bin_omega * lo as f64);
+    let mut total = 0.0;
+    for c in &cross[lo..hi.min(cross.len())] {
+        total += (c * rot).re;
+        rot *= step;
+    }
+    total
 }

@@ -69,6 +69,9 @@ pub struct Measurements {
     /// Seconds in which the master and every stem were present and analysed.
     pub seconds_analysed: f64,
     pub has_master: bool,
+    /// Whether enough aligned audio was analysed since the lags settled for the cross-spectral
+    /// measurements (gains, EQ, dynamics, what no stem explains) to mean anything.
+    pub cross_ready: bool,
     pub num_stems: usize,
     /// Master minus the stems' sum (only the common lag compensated), re master, over the
     /// whole pass, in dB.
@@ -92,6 +95,9 @@ pub struct Measurements {
     pub dynamics_explains_db: f32,
     /// Master energy no stem explains, re master, in dB.
     pub unexplained_db: f32,
+    /// Master minus the aligned sum in the analysis band (spectral, stems' own offsets
+    /// compensated), re master, in dB: the reference for what share is unexplained.
+    pub residual_spectral_db: f32,
     /// Band holding the median of the unexplained energy.
     pub unexplained_band_hz: (f32, f32),
     /// Left/right correlation of the residual (reverb returns are wide: low values).

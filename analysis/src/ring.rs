@@ -26,10 +26,7 @@ impl Ring {
 
     /// Appends samples.
     pub fn push(&mut self, samples: &[f32]) {
-        for &x in samples {
-            self.data[(self.end as usize) & self.mask] = x;
-            self.end += 1;
-        }
+        self.extend(samples);
     }
 
     /// Appends `frames` of silence marked missing.
@@ -55,13 +52,30 @@ impl Ring {
 
     /// Copies `[start, start + out.len())` into `out`. Positions before 0 read as silence.
     pub fn read(&self, start: i64, out: &mut [f32]) {
-        for (i, o) in out.iter_mut().enumerate() {
-            let pos = start + i as i64;
-            *o = if pos < 0 {
-                0.0
-            } else {
-                self.data[(pos as usize) & self.mask]
-            };
+        let mut written = 0;
+        if start < 0 {
+            let silent = ((-start) as usize).min(out.len());
+            out[..silent].fill(0.0);
+            written = silent;
+        }
+        // At most two contiguous pieces of the ring.
+        while written < out.len() {
+            let pos = (start + written as i64) as usize & self.mask;
+            let len = (out.len() - written).min(self.data.len() - pos);
+            out[written..written + len].copy_from_slice(&self.data[pos..pos + len]);
+            written += len;
+        }
+    }
+
+    /// Appends samples with a bulk copy.
+    pub fn extend(&mut self, samples: &[f32]) {
+        let mut done = 0;
+        while done < samples.len() {
+            let pos = (self.end as usize) & self.mask;
+            let len = (samples.len() - done).min(self.data.len() - pos);
+            self.data[pos..pos + len].copy_from_slice(&samples[done..done + len]);
+            done += len;
+            self.end += len as u64;
         }
     }
 
