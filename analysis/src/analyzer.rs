@@ -168,6 +168,7 @@ pub struct Analyzer {
     isolated_auto: Vec<f64>,
     diagnosis: Diagnosis,
     findings: Vec<Finding>,
+    last_measurements: Measurements,
 }
 
 impl Analyzer {
@@ -260,6 +261,7 @@ impl Analyzer {
             },
             diagnosis: Diagnosis::default(),
             findings: Vec::new(),
+            last_measurements: Measurements::default(),
         }
     }
 
@@ -763,8 +765,7 @@ impl Analyzer {
                 &self.stems[index].pkk,
                 bins,
                 self.max_lag,
-                gcc,
-                corr,
+                (gcc, corr),
             );
             self.isolate(index, &mut cross, &mut auto);
             let Scratch { gcc, corr, .. } = &mut self.scratch;
@@ -775,8 +776,7 @@ impl Analyzer {
                 &self.stems[index].pkk,
                 bins,
                 self.max_lag,
-                gcc,
-                corr,
+                (gcc, corr),
             );
             let peak = match (direct, isolated) {
                 (Some(d), Some(i)) => {
@@ -877,6 +877,12 @@ impl Analyzer {
     fn refresh_findings(&mut self) {
         let measurements = self.measurements();
         self.findings = self.diagnosis.update(&measurements, &self.config);
+        self.last_measurements = measurements;
+    }
+
+    /// The measurements as of the last findings update (cheap: no recomputation).
+    pub fn last_measurements(&self) -> &Measurements {
+        &self.last_measurements
     }
 
     /// Call at the end of a pass: runs a last update so that short passes get findings.

@@ -83,7 +83,7 @@ impl Diagnosis {
                 .collect();
         }
         self.active = std::mem::take(&mut self.next);
-        out.sort_by(|a, b| b.importance().cmp(&a.importance()));
+        out.sort_by_key(|f| std::cmp::Reverse(f.importance()));
         out
     }
 

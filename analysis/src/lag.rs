@@ -28,7 +28,7 @@ pub struct LagPeak {
 
 /// GCC-SCOT: the cross-spectrum `cross` (master times conjugate stem) weighted by
 /// `1 / sqrt(auto_master * auto_stem)`, transformed back; the strongest peak within
-/// `+/-max_lag` samples. `scratch` holds `fft.bins()` bins, `corr` `fft.len` samples.
+/// `+/-max_lag` samples. The scratch pair holds `fft.bins()` bins and `fft.len` samples.
 pub fn gcc_peak(
     fft: &mut Fft,
     cross: &[Cd],
@@ -36,8 +36,7 @@ pub fn gcc_peak(
     auto_stem: &[f64],
     band_bins: (usize, usize),
     max_lag: usize,
-    scratch: &mut [Cf],
-    corr: &mut [f32],
+    (scratch, corr): (&mut [Cf], &mut [f32]),
 ) -> Option<LagPeak> {
     let (lo, hi) = band_bins;
     for (i, s) in scratch.iter_mut().enumerate() {

@@ -10,6 +10,9 @@
 //! - [`diagnose`]: turns measurements into findings (with hysteresis).
 //! - [`finding`]: findings as data (stable kinds with descriptions, severities, units).
 
+// DSP over parallel arrays (bins of several spectra) reads clearest with index loops.
+#![allow(clippy::needless_range_loop)]
+
 pub mod analyzer;
 pub mod bands;
 pub mod config;

@@ -42,14 +42,6 @@ impl Ring {
         }
     }
 
-    /// Appends a whole signal transformed sample by sample (no intermediate buffer).
-    pub fn push_with(&mut self, frames: usize, mut sample: impl FnMut(usize) -> f32) {
-        for i in 0..frames {
-            self.data[(self.end as usize) & self.mask] = sample(i);
-            self.end += 1;
-        }
-    }
-
     /// Copies `[start, start + out.len())` into `out`. Positions before 0 read as silence.
     pub fn read(&self, start: i64, out: &mut [f32]) {
         let mut written = 0;

@@ -385,10 +385,8 @@ mod headroom {
         let song = song(4.0);
         let len = song.len();
         let mut hot = song.stem("Drums").audio.clone();
-        for c in 0..2 {
-            for x in &mut hot[c][1000..1010] {
-                *x = 1.0;
-            }
+        for channel in &mut hot {
+            channel[1000..1010].fill(1.0);
         }
         let mut dc = song.stem("Bass").audio.clone();
         dc.iter_mut().flatten().for_each(|x| *x += 0.01);

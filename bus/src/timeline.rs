@@ -335,8 +335,9 @@ impl Aligner {
         self.epoch.as_ref().map(|e| (e.id, e.sample_rate_hz))
     }
 
-    /// Drains every lane as far as possible, emitting chunks and epoch ends into `sink`.
-    /// Returns whether any piece was consumed. Lanes whose producer is gone are removed once
+    /// Drains every lane as far as possible, emitting chunks and epoch ends into `sink`, and
+    /// returns right after an epoch ends (call again to go on). Returns whether any piece was
+    /// consumed. Lanes whose producer is gone are removed once
     /// their last piece has been consumed.
     pub fn poll(&mut self, sink: &mut impl AlignSink) -> bool {
         let mut consumed_any = false;
@@ -349,6 +350,10 @@ impl Aligner {
 
             if self.epoch.is_some() && !self.lanes.iter().any(Self::holds_epoch_open) {
                 self.end_epoch(EpochEnd::Transport, sink);
+                // Return before the next epoch starts, so that the owner sees the finished
+                // epoch's state (counters, analysis) as it ended.
+                consumed_any |= consumed;
+                break;
             }
             if self.epoch.is_none() && self.try_start_epoch() {
                 consumed = true;

@@ -172,15 +172,14 @@ impl Core {
             if group.poll() {
                 group.last_activity = now;
                 busy = true;
+            }
+            if group.has_finished_runs() {
+                // An epoch just ended: come straight back for the next one.
+                busy = true;
             } else if now.duration_since(group.last_activity) > STALL_TIMEOUT {
                 group.end_run_if_stalled();
             }
-            let runs = group.take_finished_runs();
-            if !runs.is_empty() {
-                ended.push(runs);
-            } else {
-                ended.push(Vec::new());
-            }
+            ended.push(group.take_finished_runs());
         }
         let publish_now = now.duration_since(self.last_publish) >= PUBLISH_INTERVAL;
         for (index, runs) in ended.into_iter().enumerate() {

@@ -10,6 +10,9 @@ use stemcheck_bus::{
     PositionSource,
 };
 
+use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, Finding, SignalAudio, Verdict};
+
 use crate::instance::InstanceShared;
 use crate::snapshot::{GroupSnapshot, InstanceSnapshot, LaneActivity, Role};
 
@@ -68,49 +71,6 @@ struct RunCounters {
     complete_frames: u64,
     total_frames: u64,
     playing: bool,
-    /// Energy of the master over the complete frames (all channels).
-    master_energy: f64,
-    /// Energy of master minus the sum of the stems over the same frames.
-    residual_energy: f64,
-}
-
-/// Energy of the master and of master minus the sum of stems over one chunk in which every lane
-/// is present: a broadband null test, and the proof that the lanes are aligned to the sample.
-fn null_energies(
-    chunk: &AlignedChunk<'_>,
-    members: &[Member],
-    scratch: &mut Vec<f64>,
-) -> (f64, f64) {
-    let frames = chunk.num_frames;
-    let mut master_energy = 0.0;
-    let mut residual_energy = 0.0;
-    for channel in 0..2 {
-        // scratch[i] accumulates master - sum of stems for frame i.
-        scratch.clear();
-        scratch.resize(frames, 0.0);
-        for lane in chunk.lanes() {
-            let sign = match members
-                .iter()
-                .find(|m| m.id == lane.id)
-                .map(|m| m.shared.role())
-            {
-                Some(Role::Master) => 1.0,
-                Some(Role::Stem) => -1.0,
-                None => continue,
-            };
-            if sign > 0.0 {
-                master_energy += lane.channels[channel]
-                    .iter()
-                    .map(|&x| f64::from(x) * f64::from(x))
-                    .sum::<f64>();
-            }
-            for (acc, &x) in scratch.iter_mut().zip(lane.channels[channel]) {
-                *acc += sign * f64::from(x);
-            }
-        }
-        residual_energy += scratch.iter().map(|r| r * r).sum::<f64>();
-    }
-    (master_energy, residual_energy)
 }
 
 /// The aligner's sink: meters and counters.
@@ -118,12 +78,68 @@ struct Sink {
     members: Vec<Member>,
     counters: RunCounters,
     finished_runs: Vec<EpochSummary>,
-    scratch: Vec<f64>,
+    /// The analysis of the current run, and the roles it was started with.
+    analyzer: Option<Analyzer>,
+    analyzer_run: u64,
+    analyzer_roles: Vec<(LaneId, Role)>,
 }
 
 impl Sink {
     fn member(&mut self, id: LaneId) -> Option<&mut Member> {
         self.members.iter_mut().find(|m| m.id == id)
+    }
+
+    /// Feeds a chunk to the run's analysis: the first master is the master, every stem a
+    /// stem. A new run, or a change of roles, starts a fresh analysis.
+    fn analyse(&mut self, chunk: &AlignedChunk<'_>) {
+        let roles: Vec<(LaneId, Role)> = chunk
+            .lanes()
+            .filter_map(|l| {
+                self.members
+                    .iter()
+                    .find(|m| m.id == l.id)
+                    .map(|m| (l.id, m.shared.role()))
+            })
+            .collect();
+        if self.analyzer.is_none()
+            || self.analyzer_run != chunk.epoch
+            || self.analyzer_roles != roles
+        {
+            self.analyzer = Some(Analyzer::new(
+                chunk.sample_rate_hz,
+                AnalyzerConfig::default(),
+            ));
+            self.analyzer_run = chunk.epoch;
+            self.analyzer_roles = roles.clone();
+        }
+        let Some(analyzer) = self.analyzer.as_mut() else {
+            return;
+        };
+        let master_id = roles
+            .iter()
+            .find(|(_, r)| *r == Role::Master)
+            .map(|(id, _)| *id);
+        let mut master = None;
+        let mut stems = Vec::with_capacity(roles.len());
+        for lane in chunk.lanes() {
+            let audio = lane.present.then_some(SignalAudio {
+                channels: lane.channels,
+                num_channels: lane.num_channels,
+            });
+            if Some(lane.id) == master_id {
+                master = audio;
+            } else if roles
+                .iter()
+                .any(|(id, r)| *id == lane.id && *r == Role::Stem)
+            {
+                stems.push(StemInput { id: lane.id, audio });
+            }
+        }
+        analyzer.process(&Block {
+            num_frames: chunk.num_frames,
+            master,
+            stems: &stems,
+        });
     }
 }
 
@@ -193,14 +209,15 @@ impl AlignSink for Sink {
         }
         if has_master && has_stem && all_present {
             counters.complete_frames += frames;
-            let (master, residual) = null_energies(chunk, &self.members, &mut self.scratch);
-            counters.master_energy += master;
-            counters.residual_energy += residual;
         }
+        self.analyse(chunk);
     }
 
     fn epoch_end(&mut self, summary: &EpochSummary) {
         self.counters.playing = false;
+        if let Some(analyzer) = self.analyzer.as_mut() {
+            analyzer.finish();
+        }
         self.finished_runs.push(*summary);
     }
 }
@@ -223,7 +240,9 @@ impl Group {
                 members: Vec::new(),
                 counters: RunCounters::default(),
                 finished_runs: Vec::new(),
-                scratch: Vec::new(),
+                analyzer: None,
+                analyzer_run: 0,
+                analyzer_roles: Vec::new(),
             },
             last_activity: Instant::now(),
             generation: 0,
@@ -279,6 +298,11 @@ impl Group {
         self.aligner.finish(&mut self.sink);
     }
 
+    /// Whether a run ended and has not been collected.
+    pub fn has_finished_runs(&self) -> bool {
+        !self.sink.finished_runs.is_empty()
+    }
+
     /// Runs that ended since the last call.
     pub fn take_finished_runs(&mut self) -> Vec<EpochSummary> {
         std::mem::take(&mut self.sink.finished_runs)
@@ -332,6 +356,11 @@ impl Group {
                 host_transport: member.host_transport,
             });
         }
+        if let Some(analyzer) = self.sink.analyzer.as_mut() {
+            for instance in instances.iter().filter(|i| i.role == Role::Stem) {
+                analyzer.set_stem_name(instance.lane_id, &instance.name);
+            }
+        }
         instances.sort_by(|a, b| {
             (b.role == Role::Master)
                 .cmp(&(a.role == Role::Master))
@@ -375,7 +404,45 @@ impl Group {
             );
         }
 
+        let measurements = self
+            .sink
+            .analyzer
+            .as_ref()
+            .map(|a| a.last_measurements().clone());
+        let mut findings: Vec<Finding> = self
+            .sink
+            .analyzer
+            .as_ref()
+            .map(|a| a.findings().to_vec())
+            .unwrap_or_default();
+        if sample_rate_mismatch {
+            let odd: Vec<&InstanceSnapshot> = instances
+                .iter()
+                .filter(|i| i.sample_rate_hz > 0.0 && i.sample_rate_hz != group_rate)
+                .collect();
+            findings.insert(
+                0,
+                stemcheck_analysis::diagnose::sample_rate_mismatch(
+                    odd.iter().map(|i| i.name.clone()).collect(),
+                    group_rate,
+                    &odd.iter().map(|i| i.sample_rate_hz).collect::<Vec<_>>(),
+                ),
+            );
+        }
+        let null_residual_db = measurements
+            .as_ref()
+            .filter(|m| m.seconds_analysed > 0.0)
+            .map(|m| m.null_residual_db);
+        let verdict = match self.sink.analyzer.as_ref() {
+            Some(a) if a.verdict() != Verdict::Pending || !findings.is_empty() => {
+                Verdict::of(&findings)
+            }
+            _ => Verdict::Pending,
+        };
         GroupSnapshot {
+            verdict,
+            findings,
+            measurements,
             group: crate::group_label(self.index).to_string(),
             generation: self.generation,
             sample_rate_hz: counters.sample_rate_hz,
@@ -384,10 +451,7 @@ impl Group {
             run_start_samples: counters.start_pos_samples,
             run_frames: counters.frames,
             complete_frames: counters.complete_frames,
-            null_residual_db: (counters.master_energy > 0.0).then(|| {
-                (10.0 * (counters.residual_energy.max(1e-30) / counters.master_energy).log10())
-                    as f32
-            }),
+            null_residual_db,
             total_frames: counters.total_frames,
             instances,
             sample_rate_mismatch,

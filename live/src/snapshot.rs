@@ -7,6 +7,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
 
+use stemcheck_analysis::{Finding, Measurements, Verdict};
+
 use crate::NUM_GROUPS;
 
 /// What an instance's audio is in the comparison.
@@ -101,6 +103,12 @@ pub struct InstanceSnapshot {
 /// The state of one group, published by the core.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupSnapshot {
+    /// The analysis's answer for the current (or last) run.
+    pub verdict: Verdict,
+    /// What the analysis found, most important first.
+    pub findings: Vec<Finding>,
+    /// The measurements behind them (spectra, stems' gains and offsets, levels).
+    pub measurements: Option<Measurements>,
     /// Group label ("A" to "H").
     pub group: String,
     /// Increases with every publish.

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use stemcheck_bus::{BlockInfo, PositionSource};
-use stemcheck_live::report::LiveReport;
+use stemcheck_live::GroupSnapshot;
 use stemcheck_live::{InstanceShared, Role, latest_snapshot, register};
+use stemcheck_report::{Report, Source};
 
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -76,10 +77,28 @@ fn the_core_sees_every_instance_and_reports_each_run() {
             .map(|e| e.path())
             .find(|p| p.extension().is_some_and(|x| x == "json"))
     });
-    let report: LiveReport = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let full: Report = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let Source::Live {
+        start_samples,
+        end_samples,
+        ..
+    } = full.source.clone()
+    else {
+        panic!("a live report");
+    };
+    assert_eq!(start_samples, 0);
+    assert_eq!(end_samples, 4 * 48_000);
+    assert!(
+        report_path.with_extension("md").exists(),
+        "Markdown next to the JSON"
+    );
+    struct Unpacked {
+        group: GroupSnapshot,
+    }
+    let report = Unpacked {
+        group: serde_json::from_value(full.live_group.clone().unwrap()).unwrap(),
+    };
     assert_eq!(report.group.group, "C");
-    assert_eq!(report.run.start_samples, 0);
-    assert_eq!(report.run.end_samples, 4 * 48_000);
     assert_eq!(report.group.run_frames, 4 * 48_000);
     assert_eq!(
         report.group.complete_frames,

@@ -81,7 +81,7 @@ pub fn render_song(seed: u64, sample_rate_hz: f32, seconds: f32) -> Song {
     let mut t = 0;
     while t < frames {
         let beat_index = t / beat;
-        if beat_index % 2 == 0 {
+        if beat_index.is_multiple_of(2) {
             let mut phase = 0.0f32;
             for i in 0..(0.35 * sr) as usize {
                 if t + i >= frames {

@@ -10,6 +10,8 @@ use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, 
 use clack_host::events::event_types::{TransportEvent, TransportFlags};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
+use stemcheck_live::GroupSnapshot;
+use stemcheck_report::{Report, Source};
 
 /// Environment variable with the plugin library to load (set by `cargo xtask test`).
 pub const PLUGIN_ENV: &str = "STEMCHECK_TEST_PLUGIN";
@@ -50,8 +52,52 @@ pub fn report_dir() -> &'static Path {
     })
 }
 
+/// One run report as the tests read it: the shared report, with the live details unpacked.
+#[derive(Debug, Clone)]
+pub struct LiveReport {
+    pub run: RunInfo,
+    pub group: GroupSnapshot,
+    pub report: Report,
+}
+
+/// The run a live report is about.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub number: u64,
+    pub start_samples: i64,
+    pub end_samples: i64,
+    pub ended_by: String,
+}
+
+/// Parses a report file the plugin wrote.
+pub fn parse_live_report(bytes: &[u8]) -> LiveReport {
+    let report: Report = serde_json::from_slice(bytes).expect("a valid report");
+    let Source::Live {
+        run,
+        start_samples,
+        end_samples,
+        ended_by,
+        ..
+    } = report.source.clone()
+    else {
+        panic!("not a live report");
+    };
+    let group: GroupSnapshot =
+        serde_json::from_value(report.live_group.clone().expect("live details")).unwrap();
+    LiveReport {
+        run: RunInfo {
+            number: run,
+            start_samples,
+            end_samples,
+            ended_by,
+        },
+        group,
+        report,
+    }
+}
+
 /// The run reports written so far for group `label` ("A" ...), oldest first.
-pub fn reports_for_group(label: &str) -> Vec<stemcheck_live::report::LiveReport> {
+pub fn reports_for_group(label: &str) -> Vec<LiveReport> {
     let prefix = format!("stemcheck-{label}-");
     let mut paths: Vec<PathBuf> = std::fs::read_dir(report_dir())
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
@@ -60,11 +106,11 @@ pub fn reports_for_group(label: &str) -> Vec<stemcheck_live::report::LiveReport>
         let name = p.file_name().unwrap().to_string_lossy().to_string();
         name.starts_with(&prefix) && name.ends_with(".json")
     });
-    let mut reports: Vec<_> = paths
+    let mut reports: Vec<LiveReport> = paths
         .iter()
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .map(|p| parse_live_report(&std::fs::read(p).unwrap()))
         .collect();
-    reports.sort_by_key(|r: &stemcheck_live::report::LiveReport| r.run.number);
+    reports.sort_by_key(|r| r.run.number);
     reports
 }
 

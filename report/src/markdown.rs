@@ -1,0 +1,158 @@
+//! The report as Markdown, for people: verdict, findings with fixes, then the numbers.
+
+use std::fmt::Write;
+
+use stemcheck_analysis::Severity;
+
+use crate::{Report, Source};
+
+/// Renders `report` as a Markdown document.
+pub fn to_markdown(report: &Report) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Stemcheck report\n");
+    match &report.source {
+        Source::Live {
+            group,
+            run,
+            ended_by,
+            ..
+        } => {
+            let _ = writeln!(
+                md,
+                "Live run {run} of group {group} ({:.1} s at {} Hz, ended by {ended_by}).\n",
+                report.seconds, report.sample_rate_hz
+            );
+        }
+        Source::Files { inputs, profile } => {
+            let _ = writeln!(
+                md,
+                "Files: {} (profile `{profile}`, {:.1} s at {} Hz).\n",
+                inputs.join(", "),
+                report.seconds,
+                report.sample_rate_hz
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "**Verdict: {}**  \n_{} · {}_\n",
+        report.verdict.name(),
+        report.generator,
+        report.created
+    );
+
+    let _ = writeln!(md, "## Findings\n");
+    if report.findings.is_empty() {
+        let _ = writeln!(md, "None.\n");
+    }
+    for f in &report.findings {
+        let icon = match f.severity {
+            Severity::Error => "❌",
+            Severity::Warning => "⚠️",
+            Severity::Info => "ℹ️",
+        };
+        let stems = if f.stems.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", f.stems.join(", "))
+        };
+        let _ = writeln!(
+            md,
+            "- {icon} **{}** `{}`{stems}: {}  \n  Fix: {}",
+            f.severity.name(),
+            f.kind.name(),
+            escape(&f.message),
+            escape(&f.fix)
+        );
+    }
+    md.push('\n');
+
+    if !report.files.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Files\n\n| File | Role | Stem | Rate | Bits | Ch | Length | Peak | True peak |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for file in &report.files {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} {} | {} | {} | {:.1} dBFS | {:.1} dBTP |",
+                escape(&file.path),
+                file.role,
+                file.stem.as_deref().unwrap_or("-"),
+                file.sample_rate_hz,
+                file.bit_depth,
+                file.sample_format,
+                file.channels,
+                file.length_samples,
+                file.peak_dbfs,
+                file.true_peak_dbtp
+            );
+        }
+        md.push('\n');
+    }
+    if !report.instances.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Instances\n\n| Name | Role | Rate | Ch | Present | Dropped |\n|---|---|---|---|---|---|"
+        );
+        for i in &report.instances {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                escape(&i.name),
+                i.role,
+                i.sample_rate_hz,
+                i.channels,
+                i.present_frames,
+                i.dropped_frames
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(m) = &report.measurements {
+        let _ = writeln!(md, "## Null test\n");
+        let _ = writeln!(
+            md,
+            "- Residual (master minus stems): {:.1} dB re master",
+            m.null_residual_db
+        );
+        let _ = writeln!(md, "- Common lag: {} samples", m.common_lag_samples);
+        let _ = writeln!(
+            md,
+            "- Master-bus gain: {:+.2} dB; largest band deviation {:+.2} dB",
+            m.bus_gain_db, m.bus_eq_max_db
+        );
+        if let Some(l) = m.master_lufs {
+            let _ = writeln!(
+                md,
+                "- Loudness: master {l:.1} LUFS, sum {}",
+                m.sum_lufs.map_or("-".into(), |s| format!("{s:.1} LUFS"))
+            );
+        }
+        if !m.stems.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n| Stem | Gain in master | Polarity | Offset (samples) | Peak | True peak | Clipped |\n|---|---|---|---|---|---|---|"
+            );
+            for s in &m.stems {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:+.2} dB | {} | {:.2} | {:.1} dBFS | {:.1} dBTP | {} |",
+                    escape(&s.name),
+                    s.gain_db,
+                    if s.inverted { "inverted" } else { "ok" },
+                    s.offset_samples,
+                    s.levels.peak_dbfs,
+                    s.levels.true_peak_dbtp,
+                    s.levels.clipped_samples
+                );
+            }
+        }
+    }
+    md
+}
+
+/// Keeps table and list syntax intact whatever a name contains.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
