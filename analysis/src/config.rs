@@ -17,6 +17,9 @@ pub const BUS_GAIN_THRESHOLD_DB: f32 = 0.1;
 pub const BUS_EQ_THRESHOLD_DB: f32 = 0.5;
 /// Master-bus compression reported from this much level-dependent gain reduction, in dB.
 pub const DYNAMICS_THRESHOLD_DB: f32 = 0.5;
+/// ... when the frame gain falls with level at least this consistently (correlation of gain
+/// with level; -1 is perfectly steady compression).
+pub const DYNAMICS_MIN_CORRELATION: f32 = -0.3;
 /// Stem gain reported from this deviation, in dB.
 pub const STEM_GAIN_THRESHOLD_DB: f32 = 0.1;
 /// Stem offsets reported from this many samples (fractional offsets comb-filter the top end).

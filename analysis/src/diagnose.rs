@@ -373,7 +373,7 @@ impl Diagnosis {
         let mut dynamic = false;
         if let Some(d) = m.dynamics
             && !long_response
-            && d.correlation <= -0.5
+            && d.correlation <= DYNAMICS_MIN_CORRELATION
             && share(m.dynamics_explains_db) >= CAUSE_MIN_SHARE
             && self.over(
                 FindingKind::MasterBusDynamics,

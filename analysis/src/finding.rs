@@ -79,6 +79,11 @@ kinds! {
     StemCount = "stem-count": "Unusual number of stems for a delivery.",
     NoMaster = "no-master": "There is no master to compare the stems with.",
     NoStems = "no-stems": "There are no stems to compare with the master.",
+    LengthMismatch = "length-mismatch": "Files of one delivery differ in length (raised by the file checker).",
+    FormatMismatch = "format-mismatch": "Files differ in sample rate, bit depth or channels, or miss the delivery spec (file checker).",
+    Naming = "naming": "File names do not follow the delivery's naming (file checker).",
+    TailCut = "tail-cut": "A file ends with signal still sounding: a reverb tail or note was cut off (file checker).",
+    FakeStereo = "fake-stereo": "A stereo file whose two channels are identical (file checker).",
 }
 
 impl std::fmt::Display for FindingKind {

@@ -46,6 +46,28 @@ impl Song {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Ends the song properly: every stem fades out over `fade_seconds` and the last
+    /// `silence_seconds` are silent (the master, their sum, follows).
+    pub fn with_ending(mut self, fade_seconds: f32, silence_seconds: f32) -> Self {
+        let len = self.len();
+        let silence = ((silence_seconds * self.sample_rate_hz) as usize).min(len);
+        let fade = ((fade_seconds * self.sample_rate_hz) as usize).min(len - silence);
+        let fade_start = len - silence - fade;
+        for stem in &mut self.stems {
+            for channel in &mut stem.audio {
+                for (i, x) in channel[fade_start..].iter_mut().enumerate() {
+                    let gain = if i < fade {
+                        0.5 + 0.5 * (std::f32::consts::PI * i as f32 / fade as f32).cos()
+                    } else {
+                        0.0
+                    };
+                    *x *= gain;
+                }
+            }
+        }
+        self
+    }
 }
 
 const TEMPO_BPM: f32 = 112.0;

@@ -1,0 +1,271 @@
+//! Reading audio files: probing their format, and streaming their samples in blocks (memory stays
+//! bounded whatever the file's length). Every error names the file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use symphonia::core::audio::{AudioBufferRef, SampleBuffer, SignalSpec};
+use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// A file that cannot be used, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn input_error(path: &Path, message: impl Into<String>) -> InputError {
+    InputError {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// What a file is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Format {
+    pub sample_rate_hz: u32,
+    pub channels: u32,
+    pub bits_per_sample: u32,
+    /// "int" or "float".
+    pub sample_format: &'static str,
+    /// Frames, as the header declares (may be absent or lie; the decode is the truth).
+    pub declared_frames: Option<u64>,
+}
+
+/// A file opened for streaming.
+pub struct AudioReader {
+    pub path: PathBuf,
+    pub format: Format,
+    reader: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    /// Decoded but not yet handed out, planar.
+    pending: [Vec<f32>; 2],
+    pending_start: usize,
+    sample_buffer: Option<SampleBuffer<f32>>,
+    finished: bool,
+    /// Frames handed out so far.
+    pub frames_read: u64,
+}
+
+/// The longest a file may claim to be before it is taken for garbage (24 hours at 192 kHz).
+const MAX_DECLARED_FRAMES: u64 = 24 * 3600 * 192_000;
+
+impl AudioReader {
+    /// Opens and probes `path`.
+    pub fn open(path: &Path) -> Result<Self, InputError> {
+        let meta = std::fs::metadata(path).map_err(|e| input_error(path, describe_io(&e)))?;
+        if meta.is_dir() {
+            return Err(input_error(path, "is a folder, not an audio file"));
+        }
+        if meta.len() == 0 {
+            return Err(input_error(path, "is empty (0 bytes)"));
+        }
+        let file = File::open(path).map_err(|e| input_error(path, describe_io(&e)))?;
+        let stream = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let probed = symphonia::default::get_probe()
+            .format(
+                &hint,
+                stream,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
+            .map_err(|e| {
+                input_error(
+                    path,
+                    format!("not a readable audio file ({})", describe(&e)),
+                )
+            })?;
+        let reader = probed.format;
+        let track = reader
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or_else(|| input_error(path, "has no audio track"))?;
+        let params = track.codec_params.clone();
+        let sample_rate_hz = params
+            .sample_rate
+            .filter(|&r| (1..=1_536_000).contains(&r))
+            .ok_or_else(|| input_error(path, "has no valid sample rate"))?;
+        let channels = params
+            .channels
+            .map(|c| c.count() as u32)
+            .filter(|&c| c > 0)
+            .ok_or_else(|| input_error(path, "has no channels"))?;
+        if channels > 8 {
+            return Err(input_error(
+                path,
+                format!("has {channels} channels; stems are mono or stereo"),
+            ));
+        }
+        let codec = params.codec;
+        let float = codec == symphonia::core::codecs::CODEC_TYPE_PCM_F32LE
+            || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F32BE
+            || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F64LE
+            || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F64BE;
+        let bits_per_sample = params
+            .bits_per_sample
+            .or(params.bits_per_coded_sample)
+            .unwrap_or(if float { 32 } else { 16 });
+        let declared_frames = params.n_frames.filter(|&n| n <= MAX_DECLARED_FRAMES);
+        let decoder = symphonia::default::get_codecs()
+            .make(&params, &DecoderOptions::default())
+            .map_err(|e| {
+                input_error(path, format!("unsupported audio format ({})", describe(&e)))
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            format: Format {
+                sample_rate_hz,
+                channels,
+                bits_per_sample,
+                sample_format: if float { "float" } else { "int" },
+                declared_frames,
+            },
+            track_id: track.id,
+            reader,
+            decoder,
+            pending: [Vec::new(), Vec::new()],
+            pending_start: 0,
+            sample_buffer: None,
+            finished: false,
+            frames_read: 0,
+        })
+    }
+
+    /// Reads up to `max_frames` into `out` (left, right; a mono file fills both). Returns the
+    /// frames read: fewer than asked only at the end of the file.
+    pub fn read(
+        &mut self,
+        out: &mut [Vec<f32>; 2],
+        max_frames: usize,
+    ) -> Result<usize, InputError> {
+        out[0].clear();
+        out[1].clear();
+        while out[0].len() < max_frames {
+            let available = self.pending[0].len() - self.pending_start;
+            if available > 0 {
+                let take = available.min(max_frames - out[0].len());
+                let range = self.pending_start..self.pending_start + take;
+                out[0].extend_from_slice(&self.pending[0][range.clone()]);
+                out[1].extend_from_slice(&self.pending[1][range]);
+                self.pending_start += take;
+                continue;
+            }
+            if self.finished || !self.decode_next()? {
+                self.finished = true;
+                break;
+            }
+        }
+        self.frames_read += out[0].len() as u64;
+        Ok(out[0].len())
+    }
+
+    /// Decodes the next packet into `pending`. Returns false at the end of the stream.
+    fn decode_next(&mut self) -> Result<bool, InputError> {
+        loop {
+            let packet = match self.reader.next_packet() {
+                Ok(packet) => packet,
+                Err(SymphoniaError::IoError(e))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    return Ok(false);
+                }
+                Err(SymphoniaError::ResetRequired) => return Ok(false),
+                Err(e) => {
+                    return Err(input_error(
+                        &self.path,
+                        format!("is corrupt ({})", describe(&e)),
+                    ));
+                }
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let decoded = match self.decoder.decode(&packet) {
+                Ok(decoded) => decoded,
+                Err(SymphoniaError::DecodeError(e)) => {
+                    return Err(input_error(&self.path, format!("is corrupt ({e})")));
+                }
+                Err(e) => {
+                    return Err(input_error(
+                        &self.path,
+                        format!("cannot be decoded ({})", describe(&e)),
+                    ));
+                }
+            };
+            store(&mut self.sample_buffer, &mut self.pending, decoded);
+            self.pending_start = 0;
+            return Ok(true);
+        }
+    }
+}
+
+/// Copies a decoded packet into `pending` as planar left/right (mono fills both).
+fn store(
+    sample_buffer: &mut Option<SampleBuffer<f32>>,
+    pending: &mut [Vec<f32>; 2],
+    decoded: AudioBufferRef<'_>,
+) {
+    let spec: SignalSpec = *decoded.spec();
+    let frames = decoded.frames();
+    let channels = spec.channels.count().max(1);
+    let needed = decoded.capacity() as u64;
+    if sample_buffer
+        .as_ref()
+        .is_none_or(|b| b.capacity() < needed as usize * channels)
+    {
+        *sample_buffer = Some(SampleBuffer::new(needed, spec));
+    }
+    let Some(buffer) = sample_buffer.as_mut() else {
+        return;
+    };
+    buffer.copy_interleaved_ref(decoded);
+    let samples = buffer.samples();
+    pending[0].clear();
+    pending[1].clear();
+    for frame in samples.chunks(channels).take(frames) {
+        let left = frame[0];
+        let right = if channels > 1 { frame[1] } else { left };
+        pending[0].push(left);
+        pending[1].push(right);
+    }
+}
+
+fn describe(e: &SymphoniaError) -> String {
+    match e {
+        SymphoniaError::IoError(io) => describe_io(io),
+        SymphoniaError::DecodeError(m) => m.to_string(),
+        SymphoniaError::Unsupported(m) => format!("unsupported: {m}"),
+        SymphoniaError::LimitError(m) => format!("limit exceeded: {m}"),
+        SymphoniaError::ResetRequired => "stream reset required".into(),
+        SymphoniaError::SeekError(_) => "seek error".into(),
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".into(),
+        std::io::ErrorKind::PermissionDenied => "cannot be read (permission denied)".into(),
+        std::io::ErrorKind::UnexpectedEof => "is truncated".into(),
+        _ => e.to_string(),
+    }
+}

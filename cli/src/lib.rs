@@ -1,0 +1,151 @@
+//! The `stemcheck` command as a library: parse, check, render, and map the outcome to an exit
+//! code (0 deliverable, 1 findings at or above `--fail-on`, 2 bad usage or unreadable input).
+
+pub mod check;
+pub mod decode;
+pub mod inputs;
+pub mod output;
+pub mod profile;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use stemcheck_analysis::Severity;
+
+use crate::inputs::{InputsError, discover};
+use crate::profile::Profile;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stemcheck",
+    version,
+    about = "Checks exported stems against the mixdown: do they rebuild it, and if not, why.",
+    after_help = "Examples:\n  stemcheck check ~/Delivery/Song/\n  stemcheck check Song_*.wav --mix Song_Mix.wav --json report.json\n  stemcheck check Stems/ --profile sync --fail-on warning --markdown report.md\n\nExit codes: 0 deliverable, 1 findings at or above --fail-on, 2 bad usage or unreadable input."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a folder (or list) of stems and the mix.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Folders and/or files. The mix is the file whose name contains mix, master or full,
+    /// unless --mix names it.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The mixdown to compare with.
+    #[arg(long)]
+    pub mix: Option<PathBuf>,
+    /// Write the report as JSON to PATH ("-" for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write the report as Markdown to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Delivery spec to check against.
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    pub profile: Profile,
+    /// Exit with 1 if any finding is at least this severe.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// No progress bar, no report on the terminal (errors still go to stderr).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// The severity that fails a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    /// Never fail on findings (only on bad input).
+    Never,
+}
+
+impl FailOn {
+    fn threshold(self) -> Option<Severity> {
+        match self {
+            Self::Error => Some(Severity::Error),
+            Self::Warning => Some(Severity::Warning),
+            Self::Info => Some(Severity::Info),
+            Self::Never => None,
+        }
+    }
+}
+
+/// Exit code for bad usage or unreadable input.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for findings at or above `--fail-on`.
+pub const EXIT_FINDINGS: u8 = 1;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Check(args) => run_check(args),
+    }
+}
+
+fn run_check(args: CheckArgs) -> ExitCode {
+    let inputs = match discover(&args.inputs, args.mix.as_deref()) {
+        Ok(inputs) => inputs,
+        Err(InputsError::File(e)) => return fail(&e.to_string()),
+        Err(InputsError::Usage(m)) => return fail(&m),
+    };
+    let spec = args.profile.spec();
+    let names = args
+        .inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = match check::check(&inputs, &spec, names, progress) {
+        Ok(report) => report,
+        Err(e) => return fail(&e.to_string()),
+    };
+    // Outputs are written only once everything succeeded, each atomically.
+    if let Some(path) = &args.json {
+        if path.as_os_str() == "-" {
+            println!("{}", report.to_json());
+        } else if let Err(e) =
+            stemcheck_report::write_file_atomically(path, report.to_json().as_bytes())
+        {
+            return fail(&format!(
+                "{}: cannot write the JSON report ({e})",
+                path.display()
+            ));
+        }
+    }
+    if let Some(path) = &args.markdown
+        && let Err(e) = stemcheck_report::write_file_atomically(
+            path,
+            stemcheck_report::to_markdown(&report).as_bytes(),
+        )
+    {
+        return fail(&format!(
+            "{}: cannot write the Markdown report ({e})",
+            path.display()
+        ));
+    }
+    let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    if !args.quiet && !json_to_stdout {
+        let color = output::use_color();
+        print!("{}", output::render(&report, &inputs, color));
+    }
+    match (args.fail_on.threshold(), report.worst()) {
+        (Some(threshold), Some(worst)) if worst >= threshold => ExitCode::from(EXIT_FINDINGS),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("stemcheck: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
