@@ -106,10 +106,10 @@ pub fn discover(paths: &[PathBuf], mix: Option<&Path>) -> Result<Inputs, InputsE
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_default();
                 let w = words(&stem);
-                if let Some(rank) = MIX_WORDS.iter().position(|m| w.iter().any(|x| x == m)) {
-                    if best.is_none_or(|(r, _)| rank < r) {
-                        best = Some((rank, file));
-                    }
+                if let Some(rank) = MIX_WORDS.iter().position(|m| w.iter().any(|x| x == m))
+                    && best.is_none_or(|(r, _)| rank < r)
+                {
+                    best = Some((rank, file));
                 }
             }
             match best {

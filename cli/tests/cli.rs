@@ -36,9 +36,8 @@ fn write_wav(path: &Path, audio: &Stereo, rate: u32, format: Format) {
         },
     };
     let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..audio[0].len() {
-        for c in 0..2 {
-            let x = audio[c][i];
+    for (&l, &r) in audio[0].iter().zip(&audio[1]) {
+        for x in [l, r] {
             match format {
                 Format::Float32 => writer.write_sample(x).unwrap(),
                 Format::Int24 => writer
@@ -166,7 +165,9 @@ fn injected_defects_are_found_and_attributed() {
         song.stem("Bass").audio[1].iter().map(|x| -x).collect(),
     ];
     let late = delay_samples(&song.stem("Lead").audio, 240);
-    let cases: Vec<(&str, Vec<(&str, &Stereo)>, &str, &str)> = vec![
+    // (label, stems, expected kind, expected stem)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a Stereo)>, &'a str, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "polarity",
             stems_of(&song)
