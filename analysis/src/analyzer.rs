@@ -72,6 +72,8 @@ struct Stem {
     pkk: Vec<f64>,
     present_frames: u64,
     frames_seen: u64,
+    /// The stem's gain in the master as last fitted (signed, linear), for the per-frame gain.
+    fitted_gain: f32,
 }
 
 /// Per-channel scratch for one block of input.
@@ -138,6 +140,8 @@ pub struct Analyzer {
 
     master_spectrum: Vec<Cf>,
     sum_spectrum: Vec<Cf>,
+    /// The sum with every stem at its fitted gain.
+    corrected_spectrum: Vec<Cf>,
     pmm: Vec<f64>,
     pss: Vec<f64>,
     pms: Vec<Cd>,
@@ -231,6 +235,7 @@ impl Analyzer {
             non_finite_samples: 0,
             master_spectrum: vec![Cf::new(0.0, 0.0); bins],
             sum_spectrum: vec![Cf::new(0.0, 0.0); bins],
+            corrected_spectrum: vec![Cf::new(0.0, 0.0); bins],
             pmm: vec![0.0; bins],
             pss: vec![0.0; bins],
             pms: vec![Cd::new(0.0, 0.0); bins],
@@ -314,6 +319,7 @@ impl Analyzer {
             pkk: vec![0.0; bins],
             present_frames: 0,
             frames_seen: 0,
+            fitted_gain: 1.0,
         });
         self.stem_set_changed();
         self.stems.len() - 1
@@ -520,20 +526,29 @@ impl Analyzer {
         self.master_mid.read(start, frame);
         self.fft.forward(frame, &mut self.master_spectrum);
         self.sum_spectrum.fill(Cf::new(0.0, 0.0));
+        self.corrected_spectrum.fill(Cf::new(0.0, 0.0));
         for stem in &mut self.stems {
             stem.ring.read(start - stem.lag, frame);
             self.fft.forward(frame, &mut stem.spectrum);
-            for (s, x) in self.sum_spectrum.iter_mut().zip(&stem.spectrum) {
+            let g = stem.fitted_gain;
+            for ((s, c), x) in self
+                .sum_spectrum
+                .iter_mut()
+                .zip(self.corrected_spectrum.iter_mut())
+                .zip(&stem.spectrum)
+            {
                 *s += x;
+                *c += x * g;
             }
         }
 
-        // The frame's broadband gain against the sum, after the bus's static EQ.
+        // The frame's broadband gain against the sum (each stem at its fitted gain, so that a
+        // stem's own defect does not look like bus dynamics), after the bus's static EQ.
         let (mut cross, mut power, mut sum_power) = (0.0f64, 0.0f64, 0.0f64);
         for (band, &gain) in self.bands.iter().zip(&self.band_gain) {
             for i in band.first_bin..band.end_bin.min(self.master_spectrum.len()) {
                 let m = self.master_spectrum[i];
-                let s = self.sum_spectrum[i] * gain;
+                let s = self.corrected_spectrum[i] * gain;
                 cross += f64::from(m.re * s.re + m.im * s.im);
                 power += f64::from(s.norm_sqr());
                 sum_power += f64::from(self.sum_spectrum[i].norm_sqr());
@@ -827,17 +842,21 @@ impl Analyzer {
             return;
         }
         self.residual_ir_spread = self.residual_impulse_spread();
-        for (band, gain) in self.bands.iter().zip(self.band_gain.iter_mut()) {
-            let (mut cross, mut power) = (0.0, 0.0);
-            for i in band.first_bin..band.end_bin.min(self.pms.len()) {
-                cross += self.pms[i].re;
-                power += self.pss[i];
+        self.refresh_findings();
+        // The bus's EQ and the stems' own gains, as fitted, correct the per-frame gain from
+        // here on.
+        let m = &self.last_measurements;
+        if m.cross_ready {
+            for (gain, &db) in self.band_gain.iter_mut().zip(&m.bus_band_gain_db) {
+                *gain = 10f32.powf(db / 20.0);
             }
-            if power > 0.0 && cross > 0.0 {
-                *gain = (cross / power) as f32;
+            for stem in &mut self.stems {
+                if let Some(fit) = m.stems.iter().find(|s| s.id == stem.id) {
+                    let g = 10f32.powf(fit.gain_db / 20.0);
+                    stem.fitted_gain = if fit.inverted { -g } else { g };
+                }
             }
         }
-        self.refresh_findings();
     }
 
     /// How spread out in time the residual's impulse response is: the share of the energy of
@@ -1017,6 +1036,7 @@ impl Analyzer {
             .map(|i| (bus_gain - 1.0).powi(2) * self.pss[i])
             .sum();
         m.bus_gain_db = bus_gain_db;
+        m.bus_band_gain_db = fit.band_db.clone();
         m.bus_eq_max_db = eq.0;
         m.bus_eq_band_hz = eq.1;
         m.bus_eq_explains_db = rel(eq_energy, sum_pmm);

@@ -275,15 +275,25 @@ impl Diagnosis {
             return;
         }
         let residual_power = 10f64.powf(f64::from(residual) / 10.0);
-        let share =
-            |explains_db: f32| (10f64.powf(f64::from(explains_db) / 10.0) / residual_power) as f32;
+        // A stem's offset is measured against the whole residual. Everything else is measured
+        // against the residual left once the stems are aligned (the spectral residual), minus
+        // the causes already named: a second, smaller defect is not drowned by a large offset.
+        let power = |explains_db: f32| 10f64.powf(f64::from(explains_db) / 10.0);
+        let offset_share = |explains_db: f32| (power(explains_db) / residual_power) as f32;
+        let aligned_power = power(m.residual_spectral_db).max(1e-30);
+        let remaining = std::cell::Cell::new(aligned_power);
+        let share = |explains_db: f32| {
+            (power(explains_db) / remaining.get().max(0.05 * aligned_power)) as f32
+        };
+        let take =
+            |explains_db: f32| remaining.set((remaining.get() - power(explains_db)).max(0.0));
         let mut explained = false;
 
         for stem in &m.stems {
             let name = stem.name.clone();
             let offset = stem.offset_samples;
             if stem.lag_locked
-                && share(stem.offset_explains_db) >= CAUSE_MIN_SHARE
+                && offset_share(stem.offset_explains_db) >= CAUSE_MIN_SHARE
                 && self.over(
                     FindingKind::StemOffset,
                     &name,
@@ -316,9 +326,13 @@ impl Diagnosis {
                     ),
                 ));
             }
+        }
+        for stem in &m.stems {
+            let name = stem.name.clone();
             let gain_share = share(stem.gain_explains_db);
             if stem.inverted && gain_share >= CAUSE_MIN_SHARE {
                 explained = true;
+                take(stem.gain_explains_db);
                 self.next.insert((FindingKind::StemPolarity, name.clone()));
                 out.push(finding(
                     FindingKind::StemPolarity,
@@ -341,6 +355,7 @@ impl Diagnosis {
                 )
             {
                 explained = true;
+                take(stem.gain_explains_db);
                 let direction = if stem.gain_db > 0.0 {
                     "louder"
                 } else {
@@ -383,6 +398,7 @@ impl Diagnosis {
             )
         {
             explained = true;
+            take(m.dynamics_explains_db);
             dynamic = true;
             out.push(finding(
                 FindingKind::MasterBusDynamics,
@@ -413,6 +429,7 @@ impl Diagnosis {
             )
         {
             explained = true;
+            take(m.bus_eq_explains_db);
             let (lo, hi) = m.bus_eq_band_hz;
             let centre = (lo * hi).sqrt();
             let mut f = finding(
@@ -443,6 +460,7 @@ impl Diagnosis {
             )
         {
             explained = true;
+            take(m.bus_gain_explains_db);
             out.push(finding(
                 FindingKind::MasterBusGain,
                 if m.bus_gain_db.abs() >= 1.0 { Severity::Error } else { Severity::Warning },

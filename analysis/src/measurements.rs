@@ -84,6 +84,8 @@ pub struct Measurements {
     pub common_lag_samples: i64,
     /// Broadband master-bus gain against the stems, in dB.
     pub bus_gain_db: f32,
+    /// The master bus's gain per 1/3-octave band (the fitted EQ curve), in dB.
+    pub bus_band_gain_db: Vec<f32>,
     /// Largest band deviation from the broadband gain, in dB, and its band.
     pub bus_eq_max_db: f32,
     pub bus_eq_band_hz: (f32, f32),
