@@ -392,12 +392,8 @@ impl Analyzer {
             ) else {
                 return false;
             };
-            for (o, &x) in left[..frames].iter_mut().zip(l) {
-                *o = clean(x, &mut non_finite);
-            }
-            for (o, &x) in right[..frames].iter_mut().zip(r) {
-                *o = clean(x, &mut non_finite);
-            }
+            copy_clean(l, &mut left[..frames], &mut non_finite);
+            copy_clean(r, &mut right[..frames], &mut non_finite);
             true
         };
 
@@ -773,15 +769,20 @@ impl Analyzer {
             // stem is off; the first when another stem's defect pollutes the second. Take the
             // clearer one.
             let Scratch { gcc, corr, .. } = &mut self.scratch;
-            let direct = gcc_peak(
-                &mut self.fft,
-                &self.stems[index].pms,
-                &self.pmm,
-                &self.stems[index].pkk,
-                bins,
-                self.max_lag,
-                (gcc, corr),
-            );
+            // Once a stem is placed, the isolated view alone keeps watch.
+            let direct = if self.stems[index].locked {
+                None
+            } else {
+                gcc_peak(
+                    &mut self.fft,
+                    &self.stems[index].pms,
+                    &self.pmm,
+                    &self.stems[index].pkk,
+                    bins,
+                    self.max_lag,
+                    (gcc, corr),
+                )
+            };
             self.isolate(index, &mut cross, &mut auto);
             let Scratch { gcc, corr, .. } = &mut self.scratch;
             let isolated = gcc_peak(
@@ -1477,6 +1478,23 @@ fn clean(x: f32, non_finite: &mut u64) -> f32 {
     } else {
         *non_finite += 1;
         0.0
+    }
+}
+
+/// Copies `from` into `to`, sanitised like [`clean`]. Clean audio (the normal case) takes one
+/// vectorisable check and a plain copy.
+fn copy_clean(from: &[f32], to: &mut [f32], non_finite: &mut u64) {
+    let suspicious = from.iter().fold(false, |bad, &x| {
+        let a = x.abs();
+        // NaN fails both comparisons; subnormals are below MIN_POSITIVE but not zero.
+        bad | !(a <= MAX_SAMPLE_MAGNITUDE) | (a < f32::MIN_POSITIVE && a != 0.0)
+    });
+    if suspicious {
+        for (o, &x) in to.iter_mut().zip(from) {
+            *o = clean(x, non_finite);
+        }
+    } else {
+        to.copy_from_slice(&from[..to.len()]);
     }
 }
 

@@ -47,6 +47,8 @@ pub struct ChannelStats {
     pub samples: u64,
     history: [f32; TAPS],
     run: usize,
+    /// Scratch: history followed by the current block.
+    extended: Vec<f32>,
 }
 
 impl ChannelStats {
@@ -92,24 +94,27 @@ impl ChannelStats {
             self.run = 0;
         }
 
-        // True peak: interpolate only around loud samples. `history` holds the last TAPS
-        // samples before this block; the point between history-relative samples n-6 and n-5
-        // is evaluated when sample n arrives.
-        let loud = peak > TRUE_PEAK_GATE
-            || self.history[TAPS / 2 - 1..]
-                .iter()
-                .any(|x| x.abs() > TRUE_PEAK_GATE);
-        if loud {
-            let mut window = self.history;
-            for &x in samples {
-                window.copy_within(1.., 0);
-                window[TAPS - 1] = x;
-                if window[5].abs() > TRUE_PEAK_GATE || window[6].abs() > TRUE_PEAK_GATE {
+        // True peak: interpolate only next to loud samples. `extended` is the last TAPS
+        // samples of earlier blocks followed by this block; the point between extended[j] and
+        // extended[j + 1] needs extended[j - 5 ..= j + 6]. Gaps too close to the end are
+        // evaluated on the next call (some twice, which does no harm to a maximum).
+        let history = self.history;
+        if peak > TRUE_PEAK_GATE || history.iter().any(|x| x.abs() > TRUE_PEAK_GATE) {
+            self.extended.clear();
+            self.extended.extend_from_slice(&history);
+            self.extended.extend_from_slice(samples);
+            let ext = &self.extended;
+            let last = ext.len().saturating_sub(TAPS / 2 + 1);
+            let mut j = TAPS / 2 - 1;
+            while j < last {
+                if ext[j].abs() > TRUE_PEAK_GATE || ext[j + 1].abs() > TRUE_PEAK_GATE {
+                    let window = &ext[j - (TAPS / 2 - 1)..=j + TAPS / 2];
                     for phase in taps {
-                        let y: f32 = phase.iter().zip(&window).map(|(h, v)| h * v).sum();
+                        let y: f32 = phase.iter().zip(window).map(|(h, v)| h * v).sum();
                         self.true_peak = self.true_peak.max(y.abs());
                     }
                 }
+                j += 1;
             }
         }
         // Keep the last TAPS samples (or shift in what there is).
@@ -135,6 +140,7 @@ impl Default for ChannelStats {
             samples: 0,
             history: [0.0; TAPS],
             run: 0,
+            extended: Vec::new(),
         }
     }
 }

@@ -64,7 +64,7 @@ fn the_plugin_and_the_checker_name_the_same_problems() {
         write_wav(&dir.join(format!("Song_{name}.wav")), audio);
     }
     write_wav(&dir.join("Song_Mix.wav"), &master);
-    let inputs = stemcheck_cli::inputs::discover(&[dir.clone()], None).unwrap();
+    let inputs = stemcheck_cli::inputs::discover(std::slice::from_ref(&dir), None).unwrap();
     let spec = stemcheck_cli::profile::Profile::Default.spec();
     let offline = stemcheck_cli::check::check(&inputs, &spec, vec![], false).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
