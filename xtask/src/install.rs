@@ -16,6 +16,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
         bail!("`cargo xtask install` takes no arguments (got `{unknown}`)");
     }
     let root = workspace_root()?;
+    crate::system::ensure()?;
     nice_plug_xtask::main_with_args(
         "cargo xtask",
         ["bundle", "stemcheck-plugin", "--release"].map(String::from),

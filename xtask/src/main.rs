@@ -7,6 +7,7 @@
 //!   allocation checks in `process()`, then runs every test of the workspace).
 
 mod install;
+mod system;
 mod test;
 
 fn main() -> anyhow::Result<()> {

@@ -16,6 +16,7 @@ use crate::install::{cargo, workspace_root};
 pub fn run(args: Vec<String>) -> Result<()> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
+    crate::system::ensure()?;
 
     run_cargo(&[
         "build",
@@ -43,7 +44,16 @@ pub fn run(args: Vec<String>) -> Result<()> {
     if !status.success() {
         bail!("tests failed");
     }
-    run_cargo(&["bench", "--package", "stemcheck-bus", "--no-run"])?;
+    run_cargo(&[
+        "bench",
+        "--package",
+        "stemcheck-bus",
+        "--package",
+        "stemcheck-analysis",
+        "--package",
+        "stemcheck-cli",
+        "--no-run",
+    ])?;
     Ok(())
 }
 

@@ -1,0 +1,58 @@
+//! System libraries the build needs on Linux (X11 and OpenGL for the editor, ALSA and JACK for
+//! nice-plug's standalone backends). On Debian and Ubuntu they are installed when missing (as
+//! root) or the exact command is printed; elsewhere nothing is checked.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+/// Debian package names.
+pub const PACKAGES: &[&str] = &[
+    "pkg-config",
+    "libx11-xcb-dev",
+    "libxcb1-dev",
+    "libxcb-icccm4-dev",
+    "libxcb-dri2-0-dev",
+    "libgl-dev",
+    "libxcursor-dev",
+    "libasound2-dev",
+    "libjack-jackd2-dev",
+];
+
+/// Makes sure the build's system libraries are there.
+pub fn ensure() -> Result<()> {
+    if !cfg!(target_os = "linux") || Command::new("dpkg").arg("--version").output().is_err() {
+        return Ok(());
+    }
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            !Command::new("dpkg")
+                .args(["-s", p])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        bail!(
+            "missing system packages: run `sudo apt-get install {}` and try again",
+            missing.join(" ")
+        );
+    }
+    eprintln!("Installing system packages: {}", missing.join(" "));
+    let update = Command::new("apt-get").args(["update", "-qq"]).status()?;
+    let install = Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?;
+    if !update.success() || !install.success() {
+        bail!("could not install {}", missing.join(" "));
+    }
+    Ok(())
+}
