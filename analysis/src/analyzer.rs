@@ -1486,8 +1486,8 @@ fn clean(x: f32, non_finite: &mut u64) -> f32 {
 fn copy_clean(from: &[f32], to: &mut [f32], non_finite: &mut u64) {
     let suspicious = from.iter().fold(false, |bad, &x| {
         let a = x.abs();
-        // NaN fails both comparisons; subnormals are below MIN_POSITIVE but not zero.
-        bad | !(a <= MAX_SAMPLE_MAGNITUDE) | (a < f32::MIN_POSITIVE && a != 0.0)
+        // NaN is neither finite nor small; subnormals are below MIN_POSITIVE but not zero.
+        bad | !a.is_finite() | (a > MAX_SAMPLE_MAGNITUDE) | (a < f32::MIN_POSITIVE && a != 0.0)
     });
     if suspicious {
         for (o, &x) in to.iter_mut().zip(from) {
