@@ -184,16 +184,26 @@ impl Core {
         let publish_now = now.duration_since(self.last_publish) >= PUBLISH_INTERVAL;
         for (index, runs) in ended.into_iter().enumerate() {
             let group = &mut self.groups[index];
-            if runs.is_empty() && !publish_now {
+            let save = report::take_save_request(index);
+            if runs.is_empty() && !publish_now && !save {
                 continue;
             }
             if group.is_empty() && runs.is_empty() {
                 continue;
             }
-            let snapshot = group.snapshot();
+            let mut snapshot = group.snapshot();
             for run in &runs {
-                report::write_run_report(&snapshot, run);
+                if let Some(path) = report::write_run_report(&snapshot, run) {
+                    group.last_report = Some(path.display().to_string());
+                }
             }
+            if save {
+                match report::write_saved_report(&snapshot) {
+                    Ok(path) => group.last_report = Some(path.display().to_string()),
+                    Err(e) => tracing::error!("Stemcheck: could not save the report: {e}"),
+                }
+            }
+            snapshot.last_report = group.last_report.clone();
             snapshot::publish(index, snapshot);
         }
         if publish_now {
@@ -220,10 +230,13 @@ impl Core {
             if group.is_empty() && runs.is_empty() {
                 continue;
             }
-            let snapshot = group.snapshot();
+            let mut snapshot = group.snapshot();
             for run in &runs {
-                report::write_run_report(&snapshot, run);
+                if let Some(path) = report::write_run_report(&snapshot, run) {
+                    group.last_report = Some(path.display().to_string());
+                }
             }
+            snapshot.last_report = group.last_report.clone();
             snapshot::publish(index, snapshot);
         }
     }

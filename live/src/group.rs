@@ -16,6 +16,10 @@ use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, Finding, SignalAudio, 
 use crate::instance::InstanceShared;
 use crate::snapshot::{GroupSnapshot, InstanceSnapshot, LaneActivity, Role};
 
+/// The residual history keeps one point per this much audio, in seconds...
+const HISTORY_STEP_SECONDS: f64 = 0.5;
+/// ... and this many points (a minute).
+const HISTORY_POINTS: usize = 120;
 /// Time constant of the level meter, in seconds.
 const LEVEL_TIME_CONSTANT_S: f64 = 0.3;
 /// Floor for levels shown in dBFS (digital silence).
@@ -225,6 +229,12 @@ impl AlignSink for Sink {
 /// A group in the core.
 pub(crate) struct Group {
     index: usize,
+    /// The last report written for this group.
+    pub last_report: Option<String>,
+    /// Residual history of the current run (see `GroupSnapshot::residual_history_db`), and the
+    /// run frame count of its last point.
+    history: std::collections::VecDeque<f32>,
+    history_run: (u64, u64),
     aligner: Aligner,
     sink: Sink,
     pub last_activity: Instant,
@@ -235,6 +245,9 @@ impl Group {
     pub fn new(index: usize) -> Self {
         Self {
             index,
+            last_report: None,
+            history: std::collections::VecDeque::new(),
+            history_run: (0, 0),
             aligner: Aligner::new(AlignerConfig::default()),
             sink: Sink {
                 members: Vec::new(),
@@ -433,6 +446,25 @@ impl Group {
             .as_ref()
             .filter(|m| m.seconds_analysed > 0.0)
             .map(|m| m.null_residual_db);
+        // One history point per half second of the run's audio.
+        if self.history_run.0 != counters.run {
+            self.history.clear();
+            self.history_run = (counters.run, 0);
+        }
+        let half_second =
+            (f64::from(counters.sample_rate_hz.max(1.0)) * HISTORY_STEP_SECONDS) as u64;
+        if let Some(db) = measurements
+            .as_ref()
+            .filter(|m| m.cross_ready)
+            .map(|m| m.null_residual_recent_db)
+            && counters.frames >= self.history_run.1 + half_second
+        {
+            self.history.push_back(db);
+            self.history_run.1 = counters.frames;
+            while self.history.len() > HISTORY_POINTS {
+                self.history.pop_front();
+            }
+        }
         let verdict = match self.sink.analyzer.as_ref() {
             Some(a) if a.verdict() != Verdict::Pending || !findings.is_empty() => {
                 Verdict::of(&findings)
@@ -440,6 +472,8 @@ impl Group {
             _ => Verdict::Pending,
         };
         GroupSnapshot {
+            residual_history_db: self.history.iter().copied().collect(),
+            last_report: self.last_report.clone(),
             verdict,
             findings,
             measurements,

@@ -32,12 +32,19 @@ pub struct InstanceShared {
     pub name_override: Arc<Mutex<String>>,
     /// The host's track name, when the host tells us.
     pub track_name: Mutex<String>,
+    /// The core's lane id plus one (0: not registered), for editors to find their own row.
+    lane: std::sync::atomic::AtomicU32,
 }
 
 impl InstanceShared {
     /// Sets the role (wait-free; safe on the audio thread).
     pub fn set_role(&self, role: Role) {
         self.role.store(role as u8, Ordering::Relaxed);
+    }
+
+    /// This instance's lane in the core, while registered.
+    pub fn lane_id(&self) -> Option<u32> {
+        self.lane.load(Ordering::Relaxed).checked_sub(1)
     }
 
     /// The role last set.
@@ -143,6 +150,9 @@ pub fn register(
     sample_rate_hz: f32,
 ) -> Result<Registration, RegisterError> {
     let (producer, consumer) = lane_pair(LaneConfig::for_sample_rate(sample_rate_hz));
-    let lane_id = core::register(shared, consumer)?;
+    let lane_id = core::register(shared.clone(), consumer)?;
+    shared
+        .lane
+        .store(lane_id.wrapping_add(1), Ordering::Relaxed);
     Ok(Registration { lane_id, producer })
 }

@@ -5,9 +5,12 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use stemcheck_bus::timeline::{EpochEnd, EpochSummary};
 use stemcheck_report::{InstanceInfo, Report, Source, to_markdown, write_atomically};
 
+use crate::NUM_GROUPS;
 use crate::snapshot::{GroupSnapshot, Role};
 
 /// Environment variable naming the folder reports go to.
@@ -70,6 +73,63 @@ pub fn run_report(snapshot: &GroupSnapshot, run: &EpochSummary) -> Report {
     }
 }
 
+/// One "Save report" request per group, set by editors (any thread), taken by the core.
+/// `Relaxed` suffices: the flag carries no other data; the core reads the snapshot itself.
+static SAVE_REQUESTS: [AtomicBool; NUM_GROUPS] = [const { AtomicBool::new(false) }; NUM_GROUPS];
+
+/// Asks the core to write the report of group `group` now (the editor's "Save report").
+pub fn request_report(group: usize) {
+    if let Some(flag) = SAVE_REQUESTS.get(group) {
+        flag.store(true, Ordering::Relaxed);
+    }
+}
+
+pub(crate) fn take_save_request(group: usize) -> bool {
+    SAVE_REQUESTS
+        .get(group)
+        .is_some_and(|f| f.swap(false, Ordering::Relaxed))
+}
+
+/// Writes the group's report as it stands (for "Save report"). Returns the JSON's path.
+pub fn write_saved_report(snapshot: &GroupSnapshot) -> std::io::Result<PathBuf> {
+    let dir = report_dir().ok_or_else(|| {
+        std::io::Error::other(format!("no folder for reports (set {REPORT_DIR_ENV})"))
+    })?;
+    let rate = f64::from(snapshot.sample_rate_hz.max(1.0));
+    let run = EpochSummary {
+        epoch: snapshot.run,
+        start_pos_samples: snapshot.run_start_samples,
+        end_pos_samples: snapshot.run_start_samples
+            + (snapshot.run_frames as f64).min(rate * 1e9) as i64,
+        sample_rate_hz: snapshot.sample_rate_hz,
+        reason: EpochEnd::Finished,
+    };
+    let mut report = run_report(snapshot, &run);
+    if let Source::Live { ended_by, .. } = &mut report.source {
+        *ended_by = "saved".into();
+    }
+    write_pair(
+        &dir,
+        &report,
+        &format!(
+            "stemcheck-{}-{}-saved",
+            snapshot.group,
+            report.created.replace(':', "-")
+        ),
+    )
+}
+
+/// Writes `report` as `stem.json` and the Markdown next to it.
+fn write_pair(dir: &std::path::Path, report: &Report, stem: &str) -> std::io::Result<PathBuf> {
+    let json = write_atomically(dir, stem, "json", report.to_json().as_bytes())?;
+    let md_stem = json
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| stem.to_string());
+    write_atomically(dir, &md_stem, "md", to_markdown(report).as_bytes())?;
+    Ok(json)
+}
+
 /// Writes the report of `run` (JSON and Markdown) if it is long enough. Errors are logged,
 /// never raised: a report that cannot be written must not disturb the session.
 pub fn write_run_report(snapshot: &GroupSnapshot, run: &EpochSummary) -> Option<PathBuf> {
@@ -89,26 +149,14 @@ pub fn write_run_report(snapshot: &GroupSnapshot, run: &EpochSummary) -> Option<
         report.created.replace(':', "-"),
         run.epoch
     );
-    let json = match write_atomically(&dir, &stem, "json", report.to_json().as_bytes()) {
-        Ok(path) => path,
+    match write_pair(&dir, &report, &stem) {
+        Ok(json) => Some(json),
         Err(e) => {
             tracing::error!(
                 "Stemcheck: could not write a report to {}: {e}",
                 dir.display()
             );
-            return None;
+            None
         }
-    };
-    // The Markdown goes next to the JSON, under the same name.
-    let md_stem = json
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or(stem);
-    if let Err(e) = write_atomically(&dir, &md_stem, "md", to_markdown(&report).as_bytes()) {
-        tracing::error!(
-            "Stemcheck: could not write a report to {}: {e}",
-            dir.display()
-        );
     }
-    Some(json)
 }

@@ -138,6 +138,11 @@ pub struct GroupSnapshot {
     pub dropped_frames: u64,
     /// Plain-language problems with the setup (no master, dropped audio, ...).
     pub warnings: Vec<String>,
+    /// The null residual of the run over time, one point per half second of audio, at most
+    /// the last minute, in dB re master.
+    pub residual_history_db: Vec<f32>,
+    /// The last report written for this group, if any.
+    pub last_report: Option<String>,
 }
 
 impl GroupSnapshot {

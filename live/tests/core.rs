@@ -142,9 +142,48 @@ fn the_core_sees_every_instance_and_reports_each_run() {
         (latest_snapshot(2)?.instances.len() == 3).then_some(())
     });
 
+    // "Save report" from an editor: the core writes the group's report as it stands.
+    stemcheck_live::report::request_report(2);
+    wait_for("a saved report", || {
+        std::fs::read_dir(dir.path())
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                e.file_name().to_string_lossy().contains("-saved")
+                    && e.file_name().to_string_lossy().ends_with(".json")
+            })
+            .map(|_| ())
+    });
+    wait_for("the report's path in the snapshot", || {
+        latest_snapshot(2)?
+            .last_report
+            .as_ref()
+            .filter(|p| p.contains("-saved"))
+            .map(|_| ())
+    });
+
     // Unregistering everything stops the core; registering again starts a fresh one.
     drop(instances);
+
+    // An unwritable report folder: the report is logged as failed, nothing crashes, the core
+    // keeps working.
+    let not_a_folder = dir.path().join("file");
+    std::fs::write(&not_a_folder, b"x").unwrap();
+    // SAFETY: no core thread runs now (every instance unregistered above).
+    unsafe { std::env::set_var("STEMCHECK_REPORT_DIR", &not_a_folder) };
     let shared = Arc::new(InstanceShared::default());
-    let again = register(shared, 44_100.0);
-    assert!(again.is_ok());
+    shared.set_group(6);
+    let mut again = register(shared, 44_100.0).unwrap();
+    stemcheck_live::report::request_report(6);
+    let info = BlockInfo {
+        pos_samples: 0,
+        source: PositionSource::HostTransport,
+        playing: true,
+        sample_rate_hz: 44_100.0,
+    };
+    again.producer.push_block(&info, &[&[0.1f32; 512]]);
+    wait_for("the core to keep publishing", || {
+        (latest_snapshot(6)?.instances.len() == 1).then_some(())
+    });
+    assert!(latest_snapshot(6).unwrap().last_report.is_none());
 }

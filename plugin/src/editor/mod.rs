@@ -5,17 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use egui::{Color32, RichText};
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::*;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor,
 };
-use stemcheck_live::snapshot::{GroupSnapshot, LaneActivity};
 use stemcheck_live::{InstanceShared, Role, latest_snapshot};
 
 use crate::params::{GroupSetting, RoleSetting, StemcheckParams};
+
+pub mod checklist;
+#[cfg(test)]
+mod tests;
+pub mod view;
 
 /// Default window size, in logical pixels.
 const DEFAULT_SIZE: (u32, u32) = (960, 640);
@@ -72,15 +75,17 @@ impl NiceEguiApp for Dashboard {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
-        self.header(ui);
+        let group = self.params.group.value().index();
+        self.header(ui, group);
         ui.separator();
-        let snapshot = latest_snapshot(self.params.group.value().index());
-        match snapshot {
-            Some(snapshot) => self.group_view(ui, &snapshot),
+        // The snapshot is swapped in whole by the core: reading it never waits.
+        let snapshot = latest_snapshot(group);
+        egui::ScrollArea::vertical().show(ui, |ui| match snapshot {
+            Some(snapshot) => view::draw(ui, &snapshot, self.shared.lane_id()),
             None => {
                 ui.label("Waiting for audio: start playback in the host.");
             }
-        }
+        });
         ui.ctx().request_repaint_after(REPAINT_INTERVAL);
     }
 
@@ -94,7 +99,7 @@ impl NiceEguiApp for Dashboard {
 }
 
 impl Dashboard {
-    fn header(&mut self, ui: &mut egui::Ui) {
+    fn header(&mut self, ui: &mut egui::Ui, group_index: usize) {
         ui.horizontal(|ui| {
             ui.heading("Stemcheck");
             ui.separator();
@@ -155,6 +160,11 @@ impl Dashboard {
             if response.changed() {
                 stemcheck_live::instance::store_name(&self.shared.name_override, &self.name_buffer);
             }
+            ui.separator();
+            // Written by the core's thread, never here or on the audio thread.
+            if ui.button("Save report").clicked() {
+                stemcheck_live::report::request_report(group_index);
+            }
         });
     }
 
@@ -165,63 +175,6 @@ impl Dashboard {
             setter.set_parameter(param, value);
             setter.end_set_parameter(param);
         }
-    }
-
-    fn group_view(&self, ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
-        ui.horizontal(|ui| {
-            ui.label(format!("Group {}", snapshot.group));
-            ui.separator();
-            let state = if snapshot.playing {
-                "analysing"
-            } else {
-                "stopped"
-            };
-            ui.label(format!(
-                "Run {} ({state}): {:.1} s, {:.0}% with every stem present",
-                snapshot.run,
-                snapshot.run_frames as f64 / f64::from(snapshot.sample_rate_hz.max(1.0)),
-                100.0 * snapshot.complete_frames as f64 / snapshot.run_frames.max(1) as f64,
-            ));
-        });
-        for warning in &snapshot.warnings {
-            ui.label(RichText::new(format!("⚠ {warning}")).color(Color32::from_rgb(230, 170, 40)));
-        }
-        ui.add_space(6.0);
-        egui::Grid::new("instances")
-            .striped(true)
-            .num_columns(7)
-            .show(ui, |ui| {
-                for title in ["Name", "Role", "Level", "Peak", "Present", "Drops", "State"] {
-                    ui.label(RichText::new(title).strong());
-                }
-                ui.end_row();
-                let own_name = self.shared.display_name("");
-                for instance in &snapshot.instances {
-                    let name = if instance.name == own_name {
-                        RichText::new(format!("▶ {}", instance.name)).strong()
-                    } else {
-                        RichText::new(&instance.name)
-                    };
-                    ui.label(name);
-                    ui.label(match instance.role {
-                        Role::Master => "Master",
-                        Role::Stem => "Stem",
-                    });
-                    ui.label(format!("{:.1} dBFS", instance.level_dbfs.max(-120.0)));
-                    ui.label(format!("{:.1} dBFS", instance.peak_dbfs.max(-120.0)));
-                    ui.label(format!(
-                        "{:.0}%",
-                        100.0 * instance.present_frames as f64 / snapshot.run_frames.max(1) as f64
-                    ));
-                    ui.label(instance.dropped_frames.to_string());
-                    ui.label(match instance.activity {
-                        LaneActivity::Playing => "playing",
-                        LaneActivity::Waiting => "waiting",
-                        LaneActivity::Stopped => "stopped",
-                    });
-                    ui.end_row();
-                }
-            });
     }
 }
 
