@@ -15,6 +15,9 @@ use stemcheck_live::{FallbackClock, InstanceShared, Registration};
 pub mod editor;
 pub mod params;
 
+/// Set by the `stemcheck-demo` binary: instances then show the dashboard without joining.
+pub const DEMO_ENV: &str = "STEMCHECK_DEMO";
+
 use params::StemcheckParams;
 
 /// One Stemcheck instance.
@@ -96,6 +99,11 @@ impl Plugin for Stemcheck {
         self.sample_rate_hz = buffer_config.sample_rate;
         self.publish_settings();
         self.clock = FallbackClock::start(self.shared.group());
+        // The demo binary's own (silent) instance only shows the dashboard of the generated
+        // session; it does not take part in it.
+        if std::env::var_os(DEMO_ENV).is_some() {
+            return true;
+        }
         match stemcheck_live::register(self.shared.clone(), buffer_config.sample_rate) {
             Ok(registration) => self.registration = Some(registration),
             Err(e) => nice_warn!("Stemcheck could not join the analysis core: {e}"),

@@ -7,6 +7,7 @@
 //!   allocation checks in `process()`, then runs every test of the workspace).
 
 mod install;
+mod screenshot;
 mod system;
 mod test;
 
@@ -15,6 +16,7 @@ fn main() -> anyhow::Result<()> {
     match args.next().as_deref() {
         Some("install") => install::run(args.collect()),
         Some("test") => test::run(args.collect()),
+        Some("screenshot") => screenshot::run(),
         Some(command) => nice_plug_xtask::main_with_args(
             "cargo xtask",
             std::iter::once(command.to_string()).chain(args),
@@ -23,7 +25,7 @@ fn main() -> anyhow::Result<()> {
             eprintln!(
                 "Usage:\n  cargo xtask install            build and install Stemcheck.clap, \
                  Stemcheck.vst3 and the stemcheck command\n  cargo xtask test [ARGS]        \
-                 run the whole test suite (ARGS go to cargo test)\n  cargo xtask bundle <package> \
+                 run the whole test suite (ARGS go to cargo test)\n  cargo xtask screenshot         docs/dashboard.png of a demo session\n  cargo xtask bundle <package> \
                  [--release]   nice-plug's bundler"
             );
             std::process::exit(2);

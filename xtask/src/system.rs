@@ -21,10 +21,15 @@ pub const PACKAGES: &[&str] = &[
 
 /// Makes sure the build's system libraries are there.
 pub fn ensure() -> Result<()> {
+    ensure_packages(PACKAGES)
+}
+
+/// Makes sure the Debian packages `packages` are installed.
+pub fn ensure_packages(packages: &[&str]) -> Result<()> {
     if !cfg!(target_os = "linux") || Command::new("dpkg").arg("--version").output().is_err() {
         return Ok(());
     }
-    let missing: Vec<&str> = PACKAGES
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| {

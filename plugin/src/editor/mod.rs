@@ -21,7 +21,7 @@ mod tests;
 pub mod view;
 
 /// Default window size, in logical pixels.
-const DEFAULT_SIZE: (u32, u32) = (960, 640);
+const DEFAULT_SIZE: (u32, u32) = (1000, 900);
 /// How often the dashboard redraws while open.
 const REPAINT_INTERVAL: Duration = Duration::from_millis(33);
 

@@ -191,14 +191,14 @@ fn the_dashboard_shows_the_findings_stems_and_checklist() {
             "Advance Vox by 480 samples",
             "The master bus compresses",
             "Print the master-bus compressor",
-            "▶ Vox",
+            "> Vox",
             "-480.0 smp / -10.00 ms",
             "Drums",
             "FX",
             "Export checklist",
             "Common start (no stem offset)",
             "No master-bus processing",
-            "master/sum (±6 dB)",
+            "master/sum (+/-6 dB)",
         ] {
             assert!(
                 text.contains(expected),

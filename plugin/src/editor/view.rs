@@ -28,11 +28,12 @@ pub fn residual_color(db: f32) -> Color32 {
     }
 }
 
+/// Plain words rather than symbols: they read at any scale, in any font.
 fn severity_style(severity: Severity) -> (&'static str, Color32) {
     match severity {
-        Severity::Error => ("✖", RED),
-        Severity::Warning => ("⚠", AMBER),
-        Severity::Info => ("ℹ", GREY),
+        Severity::Error => ("ERROR", RED),
+        Severity::Warning => ("WARN", AMBER),
+        Severity::Info => ("INFO", GREY),
     }
 }
 
@@ -40,7 +41,7 @@ fn severity_style(severity: Severity) -> (&'static str, Color32) {
 pub fn draw(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own_lane: Option<u32>) {
     null_meter(ui, snapshot);
     for warning in &snapshot.warnings {
-        ui.label(RichText::new(format!("⚠ {warning}")).color(AMBER));
+        ui.label(RichText::new(format!("Warning: {warning}")).color(AMBER));
     }
     ui.separator();
     ui.columns(2, |columns| {
@@ -129,7 +130,7 @@ fn findings(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
         });
         if !(nulls && f.kind == FindingKind::Nulls) && f.severity > Severity::Info {
             ui.label(
-                RichText::new(format!("   → {}", f.fix))
+                RichText::new(format!("      Fix: {}", f.fix))
                     .italics()
                     .color(GREY),
             );
@@ -140,13 +141,13 @@ fn findings(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
 fn checklist_view(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
     for item in checklist::items(snapshot) {
         let (mark, color) = match item.state {
-            Check::Pass => ("✔", GREEN),
-            Check::Warn => ("⚠", AMBER),
-            Check::Fail => ("✖", RED),
-            Check::Pending => ("…", GREY),
+            Check::Pass => ("PASS", GREEN),
+            Check::Warn => ("WARN", AMBER),
+            Check::Fail => ("FAIL", RED),
+            Check::Pending => ("....", GREY),
         };
         ui.horizontal(|ui| {
-            ui.label(RichText::new(mark).color(color).strong());
+            ui.label(RichText::new(mark).color(color).strong().monospace());
             ui.label(item.label);
         });
     }
@@ -187,7 +188,7 @@ fn stems_table(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own_lane: Option<u32
                     .as_ref()
                     .and_then(|m| m.stems.iter().find(|s| s.id == instance.lane_id));
                 let name = if Some(instance.lane_id) == own_lane {
-                    RichText::new(format!("▶ {}", instance.name))
+                    RichText::new(format!("> {}", instance.name))
                         .strong()
                         .color(Color32::WHITE)
                 } else {
@@ -347,7 +348,7 @@ fn spectrum(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
         ("master", Color32::from_rgb(120, 170, 255)),
         ("stems' sum", Color32::from_rgb(200, 200, 200)),
         ("residual", RED),
-        ("master/sum (±6 dB)", AMBER),
+        ("master/sum (+/-6 dB)", AMBER),
         ("coherence", GREEN),
     ];
     let mut pos = rect.left_top() + Vec2::new(6.0, 4.0);
