@@ -86,6 +86,8 @@ struct Scratch {
     frame: Vec<f32>,
     gcc: Vec<Cf>,
     corr: Vec<f32>,
+    /// Master left/right and sum left/right over one hop.
+    td: [Vec<f32>; 4],
 }
 
 /// Stems' sum and master over the time domain.
@@ -151,6 +153,7 @@ pub struct Analyzer {
     pms_norm: Vec<Cd>,
     frames: u64,
     frames_since_update: u64,
+    update_count: u64,
     analysed_frames_total: u64,
     /// Per band, the master's running gain against the sum (for the per-frame gain).
     band_gain: Vec<f32>,
@@ -243,6 +246,7 @@ impl Analyzer {
             pms_norm: vec![Cd::new(0.0, 0.0); bins],
             frames: 0,
             frames_since_update: 0,
+            update_count: 0,
             analysed_frames_total: 0,
             band_gain: vec![1.0; num_bands],
             dynamics: GainByLevel::default(),
@@ -263,6 +267,12 @@ impl Analyzer {
                 frame: vec![0.0; frame_len],
                 gcc: vec![Cf::new(0.0, 0.0); bins],
                 corr: vec![0.0; frame_len],
+                td: [
+                    vec![0.0; hop],
+                    vec![0.0; hop],
+                    vec![0.0; hop],
+                    vec![0.0; hop],
+                ],
             },
             diagnosis: Diagnosis::default(),
             findings: Vec::new(),
@@ -404,8 +414,12 @@ impl Analyzer {
                 self.master_channels = audio.num_channels.clamp(1, 2);
                 self.master_left.push(&left[..frames]);
                 self.master_right.push(&right[..frames]);
-                for i in 0..frames {
-                    mid[i] = 0.5 * (left[i] + right[i]);
+                for ((m, a), b) in mid[..frames]
+                    .iter_mut()
+                    .zip(&left[..frames])
+                    .zip(&right[..frames])
+                {
+                    *m = 0.5 * (a + b);
                 }
                 self.master_mid.push(&mid[..frames]);
                 self.master_stats
@@ -435,10 +449,16 @@ impl Analyzer {
                 .and_then(|s| s.audio.as_ref());
             match audio {
                 Some(audio) if sanitise(audio, left, right) => {
-                    for i in 0..frames {
-                        sum_left[i] += left[i];
-                        sum_right[i] += right[i];
-                        mid[i] = 0.5 * (left[i] + right[i]);
+                    // Zipped equal-length slices: no bounds checks, so the loops vectorise.
+                    let (l, r) = (&left[..frames], &right[..frames]);
+                    for (acc, x) in sum_left[..frames].iter_mut().zip(l) {
+                        *acc += x;
+                    }
+                    for (acc, x) in sum_right[..frames].iter_mut().zip(r) {
+                        *acc += x;
+                    }
+                    for ((m, a), b) in mid[..frames].iter_mut().zip(l).zip(r) {
+                        *m = 0.5 * (a + b);
                     }
                     stem.ring.push(&mid[..frames]);
                     stem.stats
@@ -585,15 +605,22 @@ impl Analyzer {
             self.pmm_norm[i] += mn.norm_sqr();
             self.pms_norm[i] += mn * s.conj();
         }
+        // Per stem: products in single precision (one frame's worth), sums in double.
+        let (master, sum) = (&self.master_spectrum[lo..hi], &self.sum_spectrum[lo..hi]);
         for stem in &mut self.stems {
-            for i in lo..hi {
-                let k = stem.spectrum[i];
-                let k = Cd::new(k.re.into(), k.im.into());
-                let m = self.master_spectrum[i];
-                let s = self.sum_spectrum[i];
-                stem.pms[i] += Cd::new(m.re.into(), m.im.into()) * k.conj();
-                stem.pss[i] += Cd::new(s.re.into(), s.im.into()) * k.conj();
-                stem.pkk[i] += k.norm_sqr();
+            let bins = stem.spectrum[lo..hi]
+                .iter()
+                .zip(master)
+                .zip(sum)
+                .zip(stem.pms[lo..hi].iter_mut())
+                .zip(stem.pss[lo..hi].iter_mut())
+                .zip(stem.pkk[lo..hi].iter_mut());
+            for (((((k, m), s), pms), pss), pkk) in bins {
+                let mk = m * k.conj();
+                let sk = s * k.conj();
+                *pms += Cd::new(mk.re.into(), mk.im.into());
+                *pss += Cd::new(sk.re.into(), sk.im.into());
+                *pkk += f64::from(k.norm_sqr());
             }
         }
         self.accumulate_pairs();
@@ -629,11 +656,16 @@ impl Analyzer {
             let mut index = b * per_band;
             for i in 0..k {
                 for j in i..k {
-                    let (x, y) = (&self.stems[i].spectrum, &self.stems[j].spectrum);
-                    let mut acc = 0.0f32;
-                    for f in band.first_bin..band.end_bin {
-                        acc += x[f].re * y[f].re + x[f].im * y[f].im;
-                    }
+                    let range = band.first_bin..band.end_bin;
+                    let (x, y) = (
+                        &self.stems[i].spectrum[range.clone()],
+                        &self.stems[j].spectrum[range],
+                    );
+                    let acc: f32 = x
+                        .iter()
+                        .zip(y)
+                        .map(|(a, b)| a.re * b.re + a.im * b.im)
+                        .sum();
                     self.gram[index] += f64::from(acc);
                     index += 1;
                 }
@@ -690,27 +722,58 @@ impl Analyzer {
         let envelope_block =
             ((ENVELOPE_BLOCK_SECONDS * f64::from(self.sample_rate_hz)) as usize).max(1);
         let decay = (-(hop as f64) / (RECENT_SECONDS * f64::from(self.sample_rate_hz))).exp();
+        // Copy the hop out of the rings (two memcpys each), then work on plain slices.
+        let n = self.hop;
+        let Scratch { td, .. } = &mut self.scratch;
+        for (buffer, (ring, from)) in td.iter_mut().zip([
+            (&self.master_left, start),
+            (&self.master_right, start),
+            (&self.sum_left, sum_start),
+            (&self.sum_right, sum_start),
+        ]) {
+            buffer.resize(n, 0.0);
+            ring.read(from, &mut buffer[..n]);
+        }
+        let [ml, mr, sl, sr] = &*td;
         let t = &mut self.time;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
-        for i in 0..hop {
-            let ml = f64::from(self.master_left.at(start + i));
-            let mr = f64::from(self.master_right.at(start + i));
-            let sl = f64::from(self.sum_left.at(sum_start + i));
-            let sr = f64::from(self.sum_right.at(sum_start + i));
-            let (rl, rr) = (ml - sl, mr - sr);
-            t.master_energy[0] += ml * ml;
-            t.master_energy[1] += mr * mr;
-            t.residual_energy[0] += rl * rl;
-            t.residual_energy[1] += rr * rr;
-            t.residual_lr += rl * rr;
-            let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (ml + mr), 0.5 * (sl + sr));
-            t.residual_mid_energy += rm * rm;
-            t.master_mid_energy += mm * mm;
-            hop_master += ml * ml + mr * mr;
-            hop_residual += rl * rl + rr * rr;
-            t.envelope_residual += rm * rm;
-            t.envelope_sum += sm * sm;
-            t.envelope_fill += 1;
+        let mut offset = 0;
+        while offset < n {
+            // Up to the end of the current envelope block.
+            let len = (envelope_block - t.envelope_fill).min(n - offset);
+            let range = offset..offset + len;
+            let mut sums = [0.0f32; 8];
+            for (((&a, &b), &c), &d) in ml[range.clone()]
+                .iter()
+                .zip(&mr[range.clone()])
+                .zip(&sl[range.clone()])
+                .zip(&sr[range])
+            {
+                let (rl, rr) = (a - c, b - d);
+                let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
+                sums[0] += a * a;
+                sums[1] += b * b;
+                sums[2] += rl * rl;
+                sums[3] += rr * rr;
+                sums[4] += rl * rr;
+                sums[5] += rm * rm;
+                sums[6] += mm * mm;
+                sums[7] += sm * sm;
+            }
+            let sums = sums.map(f64::from);
+            t.master_energy[0] += sums[0];
+            t.master_energy[1] += sums[1];
+            t.residual_energy[0] += sums[2];
+            t.residual_energy[1] += sums[3];
+            t.residual_lr += sums[4];
+            t.residual_mid_energy += sums[5];
+            t.master_mid_energy += sums[6];
+            hop_master += sums[0] + sums[1];
+            hop_residual += sums[2] + sums[3];
+            t.envelope_residual += sums[5];
+            t.envelope_sum += sums[7];
+            t.envelope_fill += len;
+            offset += len;
             if t.envelope_fill == envelope_block {
                 let (er, es) = (t.envelope_residual.sqrt(), t.envelope_sum.sqrt());
                 if t.envelope_count >= TAIL_TO_BLOCKS {
@@ -758,7 +821,17 @@ impl Analyzer {
         let mut auto = std::mem::take(&mut self.isolated_auto);
         cross.resize(self.pmm.len(), Cd::new(0.0, 0.0));
         auto.resize(self.pmm.len(), 0.0);
-        for index in 0..self.stems.len() {
+        // Until every stem is placed, all are checked each time; after, one stem per update
+        // in turn (a stem's lag rarely changes mid-song, and the checks cost an IFFT each).
+        let count = self.stems.len();
+        let settled = self.stems.iter().all(|s| s.locked);
+        self.update_count = self.update_count.wrapping_add(1);
+        let checked: Vec<usize> = if settled && count > 0 {
+            vec![(self.update_count as usize) % count]
+        } else {
+            (0..count).collect()
+        };
+        for index in checked {
             let energy: f64 = self.stems[index].pkk.iter().sum();
             // Stems with almost nothing in them cannot be timed (yet).
             if energy <= 1e-9 * total_energy.max(1e-30) || energy <= 1e-12 {

@@ -53,20 +53,33 @@ pub struct ChannelStats {
 
 impl ChannelStats {
     fn add(&mut self, samples: &[f32], taps: &[[f32; TAPS]; OVERSAMPLING - 1]) {
-        // One vectorisable pass for the plain statistics.
-        let mut peak = 0.0f32;
+        // One pass for the plain statistics, eight lanes wide so that it vectorises; partial
+        // sums go to double precision every 512 samples.
+        let mut peak = [0.0f32; 8];
         let mut sum = 0.0f64;
         let mut sum_squares = 0.0f64;
-        for chunk in samples.chunks(64) {
-            let (mut s, mut q) = (0.0f32, 0.0f32);
-            for &x in chunk {
-                peak = peak.max(x.abs());
-                s += x;
-                q += x * x;
+        for block in samples.chunks(512) {
+            let (mut s, mut q) = ([0.0f32; 8], [0.0f32; 8]);
+            let mut lanes = block.chunks_exact(8);
+            for lane in &mut lanes {
+                for i in 0..8 {
+                    let x = lane[i];
+                    let a = x.abs();
+                    peak[i] = if a > peak[i] { a } else { peak[i] };
+                    s[i] += x;
+                    q[i] += x * x;
+                }
             }
-            sum += f64::from(s);
-            sum_squares += f64::from(q);
+            for &x in lanes.remainder() {
+                let a = x.abs();
+                peak[0] = if a > peak[0] { a } else { peak[0] };
+                s[0] += x;
+                q[0] += x * x;
+            }
+            sum += s.iter().map(|&v| f64::from(v)).sum::<f64>();
+            sum_squares += q.iter().map(|&v| f64::from(v)).sum::<f64>();
         }
+        let peak = peak.iter().fold(0.0f32, |p, &v| if v > p { v } else { p });
         self.peak = self.peak.max(peak);
         self.sum += sum;
         self.sum_squares += sum_squares;
