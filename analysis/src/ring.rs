@@ -71,15 +71,6 @@ impl Ring {
         }
     }
 
-    /// The sample at `pos` (silence before 0).
-    pub fn at(&self, pos: i64) -> f32 {
-        if pos < 0 {
-            0.0
-        } else {
-            self.data[(pos as usize) & self.mask]
-        }
-    }
-
     /// Whether `[start, end)` has no missing sample (positions before 0 count as present).
     pub fn present(&self, start: i64, end: i64) -> bool {
         !self
