@@ -37,6 +37,8 @@ const UPDATE_EVERY_FRAMES_SETTLED: u64 = 3;
 /// Up to this many stems, every pair is checked for low-end cancellation (more stems are
 /// multitracks, and pairs grow with the square).
 pub const MAX_PAIR_STEMS: usize = 24;
+/// Frames after which the analysis may skip every other frame (see `process_frame`).
+const SETTLED_FRAMES: u64 = 12;
 /// Frames accumulated before anything cross-spectral is trusted.
 pub const MIN_FRAMES: u64 = 3;
 /// Time constant of the "recent" null residual, in seconds.
@@ -65,6 +67,8 @@ struct Stem {
     inverted: bool,
     /// A new lag seen once, waiting to be confirmed.
     pending_lag: Option<i64>,
+    /// The fraction of a sample left after the whole-sample lag, as last estimated.
+    fraction: Option<f64>,
     /// Frames of this stem read at `lag`, since the accumulators restarted.
     spectrum: Vec<Cf>,
     pms: Vec<Cd>,
@@ -323,6 +327,7 @@ impl Analyzer {
             locked: false,
             inverted: false,
             pending_lag: None,
+            fraction: None,
             spectrum: vec![Cf::new(0.0, 0.0); bins],
             pms: vec![Cd::new(0.0, 0.0); bins],
             pss: vec![Cd::new(0.0, 0.0); bins],
@@ -534,6 +539,15 @@ impl Analyzer {
             stem.ring.prune_gaps(prune_before - self.max_lag as i64);
         }
         if !(master_valid && stems_valid) {
+            return;
+        }
+        // Once the lags are found and the estimates have settled, the spectral analysis takes
+        // every other frame: the averages still converge over a song, at half the cost. The
+        // time-domain residual and the levels still see every sample; the choice depends on
+        // the position only, so block sizes never change a result.
+        let settled = self.frames >= SETTLED_FRAMES && self.stems.iter().all(|s| s.locked);
+        if settled && (start as u64 / self.hop as u64) % 2 == 1 {
+            self.analysed_frames_total += 1;
             return;
         }
 
@@ -885,7 +899,17 @@ impl Analyzer {
                 let at = |lag| plain_correlation(&cross, bins, self.frame_len, lag).abs();
                 at(peak.lag_samples) > at(0)
             };
+            // The fraction of a sample left, from the same isolated cross-spectrum.
+            let fraction = fractional_delay(
+                &cross,
+                &auto,
+                &self.stems[index].pkk,
+                bins,
+                self.frame_len,
+                self.stems[index].inverted,
+            );
             let stem = &mut self.stems[index];
+            stem.fraction = fraction;
             if peak.lag_samples == 0 || peak.zero_over_peak > MAX_ZERO_OVER_PEAK || !explains_more {
                 stem.locked = true;
                 stem.inverted = if peak.lag_samples == 0 {
@@ -1207,24 +1231,10 @@ impl Analyzer {
             .collect();
 
         // Stems: offsets, gains, polarity.
-        let mut cross = vec![Cd::new(0.0, 0.0); self.pmm.len()];
-        let mut auto = vec![0.0f64; self.pmm.len()];
-        let fractions: Vec<Option<f64>> = (0..self.stems.len())
-            .map(|k| {
-                let s = &self.stems[k];
-                if !s.locked {
-                    return None;
-                }
-                self.isolate(k, &mut cross, &mut auto);
-                fractional_delay(
-                    &cross,
-                    &auto,
-                    &s.pkk,
-                    self.analysis_bins,
-                    self.frame_len,
-                    s.inverted,
-                )
-            })
+        let fractions: Vec<Option<f64>> = self
+            .stems
+            .iter()
+            .map(|s| s.locked.then_some(s.fraction).flatten())
             .collect();
         let common_fraction = weighted_median(
             &self
