@@ -400,41 +400,43 @@ impl Analyzer {
             ..
         } = &mut self.scratch;
         let mut non_finite = 0u64;
-        let mut sanitise = |audio: &SignalAudio<'_>, left: &mut [f32], right: &mut [f32]| -> bool {
-            let (Some(l), Some(r)) = (
-                audio.channels[0].get(offset..offset + frames),
-                audio.channels[1].get(offset..offset + frames),
-            ) else {
-                return false;
-            };
-            copy_clean(l, &mut left[..frames], &mut non_finite);
-            copy_clean(r, &mut right[..frames], &mut non_finite);
-            true
-        };
+        // The block's part of a signal, sanitised: the input itself when clean (the normal
+        // case, no copy), else a cleaned copy in scratch.
+        let range = offset..offset + frames;
+        fn view<'b>(
+            audio: &SignalAudio<'b>,
+            range: std::ops::Range<usize>,
+        ) -> Option<(&'b [f32], &'b [f32])> {
+            Some((
+                audio.channels[0].get(range.clone())?,
+                audio.channels[1].get(range)?,
+            ))
+        }
 
         // Master.
-        let master_ok = match &block.master {
-            Some(audio) if sanitise(audio, left, right) => {
+        let master_ok = match block
+            .master
+            .as_ref()
+            .and_then(|a| Some((a, view(a, range.clone())?)))
+        {
+            Some((audio, (l, r))) => {
+                let l = sanitised(l, &mut left[..frames], &mut non_finite);
+                let r = sanitised(r, &mut right[..frames], &mut non_finite);
                 self.master_seen = true;
                 self.master_channels = audio.num_channels.clamp(1, 2);
-                self.master_left.push(&left[..frames]);
-                self.master_right.push(&right[..frames]);
-                for ((m, a), b) in mid[..frames]
-                    .iter_mut()
-                    .zip(&left[..frames])
-                    .zip(&right[..frames])
-                {
+                self.master_left.push(l);
+                self.master_right.push(r);
+                for ((m, a), b) in mid[..frames].iter_mut().zip(l).zip(r) {
                     *m = 0.5 * (a + b);
                 }
                 self.master_mid.push(&mid[..frames]);
-                self.master_stats
-                    .add([&left[..frames], &right[..frames]], audio.num_channels);
+                self.master_stats.add([l, r], audio.num_channels);
                 if let Some(meter) = &mut self.master_loudness {
-                    let _ = meter.add_frames_planar_f32(&[&left[..frames], &right[..frames]]);
+                    let _ = meter.add_frames_planar_f32(&[l, r]);
                 }
                 true
             }
-            _ => false,
+            None => false,
         };
         if !master_ok {
             self.master_left.push_missing(frames);
@@ -452,10 +454,11 @@ impl Analyzer {
                 .iter()
                 .find(|s| s.id == stem.id)
                 .and_then(|s| s.audio.as_ref());
-            match audio {
-                Some(audio) if sanitise(audio, left, right) => {
+            match audio.and_then(|a| Some((a, view(a, range.clone())?))) {
+                Some((audio, (l, r))) => {
+                    let l = sanitised(l, &mut left[..frames], &mut non_finite);
+                    let r = sanitised(r, &mut right[..frames], &mut non_finite);
                     // Zipped equal-length slices: no bounds checks, so the loops vectorise.
-                    let (l, r) = (&left[..frames], &right[..frames]);
                     for (acc, x) in sum_left[..frames].iter_mut().zip(l) {
                         *acc += x;
                     }
@@ -466,10 +469,9 @@ impl Analyzer {
                         *m = 0.5 * (a + b);
                     }
                     stem.ring.push(&mid[..frames]);
-                    stem.stats
-                        .add([&left[..frames], &right[..frames]], audio.num_channels);
+                    stem.stats.add([l, r], audio.num_channels);
                 }
-                _ => {
+                None => {
                     all_present = false;
                     stem.ring.push_missing(frames);
                 }
@@ -1564,21 +1566,21 @@ fn clean(x: f32, non_finite: &mut u64) -> f32 {
     }
 }
 
-/// Copies `from` into `to`, sanitised like [`clean`]. Clean audio (the normal case) takes one
-/// vectorisable check and a plain copy.
-fn copy_clean(from: &[f32], to: &mut [f32], non_finite: &mut u64) {
+/// `from` itself when it is clean audio (the normal case: one vectorisable check, no copy),
+/// else a copy in `scratch` sanitised like [`clean`].
+fn sanitised<'a>(from: &'a [f32], scratch: &'a mut [f32], non_finite: &mut u64) -> &'a [f32] {
     let suspicious = from.iter().fold(false, |bad, &x| {
         let a = x.abs();
         // NaN is neither finite nor small; subnormals are below MIN_POSITIVE but not zero.
         bad | !a.is_finite() | (a > MAX_SAMPLE_MAGNITUDE) | (a < f32::MIN_POSITIVE && a != 0.0)
     });
-    if suspicious {
-        for (o, &x) in to.iter_mut().zip(from) {
-            *o = clean(x, non_finite);
-        }
-    } else {
-        to.copy_from_slice(&from[..to.len()]);
+    if !suspicious {
+        return from;
     }
+    for (o, &x) in scratch.iter_mut().zip(from) {
+        *o = clean(x, non_finite);
+    }
+    &scratch[..from.len().min(scratch.len())]
 }
 
 /// The weighted median of `(value, weight)` pairs.
