@@ -5,6 +5,7 @@ pub mod check;
 pub mod decode;
 pub mod inputs;
 pub mod output;
+pub mod plot;
 pub mod profile;
 
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub struct CheckArgs {
     /// Write the report as Markdown to PATH.
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
+    /// Draw the spectra (mix, sum, residual) and the transfer function into a PNG.
+    #[arg(long, value_name = "PNG")]
+    pub plot: Option<PathBuf>,
     /// Delivery spec to check against.
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
@@ -133,6 +137,11 @@ fn run_check(args: CheckArgs) -> ExitCode {
             "{}: cannot write the Markdown report ({e})",
             path.display()
         ));
+    }
+    if let Some(path) = &args.plot
+        && let Err(e) = plot::write_plot(&report, path)
+    {
+        return fail(&format!("{}: cannot draw the plot ({e})", path.display()));
     }
     let json_to_stdout = args.json.as_ref().is_some_and(|p| p.as_os_str() == "-");
     if !args.quiet && !json_to_stdout {

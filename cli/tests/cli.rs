@@ -445,6 +445,7 @@ fn help_usage_and_outputs() {
     write_set(dir.path(), &stems_of(&song), &song.master());
     let out = tempfile::tempdir().unwrap();
     let md = out.path().join("report.md");
+    let png = out.path().join("spectra.png");
     let json = out.path().join("report.json");
     let mix = dir.path().join("Song_Mix.wav");
     let stems: Vec<PathBuf> = song
@@ -461,6 +462,8 @@ fn help_usage_and_outputs() {
         md.display().to_string(),
         "--json".into(),
         json.display().to_string(),
+        "--plot".into(),
+        png.display().to_string(),
     ]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let run = stemcheck(&refs);
