@@ -89,7 +89,7 @@ impl Diagnosis {
 
     fn setup(&mut self, m: &Measurements, config: &AnalyzerConfig, out: &mut Vec<Finding>) {
         if m.seconds_received >= 1.0 && !m.has_master && m.num_stems > 0 {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::NoMaster,
                 Severity::Warning,
                 vec![],
@@ -101,7 +101,7 @@ impl Diagnosis {
             ));
         }
         if m.seconds_received >= 1.0 && m.has_master && m.num_stems == 0 {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::NoStems,
                 Severity::Warning,
                 vec![],
@@ -114,7 +114,7 @@ impl Diagnosis {
         }
         let n = m.num_stems;
         if n >= config.multitrack_stems {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::StemCount,
                 Severity::Warning,
                 vec![],
@@ -125,7 +125,7 @@ impl Diagnosis {
                 "Group the tracks into musical stems (drums, bass, harmony, leads, FX).".into(),
             ));
         } else if n > config.usual_max_stems || (n > 0 && n < config.usual_min_stems) {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::StemCount,
                 Severity::Info,
                 vec![],
@@ -149,7 +149,7 @@ impl Diagnosis {
         for (name, levels, is_stem) in &signals {
             let stems = if *is_stem { vec![name.clone()] } else { vec![] };
             if levels.clipped_samples > 0 {
-                out.push(finding(
+                out.push(Finding::new(
                     FindingKind::Clipping,
                     Severity::Error,
                     stems.clone(),
@@ -169,7 +169,7 @@ impl Diagnosis {
                 levels.true_peak_dbtp,
                 config.true_peak_limit_dbtp + 0.001,
             ) {
-                out.push(finding(
+                out.push(Finding::new(
                     FindingKind::TruePeak,
                     Severity::Warning,
                     stems.clone(),
@@ -187,7 +187,7 @@ impl Diagnosis {
                 ));
             }
             if self.over(FindingKind::DcOffset, name, levels.dc_dbfs, DC_OFFSET_DBFS) {
-                out.push(finding(
+                out.push(Finding::new(
                     FindingKind::DcOffset,
                     Severity::Warning,
                     stems.clone(),
@@ -202,7 +202,7 @@ impl Diagnosis {
         if let Some(sum) = m.sum_levels
             && sum.peak_dbfs > 0.0
         {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::SumOverFullScale,
                 Severity::Warning,
                 vec![],
@@ -221,7 +221,7 @@ impl Diagnosis {
                 && stem.present_fraction > 0.5
                 && stem.levels.peak_dbfs < SILENCE_DBFS
             {
-                out.push(finding(
+                out.push(Finding::new(
                     FindingKind::SilentStem,
                     Severity::Warning,
                     vec![stem.name.clone()],
@@ -241,7 +241,7 @@ impl Diagnosis {
     fn null_test(&mut self, m: &Measurements, confidence: f32, out: &mut Vec<Finding>) {
         if m.common_lag_samples != 0 {
             let ms = m.common_lag_samples as f64 * 1000.0 / f64::from(m.sample_rate_hz);
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::MasterLatency,
                 Severity::Info,
                 vec![],
@@ -260,7 +260,7 @@ impl Diagnosis {
         let nulls_key = "";
         let nulling = -residual;
         if self.over(FindingKind::Nulls, nulls_key, nulling, -NULLS_BELOW_DB) {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::Nulls,
                 Severity::Info,
                 vec![],
@@ -313,7 +313,7 @@ impl Diagnosis {
                 } else {
                     format!("{:.2} samples", offset.abs())
                 };
-                out.push(finding(
+                out.push(Finding::new(
                     FindingKind::StemOffset,
                     if offset.abs() >= 1.0 { Severity::Error } else { Severity::Warning },
                     vec![name.clone()],
@@ -334,7 +334,7 @@ impl Diagnosis {
                 explained = true;
                 take(stem.gain_explains_db);
                 self.next.insert((FindingKind::StemPolarity, name.clone()));
-                out.push(finding(
+                out.push(Finding::new(
                     FindingKind::StemPolarity,
                     Severity::Error,
                     vec![name.clone()],
@@ -361,7 +361,7 @@ impl Diagnosis {
                 } else {
                     "quieter"
                 };
-                out.push(finding(
+                out.push(Finding::new(
                     FindingKind::StemGain,
                     if stem.gain_db.abs() >= 0.5 { Severity::Error } else { Severity::Warning },
                     vec![name.clone()],
@@ -400,7 +400,7 @@ impl Diagnosis {
             explained = true;
             take(m.dynamics_explains_db);
             dynamic = true;
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::MasterBusDynamics,
                 Severity::Error,
                 vec![],
@@ -432,7 +432,7 @@ impl Diagnosis {
             take(m.bus_eq_explains_db);
             let (lo, hi) = m.bus_eq_band_hz;
             let centre = (lo * hi).sqrt();
-            let mut f = finding(
+            let mut f = Finding::new(
                 FindingKind::MasterBusEq,
                 Severity::Error,
                 vec![],
@@ -461,7 +461,7 @@ impl Diagnosis {
         {
             explained = true;
             take(m.bus_gain_explains_db);
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::MasterBusGain,
                 if m.bus_gain_db.abs() >= 1.0 { Severity::Error } else { Severity::Warning },
                 vec![],
@@ -508,7 +508,7 @@ impl Diagnosis {
                 Severity::Warning
             };
             let f = if is_fx {
-                finding(
+                Finding::new(
                     FindingKind::MissingFxReturn,
                     severity,
                     vec![],
@@ -522,7 +522,7 @@ impl Diagnosis {
                     "Route the reverb/delay return to the FX stem (or print it into the stems it belongs to).".into(),
                 )
             } else {
-                finding(
+                Finding::new(
                     FindingKind::MissingContent,
                     severity,
                     vec![],
@@ -542,7 +542,7 @@ impl Diagnosis {
             }
         }
         if !explained && residual > MISSING_CONTENT_THRESHOLD_DB {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::MissingContent,
                 Severity::Warning,
                 vec![],
@@ -553,7 +553,7 @@ impl Diagnosis {
                 "Compare the stem routing with the mix: sends, master-bus plugins, automation.".into(),
             ));
         } else if !explained {
-            out.push(finding(
+            out.push(Finding::new(
                 FindingKind::Nulls,
                 Severity::Info,
                 vec![],
@@ -576,7 +576,7 @@ impl Diagnosis {
                 -CANCELLATION_THRESHOLD_DB,
             ) {
                 let (lo, hi) = c.band_hz;
-                let mut f = finding(
+                let mut f = Finding::new(
                     FindingKind::StemPhaseCancellation,
                     Severity::Warning,
                     c.stems.to_vec(),
@@ -610,35 +610,11 @@ fn format_hz(hz: f32) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finding(
-    kind: FindingKind,
-    severity: Severity,
-    stems: Vec<String>,
-    value: f64,
-    unit: Unit,
-    confidence: f32,
-    message: String,
-    fix: String,
-) -> Finding {
-    Finding {
-        kind,
-        severity,
-        stems,
-        value,
-        unit,
-        confidence,
-        message,
-        fix,
-        band_hz: None,
-    }
-}
-
 /// A finding about instances at different sample rates, for callers that see the rates (the
 /// live core and the file checker): the analysis itself runs at one rate.
 pub fn sample_rate_mismatch(stems: Vec<String>, expected_hz: f32, found_hz: &[f32]) -> Finding {
     let rates: Vec<String> = found_hz.iter().map(|r| format!("{r} Hz")).collect();
-    finding(
+    Finding::new(
         FindingKind::SampleRateMismatch,
         Severity::Error,
         stems.clone(),

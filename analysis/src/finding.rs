@@ -154,6 +154,31 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding with no band (set `band_hz` afterwards if it concerns one).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: FindingKind,
+        severity: Severity,
+        stems: Vec<String>,
+        value: f64,
+        unit: Unit,
+        confidence: f32,
+        message: String,
+        fix: String,
+    ) -> Self {
+        Self {
+            kind,
+            severity,
+            stems,
+            value,
+            unit,
+            confidence,
+            message,
+            fix,
+            band_hz: None,
+        }
+    }
+
     /// A sort key: most important first (severity, then confidence).
     pub fn importance(&self) -> (Severity, i32) {
         (self.severity, (self.confidence * 1000.0) as i32)

@@ -245,6 +245,7 @@ impl Track {
     }
 }
 
+/// A file-level finding: always certain.
 fn file_finding(
     kind: FindingKind,
     severity: Severity,
@@ -254,17 +255,7 @@ fn file_finding(
     message: String,
     fix: String,
 ) -> Finding {
-    Finding {
-        kind,
-        severity,
-        stems,
-        value,
-        unit,
-        confidence: 1.0,
-        message,
-        fix,
-        band_hz: None,
-    }
+    Finding::new(kind, severity, stems, value, unit, 1.0, message, fix)
 }
 
 /// Sample rate, bit depth, format and channels: against the mix, and against the profile.

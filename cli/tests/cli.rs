@@ -14,42 +14,10 @@ fn song() -> Song {
     render_song(11, RATE as f32, 6.0).with_ending(1.0, 0.3)
 }
 
-#[derive(Clone, Copy)]
-enum Format {
-    Int24,
-    Float32,
-    Int16,
-}
+use stemcheck_testkit::wav::WavFormat as Format;
 
 fn write_wav(path: &Path, audio: &Stereo, rate: u32, format: Format) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: rate,
-        bits_per_sample: match format {
-            Format::Int24 => 24,
-            Format::Float32 => 32,
-            Format::Int16 => 16,
-        },
-        sample_format: match format {
-            Format::Float32 => hound::SampleFormat::Float,
-            _ => hound::SampleFormat::Int,
-        },
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for (&l, &r) in audio[0].iter().zip(&audio[1]) {
-        for x in [l, r] {
-            match format {
-                Format::Float32 => writer.write_sample(x).unwrap(),
-                Format::Int24 => writer
-                    .write_sample((x.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)
-                    .unwrap(),
-                Format::Int16 => writer
-                    .write_sample((x.clamp(-1.0, 1.0) * 32_767.0).round() as i16)
-                    .unwrap(),
-            }
-        }
-    }
-    writer.finalize().unwrap();
+    stemcheck_testkit::wav::write_wav(path, audio, rate, format).unwrap();
 }
 
 /// Writes `Song_<Stem>.wav` for each stem and `Song_Mix.wav`.

@@ -8,6 +8,7 @@
 
 pub mod process;
 pub mod song;
+pub mod wav;
 
 pub use song::{Song, Stem, render_song};
 

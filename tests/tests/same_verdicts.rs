@@ -12,21 +12,8 @@ use stemcheck_testkit::{Stereo, quantize_24bit, render_song, sum};
 const RATE: u32 = 48_000;
 
 fn write_wav(path: &std::path::Path, audio: &Stereo) {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: RATE,
-        bits_per_sample: 24,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut writer = hound::WavWriter::create(path, spec).unwrap();
-    for (&l, &r) in audio[0].iter().zip(&audio[1]) {
-        for x in [l, r] {
-            writer
-                .write_sample((x * 8_388_608.0).round().clamp(-8_388_608.0, 8_388_607.0) as i32)
-                .unwrap();
-        }
-    }
-    writer.finalize().unwrap();
+    stemcheck_testkit::wav::write_wav(path, audio, RATE, stemcheck_testkit::wav::WavFormat::Int24)
+        .unwrap();
 }
 
 #[test]
