@@ -121,10 +121,18 @@ impl AudioReader {
             || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F32BE
             || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F64LE
             || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F64BE;
+        let double = codec == symphonia::core::codecs::CODEC_TYPE_PCM_F64LE
+            || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F64BE;
         let bits_per_sample = params
             .bits_per_sample
             .or(params.bits_per_coded_sample)
-            .unwrap_or(if float { 32 } else { 16 });
+            .unwrap_or(if double {
+                64
+            } else if float {
+                32
+            } else {
+                16
+            });
         let declared_frames = params.n_frames.filter(|&n| n <= MAX_DECLARED_FRAMES);
         let decoder = symphonia::default::get_codecs()
             .make(&params, &DecoderOptions::default())
