@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use stemcheck_bus::timeline::EpochSummary;
 use stemcheck_bus::{LaneConsumer, LaneId};
 
 use crate::group::{Group, Member};
@@ -188,23 +189,7 @@ impl Core {
             if runs.is_empty() && !publish_now && !save {
                 continue;
             }
-            if group.is_empty() && runs.is_empty() {
-                continue;
-            }
-            let mut snapshot = group.snapshot();
-            for run in &runs {
-                if let Some(path) = report::write_run_report(&snapshot, run) {
-                    group.last_report = Some(path.display().to_string());
-                }
-            }
-            if save {
-                match report::write_saved_report(&snapshot) {
-                    Ok(path) => group.last_report = Some(path.display().to_string()),
-                    Err(e) => tracing::error!("Stemcheck: could not save the report: {e}"),
-                }
-            }
-            snapshot.last_report = group.last_report.clone();
-            snapshot::publish(index, snapshot);
+            publish(index, group, &runs, save);
         }
         if publish_now {
             self.last_publish = now;
@@ -227,17 +212,29 @@ impl Core {
         for (index, group) in self.groups.iter_mut().enumerate() {
             group.finish();
             let runs = group.take_finished_runs();
-            if group.is_empty() && runs.is_empty() {
-                continue;
-            }
-            let mut snapshot = group.snapshot();
-            for run in &runs {
-                if let Some(path) = report::write_run_report(&snapshot, run) {
-                    group.last_report = Some(path.display().to_string());
-                }
-            }
-            snapshot.last_report = group.last_report.clone();
-            snapshot::publish(index, snapshot);
+            publish(index, group, &runs, false);
         }
     }
+}
+
+/// Builds the group's snapshot, writes the reports of the runs that ended (and the one asked
+/// for with "Save report"), and publishes the snapshot.
+fn publish(index: usize, group: &mut Group, runs: &[EpochSummary], save: bool) {
+    if group.is_empty() && runs.is_empty() {
+        return;
+    }
+    let mut snapshot = group.snapshot();
+    for run in runs {
+        if let Some(path) = report::write_run_report(&snapshot, run) {
+            group.last_report = Some(path.display().to_string());
+        }
+    }
+    if save {
+        match report::write_saved_report(&snapshot) {
+            Ok(path) => group.last_report = Some(path.display().to_string()),
+            Err(e) => tracing::error!("Stemcheck: could not save the report: {e}"),
+        }
+    }
+    snapshot.last_report = group.last_report.clone();
+    snapshot::publish(index, snapshot);
 }

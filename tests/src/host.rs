@@ -260,6 +260,25 @@ impl Instance {
         .is_ok()
     }
 
+    /// Sets group ("a" to "h"), role ("auto", "stem", "master") and typed name through the
+    /// plugin's own state: saved, edited, loaded back.
+    pub fn configure(&mut self, group: &str, role: &str, name: &str) {
+        let state = self.save_state();
+        // nice-plug's CLAP state: an 8-byte little-endian length, then JSON.
+        let mut json: serde_json::Value = serde_json::from_slice(&state[8..]).unwrap();
+        json["params"]["group"] = serde_json::json!({ "string": group });
+        json["params"]["role"] = serde_json::json!({ "string": role });
+        json["fields"]["stem-name"] =
+            serde_json::Value::String(serde_json::to_string(name).unwrap());
+        let body = serde_json::to_vec(&json).unwrap();
+        let mut bytes = (body.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&body);
+        assert!(
+            self.load_state(&bytes),
+            "the plugin accepts its own edited state"
+        );
+    }
+
     fn state_ext(&self) -> PluginState {
         self.plugin
             .access_shared_handler(|h| *h.state.get().unwrap())
