@@ -95,12 +95,12 @@ pub fn write_saved_report(snapshot: &GroupSnapshot) -> std::io::Result<PathBuf> 
     let dir = report_dir().ok_or_else(|| {
         std::io::Error::other(format!("no folder for reports (set {REPORT_DIR_ENV})"))
     })?;
-    let rate = f64::from(snapshot.sample_rate_hz.max(1.0));
     let run = EpochSummary {
         epoch: snapshot.run,
         start_pos_samples: snapshot.run_start_samples,
-        end_pos_samples: snapshot.run_start_samples
-            + (snapshot.run_frames as f64).min(rate * 1e9) as i64,
+        end_pos_samples: snapshot
+            .run_start_samples
+            .saturating_add(snapshot.run_frames as i64),
         sample_rate_hz: snapshot.sample_rate_hz,
         reason: EpochEnd::Finished,
     };
