@@ -37,7 +37,7 @@ fn main() {
         let master = sum(&stems);
         let len = master[0].len();
         let mut best = f64::MAX;
-        for _ in 0..3 {
+        for _ in 0..5 {
             let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
             let start = Instant::now();
             let mut pos = 0;

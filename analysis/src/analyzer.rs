@@ -18,7 +18,7 @@ use crate::config::{AnalyzerConfig, CANCELLATION_MAX_HZ, FRAME_SECONDS, MAX_LAG_
 use crate::diagnose::Diagnosis;
 use crate::dynamics::GainByLevel;
 use crate::finding::{Finding, Verdict};
-use crate::headroom::{SignalStats, db};
+use crate::headroom::{LANES, LANES_FOLD_SAMPLES, Lanes, SignalStats, db};
 use crate::input::{Block, SignalAudio, StemId};
 use crate::lag::{
     MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STRONG_PEAK_TO_RMS, fractional_delay, gcc_peak,
@@ -27,6 +27,7 @@ use crate::lag::{
 use crate::measurements::{BandMeasurement, Cancellation, Measurements, StemMeasurements};
 use crate::ring::Ring;
 use crate::spectra::{Cd, Cf, Fft};
+use wide::f32x4;
 
 /// Up to this many stems, per-band gains are fitted jointly (exact with correlated stems and
 /// several defects at once); above, each stem is fitted with the others assumed right.
@@ -373,8 +374,18 @@ impl Analyzer {
 
     /// Feeds a block of aligned audio.
     pub fn process(&mut self, block: &Block<'_>) {
-        for stem in block.stems {
-            self.stem_index(stem.id);
+        // Callers normally pass the same stems in the same order each block: then there is
+        // nothing to look up (a search per stem is quadratic with hundreds of stems).
+        let same_order = block.stems.len() == self.stems.len()
+            && block
+                .stems
+                .iter()
+                .zip(&self.stems)
+                .all(|(b, s)| b.id == s.id);
+        if !same_order {
+            for stem in block.stems {
+                self.stem_index(stem.id);
+            }
         }
         let mut offset = 0;
         while offset < block.num_frames {
@@ -448,28 +459,46 @@ impl Analyzer {
         sum_left[..frames].fill(0.0);
         sum_right[..frames].fill(0.0);
         let mut all_present = !self.stems.is_empty();
-        for stem in &mut self.stems {
+        for (index, stem) in self.stems.iter_mut().enumerate() {
             let audio = block
                 .stems
-                .iter()
-                .find(|s| s.id == stem.id)
+                .get(index)
+                .filter(|s| s.id == stem.id)
+                .or_else(|| block.stems.iter().find(|s| s.id == stem.id))
                 .and_then(|s| s.audio.as_ref());
             match audio.and_then(|a| Some((a, view(a, range.clone())?))) {
                 Some((audio, (l, r))) => {
-                    let l = sanitised(l, &mut left[..frames], &mut non_finite);
-                    let r = sanitised(r, &mut right[..frames], &mut non_finite);
-                    // Zipped equal-length slices: no bounds checks, so the loops vectorise.
-                    for (acc, x) in sum_left[..frames].iter_mut().zip(l) {
-                        *acc += x;
+                    // With hundreds of stems this is the analysis's hottest loop: one pass per
+                    // piece cleans the samples and does the sum, the levels and the mid (written
+                    // straight into the stem's ring).
+                    let mut start = 0;
+                    while start < frames {
+                        let mid = stem
+                            .ring
+                            .next_slots((frames - start).min(LANES_FOLD_SAMPLES));
+                        let end = start + mid.len();
+                        let piece = start..end;
+                        let (l, r) = (&l[piece.clone()], &r[piece.clone()]);
+                        let gathered = gather_stem(
+                            [l, r],
+                            [&mut sum_left[piece.clone()], &mut sum_right[piece.clone()]],
+                            mid,
+                        );
+                        stem.ring.commit(end - start);
+                        non_finite += gathered.non_finite;
+                        if gathered.cleaned {
+                            // Rare: the level extremes need the cleaned samples too.
+                            let mut uncounted = 0;
+                            let l = sanitised(l, &mut left[piece.clone()], &mut uncounted);
+                            let r = sanitised(r, &mut right[piece], &mut uncounted);
+                            stem.stats
+                                .add_gathered(&gathered.lanes, [l, r], audio.num_channels);
+                        } else {
+                            stem.stats
+                                .add_gathered(&gathered.lanes, [l, r], audio.num_channels);
+                        }
+                        start = end;
                     }
-                    for (acc, x) in sum_right[..frames].iter_mut().zip(r) {
-                        *acc += x;
-                    }
-                    for ((m, a), b) in mid[..frames].iter_mut().zip(l).zip(r) {
-                        *m = 0.5 * (a + b);
-                    }
-                    stem.ring.push(&mid[..frames]);
-                    stem.stats.add([l, r], audio.num_channels);
                 }
                 None => {
                     all_present = false;
@@ -1566,6 +1595,85 @@ fn clean(x: f32, non_finite: &mut u64) -> f32 {
     }
 }
 
+/// What [`gather_stem`] learnt of a piece.
+struct Gathered {
+    lanes: [Lanes; 2],
+    /// NaN and infinite samples met (made silent).
+    non_finite: u64,
+    /// Whether cleaning may have changed more than subnormals (which cannot matter to peaks).
+    cleaned: bool,
+}
+
+/// One pass over a piece of a stem: cleans each sample like [`clean`], adds it into the stems'
+/// sum, writes the stem's mid (the mean of its channels) and gathers its level moments per
+/// channel. All slices have the same length.
+#[inline]
+fn gather_stem(stem: [&[f32]; 2], sum: [&mut [f32]; 2], mid: &mut [f32]) -> Gathered {
+    let limit = f32x4::splat(MAX_SAMPLE_MAGNITUDE);
+    let smallest = f32x4::splat(f32::MIN_POSITIVE);
+    let (zero, one, half) = (f32x4::ZERO, f32x4::ONE, f32x4::HALF);
+    // [`clean`] as masks; non-finite samples counted per lane (exact in f32 up to 2^24).
+    let clean4 = |x: f32x4, non_finite: &mut f32x4| {
+        let finite = x.is_finite();
+        *non_finite += (!finite).select(one, zero);
+        let normal = finite & x.abs().simd_ge(smallest);
+        normal.select(x.fast_clamp(-limit, limit), zero)
+    };
+    let mut peak = [zero; 2];
+    let mut total = [zero; 2];
+    let mut squares = [zero; 2];
+    let mut non_finite = zero;
+
+    let [l, r] = stem;
+    let [sum_l, sum_r] = sum;
+    let (l4, l_rest) = l.as_chunks::<LANES>();
+    let (r4, r_rest) = r.as_chunks::<LANES>();
+    let (sl4, sl_rest) = sum_l.as_chunks_mut::<LANES>();
+    let (sr4, sr_rest) = sum_r.as_chunks_mut::<LANES>();
+    let (m4, m_rest) = mid.as_chunks_mut::<LANES>();
+    for ((((a, b), sl), sr), m) in l4.iter().zip(r4).zip(sl4).zip(sr4).zip(m4) {
+        let a = clean4(f32x4::from(*a), &mut non_finite);
+        let b = clean4(f32x4::from(*b), &mut non_finite);
+        *sl = (f32x4::from(*sl) + a).to_array();
+        *sr = (f32x4::from(*sr) + b).to_array();
+        *m = ((a + b) * half).to_array();
+        for (c, x) in [a, b].into_iter().enumerate() {
+            peak[c] = peak[c].fast_max(x.abs());
+            total[c] += x;
+            squares[c] += x * x;
+        }
+    }
+    let mut lanes = [0, 1].map(|c| Lanes {
+        peak: peak[c].to_array(),
+        sum: total[c].to_array(),
+        squares: squares[c].to_array(),
+    });
+    let mut non_finite = non_finite.reduce_add() as u64;
+    for ((((&a, &b), sl), sr), m) in l_rest
+        .iter()
+        .zip(r_rest)
+        .zip(sl_rest)
+        .zip(sr_rest)
+        .zip(m_rest)
+    {
+        let a = clean(a, &mut non_finite);
+        let b = clean(b, &mut non_finite);
+        *sl += a;
+        *sr += b;
+        *m = 0.5 * (a + b);
+        lanes[0].add_one(a);
+        lanes[1].add_one(b);
+    }
+    let clamped = lanes
+        .iter()
+        .any(|l| l.peak.iter().any(|&p| p >= MAX_SAMPLE_MAGNITUDE));
+    Gathered {
+        lanes,
+        non_finite,
+        cleaned: non_finite > 0 || clamped,
+    }
+}
+
 /// `from` itself when it is clean audio (the normal case: one vectorisable check, no copy),
 /// else a copy in `scratch` sanitised like [`clean`].
 fn sanitised<'a>(from: &'a [f32], scratch: &'a mut [f32], non_finite: &mut u64) -> &'a [f32] {
@@ -1658,6 +1766,84 @@ mod tests {
         );
         assert_eq!(weighted_median(&[(1.0, 1.0), (3.0, 1.0)]), Some(2.0));
         assert_eq!(weighted_median(&[]), None);
+    }
+
+    #[test]
+    fn the_wide_ingest_pass_cleans_sums_and_measures_like_the_scalar_definition() {
+        // Odd length (a remainder after the four-wide part) with every kind of bad sample.
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-42, // subnormal
+            -1e-40,
+            3e6, // absurdly loud: clamped
+            -0.0,
+            0.0,
+        ];
+        let len = 203;
+        let mut seed = 12345u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        let mut l: Vec<f32> = (0..len).map(|_| next()).collect();
+        let mut r: Vec<f32> = (0..len).map(|_| next()).collect();
+        for (i, &x) in specials.iter().enumerate() {
+            l[i * 23] = x;
+            r[len - 1 - i * 7] = x;
+        }
+        let mut sum = [vec![0.25f32; len], vec![-0.25f32; len]];
+        let mut mid = vec![0.0f32; len];
+        let [sum_l, sum_r] = &mut sum;
+        let got = gather_stem([&l, &r], [sum_l, sum_r], &mut mid);
+
+        let mut expected_non_finite = 0;
+        let cl: Vec<f32> = l
+            .iter()
+            .map(|&x| clean(x, &mut expected_non_finite))
+            .collect();
+        let cr: Vec<f32> = r
+            .iter()
+            .map(|&x| clean(x, &mut expected_non_finite))
+            .collect();
+        assert_eq!(got.non_finite, expected_non_finite);
+        assert_eq!(expected_non_finite, 6);
+        assert!(got.cleaned);
+        for i in 0..len {
+            assert_eq!(sum[0][i], 0.25 + cl[i], "left sum at {i}");
+            assert_eq!(sum[1][i], -0.25 + cr[i], "right sum at {i}");
+            assert_eq!(mid[i], 0.5 * (cl[i] + cr[i]), "mid at {i}");
+        }
+        for (lanes, clean) in got.lanes.iter().zip([&cl, &cr]) {
+            let peak = lanes.peak.iter().fold(0.0f32, |a, &b| a.max(b));
+            let expected_peak = clean.iter().fold(0.0f32, |a, &b| a.max(b.abs()));
+            assert_eq!(peak, expected_peak);
+            assert_eq!(peak, MAX_SAMPLE_MAGNITUDE);
+            let total: f64 = lanes.sum.iter().map(|&v| f64::from(v)).sum();
+            let expected: f64 = clean.iter().map(|&v| f64::from(v)).sum();
+            // Single-precision partial sums: relative to the magnitudes added.
+            let scale: f64 = clean.iter().map(|&v| f64::from(v.abs())).sum();
+            assert!(
+                (total - expected).abs() < 1e-6 * scale,
+                "{total} vs {expected}"
+            );
+            let squares: f64 = lanes.squares.iter().map(|&v| f64::from(v)).sum();
+            let expected: f64 = clean.iter().map(|&v| f64::from(v * v)).sum();
+            assert!(
+                (squares - expected).abs() < 1e-6 * expected,
+                "{squares} vs {expected}"
+            );
+        }
+
+        // Clean input: nothing to report.
+        let quiet: Vec<f32> = (0..len).map(|_| next() * 0.5).collect();
+        let mut sum = [vec![0.0f32; len], vec![0.0f32; len]];
+        let [sum_l, sum_r] = &mut sum;
+        let got = gather_stem([&quiet, &quiet], [sum_l, sum_r], &mut mid);
+        assert!(!got.cleaned);
+        assert_eq!(got.non_finite, 0);
+        assert_eq!(sum[0], quiet);
     }
 
     #[test]

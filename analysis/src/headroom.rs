@@ -51,38 +51,78 @@ pub struct ChannelStats {
     extended: Vec<f32>,
 }
 
+/// Plain moments of a run of one channel's samples, gathered four lanes wide so that the loop
+/// vectorises (a caller may fuse [`Lanes::add4`] into its own pass over the samples). Lanes hold
+/// single-precision partial sums: callers fold them into [`ChannelStats`] at most every
+/// [`LANES_FOLD_SAMPLES`] samples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lanes {
+    pub peak: [f32; LANES],
+    pub sum: [f32; LANES],
+    pub squares: [f32; LANES],
+}
+
+/// Width of [`Lanes`]: one SSE register. (Eight lanes for two channels plus a caller's own work
+/// ran out of registers on x86-64's baseline and spilled.)
+pub const LANES: usize = 4;
+
+/// Samples per fold of [`Lanes`] into double precision.
+pub const LANES_FOLD_SAMPLES: usize = 512;
+
+impl Lanes {
+    #[inline(always)]
+    pub fn add4(&mut self, x: &[f32; LANES]) {
+        for i in 0..LANES {
+            let a = x[i].abs();
+            self.peak[i] = if a > self.peak[i] { a } else { self.peak[i] };
+            self.sum[i] += x[i];
+            self.squares[i] += x[i] * x[i];
+        }
+    }
+
+    #[inline]
+    pub fn add_one(&mut self, x: f32) {
+        let a = x.abs();
+        self.peak[0] = if a > self.peak[0] { a } else { self.peak[0] };
+        self.sum[0] += x;
+        self.squares[0] += x * x;
+    }
+
+    fn of(samples: &[f32]) -> Self {
+        let mut lanes = Self::default();
+        let (chunks, rest) = samples.as_chunks::<LANES>();
+        for chunk in chunks {
+            lanes.add4(chunk);
+        }
+        for &x in rest {
+            lanes.add_one(x);
+        }
+        lanes
+    }
+}
+
 impl ChannelStats {
     fn add(&mut self, samples: &[f32], taps: &[[f32; TAPS]; OVERSAMPLING - 1]) {
-        // One pass for the plain statistics, eight lanes wide so that it vectorises; partial
-        // sums go to double precision every 512 samples.
-        let mut peak = [0.0f32; 8];
-        let mut sum = 0.0f64;
-        let mut sum_squares = 0.0f64;
-        for block in samples.chunks(512) {
-            let (mut s, mut q) = ([0.0f32; 8], [0.0f32; 8]);
-            let mut lanes = block.chunks_exact(8);
-            for lane in &mut lanes {
-                for i in 0..8 {
-                    let x = lane[i];
-                    let a = x.abs();
-                    peak[i] = if a > peak[i] { a } else { peak[i] };
-                    s[i] += x;
-                    q[i] += x * x;
-                }
-            }
-            for &x in lanes.remainder() {
-                let a = x.abs();
-                peak[0] = if a > peak[0] { a } else { peak[0] };
-                s[0] += x;
-                q[0] += x * x;
-            }
-            sum += s.iter().map(|&v| f64::from(v)).sum::<f64>();
-            sum_squares += q.iter().map(|&v| f64::from(v)).sum::<f64>();
+        for block in samples.chunks(LANES_FOLD_SAMPLES) {
+            self.add_gathered(&Lanes::of(block), block, taps);
         }
-        let peak = peak.iter().fold(0.0f32, |p, &v| if v > p { v } else { p });
+    }
+
+    /// Adds `samples`, whose moments were gathered into `lanes` (at most
+    /// [`LANES_FOLD_SAMPLES`] of them).
+    fn add_gathered(
+        &mut self,
+        lanes: &Lanes,
+        samples: &[f32],
+        taps: &[[f32; TAPS]; OVERSAMPLING - 1],
+    ) {
+        let peak = lanes
+            .peak
+            .iter()
+            .fold(0.0f32, |p, &v| if v > p { v } else { p });
         self.peak = self.peak.max(peak);
-        self.sum += sum;
-        self.sum_squares += sum_squares;
+        self.sum += lanes.sum.iter().map(|&v| f64::from(v)).sum::<f64>();
+        self.sum_squares += lanes.squares.iter().map(|&v| f64::from(v)).sum::<f64>();
         self.samples += samples.len() as u64;
 
         // Clipping: only blocks that reach the clip level need the sample-by-sample look.
@@ -201,6 +241,23 @@ impl SignalStats {
             .take(num_channels.clamp(1, 2))
         {
             stats.add(samples, taps);
+        }
+    }
+
+    /// Adds a block of at most [`LANES_FOLD_SAMPLES`] frames whose moments the caller gathered
+    /// in its own pass (`lanes[c]` for `channels[c]`).
+    pub fn add_gathered(&mut self, lanes: &[Lanes; 2], channels: [&[f32]; 2], num_channels: usize) {
+        debug_assert!(channels[0].len() <= LANES_FOLD_SAMPLES);
+        let taps = self.taps.get_or_insert_with(|| Box::new(phases()));
+        self.num_channels = self.num_channels.max(num_channels.clamp(1, 2));
+        for ((stats, samples), lanes) in self
+            .channels
+            .iter_mut()
+            .zip(channels)
+            .zip(lanes)
+            .take(num_channels.clamp(1, 2))
+        {
+            stats.add_gathered(lanes, samples, taps);
         }
     }
 

@@ -71,6 +71,19 @@ impl Ring {
         }
     }
 
+    /// The contiguous space for the next samples, at most `max` of them (fewer where the ring
+    /// wraps), to write in place; [`Ring::commit`] then appends what was written.
+    pub fn next_slots(&mut self, max: usize) -> &mut [f32] {
+        let pos = (self.end as usize) & self.mask;
+        let len = max.min(self.data.len() - pos);
+        &mut self.data[pos..pos + len]
+    }
+
+    /// Appends the first `frames` samples written into [`Ring::next_slots`].
+    pub fn commit(&mut self, frames: usize) {
+        self.end += frames as u64;
+    }
+
     /// Whether `[start, end)` has no missing sample (positions before 0 count as present).
     pub fn present(&self, start: i64, end: i64) -> bool {
         !self
