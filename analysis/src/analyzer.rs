@@ -14,7 +14,9 @@
 //! Memory is fixed by the sample rate and the number of stems, never by the song's length.
 
 use crate::bands::{Band, third_octave_bands};
-use crate::config::{AnalyzerConfig, CANCELLATION_MAX_HZ, FRAME_SECONDS, MAX_LAG_SECONDS};
+use crate::config::{
+    AnalyzerConfig, CANCELLATION_MAX_HZ, CANCELLATION_MIN_BAND_DB, FRAME_SECONDS, MAX_LAG_SECONDS,
+};
 use crate::diagnose::Diagnosis;
 use crate::dynamics::GainByLevel;
 use crate::finding::{Finding, Verdict};
@@ -1324,6 +1326,16 @@ impl Analyzer {
 
         // Low-band cancellations between stems.
         let nb = self.low_bands.len();
+        let band_totals: Vec<f64> = (0..nb)
+            .map(|b| {
+                (0..self.stems.len())
+                    .map(|s| self.stem_low_energy[s * nb + b])
+                    .sum()
+            })
+            .collect();
+        let strongest_band = band_totals.iter().copied().fold(0.0, f64::max);
+        let min_pair_energy =
+            strongest_band * 10f64.powf(f64::from(CANCELLATION_MIN_BAND_DB) / 10.0);
         let mut pair = 0;
         for j in 0..self.stems.len() {
             for k in (j + 1)..self.stems.len() {
@@ -1336,10 +1348,8 @@ impl Analyzer {
                     if ej <= 0.0 || ek <= 0.0 || ej.min(ek) < 0.1 * ej.max(ek) {
                         continue;
                     }
-                    let band_total: f64 = (0..self.stems.len())
-                        .map(|s| self.stem_low_energy[s * nb + b])
-                        .sum();
-                    if ej + ek < 0.2 * band_total {
+                    // The pair must carry the band, and the band must matter.
+                    if ej + ek < 0.2 * band_totals[b] || ej + ek < min_pair_energy {
                         continue;
                     }
                     let loss = (10.0 * (ejk / (ej + ek)).max(1e-12).log10()) as f32;

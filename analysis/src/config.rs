@@ -37,6 +37,10 @@ pub const LONG_RESPONSE_SPREAD: f32 = 0.5;
 pub const LONG_RESPONSE_MIN_COHERENT: f32 = 0.35;
 /// Two stems summing this far below the sum of their energies in a band cancel, in dB.
 pub const CANCELLATION_THRESHOLD_DB: f32 = -3.0;
+/// A cancellation matters only in a band that carries part of the low end: the pair's energy
+/// there within this many dB of the stems' strongest low band (-20 dB). Below that it is
+/// window leakage or rumble nobody hears.
+pub const CANCELLATION_MIN_BAND_DB: f32 = -20.0;
 /// Upper edge of the inter-stem cancellation analysis, in Hz.
 pub const CANCELLATION_MAX_HZ: f32 = 250.0;
 /// A stem quieter than this over a whole pass is silent, in dBFS.

@@ -2,9 +2,12 @@
 //! creates instances with host track names, activates them and runs their audio processors on a
 //! separate audio thread with transport information, as a DAW would.
 //!
+//! [`ardour`] drives Ardour headless as a real VST3 host for the end-to-end test.
+//!
 //! Every instance in one test process shares the plugin's statics, hence one analysis core:
 //! tests that run in parallel each use their own group.
 
+pub mod ardour;
 pub mod host;
 pub mod signals;
 

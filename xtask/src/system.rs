@@ -19,6 +19,9 @@ pub const PACKAGES: &[&str] = &[
     "libjack-jackd2-dev",
 ];
 
+/// What the test suite needs beyond the build: Ardour, the real DAW of the end-to-end test.
+pub const TEST_PACKAGES: &[&str] = &["ardour"];
+
 /// Makes sure the build's system libraries are there.
 pub fn ensure() -> Result<()> {
     ensure_packages(PACKAGES)

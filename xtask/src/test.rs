@@ -2,8 +2,10 @@
 //!
 //! 1. Builds the plugin in debug with nice-plug's `assert_process_allocs` (any allocation in
 //!    `process()` aborts) and copies it to `target/test-plugin/`, where the host tests in
-//!    `tests/` load it (`STEMCHECK_TEST_PLUGIN`). A copy, because the workspace test build
-//!    below rebuilds the library without the feature.
+//!    `tests/` load it (`STEMCHECK_TEST_PLUGIN`), and as a VST3 bundle
+//!    (`target/test-plugin/Stemcheck.vst3`, `STEMCHECK_TEST_VST3`) for the Ardour end-to-end
+//!    test. Copies, because the workspace test build below rebuilds the library without the
+//!    feature. Ardour (Debian package `ardour`) is installed when missing.
 //! 2. Runs `cargo test --workspace` (extra arguments are passed on).
 //! 3. Compiles the benchmarks, so they cannot rot.
 
@@ -17,6 +19,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
     crate::system::ensure()?;
+    crate::system::ensure_packages(crate::system::TEST_PACKAGES)?;
 
     run_cargo(&[
         "build",
@@ -33,12 +36,20 @@ pub fn run(args: Vec<String>) -> Result<()> {
     let test_plugin = test_dir.join(library_name("stemcheck_test_plugin"));
     std::fs::copy(&built, &test_plugin)
         .with_context(|| format!("copying {} to {}", built.display(), test_plugin.display()))?;
+    // One library carries both the CLAP and the VST3 entry points; a VST3 bundle is that
+    // library in a fixed folder layout.
+    let vst3 = test_dir.join("Stemcheck.vst3");
+    let vst3_module = vst3.join(vst3_module_path("Stemcheck"));
+    std::fs::create_dir_all(vst3_module.parent().unwrap())?;
+    std::fs::copy(&built, &vst3_module)
+        .with_context(|| format!("copying {} to {}", built.display(), vst3_module.display()))?;
 
     let mut test_args = vec!["test", "--workspace"];
     test_args.extend(args.iter().map(String::as_str));
     let status = Command::new(cargo())
         .args(&test_args)
         .env("STEMCHECK_TEST_PLUGIN", &test_plugin)
+        .env("STEMCHECK_TEST_VST3", &vst3)
         .status()
         .context("running cargo test")?;
     if !status.success() {
@@ -66,6 +77,17 @@ fn run_cargo(args: &[&str]) -> Result<()> {
         bail!("cargo {} failed", args.join(" "));
     }
     Ok(())
+}
+
+/// Where a VST3 bundle keeps its module, relative to the bundle.
+fn vst3_module_path(name: &str) -> String {
+    if cfg!(windows) {
+        format!("Contents/x86_64-win/{name}.vst3")
+    } else if cfg!(target_os = "macos") {
+        format!("Contents/MacOS/{name}")
+    } else {
+        format!("Contents/{}-linux/{name}.so", std::env::consts::ARCH)
+    }
 }
 
 fn library_name(stem: &str) -> String {
