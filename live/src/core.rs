@@ -17,6 +17,10 @@ use crate::{NUM_GROUPS, report, snapshot};
 /// How long the core sleeps when no lane had audio. Lanes buffer a second, so this is far from
 /// causing drops at any real-time rate.
 const IDLE_POLL: Duration = Duration::from_millis(2);
+/// Registrations and removals waiting for the core, at most.
+const COMMAND_QUEUE: usize = 256;
+/// Commands taken in between two passes over the groups.
+const COMMANDS_PER_STEP: usize = 32;
 /// A group whose lanes have been silent this long has its run ended (the tail of a run is not
 /// held back by an instance the host stopped processing).
 const STALL_TIMEOUT: Duration = Duration::from_millis(300);
@@ -58,7 +62,9 @@ pub(crate) fn register(
         return Err(RegisterError::TooManyInstances);
     }
     if handle.sender.is_none() {
-        let (sender, receiver) = crossbeam_channel::unbounded();
+        // Bounded: a host creating instances faster than the core takes them in waits here (on
+        // its main thread, in `activate()`), instead of queueing lanes without limit.
+        let (sender, receiver) = crossbeam_channel::bounded(COMMAND_QUEUE);
         let thread = std::thread::Builder::new()
             .name("stemcheck-core".into())
             .spawn(move || run(receiver))
@@ -121,7 +127,13 @@ fn run(commands: Receiver<Command>) {
             commands.recv_timeout(IDLE_POLL)
         };
         let mut shutdown = matches!(first, Err(RecvTimeoutError::Disconnected));
-        for command in first.into_iter().chain(commands.try_iter()) {
+        // A few commands at a time: a host creating and destroying instances in a tight loop
+        // must not keep the core from draining the lanes (it did: the lanes of destroyed
+        // instances piled up unreleased).
+        for command in first
+            .into_iter()
+            .chain(commands.try_iter().take(COMMANDS_PER_STEP))
+        {
             shutdown |= core.handle(command);
         }
         if shutdown {

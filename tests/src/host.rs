@@ -305,6 +305,11 @@ pub struct AudioSide<'a> {
 }
 
 impl AudioSide<'_> {
+    /// Channels of the instance's layout.
+    pub fn num_channels(&self) -> usize {
+        self.instance_inputs.len()
+    }
+
     /// Processes one block: `input` holds one slice per channel. Returns the output channels.
     pub fn process(&mut self, input: &[&[f32]], transport: Transport) -> Vec<Vec<f32>> {
         let frames = input[0].len();
@@ -427,4 +432,19 @@ pub fn run_audio<R: Send>(
         }
     }
     result
+}
+
+/// This process's resident memory, in bytes (Linux; `None` elsewhere).
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Whether `output` is `input`, bit for bit, on every channel.
+pub fn bit_identical(output: &[Vec<f32>], input: &[&[f32]]) -> bool {
+    output.len() == input.len()
+        && output.iter().zip(input).all(|(o, i)| {
+            o.len() == i.len() && o.iter().zip(*i).all(|(a, b)| a.to_bits() == b.to_bits())
+        })
 }

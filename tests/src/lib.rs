@@ -10,5 +10,6 @@
 pub mod ardour;
 pub mod host;
 pub mod signals;
+pub mod support;
 
 pub use host::{Instance, Transport, plugin_path, report_dir, reports_for_group, run_audio};

@@ -11,6 +11,7 @@
 use stemcheck_analysis::finding::{FindingKind, Severity, Verdict};
 use stemcheck_host_tests::ardour::{ArdourRun, Session, run_session};
 use stemcheck_host_tests::host::LiveReport;
+use stemcheck_host_tests::support::flagged;
 
 const STEMS: [&str; 6] = ["Drums", "Bass", "Harmony", "Lead", "FX", "Vox"];
 /// Seconds played: enough for settled per-stem fits (findings appear within about a second).
@@ -71,16 +72,6 @@ fn played_report(run: &ArdourRun) -> &LiveReport {
         );
     }
     report
-}
-
-fn flagged(report: &LiveReport) -> Vec<String> {
-    report
-        .report
-        .findings
-        .iter()
-        .filter(|f| f.severity >= Severity::Warning)
-        .map(|f| format!("{} {:?}: {}", f.kind.name(), f.stems, f.message))
-        .collect()
 }
 
 #[test]

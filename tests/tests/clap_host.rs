@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use stemcheck_analysis::{FindingKind, Severity, Verdict};
 use stemcheck_host_tests::host::AudioSide;
-use stemcheck_host_tests::host::LiveReport;
 use stemcheck_host_tests::signals::{block_sizes, noise};
+use stemcheck_host_tests::support::wait_for_report;
 use stemcheck_host_tests::*;
 use stemcheck_live::Role;
 
@@ -27,22 +27,6 @@ fn configure(instance: &mut Instance, group: &str, role: &str, name: &str) {
 /// Faster pushing makes the core drop, which these tests do not test (the render test does).
 fn real_time_over_4(frames: usize, rate_hz: f64) -> Duration {
     Duration::from_secs_f64(frames as f64 / rate_hz / 4.0)
-}
-
-/// Waits for the `count`-th report of `group`.
-fn wait_for_report(group: &str, count: usize) -> LiveReport {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reports = reports_for_group(group);
-        if reports.len() >= count {
-            return reports[count - 1].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no report {count} for group {group}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Plays `stems` (one signal per stem instance, mono material on both channels) and their sum

@@ -401,6 +401,44 @@ mod churn {
     }
 
     #[test]
+    fn waves_of_short_lived_lanes_that_restart_at_zero_never_pile_up() {
+        // Instances created, played briefly from position 0 and destroyed, wave after wave,
+        // with no stop: each wave's leftover audio may wait for lanes that will never come.
+        // Gone lanes must be let go all the same.
+        let mut aligner = Aligner::new(AlignerConfig::default());
+        let mut rec = Recorder::default();
+        let mut next_id = 0;
+        for _wave in 0..50 {
+            let mut wave: Vec<(LaneId, LaneProducer)> = (0..4)
+                .map(|_| {
+                    // Ids below 10 (the ground truth tags lanes by one digit); each wave's lanes
+                    // are gone before the next wave reuses them.
+                    let id = next_id % 10;
+                    let (tx, rx) = lane_pair(LaneConfig::for_sample_rate(RATE_HZ));
+                    aligner.add_lane(id, rx);
+                    next_id += 1;
+                    (id, tx)
+                })
+                .collect();
+            for block in 0..20 {
+                // The wave's lanes do not even agree with each other: the last one runs late.
+                for (i, (id, tx)) in wave.iter_mut().enumerate() {
+                    if i < 3 || block < 10 {
+                        push(tx, *id, 1, block * 512, 512, true);
+                    }
+                }
+                aligner.poll(&mut rec);
+            }
+            drop(wave);
+            for _ in 0..4 {
+                aligner.poll(&mut rec);
+            }
+            assert_eq!(aligner.num_lanes(), 0, "gone lanes are let go");
+        }
+        rec.verify();
+    }
+
+    #[test]
     fn a_lane_moved_to_another_group_keeps_its_audio_flowing() {
         let (mut group_a, mut producers) = aligner_with(2);
         let mut group_b = Aligner::new(AlignerConfig::default());

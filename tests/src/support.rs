@@ -1,0 +1,46 @@
+//! Small helpers the host tests share: waiting for a report, pacing a render, listing what a
+//! report flags.
+
+use std::time::{Duration, Instant};
+
+use stemcheck_analysis::Severity;
+
+use crate::host::{LiveReport, reports_for_group};
+
+/// Waits (up to a minute) for the report of run `count` (counting from 1 in this process) of
+/// `group` ("A" ...).
+pub fn wait_for_report(group: &str, count: usize) -> LiveReport {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reports = reports_for_group(group);
+        if reports.len() >= count {
+            return reports[count - 1].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no report {count} for group {group} (have {}: {:?})",
+            reports.len(),
+            reports.iter().map(|r| &r.run).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sleeps so that `frames_done` frames since `started` run at `speed` times real time.
+pub fn pace(started: Instant, frames_done: usize, rate_hz: f64, speed: f64) {
+    let due = Duration::from_secs_f64(frames_done as f64 / rate_hz / speed);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        std::thread::sleep(wait);
+    }
+}
+
+/// A report's warnings and errors, readable.
+pub fn flagged(report: &LiveReport) -> Vec<String> {
+    report
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .map(|f| format!("{} {:?}: {}", f.kind.name(), f.stems, f.message))
+        .collect()
+}

@@ -1,0 +1,233 @@
+//! 256 instances of the built CLAP plugin in one process (the most the core takes), in a real
+//! CLAP host (clack-host): seven groups of a master and 31 stems process steadily while another
+//! thread creates, plays and destroys waves of 32 more. Its own test binary (own process, own
+//! core), so that no other test's instances count against the limit.
+//!
+//! Checks: no panic and no allocation in `process()` (the library is built with
+//! `assert_process_allocs`), output bit-identical to input, every frame accounted for, sane
+//! findings, and memory that stays flat while instances come and go. `cargo xtask test` runs
+//! it with `MALLOC_ARENA_MAX=2`: glibc otherwise gives every short-lived audio thread its own
+//! arena, and the process's resident size then measures the allocator, not Stemcheck (under
+//! valgrind's allocator the heap stays flat either way).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use stemcheck_analysis::{FindingKind, Severity};
+use stemcheck_host_tests::host::{bit_identical, resident_bytes};
+use stemcheck_host_tests::signals::noise;
+use stemcheck_host_tests::support::{flagged, pace, wait_for_report};
+use stemcheck_host_tests::*;
+
+/// A broadband null deeper than this means every lane was placed to the sample.
+const ALIGNED_NULL_DB: f32 = -100.0;
+/// Resident memory may grow by at most this much from the first churn wave that ends after
+/// [`WARM_SECONDS`] to the last wave.
+const CHURN_MEMORY_GROWTH_BYTES: u64 = 32 << 20;
+/// By then every lane, window and analysis history has been written once, so every page the
+/// steady instances need is resident: growth after that is churn.
+const WARM_SECONDS: f64 = 2.5;
+/// Churn waves after the baseline, at least.
+const MEASURED_WAVES: usize = 8;
+
+/// One stem's audio, looped: `channels` slices of `len` frames.
+struct Looped {
+    channels: Vec<Vec<f32>>,
+}
+
+impl Looped {
+    fn block(&self, pos: usize, frames: usize, scratch: &mut [Vec<f32>]) {
+        let len = self.channels[0].len();
+        for (out, ch) in scratch.iter_mut().zip(&self.channels) {
+            out.clear();
+            out.extend((pos..pos + frames).map(|i| ch[i % len]));
+        }
+    }
+}
+
+#[test]
+fn two_hundred_fifty_six_instances_while_others_come_and_go() {
+    const STEADY_GROUPS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+    const PER_GROUP: usize = 32; // one master and 31 stems
+    const CHURN_WAVE: usize = 32;
+    const RATE: f64 = 48_000.0;
+    const BLOCK: usize = 512;
+    const LOOP_FRAMES: usize = 24_000;
+    let seconds = 6.0;
+    let total = (seconds * RATE) as usize;
+    assert!(
+        std::env::var_os("MALLOC_ARENA_MAX").is_some(),
+        "run through `cargo xtask test` (it sets MALLOC_ARENA_MAX for the memory check)"
+    );
+    let _ = report_dir();
+
+    // 224 steady instances: seven groups of a master and 31 stems, mono and stereo mixed.
+    let mut sources: Vec<Looped> = Vec::new();
+    let mut instances: Vec<Instance> = Vec::new();
+    for (g, group) in STEADY_GROUPS.iter().enumerate() {
+        let stems: Vec<Looped> = (1..PER_GROUP)
+            .map(|s| {
+                let channels = if s % 3 == 0 { 1 } else { 2 };
+                Looped {
+                    channels: (0..channels)
+                        .map(|c| noise((g * 1000 + s * 10 + c) as u64, LOOP_FRAMES, 0.05))
+                        .collect(),
+                }
+            })
+            .collect();
+        // The master is the stems' sum; a mono stem feeds both master channels.
+        let master = Looped {
+            channels: (0..2)
+                .map(|c| {
+                    (0..LOOP_FRAMES)
+                        .map(|i| {
+                            stems
+                                .iter()
+                                .map(|s| s.channels[c.min(s.channels.len() - 1)][i])
+                                .sum()
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        let mut master_instance = Instance::new("Master", 2);
+        master_instance.configure(group, "master", "");
+        instances.push(master_instance);
+        sources.push(master);
+        for (s, stem) in stems.into_iter().enumerate() {
+            let mut instance = Instance::new(&format!("Stem {s}"), stem.channels.len());
+            instance.configure(group, "stem", &format!("{group}{s}"));
+            instances.push(instance);
+            sources.push(stem);
+        }
+    }
+    for instance in instances.iter_mut() {
+        instance.activate(RATE, BLOCK);
+    }
+
+    // Meanwhile another thread creates, runs and destroys waves of 32 instances in group H:
+    // 256 instances live at the peak (the most one process takes), hundreds come and go.
+    let stop_churn = AtomicBool::new(false);
+    let test_started = Instant::now();
+    let (waves, memory_after_first, memory_after_last) = std::thread::scope(|scope| {
+        let churn = scope.spawn(|| {
+            let block = noise(99, BLOCK, 0.1);
+            let mut waves = 0;
+            let mut memory_after_first = 0;
+            let mut memory_after_last = 0;
+            let mut baseline_wave = None;
+            while !stop_churn.load(Ordering::Relaxed)
+                || baseline_wave.is_none_or(|b| waves < b + MEASURED_WAVES)
+            {
+                let mut wave: Vec<Instance> = (0..CHURN_WAVE)
+                    .map(|i| {
+                        let mut instance = Instance::new(&format!("Churn {i}"), 1 + i % 2);
+                        instance.configure("h", if i == 0 { "master" } else { "stem" }, "");
+                        instance.activate(RATE, BLOCK);
+                        instance
+                    })
+                    .collect();
+                let mut refs: Vec<&mut Instance> = wave.iter_mut().collect();
+                // Each wave plays about 0.2 s in real time, then goes.
+                run_audio(&mut refs, |sides| {
+                    let started = Instant::now();
+                    for call in 0..20 {
+                        pace(started, call as usize * BLOCK, RATE, 1.0);
+                        for side in sides.iter_mut() {
+                            let channels = side.num_channels();
+                            let input: Vec<&[f32]> = vec![&block; channels];
+                            let out = side.process(&input, Transport::Playing(call * BLOCK as i64));
+                            assert!(bit_identical(&out, &input));
+                        }
+                    }
+                });
+                drop(wave);
+                waves += 1;
+                let rss = resident_bytes().unwrap_or(0);
+                if baseline_wave.is_none() && test_started.elapsed().as_secs_f64() > WARM_SECONDS {
+                    baseline_wave = Some(waves);
+                    memory_after_first = rss;
+                }
+                memory_after_last = rss;
+            }
+            (waves, memory_after_first, memory_after_last)
+        });
+
+        let mut refs: Vec<&mut Instance> = instances.iter_mut().collect();
+        run_audio(&mut refs, |sides| {
+            let mut scratch = vec![Vec::new(), Vec::new()];
+            let started = Instant::now();
+            let mut pos = 0;
+            while pos < total {
+                let frames = BLOCK.min(total - pos);
+                for (side, source) in sides.iter_mut().zip(&sources) {
+                    source.block(pos, frames, &mut scratch);
+                    let input: Vec<&[f32]> = scratch[..source.channels.len()]
+                        .iter()
+                        .map(Vec::as_slice)
+                        .collect();
+                    let out = side.process(&input, Transport::Playing(pos as i64));
+                    assert!(bit_identical(&out, &input), "output differs from input");
+                }
+                pos += frames;
+                pace(started, pos, RATE, 1.0);
+            }
+            let silence = vec![0.0f32; 64];
+            for side in sides.iter_mut() {
+                let input: Vec<&[f32]> = vec![&silence; side.num_channels()];
+                side.process(&input, Transport::Stopped(total as i64));
+            }
+        });
+        stop_churn.store(true, Ordering::Relaxed);
+        churn.join().expect("the churn thread did not panic")
+    });
+    eprintln!(
+        "{waves} churn waves; resident memory {} MB after {WARM_SECONDS} s, {} MB after the last",
+        memory_after_first >> 20,
+        memory_after_last >> 20
+    );
+    assert!(waves >= MEASURED_WAVES);
+    assert!(
+        memory_after_last <= memory_after_first + CHURN_MEMORY_GROWTH_BYTES,
+        "memory grew from {memory_after_first} to {memory_after_last} bytes"
+    );
+
+    for group in STEADY_GROUPS {
+        let label = group.to_uppercase();
+        let report = wait_for_report(&label, 1);
+        assert_eq!(report.group.instances.len(), PER_GROUP, "group {label}");
+        assert_eq!(report.group.masters().count(), 1);
+        // Every lane present (the core may drop under this load, but then counts it).
+        let dropped: u64 = report
+            .group
+            .instances
+            .iter()
+            .map(|i| i.dropped_frames)
+            .sum();
+        for instance in &report.group.instances {
+            assert_eq!(
+                instance.pushed_frames + instance.dropped_frames,
+                total as u64 + 64,
+                "{}",
+                instance.name
+            );
+        }
+        // Sane findings: 31 stems are flagged as looking like multitracks, nothing else is
+        // wrong, and what was analysed nulls.
+        let flagged = flagged(&report);
+        assert!(
+            report
+                .report
+                .findings
+                .iter()
+                .filter(|f| f.severity >= Severity::Warning)
+                .all(|f| f.kind == FindingKind::StemCount),
+            "group {label} (dropped {dropped}): {flagged:#?}"
+        );
+        assert!(
+            report.group.null_residual_db.unwrap() < ALIGNED_NULL_DB,
+            "group {label}: {:?}",
+            report.group.null_residual_db
+        );
+    }
+}
