@@ -47,13 +47,25 @@ impl Looped {
 
 #[test]
 fn two_hundred_fifty_six_instances_while_others_come_and_go() {
+    steady_groups_with_churn(6.0);
+}
+
+/// The same for ten minutes. `cargo xtask test --release -- --ignored soak`.
+#[test]
+#[ignore = "soak: ten minutes; run in release"]
+fn soak_ten_minutes_of_churn() {
+    steady_groups_with_churn(600.0);
+}
+
+/// Seven steady groups play `seconds` of audio in real time while waves of instances come and
+/// go beside them.
+fn steady_groups_with_churn(seconds: f64) {
     const STEADY_GROUPS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
     const PER_GROUP: usize = 32; // one master and 31 stems
     const CHURN_WAVE: usize = 32;
     const RATE: f64 = 48_000.0;
     const BLOCK: usize = 512;
     const LOOP_FRAMES: usize = 24_000;
-    let seconds = 6.0;
     let total = (seconds * RATE) as usize;
     assert!(
         std::env::var_os("MALLOC_ARENA_MAX").is_some(),
