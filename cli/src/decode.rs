@@ -2,6 +2,8 @@
 //! bounded whatever the file's length). Every error names the file.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use symphonia::core::audio::{AudioBufferRef, SampleBuffer, SignalSpec};
@@ -26,6 +28,13 @@ impl std::fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+fn decoder_failed(path: &Path) -> InputError {
+    input_error(
+        path,
+        "cannot be decoded: the decoder failed on its malformed data",
+    )
+}
 
 fn input_error(path: &Path, message: impl Into<String>) -> InputError {
     InputError {
@@ -68,6 +77,12 @@ const MAX_DECLARED_FRAMES: u64 = 24 * 3600 * 192_000;
 impl AudioReader {
     /// Opens and probes `path`.
     pub fn open(path: &Path) -> Result<Self, InputError> {
+        // A decoder bug on a malformed file must end in an error naming the file, not a crash.
+        catch_unwind(AssertUnwindSafe(|| Self::open_unguarded(path)))
+            .unwrap_or_else(|_| Err(decoder_failed(path)))
+    }
+
+    fn open_unguarded(path: &Path) -> Result<Self, InputError> {
         let meta = std::fs::metadata(path).map_err(|e| input_error(path, describe_io(&e)))?;
         if meta.is_dir() {
             return Err(input_error(path, "is a folder, not an audio file"));
@@ -75,7 +90,19 @@ impl AudioReader {
         if meta.len() == 0 {
             return Err(input_error(path, "is empty (0 bytes)"));
         }
-        let file = File::open(path).map_err(|e| input_error(path, describe_io(&e)))?;
+        let mut file = File::open(path).map_err(|e| input_error(path, describe_io(&e)))?;
+        let mut header = [0u8; 12];
+        let header_len = (&mut file)
+            .take(12)
+            .read(&mut header)
+            .map_err(|e| input_error(path, describe_io(&e)))?;
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            crate::riff::check_extension(&header[..header_len], ext)
+                .map_err(|problem| input_error(path, problem))?;
+        }
+        crate::riff::check(&mut file, meta.len()).map_err(|problem| input_error(path, problem))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| input_error(path, describe_io(&e)))?;
         let stream = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -178,13 +205,19 @@ impl AudioReader {
                 self.pending_start += take;
                 continue;
             }
-            if self.finished || !self.decode_next()? {
+            if self.finished || !self.decode_next_guarded()? {
                 self.finished = true;
                 break;
             }
         }
         self.frames_read += out[0].len() as u64;
         Ok(out[0].len())
+    }
+
+    /// [`Self::decode_next`], with a decoder panic turned into an error naming the file.
+    fn decode_next_guarded(&mut self) -> Result<bool, InputError> {
+        catch_unwind(AssertUnwindSafe(|| self.decode_next()))
+            .unwrap_or_else(|_| Err(decoder_failed(&self.path)))
     }
 
     /// Decodes the next packet into `pending`. Returns false at the end of the stream.

@@ -7,6 +7,7 @@ pub mod inputs;
 pub mod output;
 pub mod plot;
 pub mod profile;
+pub mod riff;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
