@@ -31,7 +31,8 @@ const RATE: u32 = 48_000;
 
 /// The good delivery every case starts from: two stems and the mix, a quarter second each.
 struct Delivery {
-    dir: tempfile::TempDir,
+    /// Holds the files (deleted when dropped).
+    _dir: tempfile::TempDir,
     files: Vec<PathBuf>,
 }
 
@@ -48,7 +49,7 @@ fn good_delivery() -> Delivery {
         write_wav(&path, audio, RATE, format).unwrap();
         files.push(path);
     }
-    Delivery { dir, files }
+    Delivery { _dir: dir, files }
 }
 
 /// One malformed case: which file of the delivery is broken, and how.

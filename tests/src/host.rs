@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use clack_extensions::audio_ports_config::PluginAudioPortsConfig;
+use clack_extensions::latency::PluginLatency;
+use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
-use clack_host::events::event_types::{TransportEvent, TransportFlags};
+use clack_host::events::Pckn;
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 use stemcheck_live::GroupSnapshot;
@@ -119,6 +122,8 @@ pub struct TestHost;
 pub struct TestHostShared {
     state: OnceLock<Option<PluginState>>,
     ports_config: OnceLock<Option<PluginAudioPortsConfig>>,
+    params: OnceLock<Option<PluginParams>>,
+    latency: OnceLock<Option<PluginLatency>>,
 }
 
 pub struct TestHostMainThread {
@@ -139,6 +144,8 @@ impl<'a> SharedHandler<'a> for TestHostShared {
     fn initializing(&self, instance: InitializingPluginHandle<'a>) {
         let _ = self.state.set(instance.get_extension());
         let _ = self.ports_config.set(instance.get_extension());
+        let _ = self.params.set(instance.get_extension());
+        let _ = self.latency.set(instance.get_extension());
     }
     fn request_restart(&self) {}
     fn request_process(&self) {}
@@ -153,6 +160,45 @@ impl HostTrackInfoImpl for TestHostMainThread {
             writer.set(&TrackInfo::new().with_name(Some(self.track_name.as_bytes())));
         }
     }
+}
+
+/// One parameter, as the host sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDescription {
+    pub id: u32,
+    pub name: String,
+    pub min: f64,
+    pub max: f64,
+    pub default: f64,
+    pub stepped: bool,
+}
+
+/// The plugin's descriptor in the library's factory: id, name, vendor, version, features.
+pub fn descriptor() -> (String, String, String, String, Vec<String>) {
+    let factory = entry()
+        .get_plugin_factory()
+        .expect("the library has a plugin factory");
+    let descriptor = factory
+        .plugin_descriptors()
+        .find(|d| {
+            d.id()
+                .is_some_and(|id| id.to_bytes() == PLUGIN_ID.as_bytes())
+        })
+        .expect("the factory lists Stemcheck");
+    let text = |s: Option<&std::ffi::CStr>| {
+        s.map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    (
+        text(descriptor.id()),
+        text(descriptor.name()),
+        text(descriptor.vendor()),
+        text(descriptor.version()),
+        descriptor
+            .features()
+            .map(|f| f.to_string_lossy().into_owned())
+            .collect(),
+    )
 }
 
 /// Transport facts for one process call.
@@ -193,6 +239,8 @@ impl Instance {
             |_| TestHostShared {
                 state: OnceLock::new(),
                 ports_config: OnceLock::new(),
+                params: OnceLock::new(),
+                latency: OnceLock::new(),
             },
             move |_| TestHostMainThread { track_name: name },
             entry(),
@@ -279,6 +327,68 @@ impl Instance {
         );
     }
 
+    /// The plugin's parameters, as its params extension describes them.
+    pub fn params(&mut self) -> Vec<ParamDescription> {
+        let ext = self.params_ext();
+        let handle = self.plugin.plugin_handle();
+        let mut buffer = ParamInfoBuffer::new();
+        (0..ext.count(&handle))
+            .filter_map(|index| {
+                let info = ext.get_info(&handle, index, &mut buffer)?;
+                Some(ParamDescription {
+                    id: info.id.get(),
+                    name: String::from_utf8_lossy(info.name).into_owned(),
+                    min: info.min_value,
+                    max: info.max_value,
+                    default: info.default_value,
+                    stepped: info.flags.contains(ParamInfoFlags::IS_STEPPED),
+                })
+            })
+            .collect()
+    }
+
+    /// The current value of parameter `id`.
+    pub fn param_value(&mut self, id: u32) -> Option<f64> {
+        let ext = self.params_ext();
+        ext.get_value(&self.plugin.plugin_handle(), ClapId::new(id))
+    }
+
+    /// The plugin's text for `value` of parameter `id`.
+    pub fn param_to_text(&mut self, id: u32, value: f64) -> Option<String> {
+        let ext = self.params_ext();
+        let mut buffer = [0u8; 256];
+        let text = ext
+            .value_to_text(
+                &self.plugin.plugin_handle(),
+                ClapId::new(id),
+                value,
+                &mut buffer,
+            )
+            .ok()?;
+        Some(String::from_utf8_lossy(text).into_owned())
+    }
+
+    /// The value the plugin reads from `text` for parameter `id`.
+    pub fn param_from_text(&mut self, id: u32, text: &str) -> Option<f64> {
+        let ext = self.params_ext();
+        let text = CString::new(text).ok()?;
+        ext.text_to_value(&self.plugin.plugin_handle(), ClapId::new(id), &text)
+    }
+
+    /// The latency the plugin reports, in samples (`None` without the latency extension).
+    pub fn latency_samples(&mut self) -> Option<u32> {
+        let ext = self
+            .plugin
+            .access_shared_handler(|h| *h.latency.get().unwrap())?;
+        Some(ext.get(&mut self.plugin.plugin_handle()))
+    }
+
+    fn params_ext(&self) -> PluginParams {
+        self.plugin
+            .access_shared_handler(|h| *h.params.get().unwrap())
+            .expect("the plugin has the params extension")
+    }
+
     fn state_ext(&self) -> PluginState {
         self.plugin
             .access_shared_handler(|h| *h.state.get().unwrap())
@@ -312,6 +422,16 @@ impl AudioSide<'_> {
 
     /// Processes one block: `input` holds one slice per channel. Returns the output channels.
     pub fn process(&mut self, input: &[&[f32]], transport: Transport) -> Vec<Vec<f32>> {
+        self.process_with_params(input, transport, &[])
+    }
+
+    /// [`Self::process`] with parameter changes `(frame, param id, plain value)` in the block.
+    pub fn process_with_params(
+        &mut self,
+        input: &[&[f32]],
+        transport: Transport,
+        params: &[(u32, u32, f64)],
+    ) -> Vec<Vec<f32>> {
         let frames = input[0].len();
         for (buffer, data) in self.instance_inputs.iter_mut().zip(input) {
             buffer[..frames].copy_from_slice(data);
@@ -360,6 +480,14 @@ impl AudioSide<'_> {
         }]);
         self.events.clear();
         self.out_events.clear();
+        for &(frame, id, value) in params {
+            self.events.push(&ParamValueEvent::new(
+                frame,
+                ClapId::new(id),
+                Pckn::match_all(),
+                value,
+            ));
+        }
         self.processor
             .process(
                 &input_audio,
