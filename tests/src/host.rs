@@ -380,7 +380,7 @@ impl Instance {
         let ext = self
             .plugin
             .access_shared_handler(|h| *h.latency.get().unwrap())?;
-        Some(ext.get(&mut self.plugin.plugin_handle()))
+        Some(ext.get(&self.plugin.plugin_handle()))
     }
 
     fn params_ext(&self) -> PluginParams {
