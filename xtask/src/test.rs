@@ -44,7 +44,8 @@ pub fn run(args: Vec<String>) -> Result<()> {
     std::fs::copy(&built, &vst3_module)
         .with_context(|| format!("copying {} to {}", built.display(), vst3_module.display()))?;
 
-    let mut test_args = vec!["test", "--workspace"];
+    // Every test binary runs even when one fails, so that one run shows every failure.
+    let mut test_args = vec!["test", "--workspace", "--no-fail-fast"];
     test_args.extend(args.iter().map(String::as_str));
     let status = Command::new(cargo())
         .args(&test_args)
