@@ -6,6 +6,8 @@
 --   STEMCHECK_E2E_SESSION   folder for the new session (must not exist)
 --   STEMCHECK_E2E_SECONDS   how long to play
 --   STEMCHECK_E2E_INVERT    the track whose output is polarity-inverted after Stemcheck
+--   STEMCHECK_E2E_REVERB    tracks (comma-separated) sent to a reverb bus (Ardour's ACE Reverb,
+--                           fully wet) whose return goes straight to the master, in no stem
 -- Lines starting with "e2e:" tell the test what happened.
 
 local function fail (what)
@@ -16,6 +18,10 @@ end
 local folder = os.getenv("STEMCHECK_E2E_SESSION") or fail("STEMCHECK_E2E_SESSION not set")
 local seconds = tonumber(os.getenv("STEMCHECK_E2E_SECONDS") or "8")
 local invert = os.getenv("STEMCHECK_E2E_INVERT") or ""
+local reverb_sends = {}
+for name in string.gmatch(os.getenv("STEMCHECK_E2E_REVERB") or "", "[^,]+") do
+	reverb_sends[name] = true
+end
 
 local backend = AudioEngine:set_backend("None (Dummy)", "", "")
 if not backend then fail("no dummy backend") end
@@ -30,6 +36,17 @@ local function new_stemcheck ()
 	local p = ARDOUR.LuaAPI.new_plugin(s, "Stemcheck", ARDOUR.PluginType.VST3, "")
 	if p:isnil() then fail("Stemcheck VST3 not found (scan failed or blacklisted)") end
 	return p
+end
+
+-- The reverb return: a bus with Ardour's own reverb, fed by sends, routed to the master.
+local reverb = nil
+if next(reverb_sends) then
+	reverb = s:new_audio_route(2, 2, nil, 1, "Reverb Return", ARDOUR.PresentationInfo.Flag.AudioBus,
+		ARDOUR.PresentationInfo.max_order):front()
+	local verb = ARDOUR.LuaAPI.new_plugin(s, "ACE Reverb", ARDOUR.PluginType.LV2, "")
+	if verb:isnil() then fail("ACE Reverb not found") end
+	ARDOUR.LuaAPI.set_processor_param(verb, 0, 1.0) -- blend: fully wet
+	reverb:add_processor_by_index(verb, 0, nil, true)
 end
 
 local names = { "Drums", "Bass", "Harmony", "Lead", "FX", "Vox" }
@@ -47,6 +64,12 @@ for i, name in ipairs(names) do
 		if inv:isnil() then fail("invert script not found") end
 		t:add_processor_by_index(inv, 2, nil, true)
 		print("e2e: inverted " .. name)
+	end
+	if reverb_sends[name] then
+		-- A post-fader send at -6 dB (new sends start silent).
+		t:add_aux_send(reverb, t:main_outs())
+		t:nth_send(0):to_send():gain_control():set_value(0.5, PBD.GroupControlDisposition.NoGroup)
+		print("e2e: sent " .. name .. " to the reverb")
 	end
 	local chain = {}
 	local k = 0

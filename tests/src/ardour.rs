@@ -37,6 +37,8 @@ pub struct Session {
     pub seconds: f32,
     /// The track whose output is polarity-inverted after its Stemcheck instance, if any.
     pub invert: Option<&'static str>,
+    /// Tracks sent to a reverb bus whose return goes to the master without a stem.
+    pub reverb_sends: &'static [&'static str],
 }
 
 /// The VST3 bundle under test.
@@ -91,6 +93,7 @@ pub fn run_session(scratch: &Path, session: &Session) -> ArdourRun {
         .env("STEMCHECK_E2E_SESSION", scratch.join("session"))
         .env("STEMCHECK_E2E_SECONDS", session.seconds.to_string())
         .env("STEMCHECK_E2E_INVERT", session.invert.unwrap_or(""))
+        .env("STEMCHECK_E2E_REVERB", session.reverb_sends.join(","))
         .stdin(Stdio::null());
     let output = run_with_timeout(command, SESSION_TIMEOUT, &scratch.join("ardour.log"));
     let log: Vec<String> = output

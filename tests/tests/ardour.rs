@@ -1,6 +1,7 @@
 //! End to end in a real DAW: Ardour 7, headless, with Stemcheck's VST3 build on six stem tracks
-//! and the master. The tracks play generated instruments; one session injects a known defect
-//! (a stem polarity-inverted after its Stemcheck instance), one is clean. The test reads the
+//! and the master. The tracks play generated instruments; one session injects a stem
+//! polarity-inverted after its Stemcheck instance, one sends three tracks to a bus with
+//! Ardour's own reverb whose return goes straight to the master (in no stem), one is clean. The test reads the
 //! report Stemcheck wrote when the transport stopped and checks every instance was seen in one
 //! group, the defect is found and attributed to the right stem, and nothing else is flagged.
 //!
@@ -18,6 +19,10 @@ const STEMS: [&str; 6] = ["Drums", "Bass", "Harmony", "Lead", "FX", "Vox"];
 const PLAY_SECONDS: f32 = 8.0;
 /// A stem with no defect must sit at unity in the master: within 0.1 dB.
 const UNITY_TOLERANCE_DB: f32 = 0.1;
+/// Three stems sent at -6 dB to a fully wet reverb put its return somewhere in this range, in
+/// dB re master (-14.4 dB measured).
+const RETURN_MIN_DB: f64 = -30.0;
+const RETURN_MAX_DB: f64 = -5.0;
 
 fn scratch(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
@@ -81,6 +86,7 @@ fn ardour_session_with_a_polarity_inverted_stem_names_that_stem_and_nothing_else
         &Session {
             seconds: PLAY_SECONDS,
             invert: Some("Bass"),
+            reverb_sends: &[],
         },
     );
     assert!(
@@ -122,6 +128,7 @@ fn ardour_session_with_stems_that_sum_to_the_master_nulls() {
         &Session {
             seconds: PLAY_SECONDS,
             invert: None,
+            reverb_sends: &[],
         },
     );
     let report = played_report(&run);
@@ -142,4 +149,39 @@ fn ardour_session_with_stems_that_sum_to_the_master_nulls() {
         assert!(!stem.inverted, "{}", stem.name);
         assert!(stem.gain_db.abs() < UNITY_TOLERANCE_DB, "{}", stem.name);
     }
+}
+
+#[test]
+fn ardour_session_with_a_reverb_return_straight_to_the_master_names_the_missing_return() {
+    let run = run_session(
+        &scratch("ardour-reverb"),
+        &Session {
+            seconds: PLAY_SECONDS,
+            invert: None,
+            reverb_sends: &["Harmony", "Lead", "Vox"],
+        },
+    );
+    assert!(
+        run.log.iter().any(|l| l == "sent Vox to the reverb"),
+        "{:?}",
+        run.log
+    );
+    let report = played_report(&run);
+    // The return is named as a missing effect return, at its level, and nothing else is
+    // flagged: no stem is blamed for it.
+    let flagged = flagged(report);
+    assert_eq!(flagged.len(), 1, "{flagged:#?}");
+    let finding = report
+        .report
+        .findings
+        .iter()
+        .find(|f| f.severity >= Severity::Warning)
+        .unwrap();
+    assert_eq!(finding.kind, FindingKind::MissingFxReturn, "{finding:?}");
+    assert!(finding.stems.is_empty(), "{finding:?}");
+    assert!(
+        (RETURN_MIN_DB..RETURN_MAX_DB).contains(&finding.value),
+        "return at {} dB re master",
+        finding.value
+    );
 }
