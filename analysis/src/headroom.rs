@@ -51,10 +51,10 @@ pub struct ChannelStats {
     extended: Vec<f32>,
 }
 
-/// Plain moments of a run of one channel's samples, gathered four lanes wide so that the loop
-/// vectorises (a caller may fuse [`Lanes::add4`] into its own pass over the samples). Lanes hold
-/// single-precision partial sums: callers fold them into [`ChannelStats`] at most every
-/// [`LANES_FOLD_SAMPLES`] samples.
+/// Plain moments of a run of one channel's samples, four lanes wide: the analyzer's ingest pass
+/// gathers them with SIMD in the same pass that sums the stems, and hands them over with
+/// [`SignalStats::add_gathered`]. Lanes hold single-precision partial sums: callers fold them
+/// into [`ChannelStats`] at most every [`LANES_FOLD_SAMPLES`] samples.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Lanes {
     pub peak: [f32; LANES],
@@ -62,8 +62,8 @@ pub struct Lanes {
     pub squares: [f32; LANES],
 }
 
-/// Width of [`Lanes`]: one SSE register. (Eight lanes for two channels plus a caller's own work
-/// ran out of registers on x86-64's baseline and spilled.)
+/// Width of [`Lanes`]: one 128-bit vector of `f32`. (Eight lanes for two channels plus the
+/// ingest pass's own work ran out of registers on x86-64's baseline and spilled.)
 pub const LANES: usize = 4;
 
 /// Samples per fold of [`Lanes`] into double precision.
@@ -71,7 +71,7 @@ pub const LANES_FOLD_SAMPLES: usize = 512;
 
 impl Lanes {
     #[inline(always)]
-    pub fn add4(&mut self, x: &[f32; LANES]) {
+    fn add4(&mut self, x: &[f32; LANES]) {
         for i in 0..LANES {
             let a = x[i].abs();
             self.peak[i] = if a > self.peak[i] { a } else { self.peak[i] };
