@@ -22,13 +22,18 @@ use stemcheck_host_tests::*;
 /// A broadband null deeper than this means every lane was placed to the sample.
 const ALIGNED_NULL_DB: f32 = -100.0;
 /// Resident memory may grow by at most this much from the first churn wave that ends after
-/// [`WARM_SECONDS`] to the last wave.
-const CHURN_MEMORY_GROWTH_BYTES: u64 = 32 << 20;
-/// By then every lane, window and analysis history has been written once, so every page the
-/// steady instances need is resident: growth after that is churn.
-const WARM_SECONDS: f64 = 2.5;
+/// [`WARM_SECONDS`] to the last wave. What it catches: an instance's lane or analysis state not
+/// released (about 400 kB each) grows by more than 12 MB per wave of 32, about 200 MB across
+/// [`MEASURED_WAVES`]. The process itself still warms up for some seconds (40 to 55 MB between
+/// 3 and 8 s seen here; the soak variant shows it flat after about 20 s).
+const CHURN_MEMORY_GROWTH_BYTES: u64 = 96 << 20;
+/// The soak variant's limit, from its first minute to its tenth.
+const SOAK_MEMORY_GROWTH_BYTES: u64 = 32 << 20;
+/// By then every lane, window and analysis history has been written once.
+const WARM_SECONDS: f64 = 3.0;
+const SOAK_WARM_SECONDS: f64 = 60.0;
 /// Churn waves after the baseline, at least.
-const MEASURED_WAVES: usize = 8;
+const MEASURED_WAVES: usize = 16;
 
 /// One stem's audio, looped: `channels` slices of `len` frames.
 struct Looped {
@@ -47,19 +52,19 @@ impl Looped {
 
 #[test]
 fn two_hundred_fifty_six_instances_while_others_come_and_go() {
-    steady_groups_with_churn(6.0);
+    steady_groups_with_churn(8.0, WARM_SECONDS, CHURN_MEMORY_GROWTH_BYTES);
 }
 
 /// The same for ten minutes. `cargo xtask test --release -- --ignored soak`.
 #[test]
 #[ignore = "soak: ten minutes; run in release"]
 fn soak_ten_minutes_of_churn() {
-    steady_groups_with_churn(600.0);
+    steady_groups_with_churn(600.0, SOAK_WARM_SECONDS, SOAK_MEMORY_GROWTH_BYTES);
 }
 
 /// Seven steady groups play `seconds` of audio in real time while waves of instances come and
-/// go beside them.
-fn steady_groups_with_churn(seconds: f64) {
+/// go beside them; resident memory may grow by `growth_limit_bytes` after `warm_seconds`.
+fn steady_groups_with_churn(seconds: f64, warm_seconds: f64, growth_limit_bytes: u64) {
     const STEADY_GROUPS: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
     const PER_GROUP: usize = 32; // one master and 31 stems
     const CHURN_WAVE: usize = 32;
@@ -156,7 +161,7 @@ fn steady_groups_with_churn(seconds: f64) {
                 drop(wave);
                 waves += 1;
                 let rss = resident_bytes().unwrap_or(0);
-                if baseline_wave.is_none() && test_started.elapsed().as_secs_f64() > WARM_SECONDS {
+                if baseline_wave.is_none() && test_started.elapsed().as_secs_f64() > warm_seconds {
                     baseline_wave = Some(waves);
                     memory_after_first = rss;
                 }
@@ -194,13 +199,13 @@ fn steady_groups_with_churn(seconds: f64) {
         churn.join().expect("the churn thread did not panic")
     });
     eprintln!(
-        "{waves} churn waves; resident memory {} MB after {WARM_SECONDS} s, {} MB after the last",
+        "{waves} churn waves; resident memory {} MB after {warm_seconds} s, {} MB after the last",
         memory_after_first >> 20,
         memory_after_last >> 20
     );
     assert!(waves >= MEASURED_WAVES);
     assert!(
-        memory_after_last <= memory_after_first + CHURN_MEMORY_GROWTH_BYTES,
+        memory_after_last <= memory_after_first + growth_limit_bytes,
         "memory grew from {memory_after_first} to {memory_after_last} bytes"
     );
 
