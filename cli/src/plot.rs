@@ -61,33 +61,17 @@ fn draw(
     let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (upper, lower) = root.split_vertically(430);
-    let x = (20f32..20_000f32).log_scale();
     let series =
         |f: fn(&stemcheck_analysis::measurements::BandMeasurement) -> f32| -> Vec<(f32, f32)> {
             bands.iter().map(|b| (b.centre_hz, f(b))).collect()
         };
 
-    let mut levels = ChartBuilder::on(&upper);
-    levels
-        .margin(12)
-        .x_label_area_size(if labels { 30 } else { 0 })
-        .y_label_area_size(if labels { 50 } else { 0 });
-    if labels {
-        levels.caption(
-            "Mix, stems' sum and residual per 1/3 octave (dB)",
-            ("sans-serif", 18),
-        );
-    }
-    let mut chart = levels
-        .build_cartesian_2d(x.clone(), -140f32..0f32)
-        .map_err(|e| err(&e))?;
-    if labels {
-        chart
-            .configure_mesh()
-            .x_desc("Hz")
-            .draw()
-            .map_err(|e| err(&e))?;
-    }
+    let mut chart = frame(
+        &upper,
+        labels,
+        ("Mix, stems' sum and residual per 1/3 octave (dB)", 18),
+        -140f32..0f32,
+    )?;
     for (data, color, name) in [
         (series(|b| b.master_db), BLUE, "mix"),
         (series(|b| b.sum_db), BLACK, "stems' sum"),
@@ -111,27 +95,15 @@ fn draw(
             .map_err(|e| err(&e))?;
     }
 
-    let mut transfer = ChartBuilder::on(&lower);
-    transfer
-        .margin(12)
-        .x_label_area_size(if labels { 30 } else { 0 })
-        .y_label_area_size(if labels { 50 } else { 0 });
-    if labels {
-        transfer.caption(
+    let mut chart = frame(
+        &lower,
+        labels,
+        (
             "Transfer function mix/sum (dB, orange) and coherence x6 (green)",
-            ("sans-serif", 16),
-        );
-    }
-    let mut chart = transfer
-        .build_cartesian_2d(x, -6f32..6f32)
-        .map_err(|e| err(&e))?;
-    if labels {
-        chart
-            .configure_mesh()
-            .x_desc("Hz")
-            .draw()
-            .map_err(|e| err(&e))?;
-    }
+            16,
+        ),
+        -6f32..6f32,
+    )?;
     let orange = RGBColor(230, 140, 0);
     chart
         .draw_series(LineSeries::new(
@@ -147,4 +119,41 @@ fn draw(
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+/// One chart over 20 Hz to 20 kHz (log) and `y_range`, with axes and its caption (text, size in
+/// pixels) when labels can be drawn.
+fn frame<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    labels: bool,
+    caption: (&str, u32),
+    y_range: std::ops::Range<f32>,
+) -> Result<
+    ChartContext<
+        'a,
+        BitMapBackend<'b>,
+        Cartesian2d<LogCoord<f32>, plotters::coord::types::RangedCoordf32>,
+    >,
+    String,
+> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(12)
+        .x_label_area_size(if labels { 30 } else { 0 })
+        .y_label_area_size(if labels { 50 } else { 0 });
+    if labels {
+        builder.caption(caption.0, ("sans-serif", caption.1));
+    }
+    let mut chart = builder
+        .build_cartesian_2d((20f32..20_000f32).log_scale(), y_range)
+        .map_err(|e| err(&e))?;
+    if labels {
+        chart
+            .configure_mesh()
+            .x_desc("Hz")
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    Ok(chart)
 }

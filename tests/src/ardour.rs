@@ -43,13 +43,7 @@ pub struct Session {
 
 /// The VST3 bundle under test.
 pub fn vst3_bundle() -> PathBuf {
-    match std::env::var_os(VST3_ENV) {
-        Some(path) => PathBuf::from(path),
-        None => panic!(
-            "{VST3_ENV} is not set: run the suite with `cargo xtask test`, which builds the \
-             VST3 bundle with allocation checks and points this test at it"
-        ),
-    }
+    crate::host::built_by_xtask(VST3_ENV, "VST3 bundle")
 }
 
 /// Builds a scratch Ardour set-up in `scratch`, scans the plugin, runs the session, and returns

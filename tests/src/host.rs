@@ -22,11 +22,16 @@ const PLUGIN_ID: &str = "com.stemcheck.stemcheck";
 
 /// The plugin library under test.
 pub fn plugin_path() -> PathBuf {
-    match std::env::var_os(PLUGIN_ENV) {
+    built_by_xtask(PLUGIN_ENV, "plugin")
+}
+
+/// The path `cargo xtask test` put in environment variable `var` for the `what` it built.
+pub(crate) fn built_by_xtask(var: &str, what: &str) -> PathBuf {
+    match std::env::var_os(var) {
         Some(path) => PathBuf::from(path),
         None => panic!(
-            "{PLUGIN_ENV} is not set: run the suite with `cargo xtask test`, which builds the \
-             plugin with allocation checks and points the host tests at it"
+            "{var} is not set: run the suite with `cargo xtask test`, which builds the {what} \
+             with allocation checks and points the host tests at it"
         ),
     }
 }

@@ -1,11 +1,11 @@
-//! Small helpers the host tests share: waiting for a report, pacing a render, listing what a
-//! report flags.
+//! Small helpers the host tests share: stopping the transport, waiting for a report, pacing a
+//! render, listing what a report flags.
 
 use std::time::{Duration, Instant};
 
 use stemcheck_analysis::Severity;
 
-use crate::host::{LiveReport, reports_for_group};
+use crate::host::{AudioSide, LiveReport, Transport, reports_for_group};
 
 /// Waits (up to a minute) for the report of run `count` (counting from 1 in this process) of
 /// `group` ("A" ...).
@@ -43,4 +43,14 @@ pub fn flagged(report: &LiveReport) -> Vec<String> {
         .filter(|f| f.severity >= Severity::Warning)
         .map(|f| format!("{} {:?}: {}", f.kind.name(), f.stems, f.message))
         .collect()
+}
+
+/// One block of `frames` of silence on every instance with the transport stopped at `at`, as a
+/// host sends when the user stops: it ends the run.
+pub fn stop(sides: &mut [AudioSide<'_>], at: i64, frames: usize) {
+    let silence = vec![0.0f32; frames];
+    for side in sides.iter_mut() {
+        let input: Vec<&[f32]> = vec![&silence; side.num_channels()];
+        side.process(&input, Transport::Stopped(at));
+    }
 }

@@ -10,7 +10,7 @@ use stemcheck_analysis::{FindingKind, Severity, Verdict};
 use stemcheck_host_tests::host::AudioSide;
 use stemcheck_host_tests::host::bit_identical;
 use stemcheck_host_tests::signals::{block_sizes, noise};
-use stemcheck_host_tests::support::{pace, wait_for_report};
+use stemcheck_host_tests::support::{self, pace, wait_for_report};
 use stemcheck_host_tests::*;
 use stemcheck_live::Role;
 
@@ -79,11 +79,11 @@ fn play(
     }
 }
 
+/// The stop block's length: every instance pushes this much past the audio it played.
+const STOP_FRAMES: usize = 256;
+
 fn stop(sides: &mut [AudioSide<'_>], at: i64) {
-    let silence = vec![0.0f32; 256];
-    for side in sides.iter_mut() {
-        side.process(&[&silence, &silence], Transport::Stopped(at));
-    }
+    support::stop(sides, at, STOP_FRAMES);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::Instant;
 use stemcheck_analysis::{FindingKind, Severity};
 use stemcheck_host_tests::host::{bit_identical, resident_bytes};
 use stemcheck_host_tests::signals::noise;
-use stemcheck_host_tests::support::{flagged, pace, wait_for_report};
+use stemcheck_host_tests::support::{flagged, pace, stop, wait_for_report};
 use stemcheck_host_tests::*;
 
 /// A broadband null deeper than this means every lane was placed to the sample.
@@ -189,11 +189,7 @@ fn steady_groups_with_churn(seconds: f64, warm_seconds: f64, growth_limit_bytes:
                 pos += frames;
                 pace(started, pos, RATE, 1.0);
             }
-            let silence = vec![0.0f32; 64];
-            for side in sides.iter_mut() {
-                let input: Vec<&[f32]> = vec![&silence; side.num_channels()];
-                side.process(&input, Transport::Stopped(total as i64));
-            }
+            stop(sides, total as i64, 64);
         });
         stop_churn.store(true, Ordering::Relaxed);
         churn.join().expect("the churn thread did not panic")

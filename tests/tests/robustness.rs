@@ -15,9 +15,9 @@
 use std::time::Instant;
 
 use stemcheck_analysis::{FindingKind, Verdict};
-use stemcheck_host_tests::host::{AudioSide, bit_identical};
+use stemcheck_host_tests::host::bit_identical;
 use stemcheck_host_tests::signals::{block_sizes, noise};
-use stemcheck_host_tests::support::{flagged, pace, wait_for_report};
+use stemcheck_host_tests::support::{flagged, pace, stop, wait_for_report};
 use stemcheck_host_tests::*;
 
 /// A broadband null deeper than this means every lane was placed to the sample.
@@ -70,11 +70,7 @@ fn random_block_sizes_every_sample_rate_mono_and_stereo() {
                 pos += size;
                 pace(started, pos, rate, 4.0);
             }
-            let silence = vec![0.0f32; 32];
-            for side in sides.iter_mut() {
-                let input: Vec<&[f32]> = vec![&silence; side.num_channels()];
-                side.process(&input, Transport::Stopped(total as i64));
-            }
+            stop(sides, total as i64, 32);
         });
         let report = wait_for_report("A", run + 1);
         assert_eq!(report.group.sample_rate_hz, rate as f32);
@@ -167,12 +163,7 @@ fn hostile_signals_pass_through_untouched_and_are_named() {
             pos += BLOCK;
             pace(started, pos, RATE, 4.0);
         }
-        for side in sides.iter_mut() {
-            side.process(
-                &[&silence[..64], &silence[..64]],
-                Transport::Stopped(total as i64),
-            );
-        }
+        stop(sides, total as i64, 64);
     });
     let report = wait_for_report("B", 1);
     let has = |kind: FindingKind, stem: &str| {
@@ -276,7 +267,7 @@ fn pre_roll_stop_start_jumps_and_loops() {
         for &(pos, frames, transport) in &script {
             // A stop between the pre-roll run and the next: the host sends stopped blocks.
             if previous_end == Some(stop_at) && pos == stop_at {
-                stop(sides, stop_at);
+                stop(sides, stop_at, 64);
             }
             let range: Vec<i64> = (pos..pos + frames).collect();
             let dl: Vec<f32> = range.iter().map(|&p| at(&d, p)).collect();
@@ -291,7 +282,7 @@ fn pre_roll_stop_start_jumps_and_loops() {
             frames_done += frames as usize;
             pace(started, frames_done, RATE, 4.0);
         }
-        stop(sides, previous_end.unwrap());
+        stop(sides, previous_end.unwrap(), 64);
         // Then a host that sends no transport at all for 3.5 s.
         for i in 0..(3.5 * RATE) as usize / BLOCK {
             let pos = (i * BLOCK) as i64;
@@ -336,13 +327,5 @@ fn pre_roll_stop_start_jumps_and_loops() {
             "{:#?}",
             flagged(report)
         );
-    }
-}
-
-fn stop(sides: &mut [AudioSide<'_>], at: i64) {
-    let silence = vec![0.0f32; 64];
-    for side in sides.iter_mut() {
-        let input: Vec<&[f32]> = vec![&silence; side.num_channels()];
-        side.process(&input, Transport::Stopped(at));
     }
 }

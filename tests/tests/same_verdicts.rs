@@ -87,10 +87,7 @@ fn the_plugin_and_the_checker_name_the_same_problems() {
             // About 4x real time.
             std::thread::sleep(Duration::from_secs_f64(n as f64 / f64::from(RATE) / 4.0));
         }
-        let silence = [0.0f32; 64];
-        for side in sides.iter_mut() {
-            side.process(&[&silence, &silence], Transport::Stopped(total as i64));
-        }
+        stemcheck_host_tests::support::stop(sides, total as i64, 64);
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let live = loop {
