@@ -567,6 +567,23 @@ pub fn run_audio<R: Send>(
     result
 }
 
+/// Bytes the allocator has handed out and not had back, over all its arenas and mmapped
+/// chunks: what a leak grows, and what the allocator's own caching (arenas kept per thread,
+/// freed pages not yet returned) does not. `None` where glibc is not the allocator.
+pub fn heap_in_use_bytes() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: `mallinfo2` takes no arguments and only reads glibc's own arena statistics
+        // (under each arena's lock); it is safe to call from any thread at any time.
+        let info = unsafe { libc::mallinfo2() };
+        Some((info.uordblks + info.hblkhd) as u64)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
 /// This process's resident memory, in bytes (Linux; `None` elsewhere).
 pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;

@@ -51,9 +51,6 @@ pub fn run(args: Vec<String>) -> Result<()> {
         .args(&test_args)
         .env("STEMCHECK_TEST_PLUGIN", &test_plugin)
         .env("STEMCHECK_TEST_VST3", &vst3)
-        // Two malloc arenas: the many-instances test's memory check then measures Stemcheck,
-        // not glibc's per-thread arenas (see tests/tests/many_instances.rs).
-        .env("MALLOC_ARENA_MAX", "2")
         .status()
         .context("running cargo test")?;
     if !status.success() {
