@@ -316,6 +316,15 @@ impl Analyzer {
         if let Some(index) = self.stems.iter().position(|s| s.id == id) {
             return index;
         }
+        self.add_stem(id);
+        self.stem_set_changed();
+        self.stems.len() - 1
+    }
+
+    /// Adds a stem without restarting the comparison: the caller calls
+    /// [`Self::stem_set_changed`] once it has added all it had to (once per block, not once
+    /// per stem: restarting sizes every pair's accumulators, quadratic in the stem count).
+    fn add_stem(&mut self, id: StemId) {
         let bins = self.fft.bins();
         let ring_len = self.frame_len + 2 * self.max_lag + 2 * self.hop;
         let mut ring = Ring::new(ring_len);
@@ -339,8 +348,6 @@ impl Analyzer {
             frames_seen: 0,
             fitted_gain: 1.0,
         });
-        self.stem_set_changed();
-        self.stems.len() - 1
     }
 
     fn stem_set_changed(&mut self) {
@@ -385,8 +392,14 @@ impl Analyzer {
                 .zip(&self.stems)
                 .all(|(b, s)| b.id == s.id);
         if !same_order {
+            let known = self.stems.len();
             for stem in block.stems {
-                self.stem_index(stem.id);
+                if !self.stems.iter().any(|s| s.id == stem.id) {
+                    self.add_stem(stem.id);
+                }
+            }
+            if self.stems.len() != known {
+                self.stem_set_changed();
             }
         }
         let mut offset = 0;
@@ -1139,14 +1152,13 @@ impl Analyzer {
         let fit = self.fit_gains();
         let bus_gain_db = fit.bus_gain_db;
         let bus_gain = 10f64.powf(f64::from(bus_gain_db) / 20.0);
-        let beta_of_bin = |i: usize| -> f64 {
-            self.bands
-                .iter()
-                .zip(&fit.band_db)
-                .find(|(b, _)| i >= b.first_bin && i < b.end_bin)
-                .map_or(bus_gain, |(_, &g)| 10f64.powf(f64::from(g) / 20.0))
-        };
-        let betas: Vec<f64> = (0..self.pmm.len()).map(beta_of_bin).collect();
+        // Each bin's bus gain: its band's, or the broadband gain outside every band.
+        let mut betas = vec![bus_gain; self.pmm.len()];
+        for (band, &g) in self.bands.iter().zip(&fit.band_db) {
+            let end = band.end_bin.min(betas.len());
+            let start = band.first_bin.min(end);
+            betas[start..end].fill(10f64.powf(f64::from(g) / 20.0));
+        }
         let (lo, hi) = self.analysis_bins;
 
         // EQ: the largest band deviation, and the residual it explains.
@@ -1288,17 +1300,30 @@ impl Analyzer {
                 let offset = (stem.lag - common_lag) as f64 + fraction - common_fraction;
                 out.offset_samples = offset;
                 let delta = fractions[k].unwrap_or(0.0);
-                // Others at the bus's gain; this stem's own gain is what is left.
-                let (mut num, mut den) = (0.0f64, 0.0f64);
+                // Others at the bus's gain; this stem's own gain is what is left. One pass over
+                // the stem's spectra (with hundreds of stems they come from memory, not cache):
+                // the least-squares gain at the stem's fractional delay, its energy in the
+                // master, and what its offset costs.
                 let bin_omega = 2.0 * std::f64::consts::PI / self.frame_len as f64;
-                let step = Cd::from_polar(1.0, bin_omega * delta);
-                let mut rot = Cd::from_polar(1.0, bin_omega * delta * lo as f64);
-                for i in lo..hi {
-                    let others = stem.pss[i] - stem.pkk[i];
-                    num += ((stem.pms[i] * rot) - others * betas[i]).re;
-                    den += betas[i] * stem.pkk[i];
+                let (mut rot, step) = rotation(bin_omega * delta, lo);
+                let (mut off_rot, off_step) = rotation(bin_omega * offset, lo);
+                let (mut num, mut den, mut stem_energy, mut offset_energy) =
+                    (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+                for (((pms, pss), &pkk), &beta) in stem.pms[lo..hi]
+                    .iter()
+                    .zip(&stem.pss[lo..hi])
+                    .zip(&stem.pkk[lo..hi])
+                    .zip(&betas[lo..hi])
+                {
+                    let weighted = beta * beta * pkk;
+                    num += pms.re * rot.re - pms.im * rot.im - (pss.re - pkk) * beta;
+                    den += beta * pkk;
+                    stem_energy += weighted;
+                    offset_energy += (1.0 - off_rot.re) * weighted;
                     rot *= step;
+                    off_rot *= off_step;
                 }
+                let offset_energy = 2.0 * offset_energy;
                 let mut gain = if den > 0.0 { num / den } else { 1.0 };
                 // With the joint per-band fit, its stem effect is the better estimate.
                 if !self.gram.is_empty() && fit.stem_fitted[k] {
@@ -1309,16 +1334,8 @@ impl Analyzer {
                 }
                 out.gain_db = db(gain.abs());
                 out.inverted = gain < 0.0;
-                let stem_energy: f64 = (lo..hi).map(|i| betas[i] * betas[i] * stem.pkk[i]).sum();
                 out.energy_share_db = rel(stem_energy, sum_pmm);
                 out.gain_explains_db = rel((gain - 1.0).powi(2) * stem_energy, sum_pmm);
-                let step = Cd::from_polar(1.0, bin_omega * offset);
-                let mut rot = Cd::from_polar(1.0, bin_omega * offset * lo as f64);
-                let mut offset_energy = 0.0f64;
-                for i in lo..hi {
-                    offset_energy += 2.0 * (1.0 - rot.re) * betas[i] * betas[i] * stem.pkk[i];
-                    rot *= step;
-                }
                 out.offset_explains_db = rel(offset_energy, sum_pmm);
                 out
             })
@@ -1614,11 +1631,91 @@ struct Gathered {
     cleaned: bool,
 }
 
-/// One pass over a piece of a stem: cleans each sample like [`clean`], adds it into the stems'
-/// sum, writes the stem's mid (the mean of its channels) and gathers its level moments per
-/// channel. All slices have the same length.
+/// A piece of a stem: adds it into the stems' sum, writes the stem's mid (the mean of its
+/// channels) and gathers its level moments per channel, each sample cleaned like [`clean`].
+/// All slices have the same length.
+///
+/// Audio almost never needs cleaning, so a first pass measures without cleaning and checks
+/// that nothing needed it (then adding into the sum is a plain vector add); only a piece that
+/// did goes through [`gather_stem_cleaning`]. Both give the same bits on clean audio.
 #[inline]
 fn gather_stem(stem: [&[f32]; 2], sum: [&mut [f32]; 2], mid: &mut [f32]) -> Gathered {
+    let Some(lanes) = gather_clean_stem(stem, mid) else {
+        return gather_stem_cleaning(stem, sum, mid);
+    };
+    for (total, channel) in sum.into_iter().zip(stem) {
+        for (t, &x) in total.iter_mut().zip(channel) {
+            *t += x;
+        }
+    }
+    Gathered {
+        lanes,
+        non_finite: 0,
+        cleaned: false,
+    }
+}
+
+/// The moments and the mid of a piece that needs no cleaning, or `None` (mid then partly
+/// written) if any sample does: NaN, infinite, subnormal, or at [`MAX_SAMPLE_MAGNITUDE`] or
+/// beyond. Each lane accumulates exactly as in [`gather_stem_cleaning`].
+#[inline]
+fn gather_clean_stem(stem: [&[f32]; 2], mid: &mut [f32]) -> Option<[Lanes; 2]> {
+    let smallest = f32x4::splat(f32::MIN_POSITIVE);
+    let (zero, half) = (f32x4::ZERO, f32x4::HALF);
+    let mut peak = [zero; 2];
+    let mut total = [zero; 2];
+    let mut squares = [zero; 2];
+    // Lanes that met a subnormal. NaN and infinity show in the squares, loud samples in the
+    // peak: both are checked once at the end.
+    let mut subnormal = f32x4::ZERO.simd_ne(zero);
+
+    let [l, r] = stem;
+    let (l4, l_rest) = l.as_chunks::<LANES>();
+    let (r4, r_rest) = r.as_chunks::<LANES>();
+    let (m4, m_rest) = mid.as_chunks_mut::<LANES>();
+    for ((a, b), m) in l4.iter().zip(r4).zip(m4) {
+        let (a, b) = (f32x4::from(*a), f32x4::from(*b));
+        *m = ((a + b) * half).to_array();
+        for (c, x) in [a, b].into_iter().enumerate() {
+            let magnitude = x.abs();
+            subnormal |= magnitude.simd_lt(smallest) & magnitude.simd_gt(zero);
+            peak[c] = peak[c].fast_max(magnitude);
+            total[c] += x;
+            squares[c] += x * x;
+        }
+    }
+    if subnormal.any() {
+        return None;
+    }
+    let mut lanes = [0, 1].map(|c| Lanes {
+        peak: peak[c].to_array(),
+        sum: total[c].to_array(),
+        squares: squares[c].to_array(),
+    });
+    for ((&a, &b), m) in l_rest.iter().zip(r_rest).zip(m_rest) {
+        if !(is_clean(a) && is_clean(b)) {
+            return None;
+        }
+        *m = 0.5 * (a + b);
+        lanes[0].add_one(a);
+        lanes[1].add_one(b);
+    }
+    let clean = lanes.iter().all(|l| {
+        l.squares.iter().all(|s| s.is_finite()) && l.peak.iter().all(|&p| p < MAX_SAMPLE_MAGNITUDE)
+    });
+    clean.then_some(lanes)
+}
+
+/// Whether [`clean`] leaves `x` as it is and counts nothing.
+#[inline]
+fn is_clean(x: f32) -> bool {
+    x == 0.0 || (x.abs() >= f32::MIN_POSITIVE && x.abs() < MAX_SAMPLE_MAGNITUDE)
+}
+
+/// [`gather_stem`] for a piece with samples to clean: one pass cleans each sample like
+/// [`clean`], adds it into the sum, writes the mid and gathers the moments.
+#[inline]
+fn gather_stem_cleaning(stem: [&[f32]; 2], sum: [&mut [f32]; 2], mid: &mut [f32]) -> Gathered {
     let limit = f32x4::splat(MAX_SAMPLE_MAGNITUDE);
     let smallest = f32x4::splat(f32::MIN_POSITIVE);
     let (zero, one, half) = (f32x4::ZERO, f32x4::ONE, f32x4::HALF);
@@ -1699,6 +1796,15 @@ fn sanitised<'a>(from: &'a [f32], scratch: &'a mut [f32], non_finite: &mut u64) 
         *o = clean(x, non_finite);
     }
     &scratch[..from.len().min(scratch.len())]
+}
+
+/// The phase rotation `e^(i * omega * first)` of a first bin and the step `e^(i * omega)` to
+/// the next.
+fn rotation(omega: f64, first: usize) -> (Cd, Cd) {
+    (
+        Cd::from_polar(1.0, omega * first as f64),
+        Cd::from_polar(1.0, omega),
+    )
 }
 
 /// The weighted median of `(value, weight)` pairs.
@@ -1854,6 +1960,68 @@ mod tests {
         assert!(!got.cleaned);
         assert_eq!(got.non_finite, 0);
         assert_eq!(sum[0], quiet);
+    }
+
+    #[test]
+    fn the_fast_ingest_pass_gives_the_cleaning_pass_bits_and_hands_over_every_bad_sample() {
+        let len = 203; // a remainder after the four-wide part
+        let mut seed = 777u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        };
+        let base: [Vec<f32>; 2] = [0, 1].map(|_| (0..len).map(|_| next()).collect());
+        // Each bad kind alone, in the four-wide part and in the remainder, either channel.
+        let bad = [
+            f32::NAN,
+            f32::INFINITY,
+            -f32::INFINITY,
+            1e-42,
+            -1e-39,
+            MAX_SAMPLE_MAGNITUDE,
+            -3e6,
+            f32::MAX,
+        ];
+        let mut cases = vec![None];
+        for &x in &bad {
+            for at in [0, 101, len - 1] {
+                for channel in 0..2 {
+                    cases.push(Some((x, at, channel)));
+                }
+            }
+        }
+        for case in cases {
+            let mut audio = base.clone();
+            if let Some((x, at, channel)) = case {
+                audio[channel][at] = x;
+                // Silence beside it, so that a subnormal let through would show in the mid.
+                audio[1 - channel][at] = 0.0;
+            }
+            let run = |gather: fn([&[f32]; 2], [&mut [f32]; 2], &mut [f32]) -> Gathered| {
+                let mut sum = [vec![0.0f32; len], vec![0.0f32; len]];
+                let mut mid = vec![0.0f32; len];
+                let [sl, sr] = &mut sum;
+                let got = gather([&audio[0], &audio[1]], [sl, sr], &mut mid);
+                (got, sum, mid)
+            };
+            let (fast, fast_sum, fast_mid) = run(gather_stem);
+            let (slow, slow_sum, slow_mid) = run(gather_stem_cleaning);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast_sum[0]), bits(&slow_sum[0]), "{case:?}");
+            assert_eq!(bits(&fast_sum[1]), bits(&slow_sum[1]), "{case:?}");
+            assert_eq!(bits(&fast_mid), bits(&slow_mid), "{case:?}");
+            assert_eq!(fast.non_finite, slow.non_finite, "{case:?}");
+            assert_eq!(fast.cleaned, slow.cleaned, "{case:?}");
+            assert_eq!(
+                fast.cleaned,
+                case.is_some_and(|(x, ..)| x.abs() >= 1.0 || !x.is_finite())
+            );
+            for (f, s) in fast.lanes.iter().zip(&slow.lanes) {
+                assert_eq!(bits(&f.peak), bits(&s.peak), "{case:?}");
+                assert_eq!(bits(&f.sum), bits(&s.sum), "{case:?}");
+                assert_eq!(bits(&f.squares), bits(&s.squares), "{case:?}");
+            }
+        }
     }
 
     #[test]
