@@ -1997,7 +1997,8 @@ mod tests {
                 // Silence beside it, so that a subnormal let through would show in the mid.
                 audio[1 - channel][at] = 0.0;
             }
-            let run = |gather: fn([&[f32]; 2], [&mut [f32]; 2], &mut [f32]) -> Gathered| {
+            type Gather = fn([&[f32]; 2], [&mut [f32]; 2], &mut [f32]) -> Gathered;
+            let run = |gather: Gather| {
                 let mut sum = [vec![0.0f32; len], vec![0.0f32; len]];
                 let mut mid = vec![0.0f32; len];
                 let [sl, sr] = &mut sum;
