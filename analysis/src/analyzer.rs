@@ -215,8 +215,11 @@ impl Analyzer {
             .cloned()
             .collect();
         let num_bands = bands.len();
+        // Integrated loudness from a histogram of block energies (0.1 dB bins): memory stays
+        // fixed however long the pass (the plain mode keeps every 400 ms block).
         let loudness = |channels: u32| {
-            ebur128::EbuR128::new(channels, sample_rate_hz as u32, ebur128::Mode::I).ok()
+            let mode = ebur128::Mode::I | ebur128::Mode::HISTOGRAM;
+            ebur128::EbuR128::new(channels, sample_rate_hz as u32, mode).ok()
         };
         Self {
             config,
