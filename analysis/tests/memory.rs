@@ -53,7 +53,7 @@ fn ten_minutes_hold_no_more_memory_than_one() {
     let len = master[0].len();
     let block = 1024;
     let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
-    let mut play = |analyzer: &mut Analyzer, seconds: usize| {
+    let play = |analyzer: &mut Analyzer, seconds: usize| {
         let mut pos = 0;
         while pos < seconds * RATE as usize {
             let at = pos % len;
