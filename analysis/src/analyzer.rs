@@ -90,7 +90,6 @@ struct Scratch {
     sum_left: Vec<f32>,
     sum_right: Vec<f32>,
     mid: Vec<f32>,
-    frame: Vec<f32>,
     gcc: Vec<Cf>,
     corr: Vec<f32>,
     /// Master left/right and sum left/right over one hop.
@@ -274,7 +273,6 @@ impl Analyzer {
                 sum_left: vec![0.0; hop],
                 sum_right: vec![0.0; hop],
                 mid: vec![0.0; hop],
-                frame: vec![0.0; frame_len],
                 gcc: vec![Cf::new(0.0, 0.0); bins],
                 corr: vec![0.0; frame_len],
                 td: [
@@ -601,14 +599,19 @@ impl Analyzer {
         }
 
         // Spectra.
-        let Scratch { frame, .. } = &mut self.scratch;
-        self.master_mid.read(start, frame);
-        self.fft.forward(frame, &mut self.master_spectrum);
+        let master_mid = &self.master_mid;
+        self.fft.forward_with(
+            |window, time| master_mid.read_windowed(start, window, time),
+            &mut self.master_spectrum,
+        );
         self.sum_spectrum.fill(Cf::new(0.0, 0.0));
         self.corrected_spectrum.fill(Cf::new(0.0, 0.0));
         for stem in &mut self.stems {
-            stem.ring.read(start - stem.lag, frame);
-            self.fft.forward(frame, &mut stem.spectrum);
+            let (ring, from) = (&stem.ring, start - stem.lag);
+            self.fft.forward_with(
+                |window, time| ring.read_windowed(from, window, time),
+                &mut stem.spectrum,
+            );
             let g = stem.fitted_gain;
             for ((s, c), x) in self
                 .sum_spectrum

@@ -59,6 +59,29 @@ impl Ring {
         }
     }
 
+    /// `[start, start + out.len())` times `window`, sample by sample, into `out`: a read and
+    /// the analysis window in one pass. Positions before 0 read as silence.
+    pub fn read_windowed(&self, start: i64, window: &[f32], out: &mut [f32]) {
+        let mut written = 0;
+        if start < 0 {
+            let silent = ((-start) as usize).min(out.len());
+            out[..silent].fill(0.0);
+            written = silent;
+        }
+        while written < out.len() {
+            let pos = (start + written as i64) as usize & self.mask;
+            let len = (out.len() - written).min(self.data.len() - pos);
+            for ((o, &x), &w) in out[written..written + len]
+                .iter_mut()
+                .zip(&self.data[pos..pos + len])
+                .zip(&window[written..written + len])
+            {
+                *o = x * w;
+            }
+            written += len;
+        }
+    }
+
     /// Appends samples with a bulk copy.
     pub fn extend(&mut self, samples: &[f32]) {
         let mut done = 0;

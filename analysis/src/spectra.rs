@@ -52,9 +52,20 @@ impl Fft {
 
     /// Windows `frame` (length `len`) and transforms it into `out` (length `bins()`).
     pub fn forward(&mut self, frame: &[f32], out: &mut [Cf]) {
-        for ((t, &x), &w) in self.time.iter_mut().zip(frame).zip(&self.window) {
-            *t = x * w;
-        }
+        self.forward_with(
+            |window, time| {
+                for ((t, &x), &w) in time.iter_mut().zip(frame).zip(window) {
+                    *t = x * w;
+                }
+            },
+            out,
+        );
+    }
+
+    /// Transforms a frame that `fill(window, time)` writes into `time` already windowed (so
+    /// that a frame read from elsewhere is copied once, not twice), into `out`.
+    pub fn forward_with(&mut self, fill: impl FnOnce(&[f32], &mut [f32]), out: &mut [Cf]) {
+        fill(&self.window, &mut self.time);
         // Lengths are fixed at construction, so this cannot fail.
         let _ = self
             .forward
