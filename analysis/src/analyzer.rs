@@ -77,6 +77,8 @@ struct Stem {
     pms: Vec<Cd>,
     pss: Vec<Cd>,
     pkk: Vec<f64>,
+    /// The sum of `pkk`, kept as it accumulates (read every update, for every stem).
+    energy: f64,
     present_frames: u64,
     frames_seen: u64,
     /// The stem's gain in the master as last fitted (signed, linear), for the per-frame gain.
@@ -345,6 +347,7 @@ impl Analyzer {
             pms: vec![Cd::new(0.0, 0.0); bins],
             pss: vec![Cd::new(0.0, 0.0); bins],
             pkk: vec![0.0; bins],
+            energy: 0.0,
             present_frames: 0,
             frames_seen: 0,
             fitted_gain: 1.0,
@@ -374,6 +377,7 @@ impl Analyzer {
             stem.pms.fill(Cd::new(0.0, 0.0));
             stem.pss.fill(Cd::new(0.0, 0.0));
             stem.pkk.fill(0.0);
+            stem.energy = 0.0;
         }
         self.pair_energy.fill(0.0);
         self.stem_low_energy.fill(0.0);
@@ -681,13 +685,17 @@ impl Analyzer {
                 .zip(stem.pms[lo..hi].iter_mut())
                 .zip(stem.pss[lo..hi].iter_mut())
                 .zip(stem.pkk[lo..hi].iter_mut());
+            let mut energy = 0.0f64;
             for (((((k, m), s), pms), pss), pkk) in bins {
                 let mk = m * k.conj();
                 let sk = s * k.conj();
+                let kk = f64::from(k.norm_sqr());
                 *pms += Cd::new(mk.re.into(), mk.im.into());
                 *pss += Cd::new(sk.re.into(), sk.im.into());
-                *pkk += f64::from(k.norm_sqr());
+                *pkk += kk;
+                energy += kk;
             }
+            stem.energy += energy;
         }
         self.accumulate_pairs();
         self.accumulate_gram();
@@ -882,7 +890,7 @@ impl Analyzer {
     fn update(&mut self) {
         let bins = self.analysis_bins;
         let mut changed = false;
-        let total_energy: f64 = self.stems.iter().map(|s| s.pkk.iter().sum::<f64>()).sum();
+        let total_energy: f64 = self.stems.iter().map(|s| s.energy).sum();
         let mut cross = std::mem::take(&mut self.isolated_cross);
         let mut auto = std::mem::take(&mut self.isolated_auto);
         cross.resize(self.pmm.len(), Cd::new(0.0, 0.0));
@@ -898,7 +906,7 @@ impl Analyzer {
             (0..count).collect()
         };
         for index in checked {
-            let energy: f64 = self.stems[index].pkk.iter().sum();
+            let energy = self.stems[index].energy;
             // Stems with almost nothing in them cannot be timed (yet).
             if energy <= 1e-9 * total_energy.max(1e-30) || energy <= 1e-12 {
                 continue;
@@ -1292,7 +1300,7 @@ impl Analyzer {
                 .stems
                 .iter()
                 .zip(&fractions)
-                .filter_map(|(s, f)| f.map(|f| (f, s.pkk.iter().sum::<f64>())))
+                .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
                 .collect::<Vec<_>>(),
         )
         .unwrap_or(0.0);
