@@ -26,6 +26,7 @@ use crate::lag::{
     MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STRONG_PEAK_TO_RMS, fractional_delay, gcc_peak,
     plain_correlation,
 };
+use crate::loudness::LoudnessMeter;
 use crate::measurements::{BandMeasurement, Cancellation, Measurements, StemMeasurements};
 use crate::ring::Ring;
 use crate::spectra::{Cd, Cf, Fft};
@@ -137,8 +138,8 @@ pub struct Analyzer {
     sum_right: Ring,
     master_stats: SignalStats,
     sum_stats: SignalStats,
-    master_loudness: Option<ebur128::EbuR128>,
-    sum_loudness: Option<ebur128::EbuR128>,
+    master_loudness: LoudnessMeter,
+    sum_loudness: LoudnessMeter,
     master_seen: bool,
     master_channels: usize,
 
@@ -216,12 +217,6 @@ impl Analyzer {
             .cloned()
             .collect();
         let num_bands = bands.len();
-        // Integrated loudness from a histogram of block energies (0.1 dB bins): memory stays
-        // fixed however long the pass (the plain mode keeps every 400 ms block).
-        let loudness = |channels: u32| {
-            let mode = ebur128::Mode::I | ebur128::Mode::HISTOGRAM;
-            ebur128::EbuR128::new(channels, sample_rate_hz as u32, mode).ok()
-        };
         Self {
             config,
             sample_rate_hz,
@@ -239,8 +234,8 @@ impl Analyzer {
             sum_right: Ring::new(ring_len),
             master_stats: SignalStats::default(),
             sum_stats: SignalStats::default(),
-            master_loudness: loudness(2),
-            sum_loudness: loudness(2),
+            master_loudness: LoudnessMeter::new(sample_rate_hz),
+            sum_loudness: LoudnessMeter::new(sample_rate_hz),
             master_seen: false,
             master_channels: 1,
             stems: Vec::new(),
@@ -462,9 +457,8 @@ impl Analyzer {
                 }
                 self.master_mid.push(&mid[..frames]);
                 self.master_stats.add([l, r], audio.num_channels);
-                if let Some(meter) = &mut self.master_loudness {
-                    let _ = meter.add_frames_planar_f32(&[l, r]);
-                }
+                // Both channels, as the sum's (a mono master is heard on both sides).
+                self.master_loudness.add([l, r], 2);
                 true
             }
             None => false,
@@ -531,9 +525,8 @@ impl Analyzer {
             self.sum_right.push(&sum_right[..frames]);
             self.sum_stats
                 .add([&sum_left[..frames], &sum_right[..frames]], 2);
-            if let Some(meter) = &mut self.sum_loudness {
-                let _ = meter.add_frames_planar_f32(&[&sum_left[..frames], &sum_right[..frames]]);
-            }
+            self.sum_loudness
+                .add([&sum_left[..frames], &sum_right[..frames]], 2);
         } else {
             self.sum_left.push_missing(frames);
             self.sum_right.push_missing(frames);
@@ -1140,16 +1133,9 @@ impl Analyzer {
             sum_levels: (self.sum_stats.samples() > 0).then(|| self.sum_stats.summary()),
             master_lufs: self
                 .master_loudness
-                .as_ref()
-                .and_then(|l| l.loudness_global().ok())
-                .filter(|v| v.is_finite())
-                .map(|v| v as f32),
-            sum_lufs: self
-                .sum_loudness
-                .as_ref()
-                .and_then(|l| l.loudness_global().ok())
-                .filter(|v| v.is_finite())
-                .map(|v| v as f32),
+                .integrated_lufs()
+                .filter(|_| self.master_seen),
+            sum_lufs: self.sum_loudness.integrated_lufs(),
             ..Measurements::default()
         };
         if self.frames < MIN_FRAMES || sum_pmm <= 0.0 {

@@ -22,6 +22,7 @@ pub mod finding;
 pub mod headroom;
 pub mod input;
 pub mod lag;
+pub mod loudness;
 pub mod measurements;
 mod ring;
 pub mod spectra;
