@@ -21,13 +21,12 @@ use stemcheck_host_tests::*;
 
 /// A broadband null deeper than this means every lane was placed to the sample.
 const ALIGNED_NULL_DB: f32 = -100.0;
-/// The heap in use may grow by at most this much from the first churn waves that end after
-/// [`WARM_SECONDS`] to the last ones. What it catches: an instance's lane or analysis state not
+/// The heap in use may end at most this much above the first churn waves that end after
+/// [`WARM_SECONDS`], once the churn has stopped. What it catches: an instance's lane or analysis state not
 /// released (about 400 kB each) grows the heap by more than 12 MB per wave of 32, about 200 MB
 /// across [`MEASURED_WAVES`] (a 400 kB leak per activation, tried: +250 MB, fails). Seen here
-/// without a leak: up to 20 MB apart from wave to wave (destroyed instances' lanes wait for the
-/// core to release them), within 12 MB between the least of a few waves at the start and the
-/// least of a few at the end, also with the other core busy.
+/// without a leak: up to 150 MB above it while waves come and go (what departed instances leave
+/// is released in batches), back within 12 MB of it once they stop.
 const CHURN_MEMORY_GROWTH_BYTES: u64 = 48 << 20;
 /// The soak variant's limit, from its first minute to its tenth.
 const SOAK_MEMORY_GROWTH_BYTES: u64 = 32 << 20;
@@ -36,9 +35,11 @@ const WARM_SECONDS: f64 = 3.0;
 const SOAK_WARM_SECONDS: f64 = 60.0;
 /// Churn waves after the baseline, at least.
 const MEASURED_WAVES: usize = 16;
-/// The heap is compared as the least of this many waves' readings at each end, so that a
-/// wave whose lanes the core has not released yet does not count as growth.
+/// The baseline is the least of this many waves' readings, so that a wave whose lanes the
+/// core has not released yet does not count in it.
 const WAVES_PER_READING: usize = 4;
+/// How long the heap may take to come back down once the churn stops.
+const SETTLE_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The process's memory at one moment.
 #[derive(Clone, Copy, Default)]
@@ -213,20 +214,36 @@ fn steady_groups_with_churn(seconds: f64, warm_seconds: f64, growth_limit_bytes:
         churn.join().expect("the churn thread did not panic")
     });
     assert!(waves >= MEASURED_WAVES && after_warm.len() >= MEASURED_WAVES);
-    let least = |readings: &[Memory]| readings.iter().copied().min_by_key(|m| m.heap_bytes);
-    let first = least(&after_warm[..WAVES_PER_READING]).unwrap();
-    let last = least(&after_warm[after_warm.len() - WAVES_PER_READING..]).unwrap();
+    // The baseline: the least of the first waves after the warm-up. Then, once the churn has
+    // stopped, the heap must come back to within the limit of it: the core releases what
+    // departed instances leave behind in batches (up to 150 MB was seen held for a couple of
+    // seconds while waves kept coming), but a leak never comes back.
+    let first = after_warm[..WAVES_PER_READING]
+        .iter()
+        .copied()
+        .min_by_key(|m| m.heap_bytes)
+        .unwrap();
+    let peak = after_warm.iter().map(|m| m.heap_bytes).max().unwrap_or(0);
+    let limit = first.heap_bytes + growth_limit_bytes;
+    let settling = Instant::now();
+    let mut last = Memory::now();
+    while last.heap_bytes > limit && settling.elapsed() < SETTLE_TIME {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        last = Memory::now();
+    }
     eprintln!(
-        "{waves} churn waves; heap in use {} kB after {warm_seconds} s, {} kB at the end; \
-         resident {} MB, {} MB",
+        "{waves} churn waves; heap in use {} kB after {warm_seconds} s, at most {} kB while \
+         they came and went, {} kB {:.1} s after the last; resident {} MB, {} MB",
         first.heap_bytes >> 10,
+        peak >> 10,
         last.heap_bytes >> 10,
+        settling.elapsed().as_secs_f64(),
         first.resident_bytes >> 20,
         last.resident_bytes >> 20
     );
     assert!(
-        last.heap_bytes <= first.heap_bytes + growth_limit_bytes,
-        "heap in use grew from {} to {} bytes",
+        last.heap_bytes <= limit,
+        "heap in use grew from {} to {} bytes and stayed there for {SETTLE_TIME:?}",
         first.heap_bytes,
         last.heap_bytes
     );
