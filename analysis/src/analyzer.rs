@@ -302,6 +302,21 @@ impl Analyzer {
         self.stems[index].name = name.to_string();
     }
 
+    /// Names a stem the analysis already has; returns whether it had it. (Unlike
+    /// [`Self::set_stem_name`], never adds one: for callers that name stems as they come and go,
+    /// so that a stem that never reaches the analysis is not added to it.)
+    pub fn rename_stem(&mut self, id: StemId, name: &str) -> bool {
+        match self.stems.iter_mut().find(|s| s.id == id) {
+            Some(stem) => {
+                if stem.name != name {
+                    stem.name = name.to_string();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Forgets a stem. The comparison restarts (the sum changed meaning).
     pub fn remove_stem(&mut self, id: StemId) {
         if let Some(index) = self.stems.iter().position(|s| s.id == id) {
@@ -2023,6 +2038,20 @@ mod tests {
                 assert_eq!(bits(&f.squares), bits(&s.squares), "{case:?}");
             }
         }
+    }
+
+    #[test]
+    fn renaming_names_known_stems_and_never_adds_one() {
+        let mut analyzer = Analyzer::new(48_000.0, AnalyzerConfig::default());
+        analyzer.set_stem_name(3, "Drums");
+        assert!(analyzer.rename_stem(3, "Kit"));
+        assert!(!analyzer.rename_stem(4, "Bass"));
+        let names: Vec<_> = analyzer
+            .stems
+            .iter()
+            .map(|s| (s.id, s.name.clone()))
+            .collect();
+        assert_eq!(names, vec![(3, "Kit".to_string())]);
     }
 
     #[test]

@@ -371,7 +371,10 @@ impl Group {
         }
         if let Some(analyzer) = self.sink.analyzer.as_mut() {
             for instance in instances.iter().filter(|i| i.role == Role::Stem) {
-                analyzer.set_stem_name(instance.lane_id, &instance.name);
+                // Only the stems it analyses: instances that joined since it started belong to
+                // the next analysis (adding them here piled up stems while instances came and
+                // went during one run).
+                analyzer.rename_stem(instance.lane_id, &instance.name);
             }
         }
         instances.sort_by(|a, b| {
