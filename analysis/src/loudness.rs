@@ -163,24 +163,32 @@ impl LoudnessMeter {
     }
 }
 
+/// One sample through both stages (transposed direct form II), updating `state`.
+#[inline(always)]
+fn k_weighted(stages: &[Biquad; 2], state: &mut [[f64; 2]; 2], x: f32) -> f64 {
+    let [one, two] = stages;
+    let [s1, s2] = state;
+    let x = f64::from(x);
+    let y = one.b[0] * x + s1[0];
+    s1[0] = one.b[1] * x - one.a[0] * y + s1[1];
+    s1[1] = one.b[2] * x - one.a[1] * y;
+    let z = two.b[0] * y + s2[0];
+    s2[0] = two.b[1] * y - two.a[0] * z + s2[1];
+    s2[1] = two.b[2] * y - two.a[1] * z;
+    z
+}
+
 /// Runs `samples` through the two stages (updating `state`) and returns the sum of the
 /// squared output.
 #[inline]
 fn filter_energy(stages: &[Biquad; 2], state: &mut [[f64; 2]; 2], samples: &[f32]) -> f64 {
-    let [one, two] = *stages;
-    let [mut s1, mut s2] = *state;
+    let mut s = *state;
     let mut energy = 0.0;
     for &x in samples {
-        let x = f64::from(x);
-        let y = one.b[0] * x + s1[0];
-        s1[0] = one.b[1] * x - one.a[0] * y + s1[1];
-        s1[1] = one.b[2] * x - one.a[1] * y;
-        let z = two.b[0] * y + s2[0];
-        s2[0] = two.b[1] * y - two.a[0] * z + s2[1];
-        s2[1] = two.b[2] * y - two.a[1] * z;
+        let z = k_weighted(stages, &mut s, x);
         energy += z * z;
     }
-    *state = [s1, s2];
+    *state = s;
     energy
 }
 
@@ -192,19 +200,11 @@ fn filter_energy_stereo(
     state: &mut [[[f64; 2]; 2]; 2],
     samples: [&[f32]; 2],
 ) -> f64 {
-    let [one, two] = *stages;
     let mut s = *state;
     let mut energy = [0.0f64; 2];
     for (&l, &r) in samples[0].iter().zip(samples[1]) {
         for (c, x) in [l, r].into_iter().enumerate() {
-            let [s1, s2] = &mut s[c];
-            let x = f64::from(x);
-            let y = one.b[0] * x + s1[0];
-            s1[0] = one.b[1] * x - one.a[0] * y + s1[1];
-            s1[1] = one.b[2] * x - one.a[1] * y;
-            let z = two.b[0] * y + s2[0];
-            s2[0] = two.b[1] * y - two.a[0] * z + s2[1];
-            s2[1] = two.b[2] * y - two.a[1] * z;
+            let z = k_weighted(stages, &mut s[c], x);
             energy[c] += z * z;
         }
     }

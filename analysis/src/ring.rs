@@ -44,40 +44,42 @@ impl Ring {
 
     /// Copies `[start, start + out.len())` into `out`. Positions before 0 read as silence.
     pub fn read(&self, start: i64, out: &mut [f32]) {
-        let mut written = 0;
-        if start < 0 {
-            let silent = ((-start) as usize).min(out.len());
-            out[..silent].fill(0.0);
-            written = silent;
-        }
-        // At most two contiguous pieces of the ring.
-        while written < out.len() {
-            let pos = (start + written as i64) as usize & self.mask;
-            let len = (out.len() - written).min(self.data.len() - pos);
-            out[written..written + len].copy_from_slice(&self.data[pos..pos + len]);
-            written += len;
-        }
+        self.read_pieces(start, out, |o, x| o.copy_from_slice(x));
     }
 
     /// `[start, start + out.len())` times `window`, sample by sample, into `out`: a read and
     /// the analysis window in one pass. Positions before 0 read as silence.
     pub fn read_windowed(&self, start: i64, window: &[f32], out: &mut [f32]) {
+        let mut offset = 0;
+        self.read_pieces(start, out, |o, x| {
+            let w = &window[offset..offset + o.len()];
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+                *o = x * w;
+            }
+            offset += o.len();
+        });
+    }
+
+    /// Fills `out` with `[start, start + out.len())`: silence before position 0, then each
+    /// contiguous piece of the ring (at most two) handed to `fill(out_piece, ring_piece)`.
+    /// Pieces come in order; a silent lead-in counts towards `fill`'s offsets as well.
+    fn read_pieces(&self, start: i64, out: &mut [f32], mut fill: impl FnMut(&mut [f32], &[f32])) {
         let mut written = 0;
         if start < 0 {
             let silent = ((-start) as usize).min(out.len());
-            out[..silent].fill(0.0);
-            written = silent;
+            // Silence goes through `fill` too (times a window is still silence), so that its
+            // offsets stay those of `out`.
+            let zeros = [0.0f32; 256];
+            while written < silent {
+                let len = (silent - written).min(zeros.len());
+                fill(&mut out[written..written + len], &zeros[..len]);
+                written += len;
+            }
         }
         while written < out.len() {
             let pos = (start + written as i64) as usize & self.mask;
             let len = (out.len() - written).min(self.data.len() - pos);
-            for ((o, &x), &w) in out[written..written + len]
-                .iter_mut()
-                .zip(&self.data[pos..pos + len])
-                .zip(&window[written..written + len])
-            {
-                *o = x * w;
-            }
+            fill(&mut out[written..written + len], &self.data[pos..pos + len]);
             written += len;
         }
     }
@@ -119,6 +121,36 @@ impl Ring {
     pub fn prune_gaps(&mut self, pos: i64) {
         while self.gaps.front().is_some_and(|&(_, b)| (b as i64) <= pos) {
             self.gaps.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrap_around_and_start_before_zero_as_silence() {
+        let samples: Vec<f32> = (1..=40).map(|i| i as f32).collect();
+        let window: Vec<f32> = (0..600).map(|i| 0.5 + i as f32 * 0.01).collect();
+        // A ring of 32 holds positions 8..40 (wrapping at 32); one of 64 holds them all.
+        for (capacity, reads) in [
+            (32, vec![(8, 32), (24, 16), (30, 10), (39, 1)]),
+            (64, vec![(-5, 12), (-600, 600), (0, 40)]),
+        ] {
+            let mut ring = Ring::new(capacity);
+            ring.push(&samples);
+            for (start, len) in reads {
+                let expected: Vec<f32> = (start..start + len as i64)
+                    .map(|p| if p < 0 { 0.0 } else { (p + 1) as f32 })
+                    .collect();
+                let mut out = vec![f32::NAN; len];
+                ring.read(start, &mut out);
+                assert_eq!(out, expected, "read at {start}");
+                ring.read_windowed(start, &window, &mut out);
+                let windowed: Vec<f32> = expected.iter().zip(&window).map(|(x, w)| x * w).collect();
+                assert_eq!(out, windowed, "windowed read at {start}");
+            }
         }
     }
 }
