@@ -19,8 +19,10 @@ pub const PACKAGES: &[&str] = &[
     "libjack-jackd2-dev",
 ];
 
-/// What the test suite needs beyond the build: Ardour, the real DAW of the end-to-end test.
-pub const TEST_PACKAGES: &[&str] = &["ardour"];
+/// What the test suite needs beyond the build: Ardour, the real DAW of the end-to-end test; a
+/// General MIDI SoundFont and multi-sampled drum kits, the real instruments of the development
+/// corpus (`corpus/`).
+pub const TEST_PACKAGES: &[&str] = &["ardour", "fluid-soundfont-gm", "avldrums.lv2-soundfont"];
 
 /// Makes sure the build's system libraries are there.
 pub fn ensure() -> Result<()> {
