@@ -84,6 +84,10 @@ kinds! {
     Naming = "naming": "File names do not follow the delivery's naming (file checker).",
     TailCut = "tail-cut": "A file ends with signal still sounding: a reverb tail or note was cut off (file checker).",
     FakeStereo = "fake-stereo": "A stereo file whose two channels are identical (file checker).",
+    StemStartOffset = "stem-start-offset": "A stem starts seconds early or late against the mix (exported from its first region, or with a pre-roll): beyond any plugin latency.",
+    StemDropout = "stem-dropout": "A stem goes silent (ends early, or is muted for a while) where the mix still has its part.",
+    MissingStem = "missing-stem": "A whole dry instrument is in the mix but in no stem: a stem is missing from the delivery.",
+    IncompleteAnalysis = "incomplete-analysis": "Part of the run was not compared (frames dropped or missing): the verdict covers only the rest.",
 }
 
 impl std::fmt::Display for FindingKind {
@@ -151,6 +155,10 @@ pub struct Finding {
     /// The frequency band concerned, in Hz, if the finding is about one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub band_hz: Option<(f32, f32)>,
+    /// Where in time the finding holds, in seconds from the start of the analysed audio (start,
+    /// end), if it concerns a stretch rather than the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_range_s: Option<(f64, f64)>,
 }
 
 impl Finding {
@@ -176,6 +184,7 @@ impl Finding {
             message,
             fix,
             band_hz: None,
+            time_range_s: None,
         }
     }
 

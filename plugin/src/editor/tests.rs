@@ -48,6 +48,7 @@ fn finding(
         message: message.into(),
         fix: fix.into(),
         band_hz: Some((44.0, 56.0)),
+        time_range_s: None,
     }
 }
 
