@@ -7,6 +7,7 @@
 //! the block as dropped. The next header that does get through carries the number of frames
 //! dropped before it, so the consumer knows the exact size of the gap.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +15,7 @@ use crossbeam_utils::CachePadded;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::block::{BlockHeader, BlockInfo};
+use crate::subnormal::{copy_flushed, flush_subnormals};
 
 /// Channels carried per block. Hosts that give a plugin more channels than this have the extra
 /// channels passed through untouched but not analysed.
@@ -154,6 +156,80 @@ impl LaneProducer {
             .map(|c| c.as_ref().len())
             .min()
             .unwrap_or(0);
+        self.push_pieces(info, num_channels, num_frames, |ring, frames| {
+            let Some(samples) = ring else {
+                return false;
+            };
+            for channel in channels.iter().take(num_channels) {
+                let Some(part) = channel.as_ref().get(frames.clone()) else {
+                    return false;
+                };
+                if samples.push_entire_slice(part).is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+    }
+
+    /// [`Self::push_block`] for the plugin's own buffers: flushes subnormal samples to zero in
+    /// `channels` (in place, every channel and frame, whether the lane has room or not), so the
+    /// lane carries what the host gets back. The flush rides on the copy into the lane (which
+    /// writes flushed samples and notes whether any sample changed); only a piece that held a
+    /// subnormal, or that the lane had no room for, is flushed in `channels` in a pass of its
+    /// own. Real-time safe like [`Self::push_block`].
+    pub fn push_block_flushing<C: AsMut<[f32]>>(
+        &mut self,
+        info: &BlockInfo,
+        channels: &mut [C],
+    ) -> PushOutcome {
+        let num_channels = channels.len().min(MAX_CHANNELS);
+        let num_frames = channels
+            .iter_mut()
+            .take(num_channels)
+            .map(|c| c.as_mut().len())
+            .min()
+            .unwrap_or(0);
+        // What the lane does not carry is flushed on its own: channels beyond the lane's, and
+        // frames past the shortest channel.
+        for (index, channel) in channels.iter_mut().enumerate() {
+            let samples = channel.as_mut();
+            let carried = if index < num_channels { num_frames } else { 0 };
+            flush_subnormals(&mut samples[carried..]);
+        }
+        self.push_pieces(info, num_channels, num_frames, |mut ring, frames| {
+            let mut copied = ring.is_some();
+            for channel in channels.iter_mut().take(num_channels) {
+                let part = &mut channel.as_mut()[frames.clone()];
+                let had_subnormals = match ring.as_deref_mut() {
+                    Some(samples) if copied => match copy_flushed_into(samples, part) {
+                        Some(had_subnormals) => had_subnormals,
+                        None => {
+                            copied = false;
+                            true
+                        }
+                    },
+                    _ => true,
+                };
+                if had_subnormals {
+                    flush_subnormals(part);
+                }
+            }
+            copied
+        })
+    }
+
+    /// Splits a block of `num_frames` into pieces and sends each with its header, or counts it
+    /// dropped. `copy_piece(ring, frames)` copies the piece's `frames` of every channel into
+    /// `ring` and says whether it did; it gets no ring (`None`) for a piece the lane has no room
+    /// for, so that it can still finish its own work on those frames.
+    fn push_pieces(
+        &mut self,
+        info: &BlockInfo,
+        num_channels: usize,
+        num_frames: usize,
+        mut copy_piece: impl FnMut(Option<&mut Producer<f32>>, Range<usize>) -> bool,
+    ) -> PushOutcome {
         if num_frames == 0 {
             return PushOutcome::Empty;
         }
@@ -174,7 +250,19 @@ impl LaneProducer {
             };
             self.next_seq = self.next_seq.wrapping_add(1);
 
-            if self.try_push_piece(&header, channels, offset, piece_frames, num_channels) {
+            // Only this thread writes to either ring, so free space can only grow between this
+            // check and the writes: every write after it succeeds.
+            let has_room =
+                self.samples.slots() >= piece_frames * num_channels && self.headers.slots() >= 1;
+            let frames = offset..offset + piece_frames;
+            // The header goes in last. rtrb publishes each commit with a release store, so a
+            // consumer that sees the header also sees every sample written before it.
+            let pushed = if has_room {
+                copy_piece(Some(&mut self.samples), frames) && self.headers.push(header).is_ok()
+            } else {
+                copy_piece(None, frames)
+            };
+            if pushed {
                 self.pending_dropped_frames = 0;
                 self.pushed_pieces += 1;
                 self.pushed_frames += piece_frames as u64;
@@ -200,32 +288,6 @@ impl LaneProducer {
             .dropped_frames
             .store(self.dropped_frames, Ordering::Relaxed);
         outcome
-    }
-
-    fn try_push_piece<C: AsRef<[f32]>>(
-        &mut self,
-        header: &BlockHeader,
-        channels: &[C],
-        offset: usize,
-        piece_frames: usize,
-        num_channels: usize,
-    ) -> bool {
-        // Only this thread writes to either ring, so free space can only grow between this check
-        // and the writes below: every write after it succeeds.
-        if self.samples.slots() < piece_frames * num_channels || self.headers.slots() < 1 {
-            return false;
-        }
-        for channel in channels.iter().take(num_channels) {
-            let Some(part) = channel.as_ref().get(offset..offset + piece_frames) else {
-                return false;
-            };
-            if self.samples.push_entire_slice(part).is_err() {
-                return false;
-            }
-        }
-        // The header goes in last. rtrb publishes each commit with a release store, so a
-        // consumer that sees the header also sees every sample written before it.
-        self.headers.push(*header).is_ok()
     }
 
     /// The lane's counters, shared with the consumer.
@@ -280,6 +342,22 @@ impl LaneConsumer {
     pub fn stats(&self) -> &Arc<LaneStats> {
         &self.stats
     }
+}
+
+/// Appends `samples` to `ring` with subnormals flushed, in one pass (the copy the lane makes
+/// anyway). Returns whether `samples` held a subnormal, or `None` if the ring has no room.
+#[allow(unsafe_code)]
+fn copy_flushed_into(ring: &mut Producer<f32>, samples: &[f32]) -> Option<bool> {
+    let mut chunk = ring.write_chunk_uninit(samples.len()).ok()?;
+    let (first, second) = chunk.as_mut_slices();
+    let (samples_first, samples_second) = samples.split_at(first.len());
+    let had_subnormals = copy_flushed(samples_first, first) | copy_flushed(samples_second, second);
+    // SAFETY: the chunk's two slices together are `samples.len()` slots long, and
+    // `copy_flushed` wrote every one of them (`first` from the first `first.len()` samples,
+    // `second` from the rest), so all the slots committed are initialised. rtrb's safe
+    // `write_chunk` would fill them with zeros first: a second pass this one avoids.
+    unsafe { chunk.commit_all() };
+    Some(had_subnormals)
 }
 
 #[cfg(test)]
@@ -385,6 +463,52 @@ mod tests {
             PushOutcome::Empty
         );
         assert!(rx.is_empty());
+    }
+
+    #[test]
+    fn the_flushing_push_zeroes_subnormals_in_the_block_and_the_lane_alike() {
+        let config = LaneConfig {
+            capacity_frames: 1024,
+            capacity_headers: 64,
+        };
+        let (mut tx, mut rx) = lane_pair(config);
+        let tiny = f32::MIN_POSITIVE / 4.0;
+        let input: Vec<f32> = (0..600)
+            .map(|i| match i % 4 {
+                0 => tiny,
+                1 => -tiny,
+                2 => f32::NAN,
+                _ => i as f32,
+            })
+            .collect();
+        let expected: Vec<u32> = input
+            .iter()
+            .map(|x| crate::subnormal::flush_subnormal(*x).to_bits())
+            .collect();
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        // Three channels: the third is not carried but flushed all the same. The second block
+        // finds the lane full (600 + 600 > 1024 frames) and is dropped, but still flushed.
+        for (block, outcome) in [(0, PushOutcome::Pushed), (1, PushOutcome::Dropped)] {
+            let mut channels = [input.clone(), input.clone(), input.clone()];
+            assert_eq!(
+                tx.push_block_flushing(&info(block * 600), &mut channels),
+                outcome
+            );
+            for channel in &channels {
+                assert_eq!(bits(channel), expected, "block {block}");
+            }
+        }
+        let mut out = scratch();
+        let header = rx.pop_into(&mut out).unwrap();
+        assert_eq!((header.num_frames, header.num_channels), (600, 2));
+        assert_eq!(bits(&out[0][..600]), expected);
+        assert_eq!(bits(&out[1][..600]), expected);
+        assert!(rx.pop_into(&mut out).is_none());
+        assert_eq!(tx.stats().load(), (600, 600, 1));
+        // Channels of unequal length: the frames past the shortest are flushed too.
+        let mut ragged = [vec![tiny; 10], vec![tiny; 20]];
+        tx.push_block_flushing(&info(1200), &mut ragged);
+        assert!(ragged.iter().flatten().all(|x| x.to_bits() == 0));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! - [`lane`]: one wait-free single-producer/single-consumer lane per instance. The audio thread
 //!   copies its block plus a small [`BlockHeader`] into preallocated rings; a full ring is a
-//!   counted drop, never a wait.
+//!   counted drop, never a wait. [`LaneProducer::push_block_flushing`] also flushes subnormal
+//!   samples to zero in the host's buffer in the same pass ([`subnormal`]).
 //! - [`timeline`]: the consumer side. An [`Aligner`] per group drains its lanes and emits
 //!   [`AlignedChunk`]s: stretches of the timeline where, for every lane, it either has the
 //!   samples or knows that they are missing. Transport jumps and loops start a new epoch, so
@@ -16,6 +17,7 @@
 
 pub mod block;
 pub mod lane;
+pub mod subnormal;
 pub mod timeline;
 
 pub use block::{BlockHeader, BlockInfo, PositionSource};
