@@ -1,6 +1,7 @@
 //! Stemcheck, the plugin: put one instance on every stem bus and one on the master. Every
-//! instance passes its audio through untouched and streams a copy to the process-wide analysis
-//! core (`stemcheck-live`), which compares the stems' sum with the master.
+//! instance passes its audio through (bit for bit, subnormal samples flushed to zero) and streams
+//! a copy to the process-wide analysis core (`stemcheck-live`), which compares the stems' sum
+//! with the master.
 //!
 //! This file holds only the plugin type, its nice-plug trait impls and the exports; the
 //! parameters are in `params.rs` and the dashboard under `editor/`.
@@ -9,6 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use nice_plug::prelude::*;
+use stemcheck_bus::subnormal::flush_subnormals;
 use stemcheck_bus::{BlockInfo, PositionSource};
 use stemcheck_live::{FallbackClock, InstanceShared, Registration};
 
@@ -124,7 +126,13 @@ impl Plugin for Stemcheck {
     ) -> ProcessStatus {
         self.publish_settings();
         let num_frames = buffer.samples();
+        // The output is the input (nice-plug hands us the host's input already in the output
+        // buffer, copied there if the host processes out of place) with subnormal samples
+        // flushed to zero: on the copy into the lane, or in a pass of its own without one.
         let Some(registration) = self.registration.as_mut() else {
+            for channel in buffer.as_slice().iter_mut() {
+                flush_subnormals(channel);
+            }
             return ProcessStatus::Normal;
         };
         let transport = context.transport();
@@ -142,10 +150,9 @@ impl Plugin for Stemcheck {
                 sample_rate_hz: self.sample_rate_hz,
             },
         };
-        // The buffer is only read: the output stays bit-identical to the input.
         registration
             .producer
-            .push_block(&info, buffer.as_slice_immutable());
+            .push_block_flushing(&info, buffer.as_slice());
         ProcessStatus::Normal
     }
 }
