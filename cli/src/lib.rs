@@ -115,7 +115,19 @@ fn run_check(args: CheckArgs) -> ExitCode {
         Ok(report) => report,
         Err(e) => return fail(&e.to_string()),
     };
-    // Outputs are written only once everything succeeded, each atomically.
+    // Outputs are written only once everything succeeded, each atomically; the JSON after the
+    // Markdown, so that whoever waits for the JSON finds both.
+    if let Some(path) = &args.markdown
+        && let Err(e) = stemcheck_report::write_file_atomically(
+            path,
+            stemcheck_report::to_markdown(&report).as_bytes(),
+        )
+    {
+        return fail(&format!(
+            "{}: cannot write the Markdown report ({e})",
+            path.display()
+        ));
+    }
     if let Some(path) = &args.json {
         if path.as_os_str() == "-" {
             println!("{}", report.to_json());
@@ -127,17 +139,6 @@ fn run_check(args: CheckArgs) -> ExitCode {
                 path.display()
             ));
         }
-    }
-    if let Some(path) = &args.markdown
-        && let Err(e) = stemcheck_report::write_file_atomically(
-            path,
-            stemcheck_report::to_markdown(&report).as_bytes(),
-        )
-    {
-        return fail(&format!(
-            "{}: cannot write the Markdown report ({e})",
-            path.display()
-        ));
     }
     if let Some(path) = &args.plot
         && let Err(e) = plot::write_plot(&report, path)

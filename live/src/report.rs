@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use stemcheck_bus::timeline::{EpochEnd, EpochSummary};
-use stemcheck_report::{InstanceInfo, Report, Source, to_markdown, write_atomically};
+use stemcheck_report::{InstanceInfo, Report, Source, to_markdown, write_set_atomically};
 
 use crate::NUM_GROUPS;
 use crate::snapshot::{GroupSnapshot, Role};
@@ -119,15 +119,18 @@ pub fn write_saved_report(snapshot: &GroupSnapshot) -> std::io::Result<PathBuf> 
     )
 }
 
-/// Writes `report` as `stem.json` and the Markdown next to it.
+/// Writes `report` as `stem.md` and `stem.json`, the JSON last: whoever watches the folder for
+/// reports (the tests, a script, a sync tool) finds the Markdown complete once the JSON is there.
+/// Returns the JSON's path.
 fn write_pair(dir: &std::path::Path, report: &Report, stem: &str) -> std::io::Result<PathBuf> {
-    let json = write_atomically(dir, stem, "json", report.to_json().as_bytes())?;
-    let md_stem = json
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| stem.to_string());
-    write_atomically(dir, &md_stem, "md", to_markdown(report).as_bytes())?;
-    Ok(json)
+    let markdown = to_markdown(report);
+    let json = report.to_json();
+    let mut paths = write_set_atomically(
+        dir,
+        stem,
+        &[("md", markdown.as_bytes()), ("json", json.as_bytes())],
+    )?;
+    Ok(paths.remove(1))
 }
 
 /// Writes the report of `run` (JSON and Markdown) if it is long enough. Errors are logged,

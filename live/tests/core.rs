@@ -10,8 +10,16 @@ use stemcheck_live::GroupSnapshot;
 use stemcheck_live::{InstanceShared, Role, latest_snapshot, register};
 use stemcheck_report::{Report, Source};
 
+/// How long any one wait for the core may take before the test fails. Generous: the waits are on
+/// the condition asserted, so a loaded machine only makes them slower, never wrong.
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+/// How far the test's pushes may run ahead of what the core has taken in, in frames: a quarter
+/// of a lane's second at 48 kHz, so that no lane fills and drops however slowly the core runs.
+const MAX_AHEAD_FRAMES: u64 = 12_000;
+
+/// Waits (up to [`WAIT_LIMIT`]) until `f` returns something.
 fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + WAIT_LIMIT;
     loop {
         if let Some(v) = f() {
             return v;
@@ -57,8 +65,12 @@ fn the_core_sees_every_instance_and_reports_each_run() {
                 .push_block(&info, &[&samples, &samples]);
         }
         pos += block as i64;
-        // About 5x real time: fast, but within what the core drains on a loaded CI machine.
-        std::thread::sleep(Duration::from_millis(2));
+        // As fast as the core takes the audio in, never so far ahead that a lane fills: the
+        // test asserts that no frame was dropped, whatever the machine's load.
+        wait_for("the core to take in the audio", || {
+            let taken = latest_snapshot(2).map_or(0, |s| s.run_frames);
+            (taken + MAX_AHEAD_FRAMES >= pos as u64).then_some(())
+        });
     }
     for (_, registration) in instances.iter_mut() {
         let info = BlockInfo {
@@ -88,6 +100,7 @@ fn the_core_sees_every_instance_and_reports_each_run() {
     };
     assert_eq!(start_samples, 0);
     assert_eq!(end_samples, 4 * 48_000);
+    // The core publishes the Markdown before the JSON: once the JSON is there, so is its twin.
     assert!(
         report_path.with_extension("md").exists(),
         "Markdown next to the JSON"
@@ -144,7 +157,7 @@ fn the_core_sees_every_instance_and_reports_each_run() {
 
     // "Save report" from an editor: the core writes the group's report as it stands.
     stemcheck_live::report::request_report(2);
-    wait_for("a saved report", || {
+    let saved = wait_for("a saved report", || {
         std::fs::read_dir(dir.path())
             .ok()?
             .filter_map(|e| e.ok())
@@ -152,8 +165,12 @@ fn the_core_sees_every_instance_and_reports_each_run() {
                 e.file_name().to_string_lossy().contains("-saved")
                     && e.file_name().to_string_lossy().ends_with(".json")
             })
-            .map(|_| ())
+            .map(|e| e.path())
     });
+    assert!(
+        saved.with_extension("md").exists(),
+        "Markdown next to the saved JSON"
+    );
     wait_for("the report's path in the snapshot", || {
         latest_snapshot(2)?
             .last_report
@@ -174,7 +191,6 @@ fn the_core_sees_every_instance_and_reports_each_run() {
     let shared = Arc::new(InstanceShared::default());
     shared.set_group(6);
     let mut again = register(shared, 44_100.0).unwrap();
-    stemcheck_live::report::request_report(6);
     let info = BlockInfo {
         pos_samples: 0,
         source: PositionSource::HostTransport,
@@ -182,8 +198,17 @@ fn the_core_sees_every_instance_and_reports_each_run() {
         sample_rate_hz: 44_100.0,
     };
     again.producer.push_block(&info, &[&[0.1f32; 512]]);
-    wait_for("the core to keep publishing", || {
-        (latest_snapshot(6)?.instances.len() == 1).then_some(())
+    let seen = wait_for("the instance in its group", || {
+        let snapshot = latest_snapshot(6)?;
+        (snapshot.instances.len() == 1).then_some(snapshot.generation)
     });
-    assert!(latest_snapshot(6).unwrap().last_report.is_none());
+    // The request is taken by the core's next step that starts after it: the one publishing
+    // `seen + 2` at the latest (the step publishing `seen + 1` may have begun before it).
+    stemcheck_live::report::request_report(6);
+    let after = wait_for("the core to keep publishing after the failed save", || {
+        let snapshot = latest_snapshot(6)?;
+        (snapshot.generation >= seen + 2).then_some(snapshot)
+    });
+    assert_eq!(after.instances.len(), 1);
+    assert!(after.last_report.is_none());
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use stemcheck_analysis::{Finding, Measurements, Severity, Verdict};
 
 pub use markdown::to_markdown;
-pub use write::{write_atomically, write_file_atomically};
+pub use write::{write_atomically, write_file_atomically, write_set_atomically};
 
 /// Version of the report layout. Bumped on any change that could break a reader.
 pub const SCHEMA_VERSION: u32 = 1;

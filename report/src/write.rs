@@ -12,40 +12,79 @@ pub fn write_atomically(
     ext: &str,
     bytes: &[u8],
 ) -> std::io::Result<PathBuf> {
+    let mut paths = write_set_atomically(dir, stem, &[(ext, bytes)])?;
+    Ok(paths.remove(0))
+}
+
+/// Writes one report in several forms, `dir/stem.<ext>` for each `(ext, bytes)` of `parts`, all
+/// under one name (`stem`, or `stem-2`, ... if any of them is taken), each file atomically like
+/// [`write_atomically`], and the last of `parts` last: a reader watching the folder for that
+/// extension (a script waiting for the `.json`, a sync tool) always finds the others complete
+/// next to it. Never replaces an earlier file. Returns the final paths, in the order of `parts`.
+pub fn write_set_atomically(
+    dir: &Path,
+    stem: &str,
+    parts: &[(&str, &[u8])],
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let temp = dir.join(format!(".{stem}.{}.{ext}.tmp", std::process::id()));
+    let temps: Vec<PathBuf> = parts
+        .iter()
+        .map(|(ext, _)| dir.join(format!(".{stem}.{}.{ext}.tmp", std::process::id())))
+        .collect();
     let result = (|| {
-        {
-            let mut file = std::fs::File::create(&temp)?;
+        for (temp, (_, bytes)) in temps.iter().zip(parts) {
+            let mut file = std::fs::File::create(temp)?;
             file.write_all(bytes)?;
             file.sync_all()?;
         }
-        for attempt in 1..1000 {
+        'names: for attempt in 1..1000 {
             let name = if attempt == 1 {
-                format!("{stem}.{ext}")
+                stem.to_string()
             } else {
-                format!("{stem}-{attempt}.{ext}")
+                format!("{stem}-{attempt}")
             };
-            let target = dir.join(name);
-            if target.exists() {
+            let targets: Vec<PathBuf> = parts
+                .iter()
+                .map(|(ext, _)| dir.join(format!("{name}.{ext}")))
+                .collect();
+            if targets.iter().any(|t| t.exists()) {
                 continue;
             }
-            // `hard_link` fails if the target exists, so a report written between the check
-            // and here is never replaced.
-            match std::fs::hard_link(&temp, &target) {
-                Ok(()) => return Ok(target),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(_) => {
-                    // Some file systems have no hard links: rename (checked just above).
-                    std::fs::rename(&temp, &target)?;
-                    return Ok(target);
+            for (index, (temp, target)) in temps.iter().zip(&targets).enumerate() {
+                if !publish(temp, target)? {
+                    // Taken since the check: withdraw what this name already published (never
+                    // seen as a whole set: the last part is not there) and try the next name.
+                    for published in &targets[..index] {
+                        let _ = std::fs::remove_file(published);
+                    }
+                    continue 'names;
                 }
             }
+            return Ok(targets);
         }
         Err(std::io::Error::other("too many reports with the same name"))
     })();
-    let _ = std::fs::remove_file(&temp);
+    for temp in &temps {
+        let _ = std::fs::remove_file(temp);
+    }
     result
+}
+
+/// Puts the complete file `temp` in place as `target` unless `target` exists. Returns whether
+/// it did.
+fn publish(temp: &Path, target: &Path) -> std::io::Result<bool> {
+    // `hard_link` fails if the target exists, so a report written between the caller's check
+    // and here is never replaced.
+    match std::fs::hard_link(temp, target) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) if target.exists() => Ok(false),
+        Err(_) => {
+            // Some file systems have no hard links: rename (checked just above).
+            std::fs::rename(temp, target)?;
+            Ok(true)
+        }
+    }
 }
 
 /// Writes `bytes` to exactly `path`, atomically (temporary file in the same folder, renamed
@@ -89,6 +128,71 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
             .collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn a_set_shares_one_name_and_never_replaces_an_earlier_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let parts: [(&str, &[u8]); 2] = [("md", b"# one"), ("json", b"{}")];
+        let first = write_set_atomically(dir.path(), "r", &parts).unwrap();
+        assert_eq!(first, [dir.path().join("r.md"), dir.path().join("r.json")]);
+        // Only one of the pair is taken: the next set skips the name for both.
+        std::fs::write(dir.path().join("r-2.md"), b"someone else's").unwrap();
+        let second = write_set_atomically(dir.path(), "r", &parts).unwrap();
+        assert_eq!(
+            second,
+            [dir.path().join("r-3.md"), dir.path().join("r-3.json")]
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("r-2.md")).unwrap(),
+            b"someone else's"
+        );
+        assert!(!dir.path().join("r-2.json").exists());
+        assert_eq!(std::fs::read(&second[0]).unwrap(), b"# one");
+        assert_eq!(std::fs::read(&second[1]).unwrap(), b"{}");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn the_last_part_of_a_set_is_published_last() {
+        // A watcher that sees the JSON must find the Markdown complete: every time a JSON
+        // appears, its twin is already there. Watched from another thread while sets are written.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut checked = 0;
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    for entry in std::fs::read_dir(&path).unwrap().flatten() {
+                        let json = entry.path();
+                        if json.extension().is_some_and(|e| e == "json") {
+                            let md = std::fs::read(json.with_extension("md"))
+                                .unwrap_or_else(|e| panic!("{}: no twin ({e})", json.display()));
+                            assert_eq!(md, b"# the markdown twin");
+                            checked += 1;
+                        }
+                    }
+                }
+                checked
+            })
+        };
+        for _ in 0..50 {
+            write_set_atomically(
+                dir.path(),
+                "r",
+                &[("md", b"# the markdown twin"), ("json", b"{}")],
+            )
+            .unwrap();
+        }
+        // Release pairs with the watcher's Acquire: it stops only after every set is written.
+        done.store(true, std::sync::atomic::Ordering::Release);
+        watcher.join().expect("the watcher found every JSON's twin");
     }
 
     #[test]
