@@ -4,17 +4,18 @@
 //! core), so that no other test's instances count against the limit.
 //!
 //! Checks: no panic and no allocation in `process()` (the library is built with
-//! `assert_process_allocs`), output bit-identical to input, every frame accounted for, sane
-//! findings, and a heap that stays flat while instances come and go. The check counts the
-//! bytes allocated and not freed (glibc's `mallinfo2`), not the resident size: resident pages
-//! measure the allocator too (glibc gives every short-lived audio thread its own arena and
-//! keeps freed pages), and rose by up to 106 MB in 5 s on CI while the heap stayed flat.
+//! `assert_process_allocs`), output bit-identical to input (subnormals flushed to zero), every
+//! frame accounted for, sane findings, and a heap that stays flat while instances come and go.
+//! The check counts the bytes allocated and not freed (glibc's `mallinfo2`), not the resident
+//! size: resident pages measure the allocator too (glibc gives every short-lived audio thread
+//! its own arena and keeps freed pages), and rose by up to 106 MB in 5 s on CI while the heap
+//! stayed flat.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use stemcheck_analysis::{FindingKind, Severity};
-use stemcheck_host_tests::host::{bit_identical, heap_in_use_bytes, resident_bytes};
+use stemcheck_host_tests::host::{heap_in_use_bytes, passes_through, resident_bytes};
 use stemcheck_host_tests::signals::noise;
 use stemcheck_host_tests::support::{flagged, pace, stop, wait_for_report};
 use stemcheck_host_tests::*;
@@ -42,8 +43,10 @@ const MEASURED_WAVES: usize = 16;
 /// The baseline is the least of this many waves' readings, so that a wave whose lanes the
 /// core has not released yet does not count in it.
 const WAVES_PER_READING: usize = 4;
-/// How long the heap may take to come back down once the churn stops.
-const SETTLE_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the heap may take to come back down once the churn stops, at most: the wait ends as
+/// soon as it is down, so a loaded machine (the core releasing the last waves' lanes late) makes
+/// it longer, not a failure.
+const SETTLE_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The process's memory at one moment.
 #[derive(Clone, Copy, Default)]
@@ -177,7 +180,7 @@ fn steady_groups_with_churn(seconds: f64, warm_seconds: f64, growth_limit_bytes:
                             let channels = side.num_channels();
                             let input: Vec<&[f32]> = vec![&block; channels];
                             let out = side.process(&input, Transport::Playing(call * BLOCK as i64));
-                            assert!(bit_identical(&out, &input));
+                            assert!(passes_through(&out, &input));
                         }
                     }
                 });
@@ -207,7 +210,7 @@ fn steady_groups_with_churn(seconds: f64, warm_seconds: f64, growth_limit_bytes:
                         .map(Vec::as_slice)
                         .collect();
                     let out = side.process(&input, Transport::Playing(pos as i64));
-                    assert!(bit_identical(&out, &input), "output differs from input");
+                    assert!(passes_through(&out, &input), "output differs from input");
                 }
                 pos += frames;
                 pace(started, pos, RATE, 1.0);

@@ -2,7 +2,7 @@
 //! real CLAP host (live) and through the file checker (exported WAVs); both must name the same
 //! problems on the same stems.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use stemcheck_analysis::Severity;
 use stemcheck_host_tests::*;
@@ -89,14 +89,7 @@ fn the_plugin_and_the_checker_name_the_same_problems() {
         }
         stemcheck_host_tests::support::stop(sides, total as i64, 64);
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let live = loop {
-        if let Some(r) = reports_for_group("E").into_iter().next() {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "no live report");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let live = stemcheck_host_tests::support::wait_for_report("E", 1);
 
     let problems = |findings: &[stemcheck_analysis::Finding]| {
         let mut p: Vec<(String, Vec<String>)> = findings
