@@ -543,8 +543,7 @@ impl AudioSide<'_> {
                         transport_event.as_ref(),
                     )
                     .expect("process succeeds");
-                drop(output_audio);
-                drop(input_audio);
+                // The port descriptions are not used past here: the channels are ours again.
                 self.instance_inputs
                     .iter()
                     .map(|b| b[..frames].to_vec())

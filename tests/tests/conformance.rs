@@ -287,14 +287,14 @@ impl FuzzSignal {
                 level,
                 period_frames,
             } => {
-                if (frame / period_frames.div_ceil(2)) % 2 == 0 {
+                if (frame / period_frames.div_ceil(2)).is_multiple_of(2) {
                     level
                 } else {
                     -level
                 }
             }
             Self::Nyquist { level } => {
-                if frame % 2 == 0 {
+                if frame.is_multiple_of(2) {
                     level
                 } else {
                     -level

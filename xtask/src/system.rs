@@ -24,6 +24,10 @@ pub const PACKAGES: &[&str] = &[
 /// corpus (`corpus/`).
 pub const TEST_PACKAGES: &[&str] = &["ardour", "fluid-soundfont-gm", "avldrums.lv2-soundfont"];
 
+/// How long apt-get waits for the package manager's lock held by another install (apt's
+/// `DPkg::Lock::Timeout`), in seconds, before it fails.
+const DPKG_LOCK_TIMEOUT_SECONDS: u32 = 300;
+
 /// Makes sure the build's system libraries are there.
 pub fn ensure() -> Result<()> {
     ensure_packages(PACKAGES)
@@ -58,14 +62,27 @@ pub fn ensure_packages(packages: &[&str]) -> Result<()> {
         );
     }
     eprintln!("Installing system packages: {}", missing.join(" "));
-    let update = Command::new("apt-get").args(["update", "-qq"]).status()?;
+    // A fresh machine often runs unattended upgrades in its first minutes: apt-get then waits
+    // for the package manager's lock (bounded) instead of failing at once.
+    eprintln!(
+        "(if another package install holds the dpkg lock, waiting for it up to \
+         {DPKG_LOCK_TIMEOUT_SECONDS} s)"
+    );
+    let lock_timeout = format!("DPkg::Lock::Timeout={DPKG_LOCK_TIMEOUT_SECONDS}");
+    let update = Command::new("apt-get")
+        .args(["-o", &lock_timeout, "update", "-qq"])
+        .status()?;
     let install = Command::new("apt-get")
-        .args(["install", "-y", "-qq"])
+        .args(["-o", &lock_timeout, "install", "-y", "-qq"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()?;
     if !update.success() || !install.success() {
-        bail!("could not install {}", missing.join(" "));
+        bail!(
+            "could not install {} (if another package install held the dpkg lock for more than \
+             {DPKG_LOCK_TIMEOUT_SECONDS} s, run the command again once it is done)",
+            missing.join(" ")
+        );
     }
     Ok(())
 }
