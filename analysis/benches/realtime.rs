@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::StemInput;
 use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, SignalAudio};
 use stemcheck_testkit::{Stereo, render_song, sum};
 

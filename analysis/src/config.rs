@@ -1,40 +1,217 @@
-//! Thresholds and settings of the analysis, each a named constant with its meaning.
+//! Thresholds and settings of the analysis, each a named constant with its unit and meaning,
+//! under a heading per stage and per finding family. Every tuning number of the crate lives
+//! here; the code that uses one names it.
 
 use serde::{Deserialize, Serialize};
 
-/// Longest lag searched between the master and a stem: +/-50 ms covers plugin latencies and
-/// look-ahead limiters.
-pub const MAX_LAG_SECONDS: f32 = 0.055;
-/// Analysis frames last about this long (rounded up to a power of two in samples): long enough
-/// to resolve the lag range and 1/3-octave bands down to 25 Hz.
+// ---------------------------------------------------------------------------------------------
+// Framing and scheduling (analyzer/mod.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Analysis frames last about this long, in seconds (rounded up to a power of two in samples):
+/// long enough to resolve the lag range and 1/3-octave bands down to 25 Hz. Frames do not
+/// overlap.
 pub const FRAME_SECONDS: f32 = 0.17;
-/// Residual below this, relative to the master, means the stems null (about a 16-bit noise
-/// floor; 24-bit exports null far deeper).
-pub const NULLS_BELOW_DB: f32 = -70.0;
+/// Lowest sample rate the analyzer runs at, in Hz (anything lower, or not finite, is taken as
+/// [`FALLBACK_SAMPLE_RATE_HZ`]).
+pub const MIN_SAMPLE_RATE_HZ: f32 = 8_000.0;
+/// Highest sample rate the analyzer runs at, in Hz (higher rates are clamped).
+pub const MAX_SAMPLE_RATE_HZ: f32 = 768_000.0;
+/// The sample rate assumed when the caller's makes no sense, in Hz.
+pub const FALLBACK_SAMPLE_RATE_HZ: f32 = 48_000.0;
+/// Frames accumulated before anything cross-spectral is trusted.
+pub const MIN_FRAMES: u64 = 3;
+/// Frames between lag and finding updates while stems are still being placed.
+pub const UPDATE_EVERY_FRAMES: u64 = 1;
+/// Frames between lag and finding updates once every stem is placed.
+pub const UPDATE_EVERY_FRAMES_SETTLED: u64 = 3;
+/// Frames after which the spectral analysis may skip every other frame (once every stem is
+/// placed).
+pub const SETTLED_FRAMES: u64 = 12;
+/// Cross-spectral analysis starts at this frequency, in Hz: below, frames are too short to say
+/// anything.
+pub const ANALYSIS_LOW_HZ: f32 = 30.0;
+/// ... and ends at this frequency, in Hz (or [`ANALYSIS_HIGH_NYQUIST_SHARE`] of Nyquist if
+/// lower): above, many exports are band-limited.
+pub const ANALYSIS_HIGH_HZ: f32 = 16_000.0;
+/// Share of the Nyquist frequency the cross-spectral analysis band may reach.
+pub const ANALYSIS_HIGH_NYQUIST_SHARE: f32 = 0.9;
+/// Share of the Nyquist frequency the 1/3-octave bands may reach.
+pub const BANDS_NYQUIST_SHARE: f32 = 0.95;
+
+// ---------------------------------------------------------------------------------------------
+// Ingest (analyzer/ingest.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Samples beyond this magnitude (+80 dBFS) are garbage, not audio: clamped so that no
+/// accumulator can overflow.
+pub const MAX_SAMPLE_MAGNITUDE: f32 = 1e4;
+
+// ---------------------------------------------------------------------------------------------
+// Timing: stem-offset, master-latency (analyzer/timing.rs; decided in diagnose/stems.rs and
+// diagnose/master_bus.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Longest lag searched between the master and a stem, in seconds: +/-55 ms covers plugin
+/// latencies and look-ahead limiters.
+pub const MAX_LAG_SECONDS: f32 = 0.055;
+/// A GCC peak must stand this many times above the correlation's RMS to count (18 dB).
+pub const MIN_PEAK_TO_RMS: f32 = 8.0;
+/// A lag other than the current one must beat the correlation at the current one by this
+/// factor (the correlation at 0 at most 0.67 of the peak, -3.5 dB): tonal stems correlate
+/// almost as well one period away, and staying put is the safe choice (the fractional estimate
+/// still catches small offsets).
+pub const MAX_ZERO_OVER_PEAK: f32 = 0.67;
+/// A peak this clear (28 dB over the RMS) is believed at once; weaker ones must repeat.
+pub const STRONG_PEAK_TO_RMS: f32 = 25.0;
+/// A stem with less than this share of all stems' energy (-90 dB) cannot be timed (yet).
+pub const TIMING_MIN_ENERGY_SHARE: f64 = 1e-9;
+/// ... nor one with less than this accumulated energy at all (spectral power units).
+pub const TIMING_MIN_ENERGY: f64 = 1e-12;
+/// Stem offsets reported from this many samples (fractional offsets comb-filter the top end).
+pub const STEM_OFFSET_MIN_SAMPLES: f32 = 0.2;
+/// A stem offset of at least this many samples is an error (below, a warning).
+pub const STEM_OFFSET_ERROR_SAMPLES: f64 = 1.0;
+
+// ---------------------------------------------------------------------------------------------
+// Gains: stem-gain, stem-polarity, master-bus-gain, master-bus-eq (analyzer/fit.rs and
+// analyzer/estimate.rs; decided in diagnose/stems.rs and diagnose/master_bus.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Up to this many stems, per-band gains are fitted jointly (exact with correlated stems and
+/// several defects at once); above, each stem is fitted with the others assumed right.
+pub const MAX_GRAM_STEMS: usize = 16;
+/// Without a joint fit, a stem takes part in a band's fit from this share of the band's stem
+/// energy (-30 dB).
+pub const FIT_MIN_SHARE_SINGLE: f64 = 1e-3;
+/// With the joint fit, every stem from this share of the band's stem energy (-90 dB) takes
+/// part (leaving one out would push its share of the master onto the others).
+pub const FIT_MIN_SHARE_JOINT: f64 = 1e-9;
+/// A stem speaks for the stem and band effects of the two-way fit from this share of the
+/// band's stem energy (-30 dB).
+pub const FIT_MIN_VOTE_SHARE: f64 = 1e-3;
+/// Diagonal loading of the joint fit's Gram matrix, relative to its trace (-90 dB).
+pub const GRAM_LOADING: f64 = 1e-9;
+/// A faint pull of every unknown of the two-way fit towards 0 dB (the split between stem and
+/// band effects is fixed by the median).
+pub const TWO_WAY_FIT_LOADING: f64 = 1e-6;
+/// A band speaks for the master-bus EQ only with this share of the sum's energy (-40 dB).
+pub const EQ_MIN_BAND_SHARE: f64 = 1e-4;
+/// Stem gain reported from this deviation, in dB.
+pub const STEM_GAIN_THRESHOLD_DB: f32 = 0.1;
+/// A stem gain off by at least this much is an error (below, a warning), in dB.
+pub const STEM_GAIN_ERROR_DB: f32 = 0.5;
 /// Master-bus gain reported from this deviation, in dB.
 pub const BUS_GAIN_THRESHOLD_DB: f32 = 0.1;
+/// A master-bus gain off by at least this much is an error (below, a warning), in dB.
+pub const BUS_GAIN_ERROR_DB: f32 = 1.0;
 /// Master-bus EQ reported when a band deviates from the broadband gain by this much, in dB.
 pub const BUS_EQ_THRESHOLD_DB: f32 = 0.5;
+
+// ---------------------------------------------------------------------------------------------
+// Dynamics: master-bus-dynamics (analyzer/frame_gain.rs, dynamics.rs; decided in
+// diagnose/master_bus.rs)
+// ---------------------------------------------------------------------------------------------
+
 /// Master-bus compression reported from this much level-dependent gain reduction, in dB.
 pub const DYNAMICS_THRESHOLD_DB: f32 = 0.5;
 /// ... when the frame gain falls with level at least this consistently (correlation of gain
 /// with level; -1 is perfectly steady compression).
 pub const DYNAMICS_MIN_CORRELATION: f32 = -0.3;
-/// Stem gain reported from this deviation, in dB.
-pub const STEM_GAIN_THRESHOLD_DB: f32 = 0.1;
-/// Stem offsets reported from this many samples (fractional offsets comb-filter the top end).
-pub const STEM_OFFSET_MIN_SAMPLES: f32 = 0.2;
+/// Frames quieter than this are left out of the gain-by-level history (their gain estimate is
+/// noise), in dBFS.
+pub const MIN_FRAME_LEVEL_DBFS: f32 = -60.0;
+/// The gain-by-level history says nothing with frames at fewer than this many levels (1 dB
+/// bins).
+pub const DYNAMICS_MIN_LEVELS: usize = 3;
+/// ... or fewer frames than this.
+pub const DYNAMICS_MIN_FRAMES: f64 = 6.0;
+/// The gain reduction is the mean gain of the quietest frames, up to this share of them, ...
+pub const DYNAMICS_QUIET_TO: f64 = 0.3;
+/// ... minus the mean gain of the loudest, from this share of them on (the loudest 10%).
+pub const DYNAMICS_LOUD_FROM: f64 = 0.9;
+/// A frame's master is divided by its broadband gain (for what no stem explains) only above
+/// this gain (-26 dB); below, the frame is taken as it is.
+pub const MIN_NORMALISED_FRAME_GAIN: f32 = 0.05;
+
+// ---------------------------------------------------------------------------------------------
+// The residual: nulls, missing-content, missing-fx-return (analyzer/residual.rs; decided in
+// diagnose/missing.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Residual below this, relative to the master, means the stems null (about a 16-bit noise
+/// floor; 24-bit exports null far deeper), in dB.
+pub const NULLS_BELOW_DB: f32 = -70.0;
+/// Time constant of the "recent" null residual, in seconds.
+pub const RECENT_SECONDS: f64 = 3.0;
+/// The residual's impulse response counts as short (EQ, gain) within this time, in seconds.
+pub const SHORT_RESPONSE_SECONDS: f32 = 0.01;
+/// Regularisation of the residual's transfer function: the sum's power is floored at this share
+/// of its mean over the analysis band (-30 dB).
+pub const RESPONSE_FLOOR_SHARE: f64 = 1e-3;
+/// Envelope blocks for the reverb-tail test, in seconds.
+pub const ENVELOPE_BLOCK_SECONDS: f64 = 0.02;
+/// Envelope history, in blocks: the tail test looks [`TAIL_FROM_BLOCKS`] to
+/// [`TAIL_TO_BLOCKS`] blocks (100 to 300 ms) back.
+pub const ENVELOPE_HISTORY: usize = 16;
+/// First envelope block of the tail window, counted back (5 blocks: 100 ms).
+pub const TAIL_FROM_BLOCKS: usize = 5;
+/// End (exclusive) of the tail window, counted back (15 blocks: 300 ms).
+pub const TAIL_TO_BLOCKS: usize = 15;
 /// Content in the master that no stem explains, reported from this level re master, in dB.
 pub const MISSING_CONTENT_THRESHOLD_DB: f32 = -50.0;
-/// A cause is reported only if it explains at least this share of the residual energy (so a
-/// missing reverb is not also blamed on a stem's gain).
-pub const CAUSE_MIN_SHARE: f32 = 0.1;
+/// A residual no single cause explains is reported with this factor on the confidence.
+pub const UNEXPLAINED_CONFIDENCE_FACTOR: f32 = 0.5;
+/// Missing content at or above this level re master is an error (below, a warning), in dB.
+pub const MISSING_CONTENT_ERROR_DB: f32 = -30.0;
+/// When another cause was named, what no stem explains must hold at least this share of what
+/// is left to be named too.
+pub const MISSING_AFTER_OTHER_CAUSE_SHARE: f32 = 0.3;
+/// A residual with a left/right correlation below this is wide: a reverb or delay return.
+pub const WIDE_RESIDUAL_CORRELATION: f32 = 0.5;
+/// A residual whose envelope follows the sum's 100-300 ms earlier by more than this (over
+/// following it at the same time) trails the transients: a tail.
+pub const TAIL_FOLLOW_RATIO: f32 = 1.1;
+/// ... which is an effect return if also at most this correlated left/right.
+pub const TAIL_MAX_CORRELATION: f32 = 0.8;
 /// A coherent residual whose impulse response has more than this share of its energy beyond
-/// 10 ms is a reverb or delay return, not EQ.
+/// [`SHORT_RESPONSE_SECONDS`] is a reverb or delay return, not EQ.
 pub const LONG_RESPONSE_SPREAD: f32 = 0.5;
 /// ... and when at least this share of the residual is coherent with the stems (a reverb fed
 /// by the stems is; an independent missing source is not).
 pub const LONG_RESPONSE_MIN_COHERENT: f32 = 0.35;
+
+// ---------------------------------------------------------------------------------------------
+// Causes, shared by the rules (diagnose/mod.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// A cause is reported only if it explains at least this share of the residual energy (so a
+/// missing reverb is not also blamed on a stem's gain).
+pub const CAUSE_MIN_SHARE: f32 = 0.1;
+/// The residual a cause's share is taken of never falls below this share of the aligned
+/// residual (-13 dB), however much earlier causes explained.
+pub const REMAINING_FLOOR_SHARE: f64 = 0.05;
+/// Hysteresis for findings measured in dB, in dB: a finding reported at threshold T goes away
+/// only below T minus this (it never flickers around its threshold).
+pub const HYSTERESIS_DB: f32 = 0.05;
+/// Hysteresis for findings measured in samples (stem offsets), in samples: the same margin as
+/// [`HYSTERESIS_DB`], in the finding's own unit.
+pub const HYSTERESIS_SAMPLES: f32 = 0.05;
+/// Seconds of complete audio before anything but headroom is reported.
+pub const MIN_ANALYSIS_SECONDS: f32 = 0.3;
+/// Seconds of analysed audio after which a finding has full confidence (it grows linearly).
+pub const FULL_CONFIDENCE_SECONDS: f64 = 2.0;
+/// The confidence of a finding never falls below this.
+pub const MIN_CONFIDENCE: f64 = 0.2;
+
+// ---------------------------------------------------------------------------------------------
+// Inter-stem cancellation: stem-phase-cancellation (analyzer/cancellation.rs; decided in
+// diagnose/cancellation.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Up to this many stems, every pair is checked for low-end cancellation (more stems are
+/// multitracks, and pairs grow with the square).
+pub const MAX_PAIR_STEMS: usize = 24;
 /// Two stems summing this far below the sum of their energies in a band cancel, in dB.
 pub const CANCELLATION_THRESHOLD_DB: f32 = -3.0;
 /// A cancellation matters only in a band that carries part of the low end: the pair's energy
@@ -43,19 +220,52 @@ pub const CANCELLATION_THRESHOLD_DB: f32 = -3.0;
 pub const CANCELLATION_MIN_BAND_DB: f32 = -20.0;
 /// Upper edge of the inter-stem cancellation analysis, in Hz.
 pub const CANCELLATION_MAX_HZ: f32 = 250.0;
-/// A stem quieter than this over a whole pass is silent, in dBFS.
-pub const SILENCE_DBFS: f32 = -90.0;
-/// A mean (DC) above this is reported, in dBFS.
-pub const DC_OFFSET_DBFS: f32 = -50.0;
+/// A band is in the cancellation analysis if its upper edge is below [`CANCELLATION_MAX_HZ`]
+/// times this (so that the 250 Hz band, whose edge is at 281 Hz, is in).
+pub const CANCELLATION_EDGE_MARGIN: f32 = 1.13;
+/// ... and its centre at or above this, in Hz (the 25 Hz band holds too few bins).
+pub const CANCELLATION_MIN_CENTRE_HZ: f32 = 31.5;
+/// Both stems of a pair must matter in the band: the weaker's energy at least this share of
+/// the stronger's (-10 dB).
+pub const CANCELLATION_MIN_BALANCE: f64 = 0.1;
+/// The pair must carry at least this share of all stems' energy in the band (-7 dB).
+pub const CANCELLATION_MIN_PAIR_SHARE: f64 = 0.2;
+/// Losses within this many dB of each other are one cancellation smeared over neighbouring
+/// bands by window leakage: the band with the most energy is named.
+pub const CANCELLATION_SAME_LOSS_DB: f32 = 1.0;
+
+// ---------------------------------------------------------------------------------------------
+// Levels: clipping, true-peak, dc-offset, sum-over-full-scale, silent-stem (headroom.rs;
+// decided in diagnose/levels.rs)
+// ---------------------------------------------------------------------------------------------
+
 /// Samples at or over this magnitude count as clipped (0 dBFS minus 0.0009 dB), in runs of at
 /// least [`CLIP_RUN_SAMPLES`]; any sample over 1.0 (a float over) counts on its own.
 pub const CLIP_LEVEL: f32 = 0.9999;
+/// Shortest run of samples at [`CLIP_LEVEL`] that counts as clipping, in samples.
 pub const CLIP_RUN_SAMPLES: usize = 3;
-/// Hysteresis for findings, in dB: a finding reported at threshold T goes away only below T
-/// minus this (it never flickers around its threshold).
-pub const HYSTERESIS_DB: f32 = 0.05;
-/// Seconds of complete audio before anything but headroom is reported.
-pub const MIN_ANALYSIS_SECONDS: f32 = 0.3;
+/// Inter-sample peaks are evaluated next to samples above this magnitude (-8 dBFS).
+pub const TRUE_PEAK_GATE: f32 = 0.398;
+/// A true peak is reported from the limit plus this much, in dB (a peak exactly at the limit
+/// passes).
+pub const TRUE_PEAK_MARGIN_DB: f32 = 0.001;
+/// A stem quieter than this over a whole pass is silent, in dBFS.
+pub const SILENCE_DBFS: f32 = -90.0;
+/// A stem is called silent only after this many seconds of audio.
+pub const SILENT_STEM_MIN_SECONDS: f64 = 2.0;
+/// ... and only if it was present at least this share of the time.
+pub const SILENT_STEM_MIN_PRESENT: f32 = 0.5;
+/// A mean (DC) above this is reported, in dBFS.
+pub const DC_OFFSET_DBFS: f32 = -50.0;
+/// The stems' sum is over full scale above this sample peak, in dBFS.
+pub const SUM_FULL_SCALE_DBFS: f32 = 0.0;
+
+// ---------------------------------------------------------------------------------------------
+// Setup: no-master, no-stems, stem-count (diagnose/setup.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// A missing master or missing stems are reported after this many seconds of audio.
+pub const SETUP_MIN_SECONDS: f64 = 1.0;
 
 /// Settings of one analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

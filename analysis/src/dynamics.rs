@@ -4,11 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{
+    DYNAMICS_LOUD_FROM, DYNAMICS_MIN_FRAMES, DYNAMICS_MIN_LEVELS, DYNAMICS_QUIET_TO,
+    MIN_FRAME_LEVEL_DBFS,
+};
+
 const MIN_LEVEL_DBFS: f32 = -80.0;
 const MAX_LEVEL_DBFS: f32 = 12.0;
 const NUM_BINS: usize = (MAX_LEVEL_DBFS - MIN_LEVEL_DBFS) as usize;
-/// Frames quieter than this are left out (their gain estimate is noise).
-pub const MIN_FRAME_LEVEL_DBFS: f32 = -60.0;
 
 #[derive(Debug, Clone, Default)]
 struct Bin {
@@ -83,7 +86,7 @@ impl GainByLevel {
             })
             .collect();
         let total: f64 = occupied.iter().map(|o| o.2).sum();
-        if occupied.len() < 3 || total < 6.0 {
+        if occupied.len() < DYNAMICS_MIN_LEVELS || total < DYNAMICS_MIN_FRAMES {
             return DynamicsEstimate {
                 gain_reduction_db: 0.0,
                 correlation: 0.0,
@@ -118,8 +121,8 @@ impl GainByLevel {
             }
             if weight > 0.0 { sum / weight } else { 0.0 }
         };
-        let quiet = mean_over(0.0, 0.3);
-        let loud = mean_over(0.9, 1.0);
+        let quiet = mean_over(0.0, DYNAMICS_QUIET_TO);
+        let loud = mean_over(DYNAMICS_LOUD_FROM, 1.0);
         DynamicsEstimate {
             gain_reduction_db: (quiet - loud) as f32,
             correlation: correlation as f32,

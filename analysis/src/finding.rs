@@ -17,6 +17,7 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The stable lowercase name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Info => "info",
@@ -33,7 +34,7 @@ macro_rules! kinds {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
         pub enum FindingKind {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[$doc])* #[doc = $description] $variant, )*
         }
 
         impl FindingKind {
@@ -116,21 +117,6 @@ pub enum Unit {
     Hz,
     /// No unit.
     None,
-}
-
-impl Unit {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Self::Db => "dB",
-            Self::Dbfs => "dBFS",
-            Self::Dbtp => "dBTP",
-            Self::Samples => "samples",
-            Self::Ms => "ms",
-            Self::Count => "",
-            Self::Hz => "Hz",
-            Self::None => "",
-        }
-    }
 }
 
 /// One thing the analysis found.
@@ -218,6 +204,7 @@ impl Verdict {
         }
     }
 
+    /// The stable kebab-case name.
     pub fn name(self) -> &'static str {
         match self {
             Self::Pending => "pending",

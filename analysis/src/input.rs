@@ -34,6 +34,7 @@ impl<'a> SignalAudio<'a> {
 /// One stem in a block.
 #[derive(Debug, Clone, Copy)]
 pub struct StemInput<'a> {
+    /// The stem's id, stable for its life.
     pub id: StemId,
     /// `None` when the stem's audio is missing for this block (dropped, late, not yet there).
     pub audio: Option<SignalAudio<'a>>,

@@ -10,7 +10,9 @@ use crate::input::StemId;
 /// One stem's measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StemMeasurements {
+    /// The caller's id of the stem.
     pub id: StemId,
+    /// The stem's name.
     pub name: String,
     /// Levels of the stem itself.
     pub levels: LevelSummary,
@@ -36,6 +38,7 @@ pub struct StemMeasurements {
 /// One band of the spectrum view.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BandMeasurement {
+    /// The band's nominal centre frequency, in Hz.
     pub centre_hz: f32,
     /// Master level in the band, in dB (a full-scale sine reads 0).
     pub master_db: f32,
@@ -54,7 +57,9 @@ pub struct BandMeasurement {
 /// Two stems cancelling in a low band.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cancellation {
+    /// The two stems, by name.
     pub stems: [String; 2],
+    /// The band where they cancel most, its edges in Hz.
     pub band_hz: (f32, f32),
     /// Energy of their sum minus the sum of their energies, in dB (negative: cancellation).
     pub loss_db: f32,
@@ -63,15 +68,18 @@ pub struct Cancellation {
 /// Everything measured so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Measurements {
+    /// The sample rate the analysis runs at, in Hz.
     pub sample_rate_hz: f32,
     /// Seconds of audio received.
     pub seconds_received: f64,
     /// Seconds in which the master and every stem were present and analysed.
     pub seconds_analysed: f64,
+    /// Whether any master audio arrived.
     pub has_master: bool,
     /// Whether enough aligned audio was analysed since the lags settled for the cross-spectral
     /// measurements (gains, EQ, dynamics, what no stem explains) to mean anything.
     pub cross_ready: bool,
+    /// Stems known to the analysis.
     pub num_stems: usize,
     /// Master minus the stems' sum (only the common lag compensated), re master, over the
     /// whole pass, in dB.
@@ -88,10 +96,13 @@ pub struct Measurements {
     pub bus_band_gain_db: Vec<f32>,
     /// Largest band deviation from the broadband gain, in dB, and its band.
     pub bus_eq_max_db: f32,
+    /// The band of `bus_eq_max_db`, its edges in Hz.
     pub bus_eq_band_hz: (f32, f32),
-    /// Residual energy re master explained by the EQ and by the broadband gain, in dB.
+    /// Residual energy re master explained by the EQ, in dB.
     pub bus_eq_explains_db: f32,
+    /// Residual energy re master explained by the broadband gain, in dB.
     pub bus_gain_explains_db: f32,
+    /// The master bus's gain against the sum's level (compression).
     pub dynamics: Option<DynamicsEstimate>,
     /// Residual energy re master explained by the time-varying gain, in dB.
     pub dynamics_explains_db: f32,
@@ -110,12 +121,18 @@ pub struct Measurements {
     /// How much the residual's envelope follows the sum's envelope 100-300 ms earlier rather
     /// than at the same time (reverb and delay tails: above 1).
     pub residual_tail_follow: f32,
+    /// Levels of the master, once it arrived.
     pub master_levels: Option<LevelSummary>,
+    /// Levels of the stems' sum, once every stem was present.
     pub sum_levels: Option<LevelSummary>,
     /// Integrated loudness (BS.1770), in LUFS.
     pub master_lufs: Option<f32>,
+    /// Integrated loudness of the stems' sum (BS.1770), in LUFS.
     pub sum_lufs: Option<f32>,
+    /// Each stem's measurements, in the order the stems appeared.
     pub stems: Vec<StemMeasurements>,
+    /// The spectrum view, per 1/3-octave band.
     pub bands: Vec<BandMeasurement>,
+    /// Pairs of stems cancelling in a low band (before thresholds).
     pub cancellations: Vec<Cancellation>,
 }

@@ -50,18 +50,6 @@ impl Fft {
         self.len / 2 + 1
     }
 
-    /// Windows `frame` (length `len`) and transforms it into `out` (length `bins()`).
-    pub fn forward(&mut self, frame: &[f32], out: &mut [Cf]) {
-        self.forward_with(
-            |window, time| {
-                for ((t, &x), &w) in time.iter_mut().zip(frame).zip(window) {
-                    *t = x * w;
-                }
-            },
-            out,
-        );
-    }
-
     /// Transforms a frame that `fill(window, time)` writes into `time` already windowed (so
     /// that a frame read from elsewhere is copied once, not twice), into `out`.
     pub fn forward_with(&mut self, fill: impl FnOnce(&[f32], &mut [f32]), out: &mut [Cf]) {

@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::StemInput;
 use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, SignalAudio};
 use stemcheck_testkit::render_song;
 

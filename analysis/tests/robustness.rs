@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::StemInput;
 use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, FindingKind, SignalAudio, Verdict};
 use stemcheck_testkit::process::delay_samples;
 use stemcheck_testkit::{gain_db, sum};
@@ -276,11 +276,7 @@ fn a_stem_missing_for_a_stretch_is_not_a_defect() {
 
 #[test]
 fn sample_rate_mismatch_is_a_finding_with_the_rates() {
-    let f = stemcheck_analysis::diagnose::sample_rate_mismatch(
-        vec!["Drums".into()],
-        48_000.0,
-        &[44_100.0],
-    );
+    let f = stemcheck_analysis::sample_rate_mismatch(vec!["Drums".into()], 48_000.0, &[44_100.0]);
     assert_eq!(f.kind, FindingKind::SampleRateMismatch);
     assert!(f.message.contains("44100 Hz") && f.message.contains("48000 Hz"));
 }

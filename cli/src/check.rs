@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::StemInput;
 use stemcheck_analysis::{
     Analyzer, AnalyzerConfig, Block, Finding, FindingKind, Severity, SignalAudio, Unit, Verdict,
 };
@@ -81,7 +81,7 @@ pub fn check(
         .filter(|t| t.role == "stem" && !t.analysed)
         .collect();
     if !mismatched.is_empty() {
-        findings.push(stemcheck_analysis::diagnose::sample_rate_mismatch(
+        findings.push(stemcheck_analysis::sample_rate_mismatch(
             mismatched
                 .iter()
                 .map(|t| t.stem.clone().unwrap_or_default())
@@ -514,7 +514,7 @@ fn tail_and_stereo_findings(tracks: &[Track]) -> Vec<Finding> {
     for t in tracks {
         let rms = (t.tail.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / t.tail.len() as f64)
             .sqrt();
-        let tail_db = stemcheck_analysis::headroom::db(rms);
+        let tail_db = stemcheck_analysis::amplitude_to_db(rms);
         if t.frames_read as usize >= t.tail.len() && tail_db > TAIL_FLOOR_DBFS {
             out.push(file_finding(
                 FindingKind::TailCut,

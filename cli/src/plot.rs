@@ -53,7 +53,7 @@ pub fn write_plot(report: &Report, path: &Path) -> Result<(), String> {
 }
 
 fn draw(
-    bands: &[stemcheck_analysis::measurements::BandMeasurement],
+    bands: &[stemcheck_analysis::BandMeasurement],
     path: &Path,
     labels: bool,
 ) -> Result<(), String> {
@@ -61,10 +61,9 @@ fn draw(
     let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (upper, lower) = root.split_vertically(430);
-    let series =
-        |f: fn(&stemcheck_analysis::measurements::BandMeasurement) -> f32| -> Vec<(f32, f32)> {
-            bands.iter().map(|b| (b.centre_hz, f(b))).collect()
-        };
+    let series = |f: fn(&stemcheck_analysis::BandMeasurement) -> f32| -> Vec<(f32, f32)> {
+        bands.iter().map(|b| (b.centre_hz, f(b))).collect()
+    };
 
     let mut chart = frame(
         &upper,

@@ -10,7 +10,7 @@ use stemcheck_bus::{
     PositionSource,
 };
 
-use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::StemInput;
 use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, Finding, SignalAudio, Verdict};
 
 use crate::instance::InstanceShared;
@@ -438,7 +438,7 @@ impl Group {
                 .collect();
             findings.insert(
                 0,
-                stemcheck_analysis::diagnose::sample_rate_mismatch(
+                stemcheck_analysis::sample_rate_mismatch(
                     odd.iter().map(|i| i.name.clone()).collect(),
                     group_rate,
                     &odd.iter().map(|i| i.sample_rate_hz).collect::<Vec<_>>(),

@@ -9,7 +9,7 @@
 //! `cargo xtask test` builds with allocation checks (an allocation in `process()` aborts Ardour,
 //! which fails the test).
 
-use stemcheck_analysis::finding::{FindingKind, Severity, Verdict};
+use stemcheck_analysis::{FindingKind, Severity, Verdict};
 use stemcheck_host_tests::ardour::{ArdourRun, Session, run_session};
 use stemcheck_host_tests::host::LiveReport;
 use stemcheck_host_tests::support::flagged;

@@ -4,7 +4,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use stemcheck_analysis::input::StemInput;
+use stemcheck_analysis::StemInput;
 use stemcheck_analysis::{
     Analyzer, AnalyzerConfig, Block, Finding, FindingKind, Measurements, Severity, SignalAudio,
 };
@@ -45,7 +45,7 @@ impl Outcome {
             .collect()
     }
 
-    pub fn stem(&self, name: &str) -> &stemcheck_analysis::measurements::StemMeasurements {
+    pub fn stem(&self, name: &str) -> &stemcheck_analysis::StemMeasurements {
         self.measurements
             .stems
             .iter()

@@ -52,7 +52,7 @@ pub fn items(snapshot: &GroupSnapshot) -> Vec<Item> {
             },
         },
         Item {
-            label: "Stem count (5 to 12)",
+            label: "Stem count (2 to 12)",
             state: worst(&[FindingKind::StemCount]),
         },
         Item {

@@ -2,7 +2,7 @@
 //! findings, the text it lays out must say the right things.
 
 use egui::epaint::Shape;
-use stemcheck_analysis::measurements::{BandMeasurement, Measurements, StemMeasurements};
+use stemcheck_analysis::{BandMeasurement, Measurements, StemMeasurements};
 use stemcheck_analysis::{Finding, FindingKind, Severity, Unit, Verdict};
 use stemcheck_live::snapshot::{InstanceSnapshot, LaneActivity};
 use stemcheck_live::{GroupSnapshot, Role};
@@ -68,7 +68,7 @@ pub fn session() -> GroupSnapshot {
         .map(|(i, n)| StemMeasurements {
             id: i as u32 + 1,
             name: n.to_string(),
-            levels: stemcheck_analysis::headroom::LevelSummary {
+            levels: stemcheck_analysis::LevelSummary {
                 peak_dbfs: -6.0,
                 true_peak_dbtp: -5.5,
                 clipped_samples: 0,

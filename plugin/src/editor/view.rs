@@ -3,7 +3,7 @@
 //! tested headless.
 
 use egui::{Align2, Color32, FontId, Pos2, Rect, RichText, Sense, Stroke, Vec2};
-use stemcheck_analysis::config::NULLS_BELOW_DB;
+use stemcheck_analysis::NULLS_BELOW_DB;
 use stemcheck_analysis::{FindingKind, Severity, Verdict};
 use stemcheck_live::snapshot::LaneActivity;
 use stemcheck_live::{GroupSnapshot, Role};
@@ -320,8 +320,7 @@ fn spectrum(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
         lower.center().y,
         Stroke::new(1.0, Color32::from_gray(60)),
     );
-    let curve = |values: &dyn Fn(&stemcheck_analysis::measurements::BandMeasurement) -> Pos2,
-                 color: Color32| {
+    let curve = |values: &dyn Fn(&stemcheck_analysis::BandMeasurement) -> Pos2, color: Color32| {
         let points: Vec<Pos2> = m.bands.iter().map(values).collect();
         painter.add(egui::Shape::line(points, Stroke::new(1.8, color)));
     };

@@ -1,0 +1,167 @@
+//! Estimates from the accumulators and the fit: the master bus's gain and EQ and the residual
+//! they explain, each stem's gain, polarity and the residual its gain and offset explain, and
+//! the bands of the spectrum view.
+
+use crate::decibels::{amplitude_to_db, db_to_gain, energy_ratio_db};
+use crate::measurements::{BandMeasurement, Measurements, StemMeasurements};
+use crate::spectra::Cd;
+
+use super::Analyzer;
+use super::fit::GainFit;
+
+impl Analyzer {
+    /// The master bus's broadband gain, its EQ (the largest band deviation) and the residual
+    /// each explains; `betas` are the bins' bus gains ([`Analyzer::bin_bus_gains`]).
+    pub(super) fn measure_bus(
+        &self,
+        fit: &GainFit,
+        betas: &[f64],
+        sum_pmm: f64,
+        m: &mut Measurements,
+    ) {
+        let rel = energy_ratio_db;
+        let bus_gain_db = fit.bus_gain_db;
+        let bus_gain = db_to_gain(f64::from(bus_gain_db));
+        let (lo, hi) = self.layout.analysis_bins;
+
+        // EQ: the largest band deviation, and the residual it explains.
+        let mut eq = (0.0f32, (0.0f32, 0.0f32));
+        for (band, (&g, &w)) in self
+            .layout
+            .bands
+            .iter()
+            .zip(fit.band_db.iter().zip(&fit.band_weight))
+        {
+            if w > 0.0 && (g - bus_gain_db).abs() > eq.0.abs() {
+                eq = (g - bus_gain_db, (band.low_hz, band.high_hz));
+            }
+        }
+        let eq_energy: f64 = (lo..hi)
+            .map(|i| (betas[i] - bus_gain).powi(2) * self.welch.pss[i])
+            .sum();
+        let gain_energy: f64 = (lo..hi)
+            .map(|i| (bus_gain - 1.0).powi(2) * self.welch.pss[i])
+            .sum();
+        m.bus_gain_db = bus_gain_db;
+        m.bus_band_gain_db = fit.band_db.clone();
+        m.bus_eq_max_db = eq.0;
+        m.bus_eq_band_hz = eq.1;
+        m.bus_eq_explains_db = rel(eq_energy, sum_pmm);
+        m.bus_gain_explains_db = rel(gain_energy, sum_pmm);
+    }
+
+    /// The bands of the spectrum view: master, sum, residual, transfer function, coherence and
+    /// what no stem explains, per 1/3-octave band.
+    pub(super) fn band_view(&self, unexplained: &[f64]) -> Vec<BandMeasurement> {
+        let rel = energy_ratio_db;
+        let db = amplitude_to_db;
+        let window_power: f64 = self.fft.window.iter().map(|w| f64::from(w * w)).sum();
+        let scale = 2.0 / (self.layout.frame_len as f64 * window_power * self.welch.frames as f64);
+        self.layout
+            .bands
+            .iter()
+            .map(|band| {
+                let r = band.first_bin..band.end_bin.min(self.welch.pmm.len());
+                let pmm: f64 = self.welch.pmm[r.clone()].iter().sum();
+                let pss: f64 = self.welch.pss[r.clone()].iter().sum();
+                let pms: Cd = self.welch.pms[r.clone()].iter().sum();
+                let prr = (pmm + pss - 2.0 * pms.re).max(0.0);
+                let coherence: f64 = if pmm > 0.0 && pss > 0.0 {
+                    self.welch.pms[r.clone()]
+                        .iter()
+                        .map(|c| c.norm_sqr())
+                        .sum::<f64>()
+                        / self.welch.pss[r.clone()]
+                            .iter()
+                            .zip(&self.welch.pmm[r.clone()])
+                            .map(|(s, m)| s * m)
+                            .sum::<f64>()
+                            .max(1e-300)
+                } else {
+                    0.0
+                };
+                let unexp: f64 = unexplained[r.clone()].iter().sum();
+                let to_db = |p: f64| db((p * scale).sqrt());
+                BandMeasurement {
+                    centre_hz: band.centre_hz,
+                    master_db: to_db(pmm),
+                    sum_db: to_db(pss),
+                    residual_db: to_db(prr),
+                    transfer_db: if pss > 0.0 { db(pms.norm() / pss) } else { 0.0 },
+                    coherence: coherence.clamp(0.0, 1.0) as f32,
+                    unexplained_db: rel(unexp, pmm),
+                }
+            })
+            .collect()
+    }
+
+    /// Each stem's offset, gain, polarity, its energy in the master, and the residual its gain
+    /// and its offset explain.
+    pub(super) fn measure_stems(
+        &self,
+        fit: &GainFit,
+        betas: &[f64],
+        common_lag: i64,
+        sum_pmm: f64,
+    ) -> Vec<StemMeasurements> {
+        let rel = energy_ratio_db;
+        let (lo, hi) = self.layout.analysis_bins;
+        let offsets = self.stem_offsets(common_lag);
+        self.stems
+            .iter()
+            .enumerate()
+            .map(|(k, stem)| {
+                let mut out = stem.basic_measurements(common_lag);
+                let (offset, delta) = offsets[k];
+                out.offset_samples = offset;
+                // Others at the bus's gain; this stem's own gain is what is left. One pass over
+                // the stem's spectra (with hundreds of stems they come from memory, not cache):
+                // the least-squares gain at the stem's fractional delay, its energy in the
+                // master, and what its offset costs.
+                let bin_omega = 2.0 * std::f64::consts::PI / self.layout.frame_len as f64;
+                let (mut rot, step) = rotation(bin_omega * delta, lo);
+                let (mut off_rot, off_step) = rotation(bin_omega * offset, lo);
+                let (mut num, mut den, mut stem_energy, mut offset_energy) =
+                    (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+                for (((pmk, psk), &pkk), &beta) in stem.pmk[lo..hi]
+                    .iter()
+                    .zip(&stem.psk[lo..hi])
+                    .zip(&stem.pkk[lo..hi])
+                    .zip(&betas[lo..hi])
+                {
+                    let weighted = beta * beta * pkk;
+                    num += pmk.re * rot.re - pmk.im * rot.im - (psk.re - pkk) * beta;
+                    den += beta * pkk;
+                    stem_energy += weighted;
+                    offset_energy += (1.0 - off_rot.re) * weighted;
+                    rot *= step;
+                    off_rot *= off_step;
+                }
+                let offset_energy = 2.0 * offset_energy;
+                let mut gain = if den > 0.0 { num / den } else { 1.0 };
+                // With the joint per-band fit, its stem effect is the better estimate.
+                if !self.welch.gram.is_empty() && fit.stem_fitted[k] {
+                    gain = db_to_gain(f64::from(fit.stem_db[k]));
+                    if fit.stem_inverted[k] {
+                        gain = -gain;
+                    }
+                }
+                out.gain_db = amplitude_to_db(gain.abs());
+                out.inverted = gain < 0.0;
+                out.energy_share_db = rel(stem_energy, sum_pmm);
+                out.gain_explains_db = rel((gain - 1.0).powi(2) * stem_energy, sum_pmm);
+                out.offset_explains_db = rel(offset_energy, sum_pmm);
+                out
+            })
+            .collect()
+    }
+}
+
+/// The phase rotation `e^(i * omega * first)` of a first bin and the step `e^(i * omega)` to
+/// the next.
+fn rotation(omega: f64, first: usize) -> (Cd, Cd) {
+    (
+        Cd::from_polar(1.0, omega * first as f64),
+        Cd::from_polar(1.0, omega),
+    )
+}

@@ -1,0 +1,316 @@
+//! The gain fit: per 1/3-octave band, the master as a weighted sum of the stems (jointly, from
+//! the stems' Gram matrices, for up to [`crate::config::MAX_GRAM_STEMS`] stems; else each stem alone), then a
+//! two-way fit of those gains that splits each stem's own gain and polarity from the master
+//! bus's gain and EQ.
+
+use crate::config::{
+    EQ_MIN_BAND_SHARE, FIT_MIN_SHARE_JOINT, FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING,
+    TWO_WAY_FIT_LOADING,
+};
+use crate::decibels::{db_to_gain, gain_to_db};
+
+use super::Analyzer;
+
+/// The gain fit's result.
+pub(super) struct GainFit {
+    /// Each stem's gain in the master against its stem file, in dB (centred on the median).
+    pub stem_db: Vec<f32>,
+    /// Whether each stem is mostly negative in the master (polarity-inverted).
+    pub stem_inverted: Vec<bool>,
+    /// Whether each stem took part in any band's fit.
+    pub stem_fitted: Vec<bool>,
+    /// Per band, master energy the joint fit explains, in spectral power units (NaN without a
+    /// joint fit).
+    pub band_explained: Vec<f64>,
+    /// The master bus's broadband gain, in dB.
+    pub bus_gain_db: f32,
+    /// The master bus's gain per band, in dB (the broadband gain where a band has no say).
+    pub band_db: Vec<f32>,
+    /// Per band, the sum's energy where the band speaks for the EQ, else 0 (spectral power).
+    pub band_weight: Vec<f64>,
+}
+
+impl Analyzer {
+    /// The stems' per-band Gram matrices.
+    pub(super) fn accumulate_gram(&mut self) {
+        if self.welch.gram.is_empty() {
+            return;
+        }
+        let k = self.stems.len();
+        let per_band = k * (k + 1) / 2;
+        for (b, band) in self.layout.bands.iter().enumerate() {
+            if band.first_bin < self.layout.analysis_bins.0
+                || band.end_bin > self.layout.analysis_bins.1
+            {
+                continue;
+            }
+            let mut index = b * per_band;
+            for i in 0..k {
+                for j in i..k {
+                    let range = band.first_bin..band.end_bin;
+                    let (x, y) = (
+                        &self.stems[i].spectrum[range.clone()],
+                        &self.stems[j].spectrum[range],
+                    );
+                    let acc: f32 = x
+                        .iter()
+                        .zip(y)
+                        .map(|(a, b)| a.re * b.re + a.im * b.im)
+                        .sum();
+                    self.welch.gram[index] += f64::from(acc);
+                    index += 1;
+                }
+            }
+        }
+    }
+
+    /// Each bin's bus gain (linear): its band's, or the broadband gain outside every band.
+    pub(super) fn bin_bus_gains(&self, fit: &GainFit) -> Vec<f64> {
+        let bus_gain = db_to_gain(f64::from(fit.bus_gain_db));
+        let mut betas = vec![bus_gain; self.welch.pmm.len()];
+        for (band, &g) in self.layout.bands.iter().zip(&fit.band_db) {
+            let end = band.end_bin.min(betas.len());
+            let start = band.first_bin.min(end);
+            betas[start..end].fill(db_to_gain(f64::from(g)));
+        }
+        betas
+    }
+
+    /// Two-way fit of the master's gain per stem and per band: log gain(stem, band) = stem
+    /// effect + band effect, weighted by the stem's share of the band. The band effects are the
+    /// bus's EQ; the stem effects (centred on their weighted median) the stems' own gains.
+    pub(super) fn fit_gains(&self) -> GainFit {
+        let k_count = self.stems.len();
+        let b_count = self.layout.bands.len();
+        let mut eqs: Vec<(usize, usize, f64, f64)> = Vec::new();
+        let mut band_weight = vec![0.0f64; b_count];
+        let mut sign_weight = vec![0.0f64; k_count];
+        let mut band_explained = vec![f64::NAN; b_count];
+        for (b, band) in self.layout.bands.iter().enumerate() {
+            let r = band.first_bin..band.end_bin.min(self.welch.pmm.len());
+            if r.start < self.layout.analysis_bins.0 || r.end > self.layout.analysis_bins.1 {
+                continue;
+            }
+            let band_energy: f64 = self
+                .stems
+                .iter()
+                .map(|s| s.pkk[r.clone()].iter().sum::<f64>())
+                .sum();
+            if band_energy <= 0.0 {
+                continue;
+            }
+            // Per-stem gains in this band: jointly from the Gram matrix when there is one,
+            // else each stem's ratio of master-to-stem over sum-to-stem correlation.
+            // Every stem with any energy takes part in the band's joint fit (leaving one out
+            // would push its share of the master onto the others); only stems that matter in
+            // the band speak for the stem and band effects below.
+            let active: Vec<usize> = (0..k_count)
+                .filter(|&k| {
+                    let e = self.stems[k].pkk[r.clone()].iter().sum::<f64>();
+                    if self.welch.gram.is_empty() {
+                        e >= FIT_MIN_SHARE_SINGLE * band_energy
+                    } else {
+                        e >= FIT_MIN_SHARE_JOINT * band_energy
+                    }
+                })
+                .collect();
+            let gains: Vec<Option<f64>> = if self.welch.gram.is_empty() {
+                active
+                    .iter()
+                    .map(|&k| {
+                        let stem = &self.stems[k];
+                        let num: f64 = stem.pmk[r.clone()].iter().map(|c| c.re).sum();
+                        let den: f64 = stem.psk[r.clone()].iter().map(|c| c.re).sum();
+                        (den > 0.0 && num != 0.0).then(|| num / den)
+                    })
+                    .collect()
+            } else {
+                let per_band = k_count * (k_count + 1) / 2;
+                let tri = |i: usize, j: usize| {
+                    let (i, j) = if i <= j { (i, j) } else { (j, i) };
+                    // Index of (i, j) in the row-major upper triangle.
+                    b * per_band + i * k_count - i * (i + 1) / 2 + j
+                };
+                let n = active.len();
+                let mut g = vec![0.0f64; n * n];
+                let mut c = vec![0.0f64; n];
+                for (x, &i) in active.iter().enumerate() {
+                    for (y, &j) in active.iter().enumerate() {
+                        g[x * n + y] = self.welch.gram[tri(i, j)];
+                    }
+                    c[x] = self.stems[i].pmk[r.clone()].iter().map(|v| v.re).sum();
+                }
+                let trace: f64 = (0..n).map(|x| g[x * n + x]).sum();
+                for x in 0..n {
+                    g[x * n + x] += GRAM_LOADING * trace;
+                }
+                let rhs = c.clone();
+                match solve(&mut g, &mut c, n) {
+                    Some(x) => {
+                        // Master energy in the band that the stems (at their fitted gains)
+                        // explain: gains . correlations.
+                        band_explained[b] = x.iter().zip(&rhs).map(|(g, c)| g * c).sum::<f64>();
+                        x.into_iter().map(Some).collect()
+                    }
+                    None => vec![None; n],
+                }
+            };
+            for (&k, gain) in active.iter().zip(gains) {
+                let Some(gain) = gain.filter(|g| g.is_finite() && *g != 0.0) else {
+                    continue;
+                };
+                let share = self.stems[k].pkk[r.clone()].iter().sum::<f64>() / band_energy;
+                if share < FIT_MIN_VOTE_SHARE {
+                    continue;
+                }
+                eqs.push((k, b, gain_to_db(gain.abs()), share));
+                sign_weight[k] += share * gain.signum();
+                band_weight[b] += share;
+            }
+        }
+        let n = k_count + b_count;
+        let mut a = vec![0.0f64; n * n];
+        let mut rhs = vec![0.0f64; n];
+        for &(k, b, y, w) in &eqs {
+            let (i, j) = (k, k_count + b);
+            a[i * n + i] += w;
+            a[j * n + j] += w;
+            a[i * n + j] += w;
+            a[j * n + i] += w;
+            rhs[i] += w * y;
+            rhs[j] += w * y;
+        }
+        // A faint pull of every unknown towards 0 makes the system well posed (the split
+        // between stem and band effects is fixed by the median below).
+        for i in 0..n {
+            a[i * n + i] += TWO_WAY_FIT_LOADING;
+        }
+        let x = solve(&mut a, &mut rhs, n).unwrap_or_else(|| vec![0.0; n]);
+        let mut stem_db: Vec<f64> = x[..k_count].to_vec();
+        let mut band_db: Vec<f64> = x[k_count..].to_vec();
+        let stem_weights: Vec<(f64, f64)> = (0..k_count)
+            .map(|k| {
+                let w: f64 = eqs.iter().filter(|e| e.0 == k).map(|e| e.3).sum();
+                (stem_db[k], w)
+            })
+            .filter(|(_, w)| *w > 0.0)
+            .collect();
+        if let Some(median) = weighted_median(&stem_weights) {
+            for s in &mut stem_db {
+                *s -= median;
+            }
+            for (b, g) in band_db.iter_mut().enumerate() {
+                if band_weight[b] > 0.0 {
+                    *g += median;
+                }
+            }
+        }
+        // Broadband bus gain: bands weighted by the sum's energy in them.
+        let (mut num, mut den) = (0.0, 0.0);
+        let mut band_energy = vec![0.0f64; b_count];
+        for (b, band) in self.layout.bands.iter().enumerate() {
+            if band_weight[b] <= 0.0 {
+                continue;
+            }
+            let e: f64 = self.welch.pss[band.first_bin..band.end_bin.min(self.welch.pss.len())]
+                .iter()
+                .sum();
+            band_energy[b] = e;
+            num += e * band_db[b];
+            den += e;
+        }
+        let bus_gain_db = if den > 0.0 { num / den } else { 0.0 };
+        let total_energy: f64 = band_energy.iter().sum();
+        GainFit {
+            stem_db: stem_db.iter().map(|&g| g as f32).collect(),
+            stem_inverted: sign_weight.iter().map(|&w| w < 0.0).collect(),
+            stem_fitted: (0..k_count).map(|k| eqs.iter().any(|e| e.0 == k)).collect(),
+            band_explained,
+            bus_gain_db: bus_gain_db as f32,
+            band_db: band_db
+                .iter()
+                .enumerate()
+                .map(|(b, &g)| {
+                    if band_weight[b] > 0.0 {
+                        g as f32
+                    } else {
+                        bus_gain_db as f32
+                    }
+                })
+                .collect(),
+            // A band speaks for the EQ only if it holds real energy (-40 dB of the total).
+            band_weight: band_energy
+                .iter()
+                .map(|&e| {
+                    if e > EQ_MIN_BAND_SHARE * total_energy {
+                        e
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The weighted median of `(value, weight)` pairs.
+pub(super) fn weighted_median(values: &[(f64, f64)]) -> Option<f64> {
+    let mut v: Vec<(f64, f64)> = values
+        .iter()
+        .copied()
+        .filter(|(x, w)| x.is_finite() && *w > 0.0)
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = v.iter().map(|x| x.1).sum();
+    let mut seen = 0.0;
+    for (i, &(x, w)) in v.iter().enumerate() {
+        seen += w;
+        if seen >= total / 2.0 {
+            // Exactly half: average with the next value.
+            if (seen - total / 2.0).abs() < 1e-12 * total && i + 1 < v.len() {
+                return Some(0.5 * (x + v[i + 1].0));
+            }
+            return Some(x);
+        }
+    }
+    v.last().map(|x| x.0)
+}
+
+/// Solves `a x = rhs` (dense, `n` by `n`) by Gaussian elimination with partial pivoting.
+fn solve(a: &mut [f64], rhs: &mut [f64], n: usize) -> Option<Vec<f64>> {
+    for col in 0..n {
+        let pivot =
+            (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        if a[pivot * n + col].abs() < 1e-300 {
+            return None;
+        }
+        if pivot != col {
+            for k in 0..n {
+                a.swap(col * n + k, pivot * n + k);
+            }
+            rhs.swap(col, pivot);
+        }
+        for row in (col + 1)..n {
+            let f = a[row * n + col] / a[col * n + col];
+            if f == 0.0 {
+                continue;
+            }
+            for k in col..n {
+                a[row * n + k] -= f * a[col * n + k];
+            }
+            rhs[row] -= f * rhs[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = ((row + 1)..n).map(|k| a[row * n + k] * x[k]).sum();
+        x[row] = (rhs[row] - s) / a[row * n + row];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+//! The gain fit on tiny signals, and its linear-algebra helpers.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::config::AnalyzerConfig;
+use crate::input::{Block, SignalAudio, StemInput};
+
+#[test]
+fn weighted_median_picks_the_middle_by_weight() {
+    assert_eq!(
+        weighted_median(&[(1.0, 1.0), (5.0, 1.0), (2.0, 1.0)]),
+        Some(2.0)
+    );
+    assert_eq!(
+        weighted_median(&[(1.0, 10.0), (5.0, 1.0), (2.0, 1.0)]),
+        Some(1.0)
+    );
+    assert_eq!(weighted_median(&[(1.0, 1.0), (3.0, 1.0)]), Some(2.0));
+    assert_eq!(weighted_median(&[]), None);
+}
+
+#[test]
+fn solve_solves() {
+    // 2x + y = 5, x + 3y = 10 -> x = 1, y = 3
+    let mut a = vec![2.0, 1.0, 1.0, 3.0];
+    let mut b = vec![5.0, 10.0];
+    let x = solve(&mut a, &mut b, 2).unwrap();
+    assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] - 3.0).abs() < 1e-12);
+}
+
+/// Three stems of independent seeded noise at 8 kHz (frames of 2048 samples), and a master
+/// that holds them at `gains`; the fit after two seconds.
+fn fit_of(gains: [f32; 3]) -> GainFit {
+    const RATE: f32 = 8_000.0;
+    let len = 2 * RATE as usize;
+    let mut rng = SmallRng::seed_from_u64(5);
+    let stems: Vec<Vec<f32>> = (0..3)
+        .map(|_| (0..len).map(|_| rng.gen_range(-0.3f32..0.3)).collect())
+        .collect();
+    let master: Vec<f32> = (0..len)
+        .map(|i| (0..3).map(|k| gains[k] * stems[k][i]).sum())
+        .collect();
+    let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
+    let inputs: Vec<StemInput<'_>> = stems
+        .iter()
+        .enumerate()
+        .map(|(k, s)| StemInput {
+            id: k as u32,
+            audio: Some(SignalAudio::mono(s)),
+        })
+        .collect();
+    analyzer.process(&Block {
+        num_frames: len,
+        master: Some(SignalAudio::mono(&master)),
+        stems: &inputs,
+    });
+    assert!(
+        analyzer.welch.frames >= 3,
+        "{} frames",
+        analyzer.welch.frames
+    );
+    analyzer.fit_gains()
+}
+
+#[test]
+fn a_stem_at_half_gain_fits_half_gain() {
+    // Stem 0 at 0.5 (20 log10 0.5 = -6.02 dB), the others at 1: the stem effects are centred
+    // on their weighted median (0 dB, the two stems at unity), so stem 0 reads -6.02 dB, the
+    // others 0 dB, and the bus 0 dB.
+    let fit = fit_of([0.5, 1.0, 1.0]);
+    assert!((fit.stem_db[0] + 6.0206).abs() < 0.01, "{:?}", fit.stem_db);
+    assert!(fit.stem_db[1].abs() < 0.01 && fit.stem_db[2].abs() < 0.01);
+    assert!(fit.bus_gain_db.abs() < 0.01, "{}", fit.bus_gain_db);
+    assert_eq!(fit.stem_inverted, vec![false; 3]);
+    assert_eq!(fit.stem_fitted, vec![true; 3]);
+}
+
+#[test]
+fn a_master_at_half_gain_is_the_bus_not_the_stems() {
+    // Every stem at 0.5 in the master: stem effects 0 dB (the median takes it all), the bus
+    // -6.02 dB in every band and broadband.
+    let fit = fit_of([0.5, 0.5, 0.5]);
+    assert!(
+        fit.stem_db.iter().all(|g| g.abs() < 0.01),
+        "{:?}",
+        fit.stem_db
+    );
+    assert!(
+        (fit.bus_gain_db + 6.0206).abs() < 0.01,
+        "{}",
+        fit.bus_gain_db
+    );
+    assert!(fit.band_db.iter().all(|g| (g + 6.0206).abs() < 0.05));
+}
+
+#[test]
+fn an_inverted_stem_fits_negative() {
+    // -1 in the master: 0 dB of gain, polarity inverted.
+    let fit = fit_of([1.0, -1.0, 1.0]);
+    assert_eq!(fit.stem_inverted, vec![false, true, false]);
+    assert!(
+        fit.stem_db.iter().all(|g| g.abs() < 0.01),
+        "{:?}",
+        fit.stem_db
+    );
+}

@@ -1,0 +1,309 @@
+//! The residual: master minus the stems' sum, and what it is made of.
+//!
+//! - In the time domain, every hop, with only the common lag compensated: the null residual
+//!   (whole pass, recent, per channel), its left/right correlation, and whether its envelope
+//!   trails the sum's (a reverb or delay tail).
+//! - From the accumulated spectra: how spread out in time the residual's response to the sum
+//!   is (EQ and gain respond at once; a reverb return spreads), and what no stem explains per
+//!   bin and band (a missing source or return).
+
+use crate::config::{
+    ENVELOPE_BLOCK_SECONDS, ENVELOPE_HISTORY, RECENT_SECONDS, RESPONSE_FLOOR_SHARE,
+    SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS, TAIL_TO_BLOCKS,
+};
+use crate::decibels::energy_ratio_db;
+use crate::measurements::Measurements;
+use crate::spectra::Cf;
+
+use super::fit::GainFit;
+use super::{Analyzer, Scratch};
+
+/// Stems' sum and master over the time domain, since the common lag last changed (writer:
+/// [`Analyzer::time_domain_hop`]). Energies are sums of squared samples.
+#[derive(Default)]
+pub(super) struct TimeDomain {
+    /// The master's energy, left and right.
+    master_energy: [f64; 2],
+    /// The residual's energy, left and right.
+    residual_energy: [f64; 2],
+    /// The master's energy, decaying with [`RECENT_SECONDS`].
+    recent_master: f64,
+    /// The residual's energy, decaying with [`RECENT_SECONDS`].
+    recent_residual: f64,
+    /// Sum of the residual's left times right.
+    residual_lr: f64,
+    /// The residual's mid energy.
+    residual_mid_energy: f64,
+    /// The master's mid energy.
+    master_mid_energy: f64,
+    /// The residual's mid energy in the current envelope block.
+    envelope_residual: f64,
+    /// The sum's mid energy in the current envelope block.
+    envelope_sum: f64,
+    /// Samples in the current envelope block.
+    envelope_fill: usize,
+    /// The sum's envelope (RMS per block, unnormalised) over the last blocks.
+    envelope_history: [f64; ENVELOPE_HISTORY],
+    /// Envelope blocks completed.
+    envelope_count: usize,
+    /// Sum over blocks of the residual's envelope times the sum's at the same time.
+    follow_now: f64,
+    /// ... times the sum's mean envelope 100 to 300 ms earlier.
+    follow_tail: f64,
+}
+
+/// The residual's state.
+#[derive(Default)]
+pub(super) struct ResidualState {
+    /// The time-domain accumulators.
+    pub time: TimeDomain,
+    /// The common lag `time` was measured at, in samples (writer: `time_domain_hop`).
+    pub lag: Option<i64>,
+    /// See [`Analyzer::residual_impulse_spread`] (writer: `update`).
+    pub ir_spread: f32,
+}
+
+impl Analyzer {
+    /// The null residual in the time domain over one hop, with only the common lag
+    /// compensated, and the residual's stereo and envelope character.
+    pub(super) fn time_domain_hop(&mut self, start: i64, common_lag: i64) {
+        let hop = self.layout.hop as i64;
+        // The residual is measured at the common lag: when that lag changes, so does what
+        // is measured, and the pass so far no longer counts.
+        if self.residual.lag != Some(common_lag) {
+            self.residual.lag = Some(common_lag);
+            self.residual.time = TimeDomain::default();
+        }
+        let sum_start = start - common_lag;
+        if !(self.master.seen
+            && self.master.left.present(start, start + hop)
+            && self.sum.left.present(sum_start, sum_start + hop))
+        {
+            return;
+        }
+        let envelope_block =
+            ((ENVELOPE_BLOCK_SECONDS * f64::from(self.layout.sample_rate_hz)) as usize).max(1);
+        let decay =
+            (-(hop as f64) / (RECENT_SECONDS * f64::from(self.layout.sample_rate_hz))).exp();
+        // Copy the hop out of the rings (two memcpys each), then work on plain slices.
+        let n = self.layout.hop;
+        let Scratch { td, .. } = &mut self.scratch;
+        for (buffer, (ring, from)) in td.iter_mut().zip([
+            (&self.master.left, start),
+            (&self.master.right, start),
+            (&self.sum.left, sum_start),
+            (&self.sum.right, sum_start),
+        ]) {
+            buffer.resize(n, 0.0);
+            ring.read(from, &mut buffer[..n]);
+        }
+        let [ml, mr, sl, sr] = &*td;
+        let t = &mut self.residual.time;
+        let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
+        let mut offset = 0;
+        while offset < n {
+            // Up to the end of the current envelope block.
+            let len = (envelope_block - t.envelope_fill).min(n - offset);
+            let range = offset..offset + len;
+            let mut sums = [0.0f32; 8];
+            for (((&a, &b), &c), &d) in ml[range.clone()]
+                .iter()
+                .zip(&mr[range.clone()])
+                .zip(&sl[range.clone()])
+                .zip(&sr[range])
+            {
+                let (rl, rr) = (a - c, b - d);
+                let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
+                sums[0] += a * a;
+                sums[1] += b * b;
+                sums[2] += rl * rl;
+                sums[3] += rr * rr;
+                sums[4] += rl * rr;
+                sums[5] += rm * rm;
+                sums[6] += mm * mm;
+                sums[7] += sm * sm;
+            }
+            let sums = sums.map(f64::from);
+            t.master_energy[0] += sums[0];
+            t.master_energy[1] += sums[1];
+            t.residual_energy[0] += sums[2];
+            t.residual_energy[1] += sums[3];
+            t.residual_lr += sums[4];
+            t.residual_mid_energy += sums[5];
+            t.master_mid_energy += sums[6];
+            hop_master += sums[0] + sums[1];
+            hop_residual += sums[2] + sums[3];
+            t.envelope_residual += sums[5];
+            t.envelope_sum += sums[7];
+            t.envelope_fill += len;
+            offset += len;
+            if t.envelope_fill == envelope_block {
+                let (er, es) = (t.envelope_residual.sqrt(), t.envelope_sum.sqrt());
+                if t.envelope_count >= TAIL_TO_BLOCKS {
+                    let tail: f64 = (TAIL_FROM_BLOCKS..TAIL_TO_BLOCKS)
+                        .map(|back| {
+                            t.envelope_history[(t.envelope_count - back) % ENVELOPE_HISTORY]
+                        })
+                        .sum::<f64>()
+                        / (TAIL_TO_BLOCKS - TAIL_FROM_BLOCKS) as f64;
+                    t.follow_now += er * es;
+                    t.follow_tail += er * tail;
+                }
+                t.envelope_history[t.envelope_count % ENVELOPE_HISTORY] = es;
+                t.envelope_count += 1;
+                t.envelope_residual = 0.0;
+                t.envelope_sum = 0.0;
+                t.envelope_fill = 0;
+            }
+        }
+        t.recent_master = t.recent_master * decay + hop_master;
+        t.recent_residual = t.recent_residual * decay + hop_residual;
+    }
+
+    /// How spread out in time the residual's impulse response is: the share of the energy of
+    /// `IFFT((Pms - Pss) / Pss)` (what turns the sum into master minus sum) further than
+    /// [`SHORT_RESPONSE_SECONDS`] from 0. EQ and gain respond within a few milliseconds; a
+    /// reverb or delay return spreads over the whole frame.
+    pub(super) fn residual_impulse_spread(&mut self) -> f32 {
+        let (lo, hi) = self.layout.analysis_bins;
+        let mean_pss = self.welch.pss[lo..hi].iter().sum::<f64>() / (hi - lo).max(1) as f64;
+        let Scratch { gcc, corr, .. } = &mut self.scratch;
+        for (i, g) in gcc.iter_mut().enumerate() {
+            *g = if i >= lo && i < hi {
+                let r = (self.welch.pms[i] - self.welch.pss[i])
+                    / (self.welch.pss[i] + RESPONSE_FLOOR_SHARE * mean_pss);
+                Cf::new(r.re as f32, r.im as f32)
+            } else {
+                Cf::new(0.0, 0.0)
+            };
+        }
+        self.fft.inverse(gcc, corr);
+        let n = corr.len();
+        let short = ((SHORT_RESPONSE_SECONDS * self.layout.sample_rate_hz) as usize).min(n / 2);
+        let (mut near, mut total) = (0.0f64, 0.0f64);
+        for (t, &v) in corr.iter().enumerate() {
+            let e = f64::from(v) * f64::from(v);
+            total += e;
+            if t <= short || t >= n - short {
+                near += e;
+            }
+        }
+        if total > 0.0 {
+            (1.0 - near / total) as f32
+        } else {
+            0.0
+        }
+    }
+
+    /// The measurements that need no cross-spectral estimate: progress, the time-domain null
+    /// residual and its character, levels and loudness.
+    pub(super) fn time_domain_measurements(&self, common_lag: i64) -> Measurements {
+        let sr = f64::from(self.layout.sample_rate_hz);
+        let t = &self.residual.time;
+        let rel = energy_ratio_db;
+        let total_master: f64 = t.master_energy.iter().sum();
+        let total_residual: f64 = t.residual_energy.iter().sum();
+        Measurements {
+            sample_rate_hz: self.layout.sample_rate_hz,
+            seconds_received: self.progress.position as f64 / sr,
+            seconds_analysed: self.progress.analysed_frames_total as f64 * self.layout.hop as f64
+                / sr,
+            has_master: self.master.seen,
+            num_stems: self.stems.len(),
+            null_residual_db: rel(total_residual, total_master),
+            null_residual_recent_db: rel(t.recent_residual, t.recent_master),
+            null_residual_channels_db: [
+                rel(t.residual_energy[0], t.master_energy[0]),
+                rel(t.residual_energy[1], t.master_energy[1]),
+            ],
+            common_lag_samples: common_lag,
+            residual_lr_correlation: {
+                let d = (t.residual_energy[0] * t.residual_energy[1]).sqrt();
+                if d > 0.0 && self.master.channels == 2 {
+                    (t.residual_lr / d) as f32
+                } else {
+                    1.0
+                }
+            },
+            residual_ir_spread: self.residual.ir_spread,
+            residual_tail_follow: if t.follow_now > 0.0 {
+                (t.follow_tail / t.follow_now) as f32
+            } else {
+                0.0
+            },
+            master_levels: self.master.seen.then(|| self.master.stats.summary()),
+            sum_levels: (self.sum.stats.samples() > 0).then(|| self.sum.stats.summary()),
+            master_lufs: self
+                .master
+                .loudness
+                .integrated_lufs()
+                .filter(|_| self.master.seen),
+            sum_lufs: self.sum.loudness.integrated_lufs(),
+            ..Measurements::default()
+        }
+    }
+
+    /// Per bin, the master's energy that no stem explains: the per-bin linear fit of the
+    /// master on the sum (which absorbs EQ and, with frame gains normalised, dynamics), cut
+    /// per band to what the joint per-stem fit leaves (which absorbs each stem's gain and
+    /// polarity).
+    pub(super) fn unexplained(&self, fit: &GainFit) -> Vec<f64> {
+        let (lo, hi) = self.layout.analysis_bins;
+        let mut unexplained = vec![0.0f64; self.welch.pmm.len()];
+        for i in lo..hi {
+            if self.welch.pss[i] > 0.0 {
+                unexplained[i] = (self.welch.pmm_norm[i]
+                    - self.welch.pms_norm[i].norm_sqr() / self.welch.pss[i])
+                    .max(0.0);
+            } else {
+                unexplained[i] = self.welch.pmm_norm[i];
+            }
+        }
+        // Per band, keep what neither model explains: the per-bin linear fit (which absorbs
+        // EQ and, normalised, dynamics) nor the joint per-stem fit (which absorbs each stem's
+        // gain and polarity).
+        for (b, band) in self.layout.bands.iter().enumerate() {
+            let explained = fit.band_explained[b];
+            if !explained.is_finite() {
+                continue;
+            }
+            let r = band.first_bin..band.end_bin.min(unexplained.len());
+            let per_bin: f64 = unexplained[r.clone()].iter().sum();
+            let pmm: f64 = self.welch.pmm[r.clone()].iter().sum();
+            let joint = (pmm - explained).max(0.0);
+            if joint < per_bin && per_bin > 0.0 {
+                let scale = joint / per_bin;
+                unexplained[r].iter_mut().for_each(|u| *u *= scale);
+            }
+        }
+        unexplained
+    }
+
+    /// What no stem explains, overall and where, and the residual once the stems are aligned.
+    pub(super) fn measure_unexplained(
+        &self,
+        unexplained: &[f64],
+        sum_pmm: f64,
+        m: &mut Measurements,
+    ) {
+        let (lo, hi) = self.layout.analysis_bins;
+        let rel = energy_ratio_db;
+        let sum_pmm_norm: f64 = self.welch.pmm_norm[lo..hi].iter().sum();
+        let total_unexplained: f64 = unexplained.iter().sum();
+        m.unexplained_db = rel(total_unexplained, sum_pmm_norm);
+        let spectral_residual: f64 = (lo..hi)
+            .map(|i| (self.welch.pmm[i] + self.welch.pss[i] - 2.0 * self.welch.pms[i].re).max(0.0))
+            .sum();
+        m.residual_spectral_db = rel(spectral_residual, sum_pmm);
+        let mut running = 0.0;
+        for band in &self.layout.bands {
+            running += unexplained[band.first_bin..band.end_bin.min(unexplained.len())]
+                .iter()
+                .sum::<f64>();
+            if running >= total_unexplained / 2.0 {
+                m.unexplained_band_hz = (band.low_hz, band.high_hz);
+                break;
+            }
+        }
+    }
+}

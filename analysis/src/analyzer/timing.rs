@@ -1,0 +1,325 @@
+//! Timing: every stem's lag against the master, and the master's latency.
+//!
+//! The whole number of samples comes from generalised cross-correlation with coherence
+//! weighting (GCC-SCOT) of the accumulated cross-spectra, both on the master and on the master
+//! with the other stems taken out, confirmed by plain correlation (tonal stems correlate almost
+//! as well a period away); the fraction of a sample from the slope of the cross-spectrum's
+//! phase. The lag shared by most stems is the master's latency ([`Analyzer::common_lag`]); a
+//! stem off that lag is the defect ([`Analyzer::stem_offsets`]).
+
+use crate::config::{
+    MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STRONG_PEAK_TO_RMS, TIMING_MIN_ENERGY,
+    TIMING_MIN_ENERGY_SHARE,
+};
+use crate::spectra::{Cd, Cf, Fft};
+
+use super::fit::weighted_median;
+use super::{Analyzer, Scratch};
+
+impl Analyzer {
+    /// The lag common to most stems (ties: the one carrying more energy).
+    pub(super) fn common_lag(&self) -> i64 {
+        let mut best = (0i64, 0usize, 0.0f64);
+        for stem in self.stems.iter().filter(|s| s.locked) {
+            let count = self
+                .stems
+                .iter()
+                .filter(|s| s.locked && s.lag == stem.lag)
+                .count();
+            let energy: f64 = self
+                .stems
+                .iter()
+                .filter(|s| s.locked && s.lag == stem.lag)
+                .map(|s| s.stats.channels[0].sum_squares)
+                .sum();
+            if count > best.1 || (count == best.1 && energy > best.2) {
+                best = (stem.lag, count, energy);
+            }
+        }
+        best.0
+    }
+
+    /// What the master holds of stem `k` once the other stems are taken out: the cross-spectrum
+    /// of (master - sum + stem k) with stem k, and the auto-spectrum of (master - sum + stem k).
+    /// With the other stems removed, stem k's own timing and polarity stand out sharply even
+    /// when it is a small part of the mix.
+    fn isolate(&self, k: usize, cross: &mut [Cd], auto: &mut [f64]) {
+        let stem = &self.stems[k];
+        for i in 0..cross.len() {
+            cross[i] = stem.pmk[i] - stem.psk[i] + stem.pkk[i];
+            auto[i] = (self.welch.pmm[i] + self.welch.pss[i] + stem.pkk[i]
+                - 2.0 * self.welch.pms[i].re
+                + 2.0 * stem.pmk[i].re
+                - 2.0 * stem.psk[i].re)
+                .max(0.0);
+        }
+    }
+
+    /// Lag tracking: re-estimates the lags of the stems due for a check; whether any lag
+    /// moved (the accumulators must then restart).
+    pub(super) fn track_lags(&mut self) -> bool {
+        let bins = self.layout.analysis_bins;
+        let mut changed = false;
+        let total_energy: f64 = self.stems.iter().map(|s| s.energy).sum();
+        let mut cross = std::mem::take(&mut self.scratch.isolated_cross);
+        let mut auto = std::mem::take(&mut self.scratch.isolated_auto);
+        cross.resize(self.welch.pmm.len(), Cd::new(0.0, 0.0));
+        auto.resize(self.welch.pmm.len(), 0.0);
+        // Until every stem is placed, all are checked each time; after, one stem per update
+        // in turn (a stem's lag rarely changes mid-song, and the checks cost an IFFT each).
+        let count = self.stems.len();
+        let settled = self.stems.iter().all(|s| s.locked);
+        self.progress.update_count = self.progress.update_count.wrapping_add(1);
+        let checked: Vec<usize> = if settled && count > 0 {
+            vec![(self.progress.update_count as usize) % count]
+        } else {
+            (0..count).collect()
+        };
+        for index in checked {
+            let energy = self.stems[index].energy;
+            // Stems with almost nothing in them cannot be timed (yet).
+            if energy <= TIMING_MIN_ENERGY_SHARE * total_energy.max(1e-30)
+                || energy <= TIMING_MIN_ENERGY
+            {
+                continue;
+            }
+            // Two views of the stem's timing: the master against the stem, and the master with
+            // the other stems taken out against the stem. The second is sharp when only this
+            // stem is off; the first when another stem's defect pollutes the second. Take the
+            // clearer one.
+            let Scratch { gcc, corr, .. } = &mut self.scratch;
+            // Once a stem is placed, the isolated view alone keeps watch.
+            let direct = if self.stems[index].locked {
+                None
+            } else {
+                gcc_peak(
+                    &mut self.fft,
+                    &self.stems[index].pmk,
+                    &self.welch.pmm,
+                    &self.stems[index].pkk,
+                    bins,
+                    self.layout.max_lag,
+                    (gcc, corr),
+                )
+            };
+            self.isolate(index, &mut cross, &mut auto);
+            let Scratch { gcc, corr, .. } = &mut self.scratch;
+            let isolated = gcc_peak(
+                &mut self.fft,
+                &cross,
+                &auto,
+                &self.stems[index].pkk,
+                bins,
+                self.layout.max_lag,
+                (gcc, corr),
+            );
+            let peak = match (direct, isolated) {
+                (Some(d), Some(i)) => {
+                    if i.peak_to_rms >= d.peak_to_rms {
+                        i
+                    } else {
+                        d
+                    }
+                }
+                (Some(p), None) | (None, Some(p)) => p,
+                (None, None) => continue,
+            };
+            if peak.peak_to_rms < MIN_PEAK_TO_RMS {
+                continue;
+            }
+            let explains_more = {
+                let at = |lag| plain_correlation(&cross, bins, self.layout.frame_len, lag).abs();
+                at(peak.lag_samples) > at(0)
+            };
+            // The fraction of a sample left, from the same isolated cross-spectrum.
+            let fraction = fractional_delay(
+                &cross,
+                &auto,
+                &self.stems[index].pkk,
+                bins,
+                self.layout.frame_len,
+                self.stems[index].inverted,
+            );
+            let stem = &mut self.stems[index];
+            stem.fraction = fraction;
+            if peak.lag_samples == 0 || peak.zero_over_peak > MAX_ZERO_OVER_PEAK || !explains_more {
+                stem.locked = true;
+                stem.inverted = if peak.lag_samples == 0 {
+                    peak.inverted
+                } else {
+                    stem.inverted
+                };
+                stem.pending_lag = None;
+                continue;
+            }
+            // A new lag is taken at once if unmistakable, else when seen twice in a row.
+            let confirmed = peak.peak_to_rms >= STRONG_PEAK_TO_RMS
+                || stem.pending_lag == Some(peak.lag_samples);
+            if confirmed {
+                stem.lag = (stem.lag + peak.lag_samples)
+                    .clamp(-(self.layout.max_lag as i64), self.layout.max_lag as i64);
+                stem.locked = false;
+                stem.pending_lag = None;
+                changed = true;
+            } else {
+                stem.pending_lag = Some(peak.lag_samples);
+            }
+        }
+        self.scratch.isolated_cross = cross;
+        self.scratch.isolated_auto = auto;
+        changed
+    }
+
+    /// Each stem's offset against the others in the master (whole lag off the common lag, plus
+    /// its fraction off the common fraction), and the fraction of a sample its own lag leaves
+    /// (0 until the stem is locked), in samples.
+    pub(super) fn stem_offsets(&self, common_lag: i64) -> Vec<(f64, f64)> {
+        let fractions: Vec<Option<f64>> = self
+            .stems
+            .iter()
+            .map(|s| s.locked.then_some(s.fraction).flatten())
+            .collect();
+        let common_fraction = weighted_median(
+            &self
+                .stems
+                .iter()
+                .zip(&fractions)
+                .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or(0.0);
+        self.stems
+            .iter()
+            .zip(&fractions)
+            .map(|(stem, fraction)| {
+                let offset =
+                    (stem.lag - common_lag) as f64 + fraction.unwrap_or(0.0) - common_fraction;
+                (offset, fraction.unwrap_or(0.0))
+            })
+            .collect()
+    }
+}
+
+/// The integer lag found in an accumulated cross-spectrum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LagPeak {
+    /// Lag in samples: positive when the master carries the stem's content later.
+    pub lag_samples: i64,
+    /// Peak height over the correlation's RMS.
+    pub peak_to_rms: f32,
+    /// Whether the peak is negative (polarity inverted).
+    pub inverted: bool,
+    /// The correlation at lag 0 over the peak's height (1 when the peak is at 0).
+    pub zero_over_peak: f32,
+}
+
+/// GCC-SCOT: the cross-spectrum `cross` (master times conjugate stem) weighted by
+/// `1 / sqrt(auto_master * auto_stem)`, transformed back; the strongest peak within
+/// `+/-max_lag` samples. The scratch pair holds `fft.bins()` bins and `fft.len` samples.
+pub fn gcc_peak(
+    fft: &mut Fft,
+    cross: &[Cd],
+    auto_master: &[f64],
+    auto_stem: &[f64],
+    band_bins: (usize, usize),
+    max_lag: usize,
+    (scratch, corr): (&mut [Cf], &mut [f32]),
+) -> Option<LagPeak> {
+    let (lo, hi) = band_bins;
+    for (i, s) in scratch.iter_mut().enumerate() {
+        *s = if i >= lo && i < hi {
+            let norm = (auto_master[i] * auto_stem[i]).sqrt();
+            if norm > 1e-30 {
+                let c = cross[i] / norm;
+                Cf::new(c.re as f32, c.im as f32)
+            } else {
+                Cf::new(0.0, 0.0)
+            }
+        } else {
+            Cf::new(0.0, 0.0)
+        };
+    }
+    fft.inverse(scratch, corr);
+    let n = corr.len();
+    let max_lag = max_lag.min(n / 2 - 1);
+    let mut best = (0i64, 0.0f32);
+    let mut sum_sq = 0.0f64;
+    let mut count = 0usize;
+    let positive = corr[..=max_lag]
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64, v));
+    let negative = corr[n - max_lag..]
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64 - max_lag as i64, v));
+    for (lag, value) in positive.chain(negative) {
+        sum_sq += f64::from(value) * f64::from(value);
+        count += 1;
+        if value.abs() > best.1.abs() {
+            best = (lag, value);
+        }
+    }
+    let rms = (sum_sq / count.max(1) as f64).sqrt() as f32;
+    if rms <= 0.0 || !best.1.is_finite() {
+        return None;
+    }
+    Some(LagPeak {
+        lag_samples: best.0,
+        peak_to_rms: best.1.abs() / rms,
+        inverted: best.1 < 0.0,
+        zero_over_peak: corr[0].abs() / best.1.abs(),
+    })
+}
+
+/// The fractional delay left in an (integer-aligned) cross-spectrum, in samples, from a
+/// coherence-weighted least-squares fit of its phase against frequency through the origin.
+/// Positive when the master is later. `inverted` flips the phase by pi first.
+pub fn fractional_delay(
+    cross: &[Cd],
+    auto_master: &[f64],
+    auto_stem: &[f64],
+    band_bins: (usize, usize),
+    fft_len: usize,
+    inverted: bool,
+) -> Option<f64> {
+    let (lo, hi) = band_bins;
+    let mut num = 0.0f64;
+    let mut den = 0.0f64;
+    for i in lo..hi.min(cross.len()) {
+        let norm = auto_master[i] * auto_stem[i];
+        if norm <= 1e-30 {
+            continue;
+        }
+        let c = if inverted { -cross[i] } else { cross[i] };
+        let (re, im) = (c.re, c.im);
+        let coherence = (re * re + im * im) / norm;
+        let phase = im.atan2(re);
+        let omega = 2.0 * std::f64::consts::PI * i as f64 / fft_len as f64;
+        // Weight by coherence and by energy share, so bins that carry the stem dominate.
+        let weight = coherence * (re * re + im * im).sqrt();
+        num += weight * phase * omega;
+        den += weight * omega * omega;
+    }
+    (den > 0.0).then(|| -num / den)
+}
+
+/// The plain (unweighted) cross-correlation at `lag` from a cross-spectrum: how much of the
+/// stem's energy lines up with the master at that lag. A candidate lag must beat the current
+/// one on this measure too, so that a whitened correlation's side peak never moves a stem to
+/// a lag that explains less of the master.
+pub fn plain_correlation(cross: &[Cd], band_bins: (usize, usize), fft_len: usize, lag: i64) -> f64 {
+    let (lo, hi) = band_bins;
+    let bin_omega = 2.0 * std::f64::consts::PI / fft_len as f64 * lag as f64;
+    let step = Cd::from_polar(1.0, bin_omega);
+    let mut rot = Cd::from_polar(1.0, bin_omega * lo as f64);
+    let mut total = 0.0;
+    for c in &cross[lo..hi.min(cross.len())] {
+        total += (c * rot).re;
+        rot *= step;
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests;

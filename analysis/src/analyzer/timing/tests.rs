@@ -1,0 +1,107 @@
+//! Lags on tiny signals: impulses and pure phase slopes with known delays.
+
+use super::*;
+
+const N: usize = 64;
+
+/// The spectrum of `signal` (length [`N`], no window).
+fn spectrum(fft: &mut Fft, signal: &[f32]) -> Vec<Cf> {
+    let mut out = vec![Cf::new(0.0, 0.0); fft.bins()];
+    fft.forward_with(|_, time| time.copy_from_slice(signal), &mut out);
+    out
+}
+
+fn impulse(at: usize, value: f32) -> Vec<f32> {
+    let mut x = vec![0.0; N];
+    x[at] = value;
+    x
+}
+
+/// GCC-SCOT of a master against a stem, over bins 1 to 31 (DC and Nyquist left out).
+fn gcc(master: &[f32], stem: &[f32]) -> LagPeak {
+    let mut fft = Fft::new(N);
+    let (m, k) = (spectrum(&mut fft, master), spectrum(&mut fft, stem));
+    let cross: Vec<Cd> = m
+        .iter()
+        .zip(&k)
+        .map(|(m, k)| {
+            let c = m * k.conj();
+            Cd::new(c.re.into(), c.im.into())
+        })
+        .collect();
+    let auto_m: Vec<f64> = m.iter().map(|x| f64::from(x.norm_sqr())).collect();
+    let auto_k: Vec<f64> = k.iter().map(|x| f64::from(x.norm_sqr())).collect();
+    let (mut scratch, mut corr) = (vec![Cf::new(0.0, 0.0); fft.bins()], vec![0.0; N]);
+    gcc_peak(
+        &mut fft,
+        &cross,
+        &auto_m,
+        &auto_k,
+        (1, N / 2),
+        20,
+        (&mut scratch, &mut corr),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_impulse_7_samples_late_in_the_master_gives_a_lag_of_7() {
+    // Stem: impulse at 10; master: at 17. The whitened cross-spectrum is e^(-i w 7) in every
+    // bin, whose inverse transform peaks at 7 and is near zero elsewhere (DC and Nyquist are
+    // left out). A lone peak among the 41 lags of +/-20 stands sqrt(41) = 6.4 over their RMS.
+    let peak = gcc(&impulse(17, 1.0), &impulse(10, 1.0));
+    assert_eq!(peak.lag_samples, 7);
+    assert!(!peak.inverted);
+    assert!(peak.peak_to_rms > 6.3, "{peak:?}");
+    assert!(peak.zero_over_peak < 0.1, "{peak:?}");
+}
+
+#[test]
+fn an_early_inverted_impulse_gives_a_negative_inverted_lag() {
+    // Master: -0.5 at 7, stem at 10: 3 samples early, and negative.
+    let peak = gcc(&impulse(7, -0.5), &impulse(10, 1.0));
+    assert_eq!(peak.lag_samples, -3);
+    assert!(peak.inverted);
+}
+
+#[test]
+fn aligned_signals_peak_at_zero() {
+    let peak = gcc(&impulse(20, 0.25), &impulse(20, 1.0));
+    assert_eq!(peak.lag_samples, 0);
+    assert_eq!(peak.zero_over_peak, 1.0);
+}
+
+/// A cross-spectrum of unit magnitude with the phase of a delay of `delay` samples: bin i is
+/// `e^(-i w_i delay)` with `w_i = 2 pi i / N`.
+fn delayed(delay: f64) -> Vec<Cd> {
+    (0..=N / 2)
+        .map(|i| {
+            Cd::from_polar(
+                1.0,
+                -2.0 * std::f64::consts::PI * i as f64 / N as f64 * delay,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_phase_slope_of_0_3_samples_gives_a_fraction_of_0_3() {
+    // Phase -w 0.3 in every bin; the least-squares slope through the origin is exactly -0.3,
+    // and the delay its negative. Bins 1 to 19 keep |phase| below pi (w_19 0.3 = 0.56).
+    let ones = vec![1.0; N / 2 + 1];
+    let d = fractional_delay(&delayed(0.3), &ones, &ones, (1, 20), N, false).unwrap();
+    assert!((d - 0.3).abs() < 1e-12, "{d}");
+    // Inverted: the phase is flipped by pi first, so a negated cross-spectrum reads the same.
+    let negated: Vec<Cd> = delayed(0.3).iter().map(|c| -c).collect();
+    let d = fractional_delay(&negated, &ones, &ones, (1, 20), N, true).unwrap();
+    assert!((d - 0.3).abs() < 1e-12, "{d}");
+}
+
+#[test]
+fn plain_correlation_is_largest_at_the_true_lag() {
+    // At lag 5 every bin of e^(-i w 5) is rotated back to 1: the 31 bins of (1, 32) sum to 31.
+    let cross = delayed(5.0);
+    let at = |lag| plain_correlation(&cross, (1, N / 2), N, lag);
+    assert!((at(5) - 31.0).abs() < 1e-9, "{}", at(5));
+    assert!(at(0).abs() < at(5) && at(4) < at(5) && at(6) < at(5));
+}

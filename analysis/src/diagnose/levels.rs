@@ -1,0 +1,123 @@
+//! Rules for level findings, which need no cross-spectral estimate: `clipping`, `true-peak`,
+//! `dc-offset` (master and stems), `sum-over-full-scale`, `silent-stem`.
+
+use crate::config::{
+    AnalyzerConfig, DC_OFFSET_DBFS, SILENCE_DBFS, SILENT_STEM_MIN_PRESENT, SILENT_STEM_MIN_SECONDS,
+    SUM_FULL_SCALE_DBFS, TRUE_PEAK_MARGIN_DB,
+};
+use crate::finding::{Finding, FindingKind, Severity, Unit};
+use crate::headroom::LevelSummary;
+use crate::measurements::Measurements;
+
+use super::Diagnosis;
+
+impl Diagnosis {
+    /// Every level finding of the master, the stems and their sum.
+    pub(super) fn levels(
+        &mut self,
+        m: &Measurements,
+        config: &AnalyzerConfig,
+        out: &mut Vec<Finding>,
+    ) {
+        let mut signals: Vec<(String, LevelSummary, bool)> = Vec::new();
+        if let Some(levels) = m.master_levels {
+            signals.push(("Master".to_string(), levels, false));
+        }
+        for stem in &m.stems {
+            signals.push((stem.name.clone(), stem.levels, true));
+        }
+        for (name, levels, is_stem) in &signals {
+            let stems = if *is_stem { vec![name.clone()] } else { vec![] };
+            if levels.clipped_samples > 0 {
+                out.push(Finding::new(
+                    FindingKind::Clipping,
+                    Severity::Error,
+                    stems.clone(),
+                    levels.clipped_samples as f64,
+                    Unit::Count,
+                    1.0,
+                    format!(
+                        "{name} clips: {} samples at or over full scale.",
+                        levels.clipped_samples
+                    ),
+                    format!("Lower {name}'s level before export (or export as 32-bit float)."),
+                ));
+            }
+            if self.over(
+                FindingKind::TruePeak,
+                name,
+                levels.true_peak_dbtp,
+                config.true_peak_limit_dbtp + TRUE_PEAK_MARGIN_DB,
+            ) {
+                out.push(Finding::new(
+                    FindingKind::TruePeak,
+                    Severity::Warning,
+                    stems.clone(),
+                    f64::from(levels.true_peak_dbtp),
+                    Unit::Dbtp,
+                    1.0,
+                    format!(
+                        "{name} reaches {:.1} dBTP (limit {:.1} dBTP).",
+                        levels.true_peak_dbtp, config.true_peak_limit_dbtp
+                    ),
+                    format!(
+                        "Lower {name} or use a true-peak limiter at {:.1} dBTP.",
+                        config.true_peak_limit_dbtp
+                    ),
+                ));
+            }
+            if self.over(FindingKind::DcOffset, name, levels.dc_dbfs, DC_OFFSET_DBFS) {
+                out.push(Finding::new(
+                    FindingKind::DcOffset,
+                    Severity::Warning,
+                    stems.clone(),
+                    f64::from(levels.dc_dbfs),
+                    Unit::Dbfs,
+                    1.0,
+                    format!("{name} has a DC offset of {:.1} dBFS.", levels.dc_dbfs),
+                    format!("High-pass {name} (a DC filter) before export."),
+                ));
+            }
+        }
+        if let Some(sum) = m.sum_levels
+            && sum.peak_dbfs > SUM_FULL_SCALE_DBFS
+        {
+            out.push(Finding::new(
+                FindingKind::SumOverFullScale,
+                Severity::Warning,
+                vec![],
+                f64::from(sum.peak_dbfs),
+                Unit::Dbfs,
+                1.0,
+                format!(
+                    "The stems sum to {:.1} dBFS: over full scale when summed at unity.",
+                    sum.peak_dbfs
+                ),
+                "Leave headroom on the stems (or deliver 32-bit float).".into(),
+            ));
+        }
+        for stem in &m.stems {
+            if m.seconds_received >= SILENT_STEM_MIN_SECONDS
+                && stem.present_fraction > SILENT_STEM_MIN_PRESENT
+                && stem.levels.peak_dbfs < SILENCE_DBFS
+            {
+                out.push(Finding::new(
+                    FindingKind::SilentStem,
+                    Severity::Warning,
+                    vec![stem.name.clone()],
+                    f64::from(stem.levels.peak_dbfs),
+                    Unit::Dbfs,
+                    1.0,
+                    format!("{} is silent while the song plays.", stem.name),
+                    format!(
+                        "Check {}'s routing and mutes, or leave it out of the delivery.",
+                        stem.name
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,98 @@
+//! Level rules on hand-made measurements.
+
+use crate::config::AnalyzerConfig;
+use crate::diagnose::Diagnosis;
+use crate::diagnose::tests::{diagnose, nulling, only, summary};
+use crate::finding::{FindingKind, Severity};
+use crate::measurements::Measurements;
+
+/// The level findings only (the null test's `nulls` left out).
+fn levels_of(m: &Measurements) -> Vec<(FindingKind, Vec<String>, Severity)> {
+    summary(&diagnose(m))
+        .into_iter()
+        .filter(|s| s.0 != FindingKind::Nulls)
+        .collect()
+}
+
+#[test]
+fn clipping_names_the_stem_and_not_the_master() {
+    let mut m = nulling();
+    m.stems[0].levels.clipped_samples = 12;
+    assert_eq!(
+        levels_of(&m),
+        vec![(FindingKind::Clipping, vec!["Drums".into()], Severity::Error)]
+    );
+    let mut m = nulling();
+    m.master_levels.as_mut().unwrap().clipped_samples = 3;
+    let f = only(&diagnose(&m), FindingKind::Clipping);
+    assert!(f.stems.is_empty() && f.message.starts_with("Master clips: 3 samples"));
+}
+
+#[test]
+fn true_peak_over_the_limit_and_not_at_it() {
+    let mut m = nulling();
+    m.master_levels.as_mut().unwrap().true_peak_dbtp = -0.5;
+    assert_eq!(
+        levels_of(&m),
+        vec![(FindingKind::TruePeak, vec![], Severity::Warning)]
+    );
+    // Exactly at the -1 dBTP limit passes.
+    m.master_levels.as_mut().unwrap().true_peak_dbtp = -1.0;
+    assert_eq!(levels_of(&m), vec![]);
+    // The limit is the caller's.
+    let strict = AnalyzerConfig {
+        true_peak_limit_dbtp: -2.0,
+        ..AnalyzerConfig::default()
+    };
+    let findings = Diagnosis::default().update(&m, &strict);
+    only(&findings, FindingKind::TruePeak);
+}
+
+#[test]
+fn dc_offset_from_minus_50_dbfs() {
+    let mut m = nulling();
+    m.stems[2].levels.dc_dbfs = -40.0;
+    m.stems[1].levels.dc_dbfs = -55.0;
+    assert_eq!(
+        levels_of(&m),
+        vec![(
+            FindingKind::DcOffset,
+            vec!["Keys".into()],
+            Severity::Warning
+        )]
+    );
+}
+
+#[test]
+fn a_sum_over_full_scale_is_a_warning() {
+    let mut m = nulling();
+    m.sum_levels.as_mut().unwrap().peak_dbfs = 0.5;
+    assert_eq!(
+        levels_of(&m),
+        vec![(FindingKind::SumOverFullScale, vec![], Severity::Warning)]
+    );
+    m.sum_levels.as_mut().unwrap().peak_dbfs = 0.0;
+    assert_eq!(levels_of(&m), vec![]);
+}
+
+#[test]
+fn a_silent_stem_after_two_seconds_of_presence() {
+    let mut m = nulling();
+    m.stems[1].levels.peak_dbfs = -100.0;
+    assert_eq!(
+        levels_of(&m),
+        vec![(
+            FindingKind::SilentStem,
+            vec!["Bass".into()],
+            Severity::Warning
+        )]
+    );
+    // Too early, or absent most of the time: nothing.
+    let early = Measurements {
+        seconds_received: 1.5,
+        ..m.clone()
+    };
+    assert_eq!(levels_of(&early), vec![]);
+    m.stems[1].present_fraction = 0.4;
+    assert_eq!(levels_of(&m), vec![]);
+}

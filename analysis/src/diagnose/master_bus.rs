@@ -1,0 +1,139 @@
+//! Rules for `master-*` findings: the master offset against all stems alike
+//! (`master-latency`, info), and processing on the master bus the stems lack: compression
+//! (`master-bus-dynamics`), EQ (`master-bus-eq`), gain (`master-bus-gain`).
+
+use crate::config::{
+    BUS_EQ_THRESHOLD_DB, BUS_GAIN_ERROR_DB, BUS_GAIN_THRESHOLD_DB, CAUSE_MIN_SHARE,
+    DYNAMICS_MIN_CORRELATION, DYNAMICS_THRESHOLD_DB,
+};
+use crate::finding::{Finding, FindingKind, Severity, Unit};
+use crate::measurements::Measurements;
+
+use super::{Causes, Diagnosis, format_hz};
+
+/// `master-latency`: the lag all stems share, compensated before the null test.
+pub(super) fn master_latency(m: &Measurements, confidence: f32, out: &mut Vec<Finding>) {
+    if m.common_lag_samples != 0 {
+        let ms = m.common_lag_samples as f64 * 1000.0 / f64::from(m.sample_rate_hz);
+        out.push(Finding::new(
+            FindingKind::MasterLatency,
+            Severity::Info,
+            vec![],
+            m.common_lag_samples as f64,
+            Unit::Samples,
+            confidence,
+            format!(
+                "The master is {} samples ({ms:.2} ms) {} all stems alike; compensated before the null test.",
+                m.common_lag_samples.abs(),
+                if m.common_lag_samples > 0 { "later than" } else { "earlier than" }
+            ),
+            "Nothing to fix if Stemcheck sits after a look-ahead limiter; otherwise check the master bus's delay compensation.".into(),
+        ));
+    }
+}
+
+impl Diagnosis {
+    /// `master-bus-dynamics`, `master-bus-eq`, `master-bus-gain`, in that order, each against
+    /// what is left. None of them when the residual responds over tens of milliseconds
+    /// (`long_response`: a reverb or delay return, not processing); no broadband gain next to
+    /// compression (which changes the average level too), and EQ next to compression only
+    /// beyond the compression's own depth.
+    pub(super) fn master_bus(
+        &mut self,
+        m: &Measurements,
+        causes: &mut Causes,
+        long_response: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        let mut dynamic = false;
+        if let Some(d) = m.dynamics
+            && !long_response
+            && d.correlation <= DYNAMICS_MIN_CORRELATION
+            && causes.share(m.dynamics_explains_db) >= CAUSE_MIN_SHARE
+            && self.over(
+                FindingKind::MasterBusDynamics,
+                "",
+                d.gain_reduction_db,
+                DYNAMICS_THRESHOLD_DB,
+            )
+        {
+            causes.explained = true;
+            causes.take(m.dynamics_explains_db);
+            dynamic = true;
+            out.push(Finding::new(
+                FindingKind::MasterBusDynamics,
+                Severity::Error,
+                vec![],
+                f64::from(d.gain_reduction_db),
+                Unit::Db,
+                causes.confidence,
+                format!(
+                    "The master bus compresses: about {:.1} dB more gain reduction on loud passages than on quiet ones, which the stems lack.",
+                    d.gain_reduction_db
+                ),
+                "Print the master-bus compressor/limiter into the stems, or bypass it for both.".into(),
+            ));
+        }
+        let eq_threshold = if dynamic {
+            BUS_EQ_THRESHOLD_DB.max(m.dynamics.map_or(0.0, |d| d.gain_reduction_db))
+        } else {
+            BUS_EQ_THRESHOLD_DB
+        };
+        if !long_response
+            && causes.share(m.bus_eq_explains_db) >= CAUSE_MIN_SHARE
+            && self.over(
+                FindingKind::MasterBusEq,
+                "",
+                m.bus_eq_max_db.abs(),
+                eq_threshold,
+            )
+        {
+            causes.explained = true;
+            causes.take(m.bus_eq_explains_db);
+            let (lo, hi) = m.bus_eq_band_hz;
+            let centre = (lo * hi).sqrt();
+            let mut f = Finding::new(
+                FindingKind::MasterBusEq,
+                Severity::Error,
+                vec![],
+                f64::from(m.bus_eq_max_db),
+                Unit::Db,
+                causes.confidence,
+                format!(
+                    "The master bus has EQ the stems lack: {:+.1} dB around {} against the stems.",
+                    m.bus_eq_max_db,
+                    format_hz(centre)
+                ),
+                "Print the master-bus EQ into the stems, or bypass it for both.".into(),
+            );
+            f.band_hz = Some((lo, hi));
+            out.push(f);
+        }
+        if !dynamic
+            && !long_response
+            && causes.share(m.bus_gain_explains_db) >= CAUSE_MIN_SHARE
+            && self.over(
+                FindingKind::MasterBusGain,
+                "",
+                m.bus_gain_db.abs(),
+                BUS_GAIN_THRESHOLD_DB,
+            )
+        {
+            causes.explained = true;
+            causes.take(m.bus_gain_explains_db);
+            out.push(Finding::new(
+                FindingKind::MasterBusGain,
+                if m.bus_gain_db.abs() >= BUS_GAIN_ERROR_DB { Severity::Error } else { Severity::Warning },
+                vec![],
+                f64::from(m.bus_gain_db),
+                Unit::Db,
+                causes.confidence,
+                format!("The master is {:+.2} dB against the stems' sum (a master fader or gain plugin).", m.bus_gain_db),
+                "Set the master-bus gain to 0 dB for the stem export, or apply the same gain to every stem.".into(),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

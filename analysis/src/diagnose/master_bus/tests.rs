@@ -1,0 +1,136 @@
+//! `master-*` rules on hand-made measurements.
+
+use crate::diagnose::tests::{diagnose, nulling, only, residual_at, summary};
+use crate::dynamics::DynamicsEstimate;
+use crate::finding::{FindingKind, Severity, Unit};
+use crate::measurements::Measurements;
+
+/// A master bus compressing by `gain_reduction_db`, explaining -21 dB of a -20 dB residual.
+fn compressed(gain_reduction_db: f32) -> Measurements {
+    Measurements {
+        dynamics: Some(DynamicsEstimate {
+            gain_reduction_db,
+            correlation: -0.8,
+            level_span_db: 20.0,
+            frames: 100,
+        }),
+        dynamics_explains_db: -21.0,
+        ..residual_at(-20.0)
+    }
+}
+
+#[test]
+fn a_common_lag_is_latency_info_even_when_the_stems_null() {
+    let m = Measurements {
+        common_lag_samples: 48,
+        ..nulling()
+    };
+    let f = only(&diagnose(&m), FindingKind::MasterLatency);
+    assert_eq!(
+        (f.severity, f.value, f.unit),
+        (Severity::Info, 48.0, Unit::Samples)
+    );
+    // 48 samples at 48 kHz: 1 ms, master later.
+    assert!(f.message.contains("(1.00 ms) later than"), "{}", f.message);
+}
+
+#[test]
+fn level_dependent_gain_is_compression_and_no_broadband_gain() {
+    let mut m = compressed(3.0);
+    // A compressor lowers the average level too: that is not named separately.
+    m.bus_gain_db = -0.5;
+    m.bus_gain_explains_db = -30.0;
+    assert_eq!(
+        summary(&diagnose(&m)),
+        vec![(FindingKind::MasterBusDynamics, vec![], Severity::Error)]
+    );
+}
+
+#[test]
+fn gain_that_does_not_fall_steadily_with_level_is_not_compression() {
+    let mut m = compressed(3.0);
+    m.dynamics.as_mut().unwrap().correlation = -0.1;
+    assert!(
+        diagnose(&m)
+            .iter()
+            .all(|f| f.kind != FindingKind::MasterBusDynamics)
+    );
+    assert!(
+        diagnose(&compressed(0.3))
+            .iter()
+            .all(|f| f.kind != FindingKind::MasterBusDynamics)
+    );
+}
+
+#[test]
+fn a_band_off_the_broadband_gain_is_eq_with_its_band() {
+    let m = Measurements {
+        bus_eq_max_db: 2.0,
+        bus_eq_band_hz: (891.0, 1122.0),
+        bus_eq_explains_db: -21.0,
+        ..residual_at(-20.0)
+    };
+    let findings = diagnose(&m);
+    assert_eq!(
+        summary(&findings),
+        vec![(FindingKind::MasterBusEq, vec![], Severity::Error)]
+    );
+    assert_eq!(findings[0].band_hz, Some((891.0, 1122.0)));
+    // Centre sqrt(891 * 1122) = 999.8 Hz.
+    assert!(
+        findings[0].message.contains("+2.0 dB around 1000 Hz"),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
+fn eq_next_to_compression_must_exceed_the_compression() {
+    let mut m = compressed(3.0);
+    m.bus_eq_max_db = 2.0;
+    m.bus_eq_explains_db = -30.0;
+    let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
+    assert_eq!(kinds, vec![FindingKind::MasterBusDynamics]);
+    m.bus_eq_max_db = 4.0;
+    let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
+    assert_eq!(
+        kinds,
+        vec![FindingKind::MasterBusDynamics, FindingKind::MasterBusEq]
+    );
+}
+
+#[test]
+fn a_master_gain_is_a_warning_below_1_db_and_an_error_from_it() {
+    let with_gain = |gain_db: f32| Measurements {
+        bus_gain_db: gain_db,
+        bus_gain_explains_db: -21.0,
+        ..residual_at(-20.0)
+    };
+    let small = only(&diagnose(&with_gain(0.5)), FindingKind::MasterBusGain);
+    assert_eq!(small.severity, Severity::Warning);
+    assert!(small.message.contains("+0.50 dB"));
+    let large = only(&diagnose(&with_gain(-1.5)), FindingKind::MasterBusGain);
+    assert_eq!(large.severity, Severity::Error);
+    assert!(
+        diagnose(&with_gain(0.08))
+            .iter()
+            .all(|f| f.kind != FindingKind::MasterBusGain)
+    );
+}
+
+#[test]
+fn a_residual_with_a_long_coherent_response_is_not_bus_processing() {
+    // Spread 0.8 (> 0.5), unexplained -40 dB of a -20 dB aligned residual: coherent share
+    // 1 - 10^-2 = 0.99 (> 0.35), so a return, not EQ or gain.
+    let m = Measurements {
+        bus_eq_max_db: 2.0,
+        bus_eq_explains_db: -21.0,
+        bus_gain_db: 0.5,
+        bus_gain_explains_db: -21.0,
+        residual_ir_spread: 0.8,
+        unexplained_db: -40.0,
+        ..residual_at(-20.0)
+    };
+    let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
+    assert_eq!(kinds, vec![FindingKind::MissingFxReturn]);
+}

@@ -1,0 +1,140 @@
+//! Rules for `missing-*` findings: content in the master no stem carries, a dry source
+//! (`missing-content`) or a reverb or delay return (`missing-fx-return`); and a residual no
+//! single cause explains.
+
+use crate::config::{
+    CAUSE_MIN_SHARE, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
+    MISSING_AFTER_OTHER_CAUSE_SHARE, MISSING_CONTENT_ERROR_DB, MISSING_CONTENT_THRESHOLD_DB,
+    TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION, UNEXPLAINED_CONFIDENCE_FACTOR,
+    WIDE_RESIDUAL_CORRELATION,
+};
+use crate::decibels::db_to_power_f32;
+use crate::finding::{Finding, FindingKind, Severity, Unit};
+use crate::measurements::Measurements;
+
+use super::{Causes, Diagnosis, format_hz};
+
+/// Whether the residual is mostly coherent with the sum but responds over tens of
+/// milliseconds: a reverb or delay fed by the stems, not EQ or gain (the master-bus rules must
+/// not explain it away as those).
+pub(super) fn long_response(m: &Measurements) -> bool {
+    let coherent_share =
+        1.0 - (db_to_power_f32(m.unexplained_db - m.residual_spectral_db)).min(1.0);
+    m.residual_ir_spread > LONG_RESPONSE_SPREAD
+        && coherent_share > LONG_RESPONSE_MIN_COHERENT
+        && m.null_residual_db > MISSING_CONTENT_THRESHOLD_DB
+}
+
+/// A `missing-content` warning for an audible residual that no cause explains; whether there
+/// was one.
+pub(super) fn unexplained_residual(
+    m: &Measurements,
+    confidence: f32,
+    out: &mut Vec<Finding>,
+) -> bool {
+    let residual = m.null_residual_db;
+    if residual <= MISSING_CONTENT_THRESHOLD_DB {
+        return false;
+    }
+    out.push(Finding::new(
+        FindingKind::MissingContent,
+        Severity::Warning,
+        vec![],
+        f64::from(residual),
+        Unit::Db,
+        confidence * UNEXPLAINED_CONFIDENCE_FACTOR,
+        format!("The stems do not rebuild the master (residual {residual:.1} dB re master), for no single clear reason."),
+        "Compare the stem routing with the mix: sends, master-bus plugins, automation.".into(),
+    ));
+    true
+}
+
+impl Diagnosis {
+    /// `missing-content` or `missing-fx-return`: what no stem explains, when it holds a real
+    /// share of what is left (a larger one if another cause was named), or when the residual
+    /// responds like a return and nothing else was named. An effect return is told from a
+    /// source by its response, its width or its tail.
+    pub(super) fn missing(
+        &mut self,
+        m: &Measurements,
+        causes: &mut Causes,
+        long_response: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        let residual = m.null_residual_db;
+        let unexplained_share = causes.share(m.unexplained_db);
+        let other_cause = causes.explained;
+        let long_response = long_response && !other_cause;
+        let missing_db = if long_response {
+            residual
+        } else {
+            m.unexplained_db
+        };
+        let min_share = CAUSE_MIN_SHARE.max(if causes.explained {
+            MISSING_AFTER_OTHER_CAUSE_SHARE
+        } else {
+            0.0
+        });
+        if (long_response || unexplained_share >= min_share)
+            && self.over(
+                FindingKind::MissingContent,
+                "",
+                missing_db,
+                MISSING_CONTENT_THRESHOLD_DB,
+            )
+        {
+            causes.explained = true;
+            let (lo, hi) = m.unexplained_band_hz;
+            let wide = m.residual_lr_correlation < WIDE_RESIDUAL_CORRELATION;
+            let tail = m.residual_tail_follow > TAIL_FOLLOW_RATIO;
+            let is_fx =
+                long_response || wide || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION);
+            // Alone, the missing content is the whole residual (part of a reverb tail is
+            // coherent with its dry source within a frame, so "unexplained" undercounts it).
+            let level = if other_cause {
+                m.unexplained_db
+            } else {
+                m.null_residual_db.max(m.unexplained_db)
+            };
+            let severity = if level >= MISSING_CONTENT_ERROR_DB {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            let mut f = if is_fx {
+                Finding::new(
+                    FindingKind::MissingFxReturn,
+                    severity,
+                    vec![],
+                    f64::from(level),
+                    Unit::Db,
+                    causes.confidence,
+                    format!(
+                        "The master has reverb or delay no stem carries ({level:.1} dB re master, diffuse{}).",
+                        if tail { ", trailing the transients" } else { "" }
+                    ),
+                    "Route the reverb/delay return to the FX stem (or print it into the stems it belongs to).".into(),
+                )
+            } else {
+                Finding::new(
+                    FindingKind::MissingContent,
+                    severity,
+                    vec![],
+                    f64::from(level),
+                    Unit::Db,
+                    causes.confidence,
+                    format!(
+                        "The master has a source no stem carries ({level:.1} dB re master, mostly around {}).",
+                        format_hz((lo * hi).sqrt())
+                    ),
+                    "Find the track routed straight to the master (or to no stem) and route it to a stem.".into(),
+                )
+            };
+            f.band_hz = Some((lo, hi));
+            out.push(f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

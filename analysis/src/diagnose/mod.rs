@@ -1,0 +1,235 @@
+//! From measurements to findings: which causes explain the residual, in words an engineer uses.
+//! One rule file per finding family, so that a kind's prefix names its file:
+//!
+//! | file | kinds |
+//! |---|---|
+//! | [`setup`] | `no-master`, `no-stems`, `stem-count`, `sample-rate-mismatch` |
+//! | [`levels`] | `clipping`, `true-peak`, `dc-offset`, `sum-over-full-scale`, `silent-stem` |
+//! | [`stems`] | `stem-offset`, `stem-polarity`, `stem-gain` |
+//! | [`master_bus`] | `master-latency`, `master-bus-dynamics`, `master-bus-eq`, `master-bus-gain` |
+//! | [`missing`] | `missing-content`, `missing-fx-return` |
+//! | [`cancellation`] | `stem-phase-cancellation` |
+//! | this file | `nulls`, the order of the causes, hysteresis |
+//!
+//! A cause is named only if it clears its threshold *and* explains a real share of the
+//! residual ([`crate::config::CAUSE_MIN_SHARE`]): a missing reverb return leaves a little coherent energy that
+//! looks like a small gain change on the stem that feeds it, and that must not be reported as a
+//! second problem. Thresholds have hysteresis ([`HYSTERESIS_DB`], [`HYSTERESIS_SAMPLES`]), so
+//! findings do not flicker.
+
+mod cancellation;
+mod levels;
+mod master_bus;
+mod missing;
+mod setup;
+mod stems;
+
+use std::collections::HashSet;
+
+use crate::config::{
+    AnalyzerConfig, FULL_CONFIDENCE_SECONDS, HYSTERESIS_DB, HYSTERESIS_SAMPLES,
+    MIN_ANALYSIS_SECONDS, MIN_CONFIDENCE, NULLS_BELOW_DB, REMAINING_FLOOR_SHARE,
+};
+use crate::decibels::db_to_power;
+use crate::finding::{Finding, FindingKind, Severity, Unit};
+use crate::measurements::Measurements;
+
+pub use setup::sample_rate_mismatch;
+
+/// Hysteresis state: which findings are currently on.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnosis {
+    /// The findings (kind and key: a stem's name, a pair, or empty) on after the last update.
+    active: HashSet<(FindingKind, String)>,
+    /// The findings on in the update being made.
+    next: HashSet<(FindingKind, String)>,
+    /// The null-test findings of the last complete estimate, shown while a new one builds up.
+    held: Vec<Finding>,
+}
+
+/// Findings from level statistics, which never need the cross-spectral estimate.
+fn is_headroom(kind: FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::Clipping
+            | FindingKind::TruePeak
+            | FindingKind::DcOffset
+            | FindingKind::SilentStem
+            | FindingKind::SumOverFullScale
+            | FindingKind::StemCount
+            | FindingKind::NoMaster
+            | FindingKind::NoStems
+    )
+}
+
+/// Which share of the residual each cause explains, and what is left once earlier causes took
+/// theirs: a second, smaller defect is not drowned by a large one.
+struct Causes {
+    /// The null residual's power re master (linear).
+    residual_power: f64,
+    /// The residual's power once the stems are aligned (spectral, linear), floored.
+    aligned_power: f64,
+    /// What of `aligned_power` no cause named so far explains.
+    remaining: f64,
+    /// Whether any cause was named.
+    explained: bool,
+    /// The confidence of the findings, from 0 to 1.
+    confidence: f32,
+}
+
+impl Causes {
+    fn new(m: &Measurements, confidence: f32) -> Self {
+        let aligned_power = db_to_power(f64::from(m.residual_spectral_db)).max(1e-30);
+        Self {
+            residual_power: db_to_power(f64::from(m.null_residual_db)),
+            aligned_power,
+            remaining: aligned_power,
+            explained: false,
+            confidence,
+        }
+    }
+
+    /// The share of the whole residual a cause explaining `explains_db` re master explains (a
+    /// stem's offset is measured against the whole residual).
+    fn offset_share(&self, explains_db: f32) -> f32 {
+        (db_to_power(f64::from(explains_db)) / self.residual_power) as f32
+    }
+
+    /// The share of what is left of the aligned residual a cause explaining `explains_db` re
+    /// master explains.
+    fn share(&self, explains_db: f32) -> f32 {
+        (db_to_power(f64::from(explains_db))
+            / self
+                .remaining
+                .max(REMAINING_FLOOR_SHARE * self.aligned_power)) as f32
+    }
+
+    /// Names a cause explaining `explains_db`: what is left shrinks by it.
+    fn take(&mut self, explains_db: f32) {
+        self.remaining = (self.remaining - db_to_power(f64::from(explains_db))).max(0.0);
+    }
+}
+
+impl Diagnosis {
+    /// Whether `value` clears `threshold` (lower by [`HYSTERESIS_DB`] if already on).
+    fn over(&mut self, kind: FindingKind, key: &str, value: f32, threshold: f32) -> bool {
+        self.over_with_margin(kind, key, value, threshold, HYSTERESIS_DB)
+    }
+
+    /// Whether `value`, in samples, clears `threshold` (lower by [`HYSTERESIS_SAMPLES`] if
+    /// already on).
+    fn over_samples(&mut self, kind: FindingKind, key: &str, value: f32, threshold: f32) -> bool {
+        self.over_with_margin(kind, key, value, threshold, HYSTERESIS_SAMPLES)
+    }
+
+    /// Whether `value` clears `threshold` (lower by `margin` if already on); records it as on.
+    fn over_with_margin(
+        &mut self,
+        kind: FindingKind,
+        key: &str,
+        value: f32,
+        threshold: f32,
+        margin: f32,
+    ) -> bool {
+        let k = (kind, key.to_string());
+        let margin = if self.active.contains(&k) {
+            margin
+        } else {
+            0.0
+        };
+        let on = value.is_finite() && value >= threshold - margin;
+        if on {
+            self.next.insert(k);
+        }
+        on
+    }
+
+    /// The findings for `m`, most important first.
+    pub fn update(&mut self, m: &Measurements, config: &AnalyzerConfig) -> Vec<Finding> {
+        self.next.clear();
+        let mut out = Vec::new();
+        let confidence =
+            (m.seconds_analysed / FULL_CONFIDENCE_SECONDS).clamp(MIN_CONFIDENCE, 1.0) as f32;
+
+        setup::setup(m, config, &mut out);
+        self.levels(m, config, &mut out);
+        if m.has_master && m.num_stems > 0 && m.seconds_analysed >= MIN_ANALYSIS_SECONDS as f64 {
+            if m.cross_ready {
+                self.null_test(m, confidence, &mut out);
+                self.cancellations(m, confidence, &mut out);
+            } else {
+                // Between a lag change and enough new frames, keep what was on (no flicker).
+                self.next.extend(
+                    self.active
+                        .iter()
+                        .filter(|(k, _)| !is_headroom(*k))
+                        .cloned(),
+                );
+                out.extend(self.held.iter().cloned());
+            }
+        }
+        if m.cross_ready {
+            self.held = out
+                .iter()
+                .filter(|f| !is_headroom(f.kind))
+                .cloned()
+                .collect();
+        }
+        self.active = std::mem::take(&mut self.next);
+        out.sort_by_key(|f| std::cmp::Reverse(f.importance()));
+        out
+    }
+
+    /// The null test: does the sum rebuild the master, and if not, why. Causes are named in
+    /// order (stems' offsets, stems' polarity and gain, the master bus, missing content), each
+    /// against what the earlier ones left.
+    fn null_test(&mut self, m: &Measurements, confidence: f32, out: &mut Vec<Finding>) {
+        master_bus::master_latency(m, confidence, out);
+        let residual = m.null_residual_db;
+        if self.over(FindingKind::Nulls, "", -residual, -NULLS_BELOW_DB) {
+            out.push(Finding::new(
+                FindingKind::Nulls,
+                Severity::Info,
+                vec![],
+                f64::from(residual),
+                Unit::Db,
+                confidence,
+                format!(
+                    "Nulls: the stems rebuild the master (residual {residual:.1} dB re master)."
+                ),
+                "Nothing to fix.".into(),
+            ));
+            return;
+        }
+        let mut causes = Causes::new(m, confidence);
+        self.stem_offsets(m, &mut causes, out);
+        self.stem_gains(m, &mut causes, out);
+        let long_response = missing::long_response(m);
+        self.master_bus(m, &mut causes, long_response, out);
+        self.missing(m, &mut causes, long_response, out);
+        if !causes.explained && !missing::unexplained_residual(m, confidence, out) {
+            out.push(Finding::new(
+                FindingKind::Nulls,
+                Severity::Info,
+                vec![],
+                f64::from(residual),
+                Unit::Db,
+                confidence,
+                format!("Nearly nulls: residual {residual:.1} dB re master, below any audible difference."),
+                "Nothing to fix.".into(),
+            ));
+        }
+    }
+}
+
+/// A frequency for a message: Hz below 1 kHz, else kHz.
+fn format_hz(hz: f32) -> String {
+    if hz >= 1000.0 {
+        format!("{:.1} kHz", hz / 1000.0)
+    } else {
+        format!("{hz:.0} Hz")
+    }
+}
+
+#[cfg(test)]
+mod tests;

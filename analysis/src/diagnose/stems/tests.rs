@@ -1,0 +1,137 @@
+//! `stem-*` rules on hand-made measurements.
+
+use crate::config::AnalyzerConfig;
+use crate::diagnose::Diagnosis;
+use crate::diagnose::tests::{diagnose, only, residual_at, summary};
+use crate::finding::{FindingKind, Severity, Unit};
+use crate::measurements::Measurements;
+
+/// A -20 dB residual of which the Bass's offset of `offset` samples explains -21 dB (share
+/// 10^-2.1 / 10^-2 = 0.79 of the whole residual).
+fn bass_off_by(offset: f64) -> Measurements {
+    let mut m = residual_at(-20.0);
+    m.stems[1].offset_samples = offset;
+    m.stems[1].offset_explains_db = -21.0;
+    m
+}
+
+#[test]
+fn a_late_stem_is_an_error_naming_it_alone() {
+    let findings = diagnose(&bass_off_by(-480.0));
+    assert_eq!(
+        summary(&findings),
+        vec![(
+            FindingKind::StemOffset,
+            vec!["Bass".into()],
+            Severity::Error
+        )]
+    );
+    let f = &findings[0];
+    assert_eq!((f.value, f.unit), (-480.0, Unit::Samples));
+    // 480 samples at 48 kHz: 10 ms.
+    assert!(
+        f.message.contains("480 samples (10.00 ms) late"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn an_early_fraction_of_a_sample_is_a_warning() {
+    let f = only(&diagnose(&bass_off_by(0.5)), FindingKind::StemOffset);
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.message.contains("0.50 samples") && f.message.contains("early"));
+}
+
+#[test]
+fn offsets_below_the_threshold_or_explaining_little_are_not_named() {
+    // 0.15 samples: under 0.2.
+    let findings = diagnose(&bass_off_by(0.15));
+    assert!(findings.iter().all(|f| f.kind != FindingKind::StemOffset));
+    // 5 samples explaining -60 dB of a -20 dB residual: a share of 1e-4.
+    let mut m = bass_off_by(5.0);
+    m.stems[1].offset_explains_db = -60.0;
+    assert!(
+        diagnose(&m)
+            .iter()
+            .all(|f| f.kind != FindingKind::StemOffset)
+    );
+    // Not placed yet.
+    let mut m = bass_off_by(5.0);
+    m.stems[1].lag_locked = false;
+    assert!(
+        diagnose(&m)
+            .iter()
+            .all(|f| f.kind != FindingKind::StemOffset)
+    );
+}
+
+#[test]
+fn the_offset_threshold_has_hysteresis_in_samples() {
+    // On at 0.2 samples; 0.16 stays on (0.2 - 0.05 = 0.15), but is off for a fresh diagnosis.
+    let mut diagnosis = Diagnosis::default();
+    let config = AnalyzerConfig::default();
+    let is_on = |findings: &[crate::finding::Finding]| {
+        findings.iter().any(|f| f.kind == FindingKind::StemOffset)
+    };
+    assert!(is_on(&diagnosis.update(&bass_off_by(0.2), &config)));
+    assert!(is_on(&diagnosis.update(&bass_off_by(0.16), &config)));
+    assert!(!is_on(&diagnose(&bass_off_by(0.16))));
+    assert!(!is_on(&diagnosis.update(&bass_off_by(0.14), &config)));
+}
+
+#[test]
+fn an_inverted_stem_is_a_polarity_error_not_a_gain() {
+    let mut m = residual_at(-20.0);
+    m.stems[2].inverted = true;
+    m.stems[2].gain_explains_db = -20.5;
+    let findings = diagnose(&m);
+    assert_eq!(
+        summary(&findings),
+        vec![(
+            FindingKind::StemPolarity,
+            vec!["Keys".into()],
+            Severity::Error
+        )]
+    );
+}
+
+#[test]
+fn a_stem_gain_is_an_error_from_half_a_db_and_a_warning_below() {
+    let with_gain = |gain_db: f32| {
+        let mut m = residual_at(-20.0);
+        m.stems[0].gain_db = gain_db;
+        m.stems[0].gain_explains_db = -21.0;
+        diagnose(&m)
+    };
+    let loud = only(&with_gain(1.0), FindingKind::StemGain);
+    assert_eq!(
+        (loud.severity, loud.stems.clone()),
+        (Severity::Error, vec!["Drums".into()])
+    );
+    assert!(loud.message.contains("1.00 dB louder"));
+    let quiet = only(&with_gain(-0.3), FindingKind::StemGain);
+    assert_eq!(quiet.severity, Severity::Warning);
+    assert!(quiet.message.contains("quieter"));
+    // Under 0.1 dB: nothing, and the residual is left unexplained.
+    let none = with_gain(0.05);
+    assert!(none.iter().all(|f| f.kind != FindingKind::StemGain));
+    only(&none, FindingKind::MissingContent);
+}
+
+#[test]
+fn a_second_defect_is_weighed_against_what_the_first_left() {
+    // Keys inverted takes -20.5 dB of the -20 dB aligned residual (0.0089 of 0.01); Drums'
+    // gain explains -30 dB (0.001): 10% of the whole, but 92% of the 0.0011 left (the floor,
+    // 5% of 0.01, is lower), so it is named too, as a warning (0.3 dB) after the error.
+    let mut m = residual_at(-20.0);
+    m.stems[2].inverted = true;
+    m.stems[2].gain_explains_db = -20.5;
+    m.stems[0].gain_db = 0.3;
+    m.stems[0].gain_explains_db = -30.0;
+    let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
+    assert_eq!(
+        kinds,
+        vec![FindingKind::StemPolarity, FindingKind::StemGain]
+    );
+}
