@@ -370,7 +370,7 @@ impl Case {
             rate / 1000,
             format.name()
         );
-        if rate % 1000 != 0 {
+        if !rate.is_multiple_of(1000) {
             name = format!(
                 "{}/{}/{:.1}k-{}",
                 family.name(),

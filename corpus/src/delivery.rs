@@ -438,43 +438,54 @@ fn mute(x: &mut Stereo, from: usize, to: usize, rate: f64) {
     }
 }
 
-/// A band-limited resample (rubato's synchronous FFT resampler), its delay removed, the length
-/// scaled to the new rate.
+/// Half the resampling filter's length, in samples at the lower of the two rates.
+const RESAMPLE_HALF_TAPS: f64 = 48.0;
+/// The resampler's passband edge as a share of the lower Nyquist frequency (a guard band for the
+/// transition; the Blackman window's stopband is near -75 dB).
+const RESAMPLE_PASSBAND: f64 = 0.95;
+
+/// A time-exact band-limited resample (Blackman-windowed sinc, zero phase, evaluated at each
+/// output instant), the length scaled to the new rate. Hand-written because rubato's synchronous
+/// resamplers report their delay rounded to whole frames (half a sample off at 48 -> 44.1 kHz),
+/// and the reference mix must be the stems' sum in time to the sample.
 pub fn resample(x: &Stereo, from_hz: u32, to_hz: u32) -> Stereo {
-    use rubato::{FftFixedInOut, Resampler};
-    let mut r = FftFixedInOut::<f64>::new(from_hz as usize, to_hz as usize, 1024, 2)
-        .expect("valid resampler");
-    let chunk = r.input_frames_next();
-    let delay = r.output_delay();
+    let ratio = f64::from(to_hz) / f64::from(from_hz);
+    let cutoff = 0.5 * ratio.min(1.0) * RESAMPLE_PASSBAND;
+    let half = RESAMPLE_HALF_TAPS / ratio.min(1.0);
     let n = x[0].len();
-    let out_len = (n as f64 * f64::from(to_hz) / f64::from(from_hz)).round() as usize;
-    let mut out: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
-    let mut at = 0;
-    while out[0].len() < out_len + delay {
-        let block: Vec<Vec<f64>> = x
-            .iter()
-            .map(|c| {
-                (at..at + chunk)
-                    .map(|k| c.get(k).map_or(0.0, |v| f64::from(*v)))
-                    .collect()
-            })
-            .collect();
-        let y = r.process(&block, None).expect("resample");
-        for (o, c) in out.iter_mut().zip(y) {
-            o.extend(c);
+    let out_len = (n as f64 * ratio).round() as usize;
+    let mut out = [vec![0.0f32; out_len], vec![0.0f32; out_len]];
+    let (out_l, out_r) = out.split_at_mut(1);
+    for (m, (ol, or)) in out_l[0].iter_mut().zip(out_r[0].iter_mut()).enumerate() {
+        let t = m as f64 / ratio;
+        let first = (t - half).ceil().max(0.0) as usize;
+        let last = ((t + half).floor() as usize).min(n.saturating_sub(1));
+        let (mut l, mut r) = (0.0f64, 0.0f64);
+        if first > last {
+            continue;
         }
-        at += chunk;
+        for (i, (xl, xr)) in x[0][first..=last]
+            .iter()
+            .zip(&x[1][first..=last])
+            .enumerate()
+        {
+            let d = t - (first + i) as f64;
+            let arg = 2.0 * cutoff * d;
+            let sinc = if arg.abs() < 1e-12 {
+                1.0
+            } else {
+                (std::f64::consts::PI * arg).sin() / (std::f64::consts::PI * arg)
+            };
+            let u = std::f64::consts::PI * d / half;
+            let window = 0.42 + 0.5 * u.cos() + 0.08 * (2.0 * u).cos();
+            let h = 2.0 * cutoff * sinc * window;
+            l += f64::from(*xl) * h;
+            r += f64::from(*xr) * h;
+        }
+        *ol = l as f32;
+        *or = r as f32;
     }
-    [
-        out[0][delay..delay + out_len]
-            .iter()
-            .map(|v| *v as f32)
-            .collect(),
-        out[1][delay..delay + out_len]
-            .iter()
-            .map(|v| *v as f32)
-            .collect(),
-    ]
+    out
 }
 
 /// FNV-1a: a stable hash for seeds and digests (the same on every platform and toolchain).
