@@ -233,8 +233,9 @@ pub enum Defect {
     },
     /// Every stem at another rate than the mix (resampled).
     StemsRate { rate: u32 },
-    /// A sub layer: the bass's low band below `crossover_hz`, inverted, at `gain_db`, as its own
-    /// stem "Sub" (in the mix too).
+    /// A sub layer: the bass duplicated, low-passed at `crossover_hz` (2nd-order Butterworth),
+    /// at `gain_db`, polarity flipped by mistake, as its own stem "Sub" (in the mix too): the
+    /// two cancel below the bass's fundamentals.
     LowEndCancel { crossover_hz: f64, gain_db: f64 },
     /// The kick track split at `crossover_hz` into its own In and Sub stems (Linkwitz-Riley).
     KickSplit {
@@ -746,7 +747,7 @@ pub fn full() -> Vec<Case> {
     }
     // Families that need a bass or a kick track.
     for piece in [PieceId::Harbor, PieceId::Neon] {
-        for (crossover_hz, gain_db) in [(100.0, 0.0), (150.0, -3.0)] {
+        for (crossover_hz, gain_db) in [(300.0, 0.0), (400.0, -3.0)] {
             add(
                 F::LowEndCancellation,
                 piece,
@@ -1118,7 +1119,7 @@ pub fn fast() -> Vec<Case> {
         RATE,
         Format::Int24,
         vec![D::LowEndCancel {
-            crossover_hz: 100.0,
+            crossover_hz: 300.0,
             gain_db: 0.0,
         }],
     );

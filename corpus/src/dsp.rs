@@ -335,6 +335,7 @@ pub fn reverb(
     let n = send[0].len();
     let scale = sample_rate_hz / 44_100.0;
     let pre = (predelay_ms * 0.001 * sample_rate_hz) as usize;
+    // Freeverb's mapping of room size to comb feedback (0.7 to 0.98).
     let feedback = 0.7 + 0.28 * room.clamp(0.0, 1.0);
     let mut out = silence(n);
     for (side, o) in out.iter_mut().enumerate() {
@@ -348,6 +349,7 @@ pub fn reverb(
             .map(|&t| (vec![0.0; ((t + spread) as f64 * scale) as usize], 0))
             .collect();
         for i in 0..n {
+            // Freeverb's fixed input gain (0.015) keeps 8 summed combs near unity.
             let input = if i >= pre {
                 0.5 * (f64::from(send[0][i - pre]) + f64::from(send[1][i - pre])) * 0.015
             } else {

@@ -63,22 +63,20 @@ pub fn sum<'a>(parts: impl IntoIterator<Item = &'a Stereo>, len: usize) -> Stere
     out
 }
 
-/// The session of `piece` over `bars` at `sample_rate_hz`, rendered once per process.
+/// The session of `piece` over `bars` at `sample_rate_hz`, rendered once per process (a second
+/// thread asking for it meanwhile waits for that render instead of repeating it).
 pub fn session(piece: PieceId, bars: usize, sample_rate_hz: u32) -> Arc<Session> {
-    type Cache = Mutex<HashMap<(PieceId, usize, u32), Arc<Session>>>;
+    type Cell = Arc<OnceLock<Arc<Session>>>;
+    type Cache = Mutex<HashMap<(PieceId, usize, u32), Cell>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (piece, bars, sample_rate_hz);
-    if let Some(s) = cache.lock().expect("cache lock").get(&key) {
-        return s.clone();
-    }
-    // Rendered outside the lock: another thread may render the same session; both are identical.
-    let s = Arc::new(render_session(piece, bars, sample_rate_hz));
-    cache
+    let cell = CACHE
+        .get_or_init(Default::default)
         .lock()
         .expect("cache lock")
-        .entry(key)
-        .or_insert(s)
+        .entry((piece, bars, sample_rate_hz))
+        .or_default()
+        .clone();
+    cell.get_or_init(|| Arc::new(render_session(piece, bars, sample_rate_hz)))
         .clone()
 }
 

@@ -243,13 +243,6 @@ pub fn run_case(case: &Case) -> Scored {
 
 /// The confusion table per family (Markdown), with a total row.
 pub fn table(scored: &[Scored]) -> String {
-    let columns = [
-        Outcome::Right,
-        Outcome::WrongStemOrValue,
-        Outcome::WrongCause,
-        Outcome::Missed,
-        Outcome::FalseAlarm,
-    ];
     let mut rows: BTreeMap<Family, [usize; 7]> = BTreeMap::new();
     for s in scored {
         let row = rows.entry(s.family).or_default();
@@ -281,7 +274,6 @@ pub fn table(scored: &[Scored]) -> String {
         out.push_str(&format!(" **{v}** |"));
     }
     out.push('\n');
-    let _ = columns;
     out
 }
 

@@ -52,10 +52,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "7: missing content beside the compressor (one cause per effect)",
     ),
     (
-        "low-end-cancellation/harbor/48k-24bit-short/sub-inverted-100Hz+0dB",
-        "covered family: an inverted sub under the bass is not found",
-    ),
-    (
         "clipping/harbor/48k-24bit-short/mix-over3dB",
         "7: missing content beside the clipped mix (one cause per effect)",
     ),
