@@ -187,7 +187,10 @@ pub fn deliver(case: &Case) -> Delivery {
                     release_ms: 120.0,
                     makeup_db: *makeup_db,
                 };
-                c.run(&mut mix, ratef);
+                let most_db = c.run(&mut mix, ratef);
+                truth.note(format!(
+                    "master compressor: up to {most_db:.1} dB of gain reduction"
+                ));
                 truth.expect(Expected::new(&["master-bus-dynamics"], Target::Bus));
             }
             Defect::MasterLimit {
@@ -196,7 +199,12 @@ pub fn deliver(case: &Case) -> Delivery {
                 lookahead_ms,
             } => {
                 dsp::scale(&mut mix, db_to_gain(*drive_db));
-                dsp::limit(&mut mix, *ceiling_db, *lookahead_ms, 80.0, ratef);
+                let before = dsp::peak(&mix);
+                let latency = dsp::limit(&mut mix, *ceiling_db, *lookahead_ms, 80.0, ratef);
+                truth.note(format!(
+                    "master limiter: peaks {:.1} dB down, {latency} samples of look-ahead (compensated)",
+                    dsp::gain_to_db(before / dsp::peak(&mix).max(1e-12))
+                ));
                 truth.expect(Expected::new(&["master-bus-dynamics"], Target::Bus));
                 truth.tolerate("true-peak", Target::Mix);
             }

@@ -222,7 +222,10 @@ pub fn run_case(case: &Case) -> Scored {
     let delivery = deliver(case);
     match run_checker(&delivery) {
         Ok(reported) => {
-            let (outcome, notes) = score(&delivery.truth, &reported);
+            let (outcome, mut notes) = score(&delivery.truth, &reported);
+            if outcome != Outcome::Right {
+                notes.extend(delivery.truth.notes.iter().map(|n| format!("truth: {n}")));
+            }
             Scored {
                 case: case.name.clone(),
                 family: case.family,
@@ -312,6 +315,9 @@ pub fn write_case(case: &Case, dir: &Path) -> std::io::Result<Delivery> {
         truth.push_str(&format!("  {k} on {}\n", t.label()));
     }
     truth.push_str(&format!("forbidden: {}\n", d.truth.forbidden.join(", ")));
+    for n in &d.truth.notes {
+        truth.push_str(&format!("note: {n}\n"));
+    }
     std::fs::write(dir.join("TRUTH.txt"), truth)?;
     Ok(d)
 }

@@ -109,6 +109,9 @@ pub struct Truth {
     pub tolerated: Vec<(&'static str, Target)>,
     /// Kinds that must not appear at any severity.
     pub forbidden: Vec<&'static str>,
+    /// Measured facts about the defects (how much a compressor reduced, where a stem enters), to
+    /// judge a miss by.
+    pub notes: Vec<String>,
 }
 
 impl Truth {
@@ -124,6 +127,10 @@ impl Truth {
         {
             self.tolerated.push((kind, target));
         }
+    }
+
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
     }
 
     pub fn forbid(&mut self, kind: &'static str) {

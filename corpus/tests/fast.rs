@@ -126,3 +126,24 @@ fn renders_are_byte_identical() {
     let d2 = stemcheck_corpus::deliver(&case).digest().unwrap();
     assert_eq!(d1, d2, "{}: two writes differ", case.name);
 }
+
+#[test]
+fn case_names_are_unique_and_every_family_is_swept() {
+    let all: Vec<_> = stemcheck_corpus::full().into_iter().chain(fast()).collect();
+    let mut names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(names.len(), before, "two cases share a name");
+    for family in stemcheck_corpus::Family::ALL {
+        let n = stemcheck_corpus::full()
+            .iter()
+            .filter(|c| c.family == family)
+            .count();
+        assert!(
+            n >= 3,
+            "{}: only {n} cases in the full sweep",
+            family.name()
+        );
+    }
+}
