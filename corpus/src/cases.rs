@@ -968,6 +968,18 @@ pub fn full() -> Vec<Case> {
                 },
             ],
         ),
+        // A look-ahead limiter whose latency the export did not compensate: 1.5 ms at 48 kHz.
+        (
+            PieceId::Lantern,
+            vec![
+                D::MasterLimit {
+                    drive_db: 4.0,
+                    ceiling_db: -2.0,
+                    lookahead_ms: 1.5,
+                },
+                D::MixShift { samples: 72 },
+            ],
+        ),
     ];
     for (piece, defects) in pairs {
         add(F::Pairs, piece, Normal, RATE, Format::Int24, defects);
