@@ -46,20 +46,26 @@ fn clips(x: &Stereo) -> bool {
 /// One file of a delivery.
 #[derive(Debug, Clone)]
 pub struct File {
+    /// Its name in the delivery folder.
     pub file_name: String,
     /// The stem it carries (None: the mix).
     pub stem: Option<String>,
+    /// The samples, before quantisation to the format.
     pub audio: Stereo,
+    /// Its sample rate, in Hz.
     pub sample_rate_hz: u32,
+    /// Its sample format.
     pub format: Format,
 }
 
 /// A rendered case: its files and what the checker should find.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The recipe it was rendered from.
     pub case: Case,
     /// The mix first, then the stems.
     pub files: Vec<File>,
+    /// What the checker should find.
     pub truth: Truth,
 }
 

@@ -78,7 +78,9 @@ pub fn pan(x: &mut Stereo, pan: f64) {
 /// Which RBJ cookbook response.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Shape {
+    /// 12 dB/octave low-pass (Q 0.707: Butterworth).
     LowPass,
+    /// 12 dB/octave high-pass.
     HighPass,
     /// Bell with a gain in dB.
     Peak {
@@ -210,11 +212,17 @@ pub fn linkwitz_riley_split(x: &Stereo, freq_hz: f64, sample_rate_hz: f64) -> (S
 /// A feed-forward stereo-linked compressor (peak detector in dB, soft knee).
 #[derive(Debug, Clone, Copy)]
 pub struct Compressor {
+    /// Level where compression starts, in dBFS (peak detector).
     pub threshold_db: f64,
+    /// Input dB over the threshold per output dB (4.0: 4:1).
     pub ratio: f64,
+    /// Width of the soft knee, in dB.
     pub knee_db: f64,
+    /// Time constant of the gain going down, in ms.
     pub attack_ms: f64,
+    /// Time constant of the gain recovering, in ms.
     pub release_ms: f64,
+    /// Gain after compression, in dB.
     pub makeup_db: f64,
 }
 

@@ -82,8 +82,11 @@ pub struct Note {
 /// What a part plays on: a font and a preset (bank, program).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Patch {
+    /// The SoundFont.
     pub font: Font,
+    /// MIDI bank (128: a drum kit on the percussion channel).
     pub bank: i32,
+    /// MIDI program (General MIDI numbering from 0).
     pub program: i32,
 }
 

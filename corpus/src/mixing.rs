@@ -17,8 +17,11 @@ pub const MIX_PEAK_DBFS: f64 = -4.0;
 /// A rendered, mixed session.
 #[derive(Debug)]
 pub struct Session {
+    /// Which arrangement.
     pub piece: PieceId,
+    /// How many bars of it.
     pub bars: usize,
+    /// The rate it was rendered at, in Hz.
     pub sample_rate_hz: u32,
     /// Every track after its channel strip and fader: (track name, stem name, audio).
     pub tracks: Vec<(String, String, Stereo)>,

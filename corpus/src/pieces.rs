@@ -21,6 +21,7 @@ pub enum PieceId {
 }
 
 impl PieceId {
+    /// Every piece.
     pub const ALL: [PieceId; 3] = [Self::Harbor, Self::Lantern, Self::Neon];
 
     /// The track name the delivery files carry (`Harbor_Drums.wav`).
@@ -59,25 +60,32 @@ pub struct Returns {
     pub room: f64,
     /// Freeverb damping (0 to 1).
     pub damp: f64,
+    /// Reverb pre-delay, in ms.
     pub predelay_ms: f64,
     /// Delay time in beats (0.75: a dotted eighth).
     pub delay_beats: f64,
+    /// Gain of each echo against the one before (linear).
     pub delay_feedback: f64,
     /// Return faders, in dB.
     pub reverb_return_db: f64,
+    /// The delay return's fader, in dB.
     pub delay_return_db: f64,
 }
 
 /// One track of the session: what it plays and how it is mixed.
 #[derive(Debug, Clone)]
 pub struct Track {
+    /// The track's name (its file name in a multitrack delivery).
     pub name: &'static str,
     /// The stem it is bussed to.
     pub stem: &'static str,
+    /// What it plays on.
     pub patch: Patch,
+    /// What it plays.
     pub notes: Vec<Note>,
     /// Channel EQ bands: (shape, frequency in Hz, Q).
     pub eq: Vec<(Shape, f64, f64)>,
+    /// Channel compressor, if any.
     pub comp: Option<Compressor>,
     /// Fader, in dB.
     pub fader_db: f64,
@@ -85,15 +93,20 @@ pub struct Track {
     pub pan: f64,
     /// Post-fader sends, in dB (None: no send).
     pub reverb_send_db: Option<f64>,
+    /// Post-fader send to the delay, in dB (None: no send).
     pub delay_send_db: Option<f64>,
 }
 
 /// A whole arrangement.
 #[derive(Debug, Clone)]
 pub struct Arrangement {
+    /// Which piece.
     pub piece: PieceId,
+    /// How many 4/4 bars.
     pub bars: usize,
+    /// Every track, in mix order.
     pub tracks: Vec<Track>,
+    /// The reverb and delay on the returns.
     pub returns: Returns,
     /// Seconds of music (the last note ends by then); the files run on for the tail.
     pub music_s: f64,

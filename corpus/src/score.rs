@@ -16,10 +16,15 @@ use crate::truth::{RANGE_TOLERANCE_S, Truth};
 /// One finding as the report states it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reported {
+    /// The finding kind's stable name.
     pub kind: String,
+    /// "info", "warning" or "error".
     pub severity: String,
+    /// The stems named (empty: the bus; "Mix" for the mix file).
     pub stems: Vec<String>,
+    /// The measured value, in the finding's unit (dB, samples...).
     pub value: f64,
+    /// Where in time it holds, in seconds, if the report says.
     pub time_range_s: Option<(f64, f64)>,
 }
 
@@ -29,6 +34,7 @@ impl Reported {
         self.severity == "warning" || self.severity == "error"
     }
 
+    /// One line: severity, kind, stems, value, range.
     pub fn describe(&self) -> String {
         let mut s = format!(
             "{} {} [{}] {:.3}",
@@ -111,6 +117,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The column name in the table.
     pub fn name(self) -> &'static str {
         match self {
             Self::Right => "right",
@@ -208,8 +215,11 @@ pub fn score(truth: &Truth, reported: &[Reported]) -> (Outcome, Vec<String>) {
 /// A scored case.
 #[derive(Debug, Clone)]
 pub struct Scored {
+    /// The case's name.
     pub case: String,
+    /// Its family (the table's row).
     pub family: Family,
+    /// How it came out (the table's column).
     pub outcome: Outcome,
     /// What went wrong (empty when right).
     pub notes: Vec<String>,

@@ -42,6 +42,7 @@ impl Target {
         }
     }
 
+    /// A short label for lists.
     pub fn label(&self) -> String {
         match self {
             Self::Bus => "bus".into(),
@@ -58,6 +59,7 @@ impl Target {
 pub struct Expected {
     /// The kind, and the other kinds accepted for it (first: the preferred one).
     pub kinds: Vec<&'static str>,
+    /// What it must be about.
     pub target: Target,
     /// The value and its tolerance, if it is checked.
     pub value: Option<(f64, f64)>,
@@ -66,6 +68,7 @@ pub struct Expected {
 }
 
 impl Expected {
+    /// Kinds accepted (the first preferred) on a target, no value or range checked.
     pub fn new(kinds: &[&'static str], target: Target) -> Self {
         Self {
             kinds: kinds.to_vec(),
@@ -75,11 +78,13 @@ impl Expected {
         }
     }
 
+    /// Checks the value within a tolerance (in the finding's unit).
     pub fn value(mut self, value: f64, tolerance: f64) -> Self {
         self.value = Some((value, tolerance));
         self
     }
 
+    /// Checks the time range (within 50 ms; the end only if given).
     pub fn range(mut self, start_s: f64, end_s: Option<f64>) -> Self {
         self.range_s = Some((start_s, end_s));
         self
@@ -104,6 +109,7 @@ impl Expected {
 /// The whole ground truth of a case.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Truth {
+    /// Findings that must be there.
     pub expected: Vec<Expected>,
     /// Consequences of the defects that may appear as warnings or errors (kind, target).
     pub tolerated: Vec<(&'static str, Target)>,
@@ -115,10 +121,12 @@ pub struct Truth {
 }
 
 impl Truth {
+    /// Adds a finding that must be there.
     pub fn expect(&mut self, e: Expected) {
         self.expected.push(e);
     }
 
+    /// Allows a consequence of the defect (kind on target) as a warning or error.
     pub fn tolerate(&mut self, kind: &'static str, target: Target) {
         if !self
             .tolerated
@@ -129,10 +137,12 @@ impl Truth {
         }
     }
 
+    /// Records a measured fact about the defect.
     pub fn note(&mut self, note: String) {
         self.notes.push(note);
     }
 
+    /// Forbids a kind at any severity.
     pub fn forbid(&mut self, kind: &'static str) {
         if !self.forbidden.contains(&kind) {
             self.forbidden.push(kind);
