@@ -1,0 +1,1219 @@
+//! The cases as data: the mistake families of issue 11, the defects a case applies to a clean
+//! session, and the two lists: the full sweep (the accuracy benchmark) and the fast subset (the
+//! test). A case is a recipe; its ground truth is computed when it is rendered
+//! (`delivery.rs`), because "the loudest stem" or "where the lead starts" depends on the audio.
+
+use crate::dsp::Shape;
+use crate::pieces::PieceId;
+
+/// A family of delivery mistakes (or a clean delivery), as the confusion table groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Clean,
+    StemGainLoudest,
+    StemGainQuietest,
+    StemOffset,
+    StemStartOffset,
+    StemStopsEarly,
+    StemMuted,
+    MissingStem,
+    MissingReturn,
+    Polarity,
+    MasterGain,
+    MasterEq,
+    MasterDynamics,
+    LowEndCancellation,
+    KickSplit,
+    Clipping,
+    TailCut,
+    MixFormat,
+    MixOffset,
+    Naming,
+    Multitrack,
+    Pairs,
+}
+
+impl Family {
+    pub const ALL: [Family; 22] = [
+        Self::Clean,
+        Self::StemGainLoudest,
+        Self::StemGainQuietest,
+        Self::StemOffset,
+        Self::StemStartOffset,
+        Self::StemStopsEarly,
+        Self::StemMuted,
+        Self::MissingStem,
+        Self::MissingReturn,
+        Self::Polarity,
+        Self::MasterGain,
+        Self::MasterEq,
+        Self::MasterDynamics,
+        Self::LowEndCancellation,
+        Self::KickSplit,
+        Self::Clipping,
+        Self::TailCut,
+        Self::MixFormat,
+        Self::MixOffset,
+        Self::Naming,
+        Self::Multitrack,
+        Self::Pairs,
+    ];
+
+    /// Stable kebab-case name (case names start with it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Clean => "clean",
+            Self::StemGainLoudest => "stem-gain-loudest",
+            Self::StemGainQuietest => "stem-gain-quietest",
+            Self::StemOffset => "stem-offset",
+            Self::StemStartOffset => "stem-start-offset",
+            Self::StemStopsEarly => "stem-stops-early",
+            Self::StemMuted => "stem-muted",
+            Self::MissingStem => "missing-stem",
+            Self::MissingReturn => "missing-return",
+            Self::Polarity => "polarity",
+            Self::MasterGain => "master-gain",
+            Self::MasterEq => "master-eq",
+            Self::MasterDynamics => "master-dynamics",
+            Self::LowEndCancellation => "low-end-cancellation",
+            Self::KickSplit => "kick-split",
+            Self::Clipping => "clipping",
+            Self::TailCut => "tail-cut",
+            Self::MixFormat => "mix-format",
+            Self::MixOffset => "mix-offset",
+            Self::Naming => "naming",
+            Self::Multitrack => "multitrack",
+            Self::Pairs => "pairs",
+        }
+    }
+
+    /// What the family delivers.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Clean => {
+                "Correct deliveries at 44.1/48/96 kHz in 16-bit (TPDF dither), 24-bit and 32-bit float: no warning allowed."
+            }
+            Self::StemGainLoudest => {
+                "The loudest stem exported 0.3 to 12 dB too hot or too quiet (clipping when hot)."
+            }
+            Self::StemGainQuietest => {
+                "The quietest stem exported 0.3 to 12 dB too hot or too quiet."
+            }
+            Self::StemOffset => {
+                "A stem moved by 1 sample to 50 ms, early or late (plugin latency, a nudged region)."
+            }
+            Self::StemStartOffset => {
+                "A stem moved by 100 ms to 30 s, exported from its first region, or with a pre-roll."
+            }
+            Self::StemStopsEarly => {
+                "A stem goes to digital silence before the song ends (export range too short)."
+            }
+            Self::StemMuted => {
+                "A stem silent for a stretch (a mute left on) at several places and lengths."
+            }
+            Self::MissingStem => "A dry instrument stem not delivered (every role in turn).",
+            Self::MissingReturn => "The reverb/delay return stem not delivered.",
+            Self::Polarity => "A stem polarity-inverted (every stem in turn).",
+            Self::MasterGain => "A master-bus gain the stems lack.",
+            Self::MasterEq => "Master-bus EQ the stems lack.",
+            Self::MasterDynamics => "A master-bus compressor or look-ahead limiter the stems lack.",
+            Self::LowEndCancellation => {
+                "A sub layer out of polarity with the bass: they cancel in the low end (the mix has it too)."
+            }
+            Self::KickSplit => {
+                "A kick split at a crossover into In and Sub stems: complementary, must not be flagged."
+            }
+            Self::Clipping => "The mix exported over full scale (clipped); the stems are fine.",
+            Self::TailCut => "Every file cut before the reverb tail decayed.",
+            Self::MixFormat => {
+                "The mix at another rate or bit depth than the stems (or all stems at another rate)."
+            }
+            Self::MixOffset => {
+                "The mix offset against every stem (an uncompensated master insert)."
+            }
+            Self::Naming => {
+                "Naming mistakes: working names, another track name, a bare mix.wav, numbered takes."
+            }
+            Self::Multitrack => {
+                "Every track and return as its own file (with and without a defect)."
+            }
+            Self::Pairs => "Two defects at once.",
+        }
+    }
+}
+
+/// The sample format of a delivered file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// 16-bit integer, TPDF-dithered.
+    Int16,
+    Int24,
+    Float32,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Int16 => "16bit",
+            Self::Int24 => "24bit",
+            Self::Float32 => "float",
+        }
+    }
+}
+
+/// Which stem a defect is applied to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StemSel {
+    /// Highest RMS over the song.
+    Loudest,
+    /// Lowest RMS over the song.
+    Quietest,
+    Named(&'static str),
+}
+
+impl StemSel {
+    fn label(&self) -> String {
+        match self {
+            Self::Loudest => "loudest".into(),
+            Self::Quietest => "quietest".into(),
+            Self::Named(n) => (*n).into(),
+        }
+    }
+}
+
+/// One mistake applied to a clean session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Defect {
+    /// The stem file carries the stem `db` louder than the mix does.
+    StemGain { stem: StemSel, db: f64 },
+    /// The stem's audio moved later by `samples` (negative: earlier), the file's length kept.
+    StemShift { stem: StemSel, samples: i64 },
+    /// The stem exported from its first region: the file starts where its first sound starts.
+    StemFromFirstRegion { stem: StemSel },
+    /// The stem exported with `seconds` of silence in front.
+    StemPreRoll { stem: StemSel, seconds: f64 },
+    /// The stem goes to digital silence at `at_s` (the file keeps its length, or ends there).
+    StemStopsAt {
+        stem: StemSel,
+        at_s: f64,
+        truncate: bool,
+    },
+    /// The stem is muted from `from_s` to `to_s` (2 ms fades, as a mute automation).
+    StemMute {
+        stem: StemSel,
+        from_s: f64,
+        to_s: f64,
+    },
+    /// The stem is not delivered.
+    DropStem { stem: StemSel },
+    /// The stem is polarity-inverted.
+    Polarity { stem: StemSel },
+    /// The mix is `db` louder than the stems' sum.
+    MasterGain { db: f64 },
+    /// Master-bus EQ: bands (shape, frequency in Hz, Q).
+    MasterEq { bands: Vec<(Shape, f64, f64)> },
+    /// A master-bus compressor.
+    MasterComp {
+        threshold_db: f64,
+        ratio: f64,
+        makeup_db: f64,
+    },
+    /// A master-bus look-ahead limiter driven by `drive_db` (latency compensated on export).
+    MasterLimit {
+        drive_db: f64,
+        ceiling_db: f64,
+        lookahead_ms: f64,
+    },
+    /// The mix moved later by `samples` (negative: earlier) against every stem.
+    MixShift { samples: i64 },
+    /// The mix delivered at another rate and/or format than the stems.
+    MixFormat {
+        rate: Option<u32>,
+        format: Option<Format>,
+    },
+    /// Every stem at another rate than the mix (resampled).
+    StemsRate { rate: u32 },
+    /// A sub layer: the bass duplicated, low-passed at `crossover_hz` (2nd-order Butterworth),
+    /// at `gain_db`, polarity flipped by mistake, as its own stem "Sub" (in the mix too): the
+    /// two cancel below the bass's fundamentals.
+    LowEndCancel { crossover_hz: f64, gain_db: f64 },
+    /// The kick track split at `crossover_hz` into its own In and Sub stems (Linkwitz-Riley).
+    KickSplit {
+        crossover_hz: f64,
+        in_name: &'static str,
+        sub_name: &'static str,
+    },
+    /// The mix pushed `over_db` over full scale at export (every stem scaled alike; the mix file
+    /// clips).
+    MixClip { over_db: f64 },
+    /// Every file ends `after_music_s` after the last bar (before the tail decays).
+    TailCut { after_music_s: f64 },
+    /// File names: the mix named `mix_name`, a stem's file given another name.
+    Rename {
+        stem: Option<&'static str>,
+        file_name: &'static str,
+    },
+    /// Every track and return as its own file instead of stems.
+    Multitrack,
+}
+
+impl Defect {
+    /// A short label for case names.
+    pub fn label(&self) -> String {
+        match self {
+            Self::StemGain { stem, db } => format!("{}{db:+}dB", stem.label()),
+            Self::StemShift { stem, samples } => format!("{}{samples:+}smp", stem.label()),
+            Self::StemFromFirstRegion { stem } => format!("{}-first-region", stem.label()),
+            Self::StemPreRoll { stem, seconds } => format!("{}-preroll{seconds}s", stem.label()),
+            Self::StemStopsAt {
+                stem,
+                at_s,
+                truncate,
+            } => {
+                format!(
+                    "{}-stops{at_s}s{}",
+                    stem.label(),
+                    if *truncate { "-short-file" } else { "" }
+                )
+            }
+            Self::StemMute { stem, from_s, to_s } => {
+                format!("{}-muted{from_s}-{to_s}s", stem.label())
+            }
+            Self::DropStem { stem } => format!("no-{}", stem.label()),
+            Self::Polarity { stem } => format!("{}-inverted", stem.label()),
+            Self::MasterGain { db } => format!("master{db:+}dB"),
+            Self::MasterEq { bands } => format!(
+                "eq{}",
+                bands
+                    .iter()
+                    .map(|b| format!("-{}", b.1))
+                    .collect::<String>()
+            ),
+            Self::MasterComp {
+                threshold_db,
+                ratio,
+                ..
+            } => format!("comp{threshold_db}dB-{ratio}to1"),
+            Self::MasterLimit { drive_db, .. } => format!("limiter+{drive_db}dB"),
+            Self::MixShift { samples } => format!("mix{samples:+}smp"),
+            Self::MixFormat { rate, format } => format!(
+                "mix{}{}",
+                rate.map(|r| format!("-{r}Hz")).unwrap_or_default(),
+                format.map(|f| format!("-{}", f.name())).unwrap_or_default()
+            ),
+            Self::StemsRate { rate } => format!("stems-{rate}Hz"),
+            Self::LowEndCancel {
+                crossover_hz,
+                gain_db,
+            } => format!("sub-inverted-{crossover_hz}Hz{gain_db:+}dB"),
+            Self::KickSplit {
+                crossover_hz,
+                in_name,
+                ..
+            } => format!("kick-{in_name}-{crossover_hz}Hz"),
+            Self::MixClip { over_db } => format!("mix-over{over_db}dB"),
+            Self::TailCut { after_music_s } => format!("cut{after_music_s}s-after-music"),
+            Self::Rename { stem, file_name } => format!("{}-as-{file_name}", stem.unwrap_or("mix")),
+            Self::Multitrack => "tracks".into(),
+        }
+    }
+}
+
+/// How long the session of a case runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Length {
+    /// About 9 s of music (the fast test).
+    Short,
+    /// About 24 s (the benchmark).
+    Normal,
+    /// About 52 s (offsets of 10 to 30 s).
+    Long,
+}
+
+impl Length {
+    /// Seconds of music asked for (rounded to whole bars; the tail comes on top).
+    pub fn music_s(self) -> f64 {
+        match self {
+            Self::Short => 9.0,
+            Self::Normal => 24.0,
+            Self::Long => 52.0,
+        }
+    }
+}
+
+/// One case: a clean session and the defects applied to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Unique, stable: `family/piece/rate-format/defects`.
+    pub name: String,
+    pub family: Family,
+    pub piece: PieceId,
+    pub length: Length,
+    pub sample_rate_hz: u32,
+    pub format: Format,
+    pub defects: Vec<Defect>,
+}
+
+impl Case {
+    pub fn new(
+        family: Family,
+        piece: PieceId,
+        length: Length,
+        rate: u32,
+        format: Format,
+        defects: Vec<Defect>,
+    ) -> Self {
+        let what: Vec<String> = defects.iter().map(Defect::label).collect();
+        let mut name = format!(
+            "{}/{}/{}k-{}",
+            family.name(),
+            piece.title().to_lowercase(),
+            rate / 1000,
+            format.name()
+        );
+        if !rate.is_multiple_of(1000) {
+            name = format!(
+                "{}/{}/{:.1}k-{}",
+                family.name(),
+                piece.title().to_lowercase(),
+                f64::from(rate) / 1000.0,
+                format.name()
+            );
+        }
+        match length {
+            Length::Short => name.push_str("-short"),
+            Length::Long => name.push_str("-long"),
+            Length::Normal => {}
+        }
+        if !what.is_empty() {
+            name.push('/');
+            name.push_str(&what.join("+"));
+        }
+        Self {
+            name,
+            family,
+            piece,
+            length,
+            sample_rate_hz: rate,
+            format,
+            defects,
+        }
+    }
+}
+
+/// The dry stems of each piece, in mix order (the FX stem comes on top).
+pub fn dry_stems(piece: PieceId) -> &'static [&'static str] {
+    match piece {
+        PieceId::Harbor => &["Drums", "Bass", "Keys", "Guitar", "Lead"],
+        PieceId::Lantern => &["Strings", "Piano", "Winds", "Brass"],
+        PieceId::Neon => &["Drums", "Bass", "Keys", "Brass", "Synth"],
+    }
+}
+
+/// Stems that play from the first bars to the end (where a cut or a mute is always audible).
+fn steady_stems(piece: PieceId) -> &'static [&'static str] {
+    match piece {
+        PieceId::Harbor => &["Drums", "Keys", "Bass"],
+        PieceId::Lantern => &["Piano", "Strings"],
+        PieceId::Neon => &["Drums", "Bass", "Keys"],
+    }
+}
+
+/// The stem that enters late (its first region starts bars in).
+fn late_entry_stem(piece: PieceId) -> &'static str {
+    match piece {
+        PieceId::Harbor => "Lead",
+        PieceId::Lantern => "Brass",
+        PieceId::Neon => "Synth",
+    }
+}
+
+const RATE: u32 = 48_000;
+
+fn eq_variants() -> Vec<Vec<(Shape, f64, f64)>> {
+    vec![
+        vec![(Shape::LowShelf { gain_db: 3.0 }, 120.0, 0.7)],
+        vec![(Shape::Peak { gain_db: -4.0 }, 2500.0, 1.0)],
+        vec![(Shape::HighShelf { gain_db: 2.5 }, 8000.0, 0.7)],
+        vec![
+            (Shape::HighPass, 40.0, 0.7),
+            (Shape::Peak { gain_db: 1.5 }, 3000.0, 0.8),
+        ],
+        vec![(Shape::Peak { gain_db: 1.0 }, 800.0, 1.4)],
+    ]
+}
+
+/// The full sweep: every family over its parameters, on every piece.
+pub fn full() -> Vec<Case> {
+    use Defect as D;
+    use Family as F;
+    use Length::{Long, Normal};
+    let mut out = Vec::new();
+    let mut add = |family, piece, length, rate, format, defects| {
+        out.push(Case::new(family, piece, length, rate, format, defects))
+    };
+    for piece in PieceId::ALL {
+        // Clean deliveries in every rate and format.
+        for rate in [44_100, 48_000, 96_000] {
+            for format in [Format::Int16, Format::Int24, Format::Float32] {
+                add(F::Clean, piece, Normal, rate, format, vec![]);
+            }
+        }
+        // Stem gain on the loudest and the quietest stem.
+        for db in [0.3, 1.0, 3.0, 6.0, 12.0, -0.5, -6.0] {
+            add(
+                F::StemGainLoudest,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::StemGain {
+                    stem: StemSel::Loudest,
+                    db,
+                }],
+            );
+        }
+        for db in [0.3, 1.0, 6.0, 12.0, -1.0, -12.0] {
+            add(
+                F::StemGainQuietest,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::StemGain {
+                    stem: StemSel::Quietest,
+                    db,
+                }],
+            );
+        }
+        // Small offsets, early and late, on stems in turn.
+        let dry = dry_stems(piece);
+        for (i, samples) in [1i64, -1, 7, -37, 480, -480, 2400, -2400]
+            .into_iter()
+            .enumerate()
+        {
+            let stem = StemSel::Named(dry[i % dry.len()]);
+            add(
+                F::StemOffset,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::StemShift { stem, samples }],
+            );
+        }
+        // Large offsets (up to 30 s on the long session), first region, pre-roll.
+        for (i, seconds) in [0.1f64, -0.25, 1.0, -4.25, 12.0, -30.0]
+            .into_iter()
+            .enumerate()
+        {
+            let stem = StemSel::Named(dry[(i + 1) % dry.len()]);
+            let length = if seconds.abs() >= 10.0 { Long } else { Normal };
+            let samples = (seconds * f64::from(RATE)).round() as i64;
+            add(
+                F::StemStartOffset,
+                piece,
+                length,
+                RATE,
+                Format::Int24,
+                vec![D::StemShift { stem, samples }],
+            );
+        }
+        add(
+            F::StemStartOffset,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::StemFromFirstRegion {
+                stem: StemSel::Named(late_entry_stem(piece)),
+            }],
+        );
+        add(
+            F::StemStartOffset,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::StemPreRoll {
+                stem: StemSel::Named(dry[0]),
+                seconds: 2.0,
+            }],
+        );
+        // Stops early and mutes on stems that always play.
+        let steady = steady_stems(piece);
+        for (i, (at_s, truncate)) in [(12.0, false), (18.5, false), (20.0, true)]
+            .into_iter()
+            .enumerate()
+        {
+            let stem = StemSel::Named(steady[i % steady.len()]);
+            add(
+                F::StemStopsEarly,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::StemStopsAt {
+                    stem,
+                    at_s,
+                    truncate,
+                }],
+            );
+        }
+        for (i, (from_s, to_s)) in [(4.0, 4.5), (8.0, 10.0), (14.0, 18.0), (3.2, 11.3)]
+            .into_iter()
+            .enumerate()
+        {
+            let stem = StemSel::Named(steady[i % steady.len()]);
+            add(
+                F::StemMuted,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::StemMute { stem, from_s, to_s }],
+            );
+        }
+        // Every dry role missing in turn; the return missing.
+        for &stem in dry {
+            add(
+                F::MissingStem,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::DropStem {
+                    stem: StemSel::Named(stem),
+                }],
+            );
+        }
+        add(
+            F::MissingReturn,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::DropStem {
+                stem: StemSel::Named("FX"),
+            }],
+        );
+        // Polarity on every stem.
+        for &stem in dry.iter().chain(["FX"].iter()) {
+            add(
+                F::Polarity,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::Polarity {
+                    stem: StemSel::Named(stem),
+                }],
+            );
+        }
+        // Master bus.
+        for db in [0.3, 1.0, 2.0, -0.5, -3.0, -6.0] {
+            add(
+                F::MasterGain,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::MasterGain { db }],
+            );
+        }
+        for bands in eq_variants() {
+            add(
+                F::MasterEq,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::MasterEq { bands }],
+            );
+        }
+        for (threshold_db, ratio, makeup_db) in
+            [(-18.0, 2.0, 2.0), (-26.0, 4.0, 6.0), (-14.0, 1.5, 1.0)]
+        {
+            add(
+                F::MasterDynamics,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::MasterComp {
+                    threshold_db,
+                    ratio,
+                    makeup_db,
+                }],
+            );
+        }
+        for drive_db in [3.0, 6.0] {
+            add(
+                F::MasterDynamics,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::MasterLimit {
+                    drive_db,
+                    ceiling_db: -2.0,
+                    lookahead_ms: 1.5,
+                }],
+            );
+        }
+        // Mix clipped, tails cut.
+        for over_db in [0.5, 3.0] {
+            add(
+                F::Clipping,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::MixClip { over_db }],
+            );
+        }
+        for after_music_s in [0.0, 0.6] {
+            add(
+                F::TailCut,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::TailCut { after_music_s }],
+            );
+        }
+        // The mix at another rate or depth; every stem at another rate.
+        add(
+            F::MixFormat,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::MixFormat {
+                rate: Some(44_100),
+                format: Some(Format::Int16),
+            }],
+        );
+        add(
+            F::MixFormat,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::MixFormat {
+                rate: None,
+                format: Some(Format::Int16),
+            }],
+        );
+        add(
+            F::MixFormat,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::MixFormat {
+                rate: Some(96_000),
+                format: None,
+            }],
+        );
+        add(
+            F::MixFormat,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::StemsRate { rate: 44_100 }],
+        );
+        // The mix offset against every stem.
+        for samples in [1i64, 64, 480, -200, 2048, 48_000] {
+            add(
+                F::MixOffset,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::MixShift { samples }],
+            );
+        }
+        // Multitrack deliveries.
+        add(
+            F::Multitrack,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![D::Multitrack],
+        );
+    }
+    // Families that need a bass or a kick track.
+    for piece in [PieceId::Harbor, PieceId::Neon] {
+        for (crossover_hz, gain_db) in [(300.0, 0.0), (400.0, -3.0)] {
+            add(
+                F::LowEndCancellation,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::LowEndCancel {
+                    crossover_hz,
+                    gain_db,
+                }],
+            );
+        }
+        for crossover_hz in [90.0, 120.0] {
+            add(
+                F::KickSplit,
+                piece,
+                Normal,
+                RATE,
+                Format::Int24,
+                vec![D::KickSplit {
+                    crossover_hz,
+                    in_name: "KickIn",
+                    sub_name: "KickSub",
+                }],
+            );
+        }
+        add(
+            F::Multitrack,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![
+                D::Multitrack,
+                D::StemShift {
+                    stem: StemSel::Named("Kit"),
+                    samples: 480,
+                },
+            ],
+        );
+        add(
+            F::Multitrack,
+            piece,
+            Normal,
+            RATE,
+            Format::Int24,
+            vec![
+                D::Multitrack,
+                D::Polarity {
+                    stem: StemSel::Named("Kick"),
+                },
+            ],
+        );
+    }
+    // Naming.
+    add(
+        F::Naming,
+        PieceId::Harbor,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: None,
+            file_name: "mix.wav",
+        }],
+    );
+    add(
+        F::Naming,
+        PieceId::Harbor,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: Some("Drums"),
+            file_name: "Harbor_Drums_FINAL_v2.wav",
+        }],
+    );
+    add(
+        F::Naming,
+        PieceId::Neon,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: Some("Keys"),
+            file_name: "Audio_27.wav",
+        }],
+    );
+    add(
+        F::Naming,
+        PieceId::Lantern,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: Some("Brass"),
+            file_name: "Lanterns_Brass.wav",
+        }],
+    );
+    add(
+        F::Naming,
+        PieceId::Neon,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::KickSplit {
+            crossover_hz: 90.0,
+            in_name: "Kick_In",
+            sub_name: "Kick_Sub",
+        }],
+    );
+    add(
+        F::Naming,
+        PieceId::Lantern,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: Some("Piano"),
+            file_name: "Lantern_Piano copy.wav",
+        }],
+    );
+    // Pairs of defects.
+    let pairs: Vec<(PieceId, Vec<Defect>)> = vec![
+        (
+            PieceId::Harbor,
+            vec![
+                D::StemGain {
+                    stem: StemSel::Loudest,
+                    db: 6.0,
+                },
+                D::StemShift {
+                    stem: StemSel::Named("Lead"),
+                    samples: 480,
+                },
+            ],
+        ),
+        (
+            PieceId::Neon,
+            vec![
+                D::Polarity {
+                    stem: StemSel::Named("Bass"),
+                },
+                D::DropStem {
+                    stem: StemSel::Named("FX"),
+                },
+            ],
+        ),
+        (
+            PieceId::Lantern,
+            vec![
+                D::MasterComp {
+                    threshold_db: -20.0,
+                    ratio: 3.0,
+                    makeup_db: 3.0,
+                },
+                D::StemGain {
+                    stem: StemSel::Quietest,
+                    db: -3.0,
+                },
+            ],
+        ),
+        (
+            PieceId::Harbor,
+            vec![
+                D::StemMute {
+                    stem: StemSel::Named("Keys"),
+                    from_s: 8.0,
+                    to_s: 12.0,
+                },
+                D::StemShift {
+                    stem: StemSel::Named("Bass"),
+                    samples: -96,
+                },
+            ],
+        ),
+        (
+            PieceId::Neon,
+            vec![
+                D::MasterGain { db: -2.0 },
+                D::Polarity {
+                    stem: StemSel::Named("Keys"),
+                },
+            ],
+        ),
+        (
+            PieceId::Lantern,
+            vec![
+                D::StemPreRoll {
+                    stem: StemSel::Named("Winds"),
+                    seconds: 1.5,
+                },
+                D::StemGain {
+                    stem: StemSel::Named("Strings"),
+                    db: 3.0,
+                },
+            ],
+        ),
+        (
+            PieceId::Harbor,
+            vec![
+                D::DropStem {
+                    stem: StemSel::Named("Guitar"),
+                },
+                D::MixShift { samples: 64 },
+            ],
+        ),
+        (
+            PieceId::Neon,
+            vec![
+                D::MasterEq {
+                    bands: vec![(Shape::LowShelf { gain_db: 3.0 }, 120.0, 0.7)],
+                },
+                D::StemStopsAt {
+                    stem: StemSel::Named("Drums"),
+                    at_s: 16.0,
+                    truncate: false,
+                },
+            ],
+        ),
+        // A look-ahead limiter whose latency the export did not compensate: 1.5 ms at 48 kHz.
+        (
+            PieceId::Lantern,
+            vec![
+                D::MasterLimit {
+                    drive_db: 4.0,
+                    ceiling_db: -2.0,
+                    lookahead_ms: 1.5,
+                },
+                D::MixShift { samples: 72 },
+            ],
+        ),
+    ];
+    for (piece, defects) in pairs {
+        add(F::Pairs, piece, Normal, RATE, Format::Int24, defects);
+    }
+    out
+}
+
+/// The fast subset: one or two cases per family, on short sessions.
+pub fn fast() -> Vec<Case> {
+    use Defect as D;
+    use Family as F;
+    use Length::Short;
+    let s = Short;
+    let mut out = Vec::new();
+    let mut add = |family, piece, rate, format, defects| {
+        out.push(Case::new(family, piece, s, rate, format, defects))
+    };
+    add(F::Clean, PieceId::Harbor, 44_100, Format::Int16, vec![]);
+    add(F::Clean, PieceId::Lantern, 48_000, Format::Int24, vec![]);
+    add(F::Clean, PieceId::Neon, 48_000, Format::Float32, vec![]);
+    add(
+        F::StemGainLoudest,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::StemGain {
+            stem: StemSel::Loudest,
+            db: 6.0,
+        }],
+    );
+    add(
+        F::StemGainQuietest,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::StemGain {
+            stem: StemSel::Quietest,
+            db: -3.0,
+        }],
+    );
+    add(
+        F::StemOffset,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::StemShift {
+            stem: StemSel::Named("Keys"),
+            samples: 480,
+        }],
+    );
+    add(
+        F::StemStartOffset,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::StemShift {
+            stem: StemSel::Named("Keys"),
+            samples: 96_000,
+        }],
+    );
+    add(
+        F::StemStartOffset,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::StemFromFirstRegion {
+            stem: StemSel::Named("Lead"),
+        }],
+    );
+    add(
+        F::StemStopsEarly,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::StemStopsAt {
+            stem: StemSel::Named("Drums"),
+            at_s: 6.0,
+            truncate: false,
+        }],
+    );
+    add(
+        F::StemMuted,
+        PieceId::Lantern,
+        RATE,
+        Format::Int24,
+        vec![D::StemMute {
+            stem: StemSel::Named("Piano"),
+            from_s: 3.0,
+            to_s: 5.0,
+        }],
+    );
+    add(
+        F::MissingStem,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::DropStem {
+            stem: StemSel::Named("Keys"),
+        }],
+    );
+    add(
+        F::MissingReturn,
+        PieceId::Lantern,
+        RATE,
+        Format::Int24,
+        vec![D::DropStem {
+            stem: StemSel::Named("FX"),
+        }],
+    );
+    add(
+        F::Polarity,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::Polarity {
+            stem: StemSel::Named("Bass"),
+        }],
+    );
+    add(
+        F::MasterGain,
+        PieceId::Lantern,
+        RATE,
+        Format::Int24,
+        vec![D::MasterGain { db: 1.0 }],
+    );
+    add(
+        F::MasterEq,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::MasterEq {
+            bands: vec![(Shape::Peak { gain_db: -4.0 }, 2500.0, 1.0)],
+        }],
+    );
+    add(
+        F::MasterDynamics,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::MasterComp {
+            threshold_db: -26.0,
+            ratio: 4.0,
+            makeup_db: 6.0,
+        }],
+    );
+    add(
+        F::LowEndCancellation,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::LowEndCancel {
+            crossover_hz: 300.0,
+            gain_db: 0.0,
+        }],
+    );
+    add(
+        F::KickSplit,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::KickSplit {
+            crossover_hz: 90.0,
+            in_name: "KickIn",
+            sub_name: "KickSub",
+        }],
+    );
+    add(
+        F::Clipping,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::MixClip { over_db: 3.0 }],
+    );
+    add(
+        F::TailCut,
+        PieceId::Lantern,
+        RATE,
+        Format::Int24,
+        vec![D::TailCut { after_music_s: 0.0 }],
+    );
+    add(
+        F::MixFormat,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::MixFormat {
+            rate: Some(44_100),
+            format: Some(Format::Int16),
+        }],
+    );
+    add(
+        F::MixOffset,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::MixShift { samples: 64 }],
+    );
+    add(
+        F::Naming,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: None,
+            file_name: "mix.wav",
+        }],
+    );
+    add(
+        F::Multitrack,
+        PieceId::Neon,
+        RATE,
+        Format::Int24,
+        vec![D::Multitrack],
+    );
+    add(
+        F::Pairs,
+        PieceId::Harbor,
+        RATE,
+        Format::Int24,
+        vec![
+            D::StemGain {
+                stem: StemSel::Loudest,
+                db: 6.0,
+            },
+            D::StemShift {
+                stem: StemSel::Named("Lead"),
+                samples: 480,
+            },
+        ],
+    );
+    out
+}
+
+/// Every case of both lists, by name.
+pub fn find(name: &str) -> Option<Case> {
+    full().into_iter().chain(fast()).find(|c| c.name == name)
+}
