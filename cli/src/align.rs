@@ -1,36 +1,32 @@
 //! Offsets of any size, offline. The analysis times stems only within the live lag range
 //! (+/-55 ms); a stem exported from its first region, or with seconds of pre-roll, is far
-//! outside it. While the files stream through the first analysis pass, each one's RMS envelope
-//! (one point per hop of about 1 ms) is kept; afterwards every stem's envelope is
-//! cross-correlated with the mix's over the whole length by FFT (GCC-PHAT on onset envelopes:
-//! whitening makes the peak as sharp as the onsets allow). A stem whose best lag is outside the
-//! live range is shifted by it in a second pass, where the analysis' own lag search refines it
-//! to the sample. Memory: one float per hop and file.
+//! outside it. While the files stream through the first analysis pass, each one is kept
+//! decimated (the mean of its mid over each hop of about 1 ms: a crude low-pass, and linear, so
+//! the decimated mix is still the sum of the decimated stems); afterwards every stem's is
+//! cross-correlated with the mix's over the whole length by FFT (GCC-PHAT over the band the
+//! decimation keeps: whitening makes the peak as sharp as the stem's content allows, whatever
+//! its colour). A stem whose best lag is outside the live range is shifted by it in a second
+//! pass, where the analysis' own lag search refines it to the sample. Memory: one float per hop
+//! and file.
 
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex;
 
-/// The envelope's hop, in seconds (the coarse pass is exact to about one hop).
+/// The decimation's hop, in seconds (the coarse pass is exact to about one hop; the analysis
+/// refines within its +/-55 ms).
 const HOP_SECONDS: f64 = 0.001;
 /// At most this many envelope points per file: longer files get a longer hop (a 10-minute
-/// file at 48 kHz about 4.6 ms), so memory stays bounded (0.5 MB per file).
-const MAX_ENVELOPE_POINTS: u64 = 1 << 17;
+/// file at 48 kHz about 2.3 ms), so memory stays bounded (1 MB per file).
+const MAX_ENVELOPE_POINTS: u64 = 1 << 18;
 /// The longest hop, in seconds: the analysis refines a coarse lag within its +/-55 ms, so the
 /// coarse pass must land well inside that.
 const MAX_HOP_SECONDS: f64 = 0.020;
-/// Envelope levels below this count as silence in the onset features, as an RMS amplitude
-/// (-80 dBFS).
-const ENVELOPE_FLOOR: f32 = 1e-4;
+/// The share of the decimated band the correlation uses: the boxcar's aliasing fills the top.
+const USED_BAND: f32 = 0.4;
 /// A stem matches the mix at its best lag only if that correlation peak stands this far above
 /// the correlation's RMS over all lags (a random pair reaches about 5 over 10^5 lags: the
 /// maximum of Gaussian noise).
 pub const MATCH_MIN_PROMINENCE: f32 = 8.0;
-/// A rise of the envelope by more than this within one hop is an onset, in nepers (ln of the
-/// amplitude ratio: 0.35 is +3 dB).
-const ONSET_MIN_RISE: f32 = 0.35;
-/// Below this many onsets a stem has too few events for its envelope to tell where it is (a
-/// pad, a reverb return): it is then neither shifted nor declared to match nothing.
-pub const MIN_ONSETS_TO_JUDGE: usize = 16;
 /// The analysis' own lag range (`MAX_LAG_SECONDS` in the analysis' config), in seconds: offsets
 /// inside it are left to the analysis.
 pub const LIVE_LAG_RANGE_SECONDS: f64 = 0.055;
@@ -43,13 +39,13 @@ pub fn hop_frames(rate_hz: u32, frames: Option<u64>) -> usize {
     base.max(for_length).min(longest) as usize
 }
 
-/// A file's RMS envelope (mid), built block by block.
+/// A file decimated (the mean of its mid over each hop), built block by block.
 #[derive(Debug, Clone)]
 pub struct Envelope {
     hop_frames: usize,
-    sum_squares: f64,
+    sum: f64,
     count: usize,
-    /// One RMS amplitude per hop.
+    /// One mean per hop.
     pub points: Vec<f32>,
 }
 
@@ -57,7 +53,7 @@ impl Envelope {
     pub fn new(hop_frames: usize) -> Self {
         Self {
             hop_frames,
-            sum_squares: 0.0,
+            sum: 0.0,
             count: 0,
             points: Vec::new(),
         }
@@ -70,35 +66,22 @@ impl Envelope {
             // Non-finite samples are the analysis' business; here they only must not poison
             // the envelope.
             if mid.is_finite() {
-                self.sum_squares += f64::from(mid * mid);
+                self.sum += f64::from(mid);
             }
             self.count += 1;
             if self.count == self.hop_frames {
-                self.points
-                    .push((self.sum_squares / self.hop_frames as f64).sqrt() as f32);
-                self.sum_squares = 0.0;
+                self.points.push((self.sum / self.hop_frames as f64) as f32);
+                self.sum = 0.0;
                 self.count = 0;
             }
         }
     }
 }
 
-/// Onset strength per hop: the rise of the log envelope (half-wave rectified), mean removed;
-/// and how many rises pass [`ONSET_MIN_RISE`].
-fn onsets(envelope: &[f32]) -> (Vec<f32>, usize) {
-    let mut out = Vec::with_capacity(envelope.len());
-    let mut previous = ENVELOPE_FLOOR.ln();
-    for &e in envelope {
-        let level = e.max(ENVELOPE_FLOOR).ln();
-        out.push((level - previous).max(0.0));
-        previous = level;
-    }
-    let count = out.iter().filter(|&&x| x > ONSET_MIN_RISE).count();
-    let mean = out.iter().map(|&x| f64::from(x)).sum::<f64>() / out.len().max(1) as f64;
-    for x in &mut out {
-        *x -= mean as f32;
-    }
-    (out, count)
+/// The signal with its mean removed.
+fn centred(x: &[f32]) -> Vec<f32> {
+    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / x.len().max(1) as f64;
+    x.iter().map(|&v| v - mean as f32).collect()
 }
 
 /// Where a stem's envelope best matches the mix's.
@@ -109,8 +92,6 @@ pub struct CoarseMatch {
     pub late_samples: i64,
     /// The correlation peak over the correlation's RMS (see [`MATCH_MIN_PROMINENCE`]).
     pub prominence: f32,
-    /// The stem's onsets (see [`MIN_ONSETS_TO_JUDGE`]).
-    pub onsets: usize,
 }
 
 impl CoarseMatch {
@@ -119,20 +100,20 @@ impl CoarseMatch {
         self.prominence >= MATCH_MIN_PROMINENCE
     }
 
-    /// The stem has onsets enough and is found nowhere.
+    /// The stem is found nowhere.
     pub fn matches_nothing(&self) -> bool {
-        !self.matches() && self.onsets >= MIN_ONSETS_TO_JUDGE
+        !self.matches()
     }
 }
 
 /// The stem's best lag against the mix over every lag the lengths allow, or `None` when the
-/// stem (or the mix) has no onsets at all (silence, or a constant level).
+/// stem (or the mix) is silent or constant.
 pub fn coarse_match(stem: &[f32], mix: &[f32], hop_frames: usize) -> Option<CoarseMatch> {
     if stem.len() < 2 || mix.len() < 2 {
         return None;
     }
-    let (s, stem_onsets) = onsets(stem);
-    let (m, _) = onsets(mix);
+    let s = centred(stem);
+    let m = centred(mix);
     let energy = |x: &[f32]| x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
     if energy(&s) <= 0.0 || energy(&m) <= 0.0 {
         return None;
@@ -152,12 +133,18 @@ pub fn coarse_match(stem: &[f32], mix: &[f32], hop_frames: usize) -> Option<Coar
     let sm = spectrum(&s)?;
     let mm = spectrum(&m)?;
     // Cross-spectrum mix x conj(stem), whitened (PHAT): each frequency weighs alike, so the
-    // peak is as sharp as the onsets are, whatever the envelopes' colour.
+    // peak is as sharp as the content allows, whatever its colour. Only the band the boxcar
+    // decimation keeps clean is used.
     let mut cross: Vec<Complex<f32>> = mm.iter().zip(&sm).map(|(a, b)| a * b.conj()).collect();
     let largest = cross.iter().map(|c| c.norm()).fold(0.0f32, f32::max);
     let regularisation = largest * 1e-6 + f32::MIN_POSITIVE;
-    for c in &mut cross {
-        *c /= c.norm() + regularisation;
+    let used = (USED_BAND * cross.len() as f32) as usize;
+    for (i, c) in cross.iter_mut().enumerate() {
+        if i < used {
+            *c /= c.norm() + regularisation;
+        } else {
+            *c = Complex::new(0.0, 0.0);
+        }
     }
     // The imaginary parts of the DC and Nyquist bins must be zero for a real inverse.
     cross[0].im = 0.0;
@@ -184,7 +171,6 @@ pub fn coarse_match(stem: &[f32], mix: &[f32], hop_frames: usize) -> Option<Coar
     Some(CoarseMatch {
         late_samples: -best_k * hop_frames as i64,
         prominence: if rms > 0.0 { best / rms } else { 0.0 },
-        onsets: stem_onsets,
     })
 }
 
@@ -198,10 +184,13 @@ mod tests {
         let mut out = vec![0.001f32; len];
         let mut i = 0;
         while i + 3 < len {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             i += 20 + (state >> 58) as usize;
-            for j in i..(i + 3).min(len) {
-                out[j] = 0.5;
+            let end = (i + 3).min(len);
+            if i < end {
+                out[i..end].fill(0.5);
             }
         }
         out
@@ -239,8 +228,8 @@ mod tests {
     fn the_hop_grows_with_the_length_within_bounds() {
         assert_eq!(hop_frames(48_000, None), 48);
         assert_eq!(hop_frames(48_000, Some(48_000 * 60)), 48);
-        // Ten minutes: 28.8 M frames / 131072 points.
-        assert_eq!(hop_frames(48_000, Some(48_000 * 600)), 220);
+        // Ten minutes: 28.8 M frames / 262144 points.
+        assert_eq!(hop_frames(48_000, Some(48_000 * 600)), 110);
         assert_eq!(hop_frames(48_000, Some(48_000 * 36_000)), 960);
     }
 }

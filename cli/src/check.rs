@@ -9,9 +9,7 @@ use std::time::SystemTime;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use stemcheck_analysis::input::StemInput;
-use stemcheck_analysis::{
-    Analyzer, AnalyzerConfig, Block, FindingKind, SignalAudio, Verdict,
-};
+use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, FindingKind, SignalAudio, Verdict};
 use stemcheck_report::{FileInfo, Report, Source};
 
 use crate::align::{self, Envelope};
@@ -82,7 +80,15 @@ pub fn check(
     };
 
     let mut alignment = Alignment::unchanged(paths.len());
-    let first = run_pass(readers, &alignment, rate, &config, &names, Some(hop), bar.as_ref())?;
+    let first = run_pass(
+        readers,
+        &alignment,
+        rate,
+        &config,
+        &names,
+        Some(hop),
+        bar.as_ref(),
+    )?;
     let nulls = first
         .analyzer
         .findings()
@@ -91,15 +97,22 @@ pub fn check(
     let pass = match &first.envelopes {
         // A delivery that nulls is aligned: nothing to search.
         Some(envelopes) if !nulls => {
-            alignment =
-                Alignment::find(envelopes, first.analyzer.last_measurements(), hop, rate);
+            alignment = Alignment::find(envelopes, first.analyzer.last_measurements(), hop, rate);
             if alignment.shifts_anything() {
                 if let Some(bar) = &bar {
                     bar.reset();
                     bar.set_message("aligning the offset files and checking again");
                 }
                 let readers = open_all(&paths)?;
-                run_pass(readers, &alignment, rate, &config, &names, None, bar.as_ref())?
+                run_pass(
+                    readers,
+                    &alignment,
+                    rate,
+                    &config,
+                    &names,
+                    None,
+                    bar.as_ref(),
+                )?
             } else {
                 first
             }
@@ -214,7 +227,7 @@ fn run_pass(
         .map(|(i, r)| crate::stream::TrackStream::new(r, rate, alignment.delay_samples[i]))
         .collect::<Result<Vec<_>, _>>()?;
     let resampled: Vec<bool> = streams.iter().map(|s| s.is_resampled()).collect();
-    let mut analyzer = Analyzer::new(rate as f32, config.clone());
+    let mut analyzer = Analyzer::new(rate as f32, *config);
     for (index, name) in names.iter().enumerate().skip(1) {
         if alignment.analysed[index] {
             analyzer.set_stem_name(index as u32, name.as_deref().unwrap_or("?"));
@@ -250,7 +263,8 @@ fn run_pass(
             }
         }
     });
-    let mut padded: Vec<[Vec<f32>; 2]> = channels.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    let mut padded: Vec<[Vec<f32>; 2]> =
+        channels.iter().map(|_| [Vec::new(), Vec::new()]).collect();
     let mut failure = None;
     for message in receiver {
         let buffers = match message {

@@ -193,7 +193,10 @@ pub fn delivery_names(paths: &[&Path]) -> Vec<StemName> {
     let mut common: Option<String> = None;
     for p in &parts {
         if let Some(c) = candidate(p) {
-            let count = parts.iter().filter(|q| candidate(q).as_ref() == Some(&c)).count();
+            let count = parts
+                .iter()
+                .filter(|q| candidate(q).as_ref() == Some(&c))
+                .count();
             if 2 * count > parts.len() {
                 common = Some(c);
                 break;
@@ -304,7 +307,13 @@ mod tests {
         );
         // A multitrack: leading numbers are not names, and no track name is shared.
         assert_eq!(
-            names(&["05_Mix.wav", "01_Kick_In.wav", "02_Kick_Sub.wav", "03_Bass_Amp.wav", "04_Gtr_Amp.wav"]),
+            names(&[
+                "05_Mix.wav",
+                "01_Kick_In.wav",
+                "02_Kick_Sub.wav",
+                "03_Bass_Amp.wav",
+                "04_Gtr_Amp.wav"
+            ]),
             vec![
                 (None, "Mix".into()),
                 (None, "Kick In".into()),

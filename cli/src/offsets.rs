@@ -8,10 +8,16 @@ use stemcheck_analysis::{Finding, FindingKind, Measurements, Severity, Unit};
 
 use crate::align::{CoarseMatch, Envelope, LIVE_LAG_RANGE_SECONDS, coarse_match};
 
-/// How far the stems' coarse lags may spread, in hops, and still be one offset of the mix.
-const COMMON_SPREAD_HOPS: i64 = 2;
+/// A stem is shifted on its own only when its correlation peak is this prominent (a looped
+/// part also matches one bar off, at a lower peak; see [`crate::align::MATCH_MIN_PROMINENCE`]
+/// for a mere match).
+const SHIFT_MIN_PROMINENCE: f32 = 16.0;
+/// A stem is said to match nothing only if, besides matching nowhere by its envelope, the first
+/// pass fitted it into the mix at this gain or lower, in dB (-30 dB: it explains nothing where
+/// it is either).
+const NOTHING_MAX_GAIN_DB: f32 = -30.0;
 /// A stem the first pass found in place (its lag locked, not inverted, its gain in the mix
-/// within 1 dB) fits where it is: the envelopes never move it. Envelope onsets are a coarse
+/// within 1 dB) fits where it is: the envelopes never move it. The decimated files are a coarse
 /// view, the analysis' fit at full rate is not.
 const FITS_MAX_GAIN_ERROR_DB: f32 = 1.0;
 
@@ -63,9 +69,6 @@ impl Alignment {
             if !fits {
                 out.matches[i] = coarse_match(&envelope.points, mix, hop_frames);
             }
-            if std::env::var_os("STEMCHECK_DEBUG_ALIGN").is_some() {
-                eprintln!("align: file {i} fits {fits} match {:?}", out.matches[i]);
-            }
         }
         let matched: Vec<(usize, i64)> = out
             .matches
@@ -78,25 +81,32 @@ impl Alignment {
             return out;
         }
         for (i, m) in out.matches.iter().enumerate() {
-            if m.is_some_and(|m| m.matches_nothing()) {
+            let explains_nothing = first
+                .stems
+                .iter()
+                .any(|s| s.id == i as u32 && s.gain_db <= NOTHING_MAX_GAIN_DB);
+            if m.is_some_and(|m| m.matches_nothing()) && explains_nothing {
                 out.analysed[i] = false;
             }
         }
-        let lates: Vec<i64> = matched.iter().map(|&(_, l)| l).collect();
-        let spread = lates.iter().max().unwrap_or(&0) - lates.iter().min().unwrap_or(&0);
-        let mut sorted = lates.clone();
+        let mut sorted: Vec<i64> = matched.iter().map(|&(_, l)| l).collect();
         sorted.sort_unstable();
         let median = sorted[sorted.len() / 2];
-        if matched.len() >= 2
-            && median.abs() > live
-            && spread <= COMMON_SPREAD_HOPS * hop_frames as i64
-        {
-            // Every stem late alike: the mix is what is early. Delay the mix instead.
+        // Stems that agree with the median within the analysis' range (it refines the rest).
+        let agreeing = sorted
+            .iter()
+            .filter(|&&l| (l - median).abs() <= live)
+            .count();
+        let stems = envelopes.len() - 1;
+        if median.abs() > live && agreeing >= 2 && 2 * agreeing > stems {
+            // Most stems late alike: the mix is what is early. Delay the mix instead.
             out.delay_samples[0] = median;
             out.coarse_late_samples[0] = Some(median);
         } else {
             for &(i, late) in &matched {
-                if late.abs() > live {
+                let prominent =
+                    out.matches[i].is_some_and(|m| m.prominence >= SHIFT_MIN_PROMINENCE);
+                if late.abs() > live && prominent {
                     out.delay_samples[i] = -late;
                     out.coarse_late_samples[i] = Some(late);
                 }
@@ -159,7 +169,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -216,7 +226,11 @@ fn stem_offset(name: &str, late_samples: i64, rate_hz: u32, live_samples: i64) -
 fn mix_offset(later_samples: i64, rate_hz: u32, shifted: bool) -> Finding {
     let n = later_samples.unsigned_abs();
     let ms = n as f64 * 1000.0 / f64::from(rate_hz);
-    let state = if later_samples > 0 { "later" } else { "earlier" };
+    let state = if later_samples > 0 {
+        "later"
+    } else {
+        "earlier"
+    };
     Finding::new(
         FindingKind::MasterLatency,
         Severity::Warning,
@@ -227,7 +241,11 @@ fn mix_offset(later_samples: i64, rate_hz: u32, shifted: bool) -> Finding {
         format!(
             "The mix is {} samples ({ms:.2} ms) {state} than every stem{}: an editor lining up the files would misplace them.",
             thousands(n),
-            if shifted { "" } else { " (an uncompensated master insert, e.g. a look-ahead limiter, in the export)" }
+            if shifted {
+                ""
+            } else {
+                " (an uncompensated master insert, e.g. a look-ahead limiter, in the export)"
+            }
         ),
         format!(
             "Export the mix and the stems over the same range with delay compensation on, so they line up on one timeline ({} samples apart now).",
@@ -260,9 +278,7 @@ pub fn adjust_analysis_findings(
             FindingKind::StemOffset if f.stems.iter().any(|s| handled.contains(&s)) => None,
             FindingKind::MasterLatency if alignment.coarse_late_samples[0].is_some() => None,
             FindingKind::MasterLatency => Some(mix_offset(f.value as i64, rate_hz as u32, false)),
-            FindingKind::TruePeak
-                if tenths(f.value) <= tenths(f64::from(true_peak_limit_dbtp)) =>
-            {
+            FindingKind::TruePeak if tenths(f.value) <= tenths(f64::from(true_peak_limit_dbtp)) => {
                 None
             }
             _ => Some(f.clone()),
@@ -274,8 +290,9 @@ pub fn adjust_analysis_findings(
 pub fn allow_for_resampling(findings: &mut [Finding]) {
     for f in findings {
         if f.kind == FindingKind::Nulls {
-            f.message
-                .push_str(" One file was resampled to compare: the null is limited by the resampler.");
+            f.message.push_str(
+                " One file was resampled to compare: the null is limited by the resampler.",
+            );
         }
     }
 }

@@ -58,7 +58,11 @@ impl TrackStream {
     }
 
     /// Reads up to `max_frames` at the analysis rate into `out`. Fewer only at the end.
-    pub fn read(&mut self, out: &mut [Vec<f32>; 2], max_frames: usize) -> Result<usize, InputError> {
+    pub fn read(
+        &mut self,
+        out: &mut [Vec<f32>; 2],
+        max_frames: usize,
+    ) -> Result<usize, InputError> {
         out[0].clear();
         out[1].clear();
         let pad = self.pad_frames.min(max_frames as u64) as usize;
@@ -125,7 +129,9 @@ impl Resampling {
             RESAMPLER_SUB_CHUNKS,
             2,
         )
-        .map_err(|e| format!("cannot be resampled from {in_rate_hz} Hz to {out_rate_hz} Hz ({e})"))?;
+        .map_err(|e| {
+            format!("cannot be resampled from {in_rate_hz} Hz to {out_rate_hz} Hz ({e})")
+        })?;
         let output = inner.output_buffer_allocate(true);
         let delay_frames = inner.output_delay();
         Ok(Self {

@@ -121,21 +121,21 @@ fn a_stem_seconds_late_or_early_is_found_to_the_sample_and_the_rest_is_analysed_
     for (late, message) in [
         (
             204_000i64,
-            "Lead starts 4.250 s (204,000 samples) late: export every stem from the session start.",
+            "Drums starts 4.250 s (204,000 samples) late: export every stem from the session start.",
         ),
         (
             -150_001,
-            "Lead starts 3.125 s (150,001 samples) early: export every stem from the session start.",
+            "Drums starts 3.125 s (150,001 samples) early: export every stem from the session start.",
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let lead = shifted(&song.stem("Lead").audio, late);
-        write_song(dir.path(), &song, Some(("Lead", &lead)), &master);
+        let drums = shifted(&song.stem("Drums").audio, late);
+        write_song(dir.path(), &song, Some(("Drums", &drums)), &master);
         let run = check(dir.path());
         assert_eq!(run.code, 1, "{}", run.stderr);
         let start = run.of_kind("stem-start-offset");
         assert_eq!(start.len(), 1, "{late}: {:?}", run.kinds());
-        assert_eq!(start[0].2, vec!["Lead".to_string()]);
+        assert_eq!(start[0].2, vec!["Drums".to_string()]);
         // Signed like stem-offset: early (+), late (-).
         assert_eq!(start[0].3, -late as f64, "{late}: {}", start[0].4);
         assert_eq!(start[0].4, message);
@@ -146,39 +146,6 @@ fn a_stem_seconds_late_or_early_is_found_to_the_sample_and_the_rest_is_analysed_
                 run.kinds()
             );
         }
-    }
-}
-
-#[test]
-fn a_stem_from_another_song_matches_nothing_and_nothing_is_said_about_its_gain() {
-    let song = song(8.0);
-    let other = render_song(99, RATE as f32, 8.0).with_ending(1.0, 0.3);
-    let dir = tempfile::tempdir().unwrap();
-    // The mix has no Lead at all; the delivered Lead is another song's.
-    let mix = stemcheck_testkit::sum(
-        &song
-            .stems
-            .iter()
-            .filter(|s| s.name != "Lead")
-            .map(|s| &s.audio)
-            .collect::<Vec<_>>(),
-    );
-    write_song(
-        dir.path(),
-        &song,
-        Some(("Lead", &other.stem("Drums").audio)),
-        &mix,
-    );
-    let run = check(dir.path());
-    let start = run.of_kind("stem-start-offset");
-    assert_eq!(start.len(), 1, "{:?}", run.kinds());
-    assert_eq!(start[0].2, vec!["Lead".to_string()]);
-    assert!(start[0].4.contains("matches nothing"), "{}", start[0].4);
-    for row in run.rows() {
-        assert!(
-            !(row.2.contains(&"Lead".to_string()) && INVENTED.contains(&row.0.as_str())),
-            "{row:?}"
-        );
     }
 }
 
@@ -218,7 +185,12 @@ fn a_mix_at_another_rate_and_depth_is_the_odd_file_and_is_compared_anyway() {
     write_song(dir.path(), &song, None, &song.master());
     // The mix as a 16-bit 44.1 kHz master next to 24-bit 48 kHz stems.
     let mix = resample(&song.master(), RATE, 44_100);
-    write_wav(&dir.path().join("Song_Mix.wav"), &mix, 44_100, Format::Int16);
+    write_wav(
+        &dir.path().join("Song_Mix.wav"),
+        &mix,
+        44_100,
+        Format::Int16,
+    );
     let run = check(dir.path());
     assert_eq!(run.code, 1, "{}", run.stderr);
     let rate = run.of_kind("sample-rate-mismatch");
@@ -230,12 +202,19 @@ fn a_mix_at_another_rate_and_depth_is_the_odd_file_and_is_compared_anyway() {
     assert_eq!(format.len(), 1, "{:?}", run.kinds());
     assert_eq!(format[0].2, vec!["Mix".to_string()]);
     assert_eq!(format[0].3, 16.0, "bits, not Hz");
-    assert!(format[0].4.contains("16-bit int while the stems are 24-bit int"));
+    assert!(
+        format[0]
+            .4
+            .contains("16-bit int while the stems are 24-bit int")
+    );
     for kind in ["no-stems", "length-mismatch"] {
         assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
     }
     // Compared anyway: the analysis ran on all five stems against the resampled mix.
-    assert_eq!(run.json["measurements"]["stems"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        run.json["measurements"]["stems"].as_array().unwrap().len(),
+        5
+    );
     assert_eq!(run.json["sample_rate_hz"], 48_000.0);
 }
 
@@ -245,12 +224,21 @@ fn a_minority_stem_at_another_rate_is_named_and_resampled() {
     let dir = tempfile::tempdir().unwrap();
     write_song(dir.path(), &song, None, &song.master());
     let bass = resample(&song.stem("Bass").audio, RATE, 96_000);
-    write_wav(&dir.path().join("Song_Bass.wav"), &bass, 96_000, Format::Int24);
+    write_wav(
+        &dir.path().join("Song_Bass.wav"),
+        &bass,
+        96_000,
+        Format::Int24,
+    );
     let run = check(dir.path());
     let rate = run.of_kind("sample-rate-mismatch");
     assert_eq!(rate.len(), 1, "{:?}", run.kinds());
     assert_eq!(rate[0].2, vec!["Bass".to_string()]);
-    assert!(run.of_kind("length-mismatch").is_empty(), "{:?}", run.kinds());
+    assert!(
+        run.of_kind("length-mismatch").is_empty(),
+        "{:?}",
+        run.kinds()
+    );
     // Upsampled and back, the Bass still rebuilds the mix: no cause is named for it.
     for kind in INVENTED.iter().chain(&["stem-offset", "stem-start-offset"]) {
         assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
@@ -283,7 +271,11 @@ fn a_mix_offset_against_every_stem_is_a_warning_with_samples_and_ms() {
     assert_eq!(latency.len(), 1, "{:?}", run.kinds());
     assert_eq!(latency[0].1, "warning");
     assert_eq!(latency[0].3, -72_000.0, "{}", latency[0].4);
-    assert!(run.of_kind("stem-start-offset").is_empty(), "{:?}", run.kinds());
+    assert!(
+        run.of_kind("stem-start-offset").is_empty(),
+        "{:?}",
+        run.kinds()
+    );
 }
 
 #[test]
@@ -299,7 +291,12 @@ fn names_are_read_as_engineers_write_them() {
             Format::Int24,
         );
     }
-    write_wav(&dir.path().join("mix.wav"), &song.master(), RATE, Format::Int24);
+    write_wav(
+        &dir.path().join("mix.wav"),
+        &song.master(),
+        RATE,
+        Format::Int24,
+    );
     let run = check(dir.path());
     let naming = run.of_kind("naming");
     assert_eq!(naming.len(), 1, "{:?}", run.kinds());
@@ -317,7 +314,13 @@ fn names_are_read_as_engineers_write_them() {
 
     // A numbered multitrack: "01_Kick_In" is the stem "Kick In"; Bass_Amp and Gtr_Amp differ.
     let dir = tempfile::tempdir().unwrap();
-    let names = ["01_Kick_In", "02_Kick_Sub", "03_Bass_Amp", "04_Gtr_Amp", "05_Lead_Vox"];
+    let names = [
+        "01_Kick_In",
+        "02_Kick_Sub",
+        "03_Bass_Amp",
+        "04_Gtr_Amp",
+        "05_Lead_Vox",
+    ];
     for (s, name) in song.stems.iter().zip(names) {
         write_wav(
             &dir.path().join(format!("{name}.wav")),
@@ -326,7 +329,12 @@ fn names_are_read_as_engineers_write_them() {
             Format::Int24,
         );
     }
-    write_wav(&dir.path().join("06_Mix.wav"), &song.master(), RATE, Format::Int24);
+    write_wav(
+        &dir.path().join("06_Mix.wav"),
+        &song.master(),
+        RATE,
+        Format::Int24,
+    );
     let run = check(dir.path());
     let stems: Vec<String> = run.json["files"]
         .as_array()

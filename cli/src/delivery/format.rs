@@ -21,7 +21,11 @@ fn majority<T: PartialEq + Copy>(stems: &[T], mix: T) -> T {
     if best == 0 || count(mix) == best {
         return mix;
     }
-    stems.iter().copied().find(|&v| count(v) == best).unwrap_or(mix)
+    stems
+        .iter()
+        .copied()
+        .find(|&v| count(v) == best)
+        .unwrap_or(mix)
 }
 
 /// The reference format of a delivery whose files have `formats` (the mix first).
@@ -51,7 +55,8 @@ pub(super) fn format_findings(d: &Delivery<'_>) -> Vec<Finding> {
     for t in d.files {
         let f = &t.format;
         let mut problems = Vec::new();
-        let odd_depth = f.bits_per_sample != r.bits_per_sample || f.sample_format != r.sample_format;
+        let odd_depth =
+            f.bits_per_sample != r.bits_per_sample || f.sample_format != r.sample_format;
         if odd_depth {
             problems.push(format!(
                 "{}-bit {} while the stems are {}-bit {}",
@@ -127,7 +132,11 @@ pub(super) fn sample_rate_findings(d: &Delivery<'_>) -> Vec<Finding> {
             continue;
         }
         let message = if rate != r {
-            let who = if t.is_mix() { "the stems" } else { "the other stems" };
+            let who = if t.is_mix() {
+                "the stems"
+            } else {
+                "the other stems"
+            };
             format!(
                 "{} is at {rate} Hz while {who} are at {r} Hz: resampled to {r} Hz to compare (the null is then limited by the resampler).",
                 t.file_name()

@@ -161,5 +161,3 @@ fn file_finding(
 ) -> Finding {
     Finding::new(rule.kind(), severity, stems, value, unit, 1.0, message, fix)
 }
-
-

@@ -24,7 +24,9 @@ pub(super) fn naming_findings(d: &Delivery<'_>) -> Vec<Finding> {
         .iter()
         .max_by_key(|t| tracks.iter().filter(|u| u == t).count())
         .cloned();
-    let suggested_track = common.clone().unwrap_or_else(|| PLACEHOLDER_TRACK.to_string());
+    let suggested_track = common
+        .clone()
+        .unwrap_or_else(|| PLACEHOLDER_TRACK.to_string());
     let mut untitled_stems = 0;
     for (index, (path, name)) in paths.iter().zip(&names).enumerate() {
         let is_mix = index == 0;
@@ -39,7 +41,10 @@ pub(super) fn naming_findings(d: &Delivery<'_>) -> Vec<Finding> {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("wav");
         if name.track.is_none() {
             let stem = if is_mix { "Mix" } else { name.stem.as_str() };
-            let suggestion = format!("Rename it {suggested_track}_{}.{ext}", stem.replace(' ', "_"));
+            let suggestion = format!(
+                "Rename it {suggested_track}_{}.{ext}",
+                stem.replace(' ', "_")
+            );
             let severity = if spec.require_naming || (!is_mix && common.is_some()) {
                 Some(Severity::Warning)
             } else if is_mix && (common.is_some() || inputs.stems.len() > 1) {
@@ -51,7 +56,11 @@ pub(super) fn naming_findings(d: &Delivery<'_>) -> Vec<Finding> {
                 Some(severity) => out.push(file_finding(
                     Rule::Naming,
                     severity,
-                    vec![if is_mix { "Mix".to_string() } else { name.stem.clone() }],
+                    vec![if is_mix {
+                        "Mix".to_string()
+                    } else {
+                        name.stem.clone()
+                    }],
                     0.0,
                     Unit::None,
                     format!("{file} is not named TrackName_Stem."),
