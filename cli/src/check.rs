@@ -54,7 +54,10 @@ pub fn check(
     let readers = open_all(&paths)?;
     let formats: Vec<Format> = readers.iter().map(|r| r.format.clone()).collect();
     let reference = reference_format(&formats);
-    let rate = reference.sample_rate_hz;
+    // The stems' rate; but a mix at a lower rate holds nothing above its Nyquist, so the stems
+    // are brought down to it rather than the mix up (which would leave the stems' top band as
+    // a residual no delivery defect explains).
+    let rate = reference.sample_rate_hz.min(formats[0].sample_rate_hz);
     let config = AnalyzerConfig {
         true_peak_limit_dbtp: spec.true_peak_limit_dbtp,
         usual_min_stems: spec.min_stems,
@@ -142,6 +145,7 @@ pub fn check(
         inputs,
         spec,
         reference,
+        analysis_rate_hz: rate,
     });
     let measurements = pass.analyzer.last_measurements().clone();
     let display: Vec<String> = facts.iter().map(FileFacts::name).collect();

@@ -210,12 +210,23 @@ fn a_mix_at_another_rate_and_depth_is_the_odd_file_and_is_compared_anyway() {
     for kind in ["no-stems", "length-mismatch"] {
         assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
     }
-    // Compared anyway: the analysis ran on all five stems against the resampled mix.
+    // Compared anyway: the analysis ran on all five stems, brought down to the mix's rate (the
+    // mix holds nothing above 22.05 kHz), and they rebuild it: no cause is invented.
     assert_eq!(
         run.json["measurements"]["stems"].as_array().unwrap().len(),
         5
     );
-    assert_eq!(run.json["sample_rate_hz"], 48_000.0);
+    assert_eq!(run.json["sample_rate_hz"], 44_100.0);
+    assert_eq!(
+        run.json["verdict"], "fails",
+        "the format findings are errors"
+    );
+    for kind in INVENTED {
+        assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
+    }
+    let nulls = run.of_kind("nulls");
+    assert_eq!(nulls.len(), 1, "{:?}", run.kinds());
+    assert!(nulls[0].4.contains("resampled"), "{}", nulls[0].4);
 }
 
 #[test]

@@ -137,8 +137,14 @@ pub(super) fn sample_rate_findings(d: &Delivery<'_>) -> Vec<Finding> {
             } else {
                 "the other stems"
             };
+            let at = d.analysis_rate_hz;
+            let how = if rate == at {
+                format!("the stems were resampled to {at} Hz to compare")
+            } else {
+                format!("resampled to {at} Hz to compare")
+            };
             format!(
-                "{} is at {rate} Hz while {who} are at {r} Hz: resampled to {r} Hz to compare (the null is then limited by the resampler).",
+                "{} is at {rate} Hz while {who} are at {r} Hz: {how} (the null is then limited by the resampler).",
                 t.file_name()
             )
         } else {

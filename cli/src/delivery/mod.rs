@@ -130,6 +130,8 @@ pub struct Delivery<'a> {
     pub spec: &'a Spec,
     /// What the stems agree on.
     pub reference: Reference,
+    /// The rate the audio was compared at (the stems', or a lower mix's), in Hz.
+    pub analysis_rate_hz: u32,
 }
 
 /// Runs one rule.
