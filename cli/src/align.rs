@@ -61,14 +61,22 @@ impl Envelope {
 
     /// Takes in a block (left, right).
     pub fn push(&mut self, left: &[f32], right: &[f32]) {
-        for (l, r) in left.iter().zip(right) {
-            let mid = 0.5 * (l + r);
-            // Non-finite samples are the analysis' business; here they only must not poison
-            // the envelope.
-            if mid.is_finite() {
-                self.sum += f64::from(mid);
+        let mut start = 0;
+        while start < left.len() {
+            let take = (self.hop_frames - self.count).min(left.len() - start);
+            let end = start + take;
+            // Summed in f32 over at most a hop (vectorised); a non-finite piece counts as
+            // silence: NaN and infinity are the analysis' business, not the timing's.
+            let piece: f32 = left[start..end]
+                .iter()
+                .zip(&right[start..end])
+                .map(|(l, r)| l + r)
+                .sum();
+            if piece.is_finite() {
+                self.sum += f64::from(piece) * 0.5;
             }
-            self.count += 1;
+            self.count += take;
+            start = end;
             if self.count == self.hop_frames {
                 self.points.push((self.sum / self.hop_frames as f64) as f32);
                 self.sum = 0.0;
@@ -222,6 +230,34 @@ mod tests {
         let m = coarse_match(&stranger, &mix, 48).unwrap();
         assert!(m.matches_nothing(), "prominence {}", m.prominence);
         assert_eq!(coarse_match(&[0.0; 100], &mix, 48), None);
+    }
+
+    #[test]
+    fn the_envelope_is_the_mean_of_the_mid_per_hop_whatever_the_blocks() {
+        // Hop 4: mids 1, 1, 1, 1 | 0, 0, 2, 2 -> means 1.0 and 1.0; a NaN hop counts as silence.
+        let left = [
+            1.0,
+            1.0,
+            1.0,
+            1.0,
+            0.0,
+            0.0,
+            2.0,
+            2.0,
+            f32::NAN,
+            0.0,
+            0.0,
+            0.0,
+        ];
+        let right = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0];
+        let mut whole = Envelope::new(4);
+        whole.push(&left, &right);
+        let mut pieces = Envelope::new(4);
+        for (l, r) in [(0, 3), (3, 9), (9, 12)] {
+            pieces.push(&left[l..r], &right[l..r]);
+        }
+        assert_eq!(whole.points, vec![1.0, 1.0, 0.0]);
+        assert_eq!(pieces.points, whole.points);
     }
 
     #[test]
