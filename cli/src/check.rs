@@ -1,44 +1,38 @@
-//! The check itself: open every file, compare their formats, stream them in lock step through
-//! the analysis core (the same one the plugin runs), then add the file-level findings.
+//! The check itself: open every file, agree on the analysis rate (the stems' majority; an odd
+//! file is resampled), stream them in lock step through the analysis core (the same one the
+//! plugin runs) while keeping their envelopes, and, when a stem turns out to start seconds early
+//! or late (or to match nothing), stream them once more with that stem shifted. Then add the
+//! file-level delivery findings. Files are read at most twice.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use stemcheck_analysis::StemInput;
-use stemcheck_analysis::{
-    Analyzer, AnalyzerConfig, Block, Finding, FindingKind, Severity, SignalAudio, Unit, Verdict,
-};
+use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, FindingKind, SignalAudio, Verdict};
 use stemcheck_report::{FileInfo, Report, Source};
 
+use crate::align::{self, Envelope};
 use crate::decode::{AudioReader, Format, InputError};
-use crate::inputs::{Inputs, stem_name, version_soup};
+use crate::delivery::{self, Delivery, FileFacts, FileWatch, reference_format};
+use crate::inputs::Inputs;
+use crate::offsets::{self, Alignment};
 use crate::profile::Spec;
 
 /// Blocks the decoding thread may run ahead of the analysis.
 const READ_AHEAD_BLOCKS: usize = 4;
 /// Frames decoded and analysed per step.
 const BLOCK_FRAMES: usize = 8192;
-/// A file whose last 10 ms are louder than this was cut off while sounding, in dBFS.
-pub const TAIL_FLOOR_DBFS: f32 = -60.0;
-/// The stretch at the end of a file that must be quiet, in seconds.
-const TAIL_SECONDS: f64 = 0.010;
-/// Channels this close (every sample within 2^-23, the 24-bit step) are the same channel.
-const SAME_CHANNEL_TOLERANCE: f32 = 1.0 / 8_388_608.0;
 
-/// One file during the check.
-struct Track {
-    path: PathBuf,
-    format: Format,
-    /// Frames the file turned out to hold (the decode is the truth, not the header).
-    frames_read: u64,
-    role: &'static str,
-    stem: Option<String>,
-    /// The last [`TAIL_SECONDS`] of audio (mid), as a ring.
-    tail: Vec<f32>,
-    tail_pos: usize,
-    identical_channels: bool,
-    analysed: bool,
+/// What one pass over the files leaves.
+struct Pass {
+    analyzer: Analyzer,
+    /// Per file (the mix first).
+    watches: Vec<FileWatch>,
+    /// Per file, when asked for.
+    envelopes: Option<Vec<Envelope>>,
+    /// Per file: whether it was resampled.
+    resampled: Vec<bool>,
 }
 
 /// Runs the check. `progress` shows a bar on stderr.
@@ -48,145 +42,127 @@ pub fn check(
     input_names: Vec<String>,
     progress: bool,
 ) -> Result<Report, InputError> {
-    let mut tracks = Vec::new();
-    let mut readers = Vec::new();
-    let (mix, reader) = open(&inputs.mix, "mix", None)?;
-    tracks.push(mix);
-    readers.push(reader);
-    for path in &inputs.stems {
-        let name = stem_name(path).stem;
-        let (track, reader) = open(path, "stem", Some(name))?;
-        tracks.push(track);
-        readers.push(reader);
-    }
-    let mut findings = format_findings(&tracks, spec);
-    findings.extend(naming_findings(inputs, spec));
-
-    let rate = tracks[0].format.sample_rate_hz;
+    let paths: Vec<PathBuf> = std::iter::once(inputs.mix.clone())
+        .chain(inputs.stems.iter().cloned())
+        .collect();
+    let names: Vec<Option<String>> = inputs
+        .names()
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (i > 0).then_some(n.stem))
+        .collect();
+    let readers = open_all(&paths)?;
+    let formats: Vec<Format> = readers.iter().map(|r| r.format.clone()).collect();
+    let reference = reference_format(&formats);
+    // The stems' rate; but a mix at a lower rate holds nothing above its Nyquist, so the stems
+    // are brought down to it rather than the mix up (which would leave the stems' top band as
+    // a residual no delivery defect explains).
+    let rate = reference.sample_rate_hz.min(formats[0].sample_rate_hz);
     let config = AnalyzerConfig {
         true_peak_limit_dbtp: spec.true_peak_limit_dbtp,
         usual_min_stems: spec.min_stems,
         usual_max_stems: spec.max_stems,
         ..AnalyzerConfig::default()
     };
-    let mut analyzer = Analyzer::new(rate as f32, config);
-    for (index, track) in tracks.iter_mut().enumerate().skip(1) {
-        track.analysed = track.format.sample_rate_hz == rate;
-        if track.analysed {
-            analyzer.set_stem_name(index as u32, track.stem.as_deref().unwrap_or("?"));
+    // The mix's length at the analysis rate, as declared (for the progress bar and the hop).
+    let total_frames = formats[0].declared_frames.map(|f| {
+        (f as f64 * f64::from(rate) / f64::from(formats[0].sample_rate_hz)).round() as u64
+    });
+    let hop = align::hop_frames(rate, total_frames);
+    let bar = match total_frames {
+        Some(total) if progress && total > 0 => {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {bar:40} {percent:>3}% {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("checking {} files", paths.len()));
+            Some(bar)
         }
-    }
-    let mismatched: Vec<&Track> = tracks
-        .iter()
-        .filter(|t| t.role == "stem" && !t.analysed)
-        .collect();
-    if !mismatched.is_empty() {
-        findings.push(stemcheck_analysis::sample_rate_mismatch(
-            mismatched
-                .iter()
-                .map(|t| t.stem.clone().unwrap_or_default())
-                .collect(),
-            rate as f32,
-            &mismatched
-                .iter()
-                .map(|t| t.format.sample_rate_hz as f32)
-                .collect::<Vec<_>>(),
-        ));
-    }
-
-    let total_frames = tracks[0].format.declared_frames.unwrap_or(0);
-    let bar = if progress && total_frames > 0 {
-        let bar = ProgressBar::new(total_frames);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {bar:40} {percent:>3}% {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(format!("checking {} files", tracks.len()));
-        Some(bar)
-    } else {
-        None
+        _ => None,
     };
 
-    // Decoding runs on its own thread, a few blocks ahead of the analysis: on two cores the
-    // check then costs about what the slower of the two costs, not their sum.
-    let (sender, receiver) =
-        std::sync::mpsc::sync_channel::<Result<Vec<[Vec<f32>; 2]>, InputError>>(READ_AHEAD_BLOCKS);
-    let decoder = std::thread::spawn(move || {
-        let mut readers = readers;
-        loop {
-            let mut buffers = Vec::with_capacity(readers.len());
-            let mut longest = 0;
-            for reader in &mut readers {
-                let mut buffer = [Vec::new(), Vec::new()];
-                match reader.read(&mut buffer, BLOCK_FRAMES) {
-                    Ok(frames) => longest = longest.max(frames),
-                    Err(e) => {
-                        let _ = sender.send(Err(e));
-                        return;
-                    }
+    let mut alignment = Alignment::unchanged(paths.len());
+    let first = run_pass(
+        readers,
+        &alignment,
+        rate,
+        &config,
+        &names,
+        Some(hop),
+        bar.as_ref(),
+    )?;
+    let nulls = first
+        .analyzer
+        .findings()
+        .iter()
+        .any(|f| f.kind == FindingKind::Nulls);
+    let pass = match &first.envelopes {
+        // A delivery that nulls is aligned: nothing to search.
+        Some(envelopes) if !nulls => {
+            alignment = Alignment::find(envelopes, first.analyzer.last_measurements(), hop, rate);
+            if alignment.shifts_anything() {
+                if let Some(bar) = &bar {
+                    bar.reset();
+                    bar.set_message("aligning the offset files and checking again");
                 }
-                buffers.push(buffer);
-            }
-            // The end of every file (dropping the sender ends the stream), or the checker gave
-            // up (the receiver is gone).
-            if longest == 0 || sender.send(Ok(buffers)).is_err() {
-                return;
-            }
-        }
-    });
-    let mut padded: Vec<[Vec<f32>; 2]> = tracks.iter().map(|_| [Vec::new(), Vec::new()]).collect();
-    for message in receiver {
-        let buffers = message?;
-        let mut longest = 0;
-        for (track, buffer) in tracks.iter_mut().zip(&buffers) {
-            longest = longest.max(buffer[0].len());
-            track.frames_read += buffer[0].len() as u64;
-            track.observe(buffer);
-        }
-        // Files that already ended are silent from there on (their length is checked apart).
-        for (buffer, out) in buffers.iter().zip(padded.iter_mut()) {
-            for c in 0..2 {
-                out[c].clear();
-                out[c].extend_from_slice(&buffer[c]);
-                out[c].resize(longest, 0.0);
+                let readers = open_all(&paths)?;
+                run_pass(
+                    readers,
+                    &alignment,
+                    rate,
+                    &config,
+                    &names,
+                    None,
+                    bar.as_ref(),
+                )?
+            } else {
+                first
             }
         }
-        let stems: Vec<StemInput<'_>> = tracks
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter(|(_, t)| t.analysed)
-            .map(|(i, t)| StemInput {
-                id: i as u32,
-                audio: Some(signal(&padded[i], t.format.channels)),
-            })
-            .collect();
-        analyzer.process(&Block {
-            num_frames: longest,
-            master: Some(signal(&padded[0], tracks[0].format.channels)),
-            stems: &stems,
-        });
-        if let Some(bar) = &bar {
-            bar.inc(longest as u64);
-        }
-    }
-    if decoder.join().is_err() {
-        return Err(InputError {
-            path: inputs.mix.clone(),
-            message: "the decoder failed unexpectedly".into(),
-        });
-    }
-    analyzer.finish();
+        _ => first,
+    };
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    findings.extend(analyzer.findings().iter().cloned());
-    findings.extend(length_findings(&tracks));
-    findings.extend(tail_and_stereo_findings(&tracks));
+
+    let facts: Vec<FileFacts> = paths
+        .iter()
+        .zip(&formats)
+        .zip(&pass.watches)
+        .zip(&names)
+        .map(|(((path, format), watch), name)| FileFacts {
+            path: path.clone(),
+            stem: name.clone(),
+            format: format.clone(),
+            frames_read: watch.frames_read,
+            tail_dbfs: watch.tail_dbfs().unwrap_or(f32::NEG_INFINITY),
+            identical_channels: watch.identical_channels(),
+        })
+        .collect();
+    let mut findings = delivery::findings(&Delivery {
+        files: &facts,
+        inputs,
+        spec,
+        reference,
+        analysis_rate_hz: rate,
+    });
+    let measurements = pass.analyzer.last_measurements().clone();
+    let display: Vec<String> = facts.iter().map(FileFacts::name).collect();
+    findings.extend(alignment.findings(&measurements, &display, rate));
+    findings.extend(offsets::adjust_analysis_findings(
+        pass.analyzer.findings(),
+        &alignment,
+        &display,
+        config.true_peak_limit_dbtp,
+        measurements.sample_rate_hz,
+    ));
+    if pass.resampled.iter().any(|&r| r) {
+        offsets::allow_for_resampling(&mut findings);
+    }
     findings.sort_by_key(|f| std::cmp::Reverse(f.importance()));
 
-    let measurements = analyzer.last_measurements().clone();
-    let files = tracks
+    let files = facts
         .iter()
         .enumerate()
         .map(|(index, t)| {
@@ -201,7 +177,7 @@ pub fn check(
             };
             FileInfo {
                 path: t.path.display().to_string(),
-                role: t.role.to_string(),
+                role: if index == 0 { "mix" } else { "stem" }.to_string(),
                 stem: t.stem.clone(),
                 sample_rate_hz: t.format.sample_rate_hz,
                 bit_depth: t.format.bits_per_sample,
@@ -222,7 +198,7 @@ pub fn check(
             profile: spec.name.to_string(),
         },
         verdict: Verdict::of(&findings),
-        seconds: tracks[0].frames_read as f64 / f64::from(rate),
+        seconds: facts[0].frames_read as f64 / f64::from(facts[0].format.sample_rate_hz),
         sample_rate_hz: rate as f32,
         files,
         instances: Vec::new(),
@@ -232,25 +208,123 @@ pub fn check(
     })
 }
 
-fn open(
-    path: &Path,
-    role: &'static str,
-    stem: Option<String>,
-) -> Result<(Track, AudioReader), InputError> {
-    let reader = AudioReader::open(path)?;
-    let tail_len = ((TAIL_SECONDS * f64::from(reader.format.sample_rate_hz)) as usize).max(1);
-    let track = Track {
-        identical_channels: reader.format.channels == 2,
-        path: reader.path.clone(),
-        format: reader.format.clone(),
-        frames_read: 0,
-        role,
-        stem,
-        tail: vec![0.0; tail_len],
-        tail_pos: 0,
-        analysed: true,
-    };
-    Ok((track, reader))
+fn open_all(paths: &[PathBuf]) -> Result<Vec<AudioReader>, InputError> {
+    paths.iter().map(|p| AudioReader::open(p)).collect()
+}
+
+/// Streams every file once through a fresh analyzer, shifted as `alignment` says; keeps the
+/// envelopes (hop `envelope_hop`) if asked.
+fn run_pass(
+    readers: Vec<AudioReader>,
+    alignment: &Alignment,
+    rate: u32,
+    config: &AnalyzerConfig,
+    names: &[Option<String>],
+    envelope_hop: Option<usize>,
+    bar: Option<&ProgressBar>,
+) -> Result<Pass, InputError> {
+    let mix_path = readers[0].path.clone();
+    let channels: Vec<u32> = readers.iter().map(|r| r.format.channels).collect();
+    let streams = readers
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| crate::stream::TrackStream::new(r, rate, alignment.delay_samples[i]))
+        .collect::<Result<Vec<_>, _>>()?;
+    let resampled: Vec<bool> = streams.iter().map(|s| s.is_resampled()).collect();
+    let mut analyzer = Analyzer::new(rate as f32, *config);
+    for (index, name) in names.iter().enumerate().skip(1) {
+        if alignment.analysed[index] {
+            analyzer.set_stem_name(index as u32, name.as_deref().unwrap_or("?"));
+        }
+    }
+    let mut envelopes: Option<Vec<Envelope>> =
+        envelope_hop.map(|hop| streams.iter().map(|_| Envelope::new(hop)).collect());
+
+    // Decoding runs on its own thread, a few blocks ahead of the analysis: on two cores the
+    // check then costs about what the slower of the two costs, not their sum.
+    type Message = Result<Vec<[Vec<f32>; 2]>, InputError>;
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Message>(READ_AHEAD_BLOCKS);
+    let decoder = std::thread::spawn(move || {
+        let mut streams = streams;
+        loop {
+            let mut buffers = Vec::with_capacity(streams.len());
+            let mut longest = 0;
+            for stream in &mut streams {
+                let mut buffer = [Vec::new(), Vec::new()];
+                match stream.read(&mut buffer, BLOCK_FRAMES) {
+                    Ok(frames) => longest = longest.max(frames),
+                    Err(e) => {
+                        let _ = sender.send(Err(e));
+                        return streams;
+                    }
+                }
+                buffers.push(buffer);
+            }
+            // The end of every file (dropping the sender ends the stream), or the checker gave
+            // up (the receiver is gone).
+            if longest == 0 || sender.send(Ok(buffers)).is_err() {
+                return streams;
+            }
+        }
+    });
+    let mut padded: Vec<[Vec<f32>; 2]> =
+        channels.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    let mut failure = None;
+    for message in receiver {
+        let buffers = match message {
+            Ok(buffers) => buffers,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        let longest = buffers.iter().map(|b| b[0].len()).max().unwrap_or(0);
+        // Files that already ended are silent from there on (their length is checked apart).
+        for (buffer, out) in buffers.iter().zip(padded.iter_mut()) {
+            for c in 0..2 {
+                out[c].clear();
+                out[c].extend_from_slice(&buffer[c]);
+                out[c].resize(longest, 0.0);
+            }
+        }
+        if let Some(envelopes) = &mut envelopes {
+            for (envelope, buffer) in envelopes.iter_mut().zip(&padded) {
+                envelope.push(&buffer[0], &buffer[1]);
+            }
+        }
+        let stems: Vec<StemInput<'_>> = padded
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(i, _)| alignment.analysed[*i])
+            .map(|(i, buffer)| StemInput {
+                id: i as u32,
+                audio: Some(signal(buffer, channels[i])),
+            })
+            .collect();
+        analyzer.process(&Block {
+            num_frames: longest,
+            master: Some(signal(&padded[0], channels[0])),
+            stems: &stems,
+        });
+        if let Some(bar) = bar {
+            bar.inc(longest as u64);
+        }
+    }
+    let streams = decoder.join().map_err(|_| InputError {
+        path: mix_path,
+        message: "the decoder failed unexpectedly".into(),
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    analyzer.finish();
+    Ok(Pass {
+        analyzer,
+        watches: streams.into_iter().map(|s| s.watch).collect(),
+        envelopes,
+        resampled,
+    })
 }
 
 fn signal(buffer: &[Vec<f32>; 2], channels: u32) -> SignalAudio<'_> {
@@ -259,291 +333,4 @@ fn signal(buffer: &[Vec<f32>; 2], channels: u32) -> SignalAudio<'_> {
     } else {
         SignalAudio::stereo(&buffer[0], &buffer[1])
     }
-}
-
-impl Track {
-    /// Keeps the tail and whether the channels are identical.
-    fn observe(&mut self, buffer: &[Vec<f32>; 2]) {
-        if self.identical_channels {
-            self.identical_channels = buffer[0]
-                .iter()
-                .zip(&buffer[1])
-                .all(|(l, r)| (l - r).abs() <= SAME_CHANNEL_TOLERANCE);
-        }
-        for (l, r) in buffer[0].iter().zip(&buffer[1]) {
-            self.tail[self.tail_pos] = 0.5 * (l + r);
-            self.tail_pos = (self.tail_pos + 1) % self.tail.len();
-        }
-    }
-
-    fn name(&self) -> String {
-        match &self.stem {
-            Some(stem) => stem.clone(),
-            None => "Mix".to_string(),
-        }
-    }
-
-    fn file_name(&self) -> String {
-        self.path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    }
-}
-
-/// A file-level finding: always certain.
-fn file_finding(
-    kind: FindingKind,
-    severity: Severity,
-    stems: Vec<String>,
-    value: f64,
-    unit: Unit,
-    message: String,
-    fix: String,
-) -> Finding {
-    Finding::new(kind, severity, stems, value, unit, 1.0, message, fix)
-}
-
-/// Sample rate, bit depth, format and channels: against the mix, and against the profile.
-fn format_findings(tracks: &[Track], spec: &Spec) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mix = &tracks[0].format;
-    for t in tracks {
-        let f = &t.format;
-        let mut problems = Vec::new();
-        if t.role == "stem" {
-            if f.bits_per_sample != mix.bits_per_sample || f.sample_format != mix.sample_format {
-                problems.push(format!(
-                    "{}-bit {} while the mix is {}-bit {}",
-                    f.bits_per_sample, f.sample_format, mix.bits_per_sample, mix.sample_format
-                ));
-            }
-            if f.channels != mix.channels {
-                problems.push(format!(
-                    "{} channel(s) while the mix has {}",
-                    f.channels, mix.channels
-                ));
-            }
-        }
-        if let Some(rate) = spec.sample_rate_hz
-            && f.sample_rate_hz != rate
-        {
-            problems.push(format!(
-                "{} Hz where the {} profile asks for {rate} Hz",
-                f.sample_rate_hz, spec.name
-            ));
-        }
-        if let Some(formats) = spec.formats
-            && !formats
-                .iter()
-                .any(|(b, s)| *b == f.bits_per_sample && *s == f.sample_format)
-        {
-            let wanted: Vec<String> = formats
-                .iter()
-                .map(|(b, s)| format!("{b}-bit {s}"))
-                .collect();
-            problems.push(format!(
-                "{}-bit {} where the {} profile asks for {}",
-                f.bits_per_sample,
-                f.sample_format,
-                spec.name,
-                wanted.join(" or ")
-            ));
-        }
-        if spec.require_wav
-            && !t
-                .path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("wav"))
-        {
-            problems.push(format!(
-                "not a .wav file (the {} profile asks for WAV)",
-                spec.name
-            ));
-        }
-        if !problems.is_empty() {
-            out.push(file_finding(
-                FindingKind::FormatMismatch,
-                Severity::Error,
-                vec![t.name()],
-                f64::from(f.sample_rate_hz),
-                Unit::Hz,
-                format!("{}: {}.", t.file_name(), problems.join("; ")),
-                format!(
-                    "Re-export {} to match the delivery ({} Hz, {}-bit {}).",
-                    t.name(),
-                    spec.sample_rate_hz.unwrap_or(mix.sample_rate_hz),
-                    mix.bits_per_sample,
-                    mix.sample_format
-                ),
-            ));
-        }
-    }
-    out
-}
-
-/// TrackName_Stem naming, one track name, no version soup, no duplicate stems.
-fn naming_findings(inputs: &Inputs, spec: &Spec) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let all: Vec<&PathBuf> = std::iter::once(&inputs.mix)
-        .chain(inputs.stems.iter())
-        .collect();
-    let mut tracks: Vec<String> = Vec::new();
-    for path in &all {
-        let file = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let base = path
-            .file_stem()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let name = stem_name(path);
-        match &name.track {
-            Some(track) => tracks.push(track.clone()),
-            None if spec.require_naming || inputs.stems.len() > 1 => out.push(file_finding(
-                FindingKind::Naming,
-                Severity::Warning,
-                vec![name.stem.clone()],
-                0.0,
-                Unit::None,
-                format!("{file} is not named TrackName_Stem."),
-                format!(
-                    "Rename it, e.g. Song_{}.{}",
-                    name.stem,
-                    path.extension().and_then(|e| e.to_str()).unwrap_or("wav")
-                ),
-            )),
-            None => {}
-        }
-        if let Some(what) = version_soup(&base) {
-            out.push(file_finding(
-                FindingKind::Naming,
-                Severity::Warning,
-                vec![name.stem.clone()],
-                0.0,
-                Unit::None,
-                format!("{file} carries a working name ({what})."),
-                "Give delivery files clean names: TrackName_Stem, no FINAL, v2, copy or Audio_27."
-                    .into(),
-            ));
-        }
-    }
-    tracks.sort();
-    tracks.dedup();
-    if tracks.len() > 1 {
-        out.push(file_finding(
-            FindingKind::Naming,
-            Severity::Warning,
-            vec![],
-            tracks.len() as f64,
-            Unit::Count,
-            format!(
-                "The files carry {} different track names: {}.",
-                tracks.len(),
-                tracks.join(", ")
-            ),
-            "Use one track name for every file of the delivery.".into(),
-        ));
-    }
-    let mut stems: Vec<String> = inputs
-        .stems
-        .iter()
-        .map(|p| stem_name(p).stem.to_lowercase())
-        .collect();
-    stems.sort();
-    let mut duplicates: Vec<String> = stems
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0].clone())
-        .collect();
-    duplicates.dedup();
-    for dup in duplicates {
-        out.push(file_finding(
-            FindingKind::Naming,
-            Severity::Error,
-            vec![dup.clone()],
-            0.0,
-            Unit::None,
-            format!("Two files claim the same stem \"{dup}\"."),
-            "Give every stem a distinct role (Drums, Bass, ...), or merge them.".into(),
-        ));
-    }
-    out
-}
-
-/// Every file must be as long as the mix, to the sample.
-fn length_findings(tracks: &[Track]) -> Vec<Finding> {
-    let mix_len = tracks[0].frames_read as i64;
-    let rate = f64::from(tracks[0].format.sample_rate_hz);
-    tracks
-        .iter()
-        .skip(1)
-        .filter(|t| t.frames_read as i64 != mix_len)
-        .map(|t| {
-            let diff = t.frames_read as i64 - mix_len;
-            let ms = diff as f64 * 1000.0 / rate;
-            file_finding(
-                FindingKind::LengthMismatch,
-                if diff.unsigned_abs() as f64 > rate * 0.5 {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                },
-                vec![t.name()],
-                diff as f64,
-                Unit::Samples,
-                format!(
-                    "{} is {} samples ({:.1} ms) {} than the mix.",
-                    t.file_name(),
-                    diff.abs(),
-                    ms.abs(),
-                    if diff < 0 { "shorter" } else { "longer" }
-                ),
-                "Export every stem over exactly the same range as the mix (same start and end)."
-                    .into(),
-            )
-        })
-        .collect()
-}
-
-/// Signal still sounding in the last 10 ms; stereo files that are mono.
-fn tail_and_stereo_findings(tracks: &[Track]) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for t in tracks {
-        let rms = (t.tail.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / t.tail.len() as f64)
-            .sqrt();
-        let tail_db = stemcheck_analysis::amplitude_to_db(rms);
-        if t.frames_read as usize >= t.tail.len() && tail_db > TAIL_FLOOR_DBFS {
-            out.push(file_finding(
-                FindingKind::TailCut,
-                Severity::Warning,
-                if t.role == "stem" { vec![t.name()] } else { vec![] },
-                f64::from(tail_db),
-                Unit::Dbfs,
-                format!("{} ends while still sounding ({tail_db:.1} dBFS in its last 10 ms): a tail was cut off.", t.file_name()),
-                "Extend the export range until the reverb and release have died away.".into(),
-            ));
-        }
-        if t.identical_channels && t.frames_read > 0 {
-            out.push(file_finding(
-                FindingKind::FakeStereo,
-                Severity::Info,
-                if t.role == "stem" {
-                    vec![t.name()]
-                } else {
-                    vec![]
-                },
-                0.0,
-                Unit::None,
-                format!(
-                    "{} is stereo but both channels are identical.",
-                    t.file_name()
-                ),
-                "Deliver it as mono if the spec allows (or check the panning).".into(),
-            ));
-        }
-    }
-    out
 }

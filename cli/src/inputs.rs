@@ -148,26 +148,88 @@ fn same_file(a: &Path, b: &Path) -> bool {
 pub struct StemName {
     /// The track (song) name, if the name has one.
     pub track: Option<String>,
-    /// The stem's name ("Drums").
+    /// The stem's name ("Drums", "Kick In").
     pub stem: String,
 }
 
-/// Splits a file name into track and stem: at the last underscore, else at the last " - ".
-pub fn stem_name(path: &Path) -> StemName {
+/// The parts of a file name: split at underscores (else at the first " - "), with a leading
+/// track number ("01", "01 ", "01-") left out: it numbers the file, it does not name it.
+fn name_parts(path: &Path) -> Vec<String> {
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
-    let split = name.rsplit_once('_').or_else(|| name.rsplit_once(" - "));
-    match split {
-        Some((track, stem)) if !track.trim().is_empty() && !stem.trim().is_empty() => StemName {
-            track: Some(track.trim().to_string()),
-            stem: stem.trim().to_string(),
-        },
-        _ => StemName {
-            track: None,
-            stem: name.trim().to_string(),
-        },
+    let mut parts: Vec<String> = if name.contains('_') {
+        name.split('_').map(|p| p.trim().to_string()).collect()
+    } else if let Some((a, b)) = name.split_once(" - ") {
+        vec![a.trim().to_string(), b.trim().to_string()]
+    } else {
+        vec![name.trim().to_string()]
+    };
+    parts.retain(|p| !p.is_empty());
+    let count = parts.len();
+    if let Some(first) = parts.first().cloned() {
+        let rest = first.trim_start_matches(|c: char| c.is_ascii_digit());
+        let numbered = rest.len() < first.len();
+        if numbered && rest.is_empty() && count > 1 {
+            parts.remove(0);
+        } else if numbered && rest.starts_with([' ', '-', '.']) {
+            let rest = rest.trim_start_matches([' ', '-', '.']);
+            if !rest.is_empty() {
+                parts[0] = rest.to_string();
+            }
+        }
+    }
+    parts
+}
+
+/// The names of one delivery's files, each read against the others: the track name is the
+/// first part of the name that more than half of the files share (`Cue12` in `Cue12_Drums`);
+/// the stem is the rest, its words kept (`01_Kick_In` is the stem "Kick In" of no track when no
+/// track name is shared). A file whose first part differs carries another track name.
+pub fn delivery_names(paths: &[&Path]) -> Vec<StemName> {
+    let parts: Vec<Vec<String>> = paths.iter().map(|p| name_parts(p)).collect();
+    let candidate = |p: &Vec<String>| (p.len() > 1).then(|| p[0].to_lowercase());
+    let mut common: Option<String> = None;
+    for p in &parts {
+        if let Some(c) = candidate(p) {
+            let count = parts
+                .iter()
+                .filter(|q| candidate(q).as_ref() == Some(&c))
+                .count();
+            if 2 * count > parts.len() {
+                common = Some(c);
+                break;
+            }
+        }
+    }
+    parts
+        .into_iter()
+        .map(|p| match &common {
+            Some(_) if p.len() > 1 => StemName {
+                track: Some(p[0].clone()),
+                stem: p[1..].join(" "),
+            },
+            _ => StemName {
+                track: None,
+                stem: p.join(" "),
+            },
+        })
+        .collect()
+}
+
+/// One file's name read on its own (see [`delivery_names`] for a delivery's files together).
+pub fn stem_name(path: &Path) -> StemName {
+    delivery_names(&[path]).remove(0)
+}
+
+impl Inputs {
+    /// The names of the mix and the stems, in that order, read together.
+    pub fn names(&self) -> Vec<StemName> {
+        let all: Vec<&Path> = std::iter::once(self.mix.as_path())
+            .chain(self.stems.iter().map(PathBuf::as_path))
+            .collect();
+        delivery_names(&all)
     }
 }
 
@@ -222,6 +284,51 @@ mod tests {
                 track: None,
                 stem: "Bass".into()
             }
+        );
+    }
+
+    #[test]
+    fn names_are_read_against_the_delivery() {
+        let names = |files: &[&str]| {
+            let paths: Vec<&Path> = files.iter().map(Path::new).collect();
+            delivery_names(&paths)
+                .into_iter()
+                .map(|n| (n.track, n.stem))
+                .collect::<Vec<_>>()
+        };
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            names(&["mix.wav", "Cue12_Drums.wav", "Cue12_Bass.wav"]),
+            vec![
+                (None, "mix".into()),
+                (some("Cue12"), "Drums".into()),
+                (some("Cue12"), "Bass".into())
+            ]
+        );
+        // A multitrack: leading numbers are not names, and no track name is shared.
+        assert_eq!(
+            names(&[
+                "05_Mix.wav",
+                "01_Kick_In.wav",
+                "02_Kick_Sub.wav",
+                "03_Bass_Amp.wav",
+                "04_Gtr_Amp.wav"
+            ]),
+            vec![
+                (None, "Mix".into()),
+                (None, "Kick In".into()),
+                (None, "Kick Sub".into()),
+                (None, "Bass Amp".into()),
+                (None, "Gtr Amp".into())
+            ]
+        );
+        assert_eq!(
+            names(&["Song_Mix.wav", "Song_Lead_Vox.wav", "Other_FX.wav"]),
+            vec![
+                (some("Song"), "Mix".into()),
+                (some("Song"), "Lead Vox".into()),
+                (some("Other"), "FX".into())
+            ]
         );
     }
 

@@ -1,13 +1,17 @@
 //! The `stemcheck` command as a library: parse, check, render, and map the outcome to an exit
 //! code (0 deliverable, 1 findings at or above `--fail-on`, 2 bad usage or unreadable input).
 
+mod align;
 pub mod check;
 pub mod decode;
+pub mod delivery;
 pub mod inputs;
+mod offsets;
 pub mod output;
 pub mod plot;
 pub mod profile;
 pub mod riff;
+mod stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,0 +1,324 @@
+//! What the checker decides about time, beyond the analysis' live rules: which files to shift
+//! (a stem seconds early or late, or the mix against every stem), which stem matches nothing,
+//! and the findings that say so. Offline, a mix offset against every stem is a delivery defect
+//! (an editor drops stems and mix on one timeline), so `master-latency` is a warning here where
+//! the live plugin, whose host compensates latency, reports it as information.
+
+use stemcheck_analysis::{Finding, FindingKind, Measurements, Severity, Unit};
+
+use crate::align::{CoarseMatch, Envelope, LIVE_LAG_RANGE_SECONDS, coarse_match};
+
+/// A stem is shifted on its own only when its correlation peak is this prominent (a looped
+/// part also matches one bar off, at a lower peak; see [`crate::align::MATCH_MIN_PROMINENCE`]
+/// for a mere match).
+const SHIFT_MIN_PROMINENCE: f32 = 16.0;
+/// A stem is said to match nothing only if, besides matching nowhere by its envelope, the first
+/// pass fitted it into the mix at this gain or lower, in dB (-30 dB: it explains nothing where
+/// it is either).
+const NOTHING_MAX_GAIN_DB: f32 = -30.0;
+/// A stem the first pass found in place (its lag locked, not inverted, its gain in the mix
+/// within 1 dB) fits where it is: the envelopes never move it. The decimated files are a coarse
+/// view, the analysis' fit at full rate is not.
+const FITS_MAX_GAIN_ERROR_DB: f32 = 1.0;
+
+/// Which files the analysis pass shifts, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alignment {
+    /// Per file (the mix first): the delay applied before the analysis, in samples at the
+    /// analysis rate (negative: the file's start is dropped, i.e. it is advanced).
+    pub delay_samples: Vec<i64>,
+    /// Per file: whether its audio goes into the analysis (a stem that matches nothing does
+    /// not).
+    pub analysed: Vec<bool>,
+    /// Per file: the coarse offset it was shifted by, in samples. For a stem: how late it is
+    /// against the mix; for the mix: how late every stem is against it.
+    coarse_late_samples: Vec<Option<i64>>,
+    /// Per file: the coarse match, when one was searched.
+    matches: Vec<Option<CoarseMatch>>,
+}
+
+impl Alignment {
+    /// No shift, every file analysed.
+    pub fn unchanged(files: usize) -> Self {
+        Self {
+            delay_samples: vec![0; files],
+            analysed: vec![true; files],
+            coarse_late_samples: vec![None; files],
+            matches: vec![None; files],
+        }
+    }
+
+    /// Decides the shifts from the files' envelopes (the mix first) and what the first pass
+    /// measured (`first`).
+    pub fn find(
+        envelopes: &[Envelope],
+        first: &Measurements,
+        hop_frames: usize,
+        rate_hz: u32,
+    ) -> Self {
+        let mut out = Self::unchanged(envelopes.len());
+        let live = (LIVE_LAG_RANGE_SECONDS * f64::from(rate_hz)).round() as i64;
+        let mix = &envelopes[0].points;
+        for (i, envelope) in envelopes.iter().enumerate().skip(1) {
+            let fits = first.stems.iter().any(|s| {
+                s.id == i as u32
+                    && s.lag_locked
+                    && !s.inverted
+                    && s.gain_db.abs() <= FITS_MAX_GAIN_ERROR_DB
+            });
+            if !fits {
+                out.matches[i] = coarse_match(&envelope.points, mix, hop_frames);
+            }
+        }
+        let matched: Vec<(usize, i64)> = out
+            .matches
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.filter(CoarseMatch::matches).map(|m| (i, m.late_samples)))
+            .collect();
+        if matched.is_empty() {
+            // Nothing to go by: no stem is left out on envelopes alone.
+            return out;
+        }
+        for (i, m) in out.matches.iter().enumerate() {
+            let explains_nothing = first
+                .stems
+                .iter()
+                .any(|s| s.id == i as u32 && s.gain_db <= NOTHING_MAX_GAIN_DB);
+            if m.is_some_and(|m| m.matches_nothing()) && explains_nothing {
+                out.analysed[i] = false;
+            }
+        }
+        let mut sorted: Vec<i64> = matched.iter().map(|&(_, l)| l).collect();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        // Stems that agree with the median within the analysis' range (it refines the rest).
+        let agreeing = sorted
+            .iter()
+            .filter(|&&l| (l - median).abs() <= live)
+            .count();
+        let stems = envelopes.len() - 1;
+        if median.abs() > live && agreeing >= 2 && 2 * agreeing > stems {
+            // Most stems late alike: the mix is what is early. Delay the mix instead.
+            out.delay_samples[0] = median;
+            out.coarse_late_samples[0] = Some(median);
+        } else {
+            for &(i, late) in &matched {
+                let prominent =
+                    out.matches[i].is_some_and(|m| m.prominence >= SHIFT_MIN_PROMINENCE);
+                if late.abs() > live && prominent {
+                    out.delay_samples[i] = -late;
+                    out.coarse_late_samples[i] = Some(late);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether a second pass differs from the first.
+    pub fn shifts_anything(&self) -> bool {
+        self.delay_samples.iter().any(|&d| d != 0) || self.analysed.iter().any(|&a| !a)
+    }
+
+    /// Whether the stem at `index` was shifted or left out here (its timing is ours to report).
+    fn handled(&self, index: usize) -> bool {
+        self.coarse_late_samples[index].is_some() || !self.analysed[index]
+    }
+
+    /// The findings about shifted and unmatched files, with each offset refined by the
+    /// analysis' own lag search in the shifted pass (`m`). `names`: per file, the mix first.
+    pub fn findings(&self, m: &Measurements, names: &[String], rate_hz: u32) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let live = (LIVE_LAG_RANGE_SECONDS * f64::from(rate_hz)).round() as i64;
+        if let Some(late) = self.coarse_late_samples[0] {
+            // The mix was delayed by `late`; the analysis measured what is left.
+            out.push(mix_offset(m.common_lag_samples - late, rate_hz, true));
+        }
+        for (i, name) in names.iter().enumerate().skip(1) {
+            if let Some(coarse) = self.coarse_late_samples[i] {
+                let refine = m
+                    .stems
+                    .iter()
+                    .find(|s| s.id == i as u32 && s.lag_locked)
+                    .map_or(0, |s| s.offset_samples.round() as i64);
+                let late = coarse - refine;
+                if late != 0 {
+                    out.push(stem_offset(name, late, rate_hz, live));
+                }
+            } else if !self.analysed[i] {
+                out.push(Finding::new(
+                    FindingKind::StemStartOffset,
+                    Severity::Error,
+                    vec![name.clone()],
+                    0.0,
+                    Unit::None,
+                    1.0,
+                    format!(
+                        "{name} matches nothing in the mix at any offset: it is not part of this mix (another song, version or take?), so it was left out of the null test."
+                    ),
+                    format!("Deliver the {name} stem of this mix, exported from the session start."),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// `1234567` as "1,234,567".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A stem `late_samples` late (negative: early) against the mix: a start offset beyond the live
+/// range, else an ordinary `stem-offset`. The value is signed like `stem-offset`'s: early (+),
+/// late (-), in samples.
+fn stem_offset(name: &str, late_samples: i64, rate_hz: u32, live_samples: i64) -> Finding {
+    let n = late_samples.unsigned_abs();
+    let seconds = n as f64 / f64::from(rate_hz);
+    let state = if late_samples > 0 { "late" } else { "early" };
+    if late_samples.abs() <= live_samples {
+        return Finding::new(
+            FindingKind::StemOffset,
+            Severity::Error,
+            vec![name.to_string()],
+            -late_samples as f64,
+            Unit::Samples,
+            1.0,
+            format!(
+                "{name} is {n} samples ({:.2} ms) {state} against the other stems.",
+                seconds * 1000.0
+            ),
+            format!(
+                "{} {name} by {n} samples: check plugin delay compensation on its bus (or re-export it).",
+                if late_samples > 0 { "Advance" } else { "Delay" }
+            ),
+        );
+    }
+    Finding::new(
+        FindingKind::StemStartOffset,
+        Severity::Error,
+        vec![name.to_string()],
+        -late_samples as f64,
+        Unit::Samples,
+        1.0,
+        format!(
+            "{name} starts {seconds:.3} s ({} samples) {state}: export every stem from the session start.",
+            thousands(n)
+        ),
+        format!(
+            "Re-export {name} from the session start, over the same range as the mix (it was shifted by {} samples here to check the rest).",
+            thousands(n)
+        ),
+    )
+}
+
+/// The mix `later_samples` later (negative: earlier) than every stem. Offline this is a
+/// delivery defect: a warning. `shifted`: the checker shifted the mix (the offset was beyond
+/// the live range).
+fn mix_offset(later_samples: i64, rate_hz: u32, shifted: bool) -> Finding {
+    let n = later_samples.unsigned_abs();
+    let ms = n as f64 * 1000.0 / f64::from(rate_hz);
+    let state = if later_samples > 0 {
+        "later"
+    } else {
+        "earlier"
+    };
+    Finding::new(
+        FindingKind::MasterLatency,
+        Severity::Warning,
+        vec![],
+        later_samples as f64,
+        Unit::Samples,
+        1.0,
+        format!(
+            "The mix is {} samples ({ms:.2} ms) {state} than every stem{}: an editor lining up the files would misplace them.",
+            thousands(n),
+            if shifted {
+                ""
+            } else {
+                " (an uncompensated master insert, e.g. a look-ahead limiter, in the export)"
+            }
+        ),
+        format!(
+            "Export the mix and the stems over the same range with delay compensation on, so they line up on one timeline ({} samples apart now).",
+            thousands(n)
+        ),
+    )
+}
+
+/// The analysis' findings as the checker reports them: timing it handled itself replaced,
+/// `master-latency` a warning, and a true peak decided at the precision shown (0.1 dB: "reaches
+/// -1.0 dBTP (limit -1.0 dBTP)" is not over the limit).
+pub fn adjust_analysis_findings(
+    findings: &[Finding],
+    alignment: &Alignment,
+    names: &[String],
+    true_peak_limit_dbtp: f32,
+    rate_hz: f32,
+) -> Vec<Finding> {
+    let handled: Vec<&String> = names
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(i, _)| alignment.handled(*i))
+        .map(|(_, n)| n)
+        .collect();
+    let tenths = |db: f64| (db * 10.0).round() as i64;
+    findings
+        .iter()
+        .filter_map(|f| match f.kind {
+            FindingKind::StemOffset if f.stems.iter().any(|s| handled.contains(&s)) => None,
+            FindingKind::MasterLatency if alignment.coarse_late_samples[0].is_some() => None,
+            FindingKind::MasterLatency => Some(mix_offset(f.value as i64, rate_hz as u32, false)),
+            FindingKind::TruePeak if tenths(f.value) <= tenths(f64::from(true_peak_limit_dbtp)) => {
+                None
+            }
+            _ => Some(f.clone()),
+        })
+        .collect()
+}
+
+/// Findings once a file was resampled: the null is limited by the resampler, and said so.
+pub fn allow_for_resampling(findings: &mut [Finding]) {
+    for f in findings {
+        if f.kind == FindingKind::Nulls {
+            f.message.push_str(
+                " One file was resampled to compare: the null is limited by the resampler.",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(thousands(204_000), "204,000");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn a_start_offset_reads_as_an_engineer_says_it() {
+        let f = stem_offset("Lead", 204_000, 48_000, 2640);
+        assert_eq!(f.kind, FindingKind::StemStartOffset);
+        assert_eq!(f.value, -204_000.0);
+        assert_eq!(
+            f.message,
+            "Lead starts 4.250 s (204,000 samples) late: export every stem from the session start."
+        );
+        let f = stem_offset("Lead", -100, 48_000, 2640);
+        assert_eq!(f.kind, FindingKind::StemOffset);
+        assert_eq!(f.value, 100.0);
+    }
+}

@@ -1,0 +1,416 @@
+//! The checker on deliveries with the mistakes of issue 11 that only files have: a stem that
+//! starts seconds late or early, a mix at another rate and bit depth, a mix offset against every
+//! stem, names that are not what they seem, a true peak at the limit. Each against its known
+//! ground truth: exact samples, names, kinds.
+
+use std::path::Path;
+use std::process::Command;
+
+use rubato::{FftFixedIn, Resampler};
+use stemcheck_testkit::wav::WavFormat as Format;
+use stemcheck_testkit::{Song, Stereo, render_song};
+
+const RATE: u32 = 48_000;
+
+fn song(seconds: f32) -> Song {
+    render_song(11, RATE as f32, seconds).with_ending(1.0, 0.3)
+}
+
+fn write_wav(path: &Path, audio: &Stereo, rate: u32, format: Format) {
+    stemcheck_testkit::wav::write_wav(path, audio, rate, format).unwrap();
+}
+
+/// A finding as (kind, severity, stems, value, message).
+type Row = (String, String, Vec<String>, f64, String);
+
+struct Run {
+    code: i32,
+    json: serde_json::Value,
+    stderr: String,
+}
+
+impl Run {
+    fn rows(&self) -> Vec<Row> {
+        self.json["findings"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap().to_string(),
+                    f["severity"].as_str().unwrap().to_string(),
+                    f["stems"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.as_str().unwrap().to_string())
+                        .collect(),
+                    f["value"].as_f64().unwrap_or(f64::NAN),
+                    f["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn of_kind(&self, kind: &str) -> Vec<Row> {
+        self.rows().into_iter().filter(|r| r.0 == kind).collect()
+    }
+
+    fn kinds(&self) -> Vec<(String, String, Vec<String>)> {
+        self.rows().into_iter().map(|r| (r.0, r.1, r.2)).collect()
+    }
+}
+
+fn check(dir: &Path) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_stemcheck"))
+        .args(["check", dir.to_str().unwrap(), "--json", "-", "--quiet"])
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&String::from_utf8_lossy(&out.stdout))
+            .unwrap_or(serde_json::Value::Null),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+/// `audio` with `n` samples of silence in front (late), or its first `-n` samples dropped (early).
+fn shifted(audio: &Stereo, n: i64) -> Stereo {
+    let shift = |x: &[f32]| -> Vec<f32> {
+        if n >= 0 {
+            std::iter::repeat_n(0.0, n as usize)
+                .chain(x.iter().copied())
+                .collect()
+        } else {
+            x[(-n) as usize..].to_vec()
+        }
+    };
+    [shift(&audio[0]), shift(&audio[1])]
+}
+
+fn write_song(dir: &Path, song: &Song, replace: Option<(&str, &Stereo)>, mix: &Stereo) {
+    for s in &song.stems {
+        let audio = match replace {
+            Some((name, audio)) if name == s.name => audio,
+            _ => &s.audio,
+        };
+        write_wav(
+            &dir.join(format!("Song_{}.wav", s.name)),
+            audio,
+            RATE,
+            Format::Int24,
+        );
+    }
+    write_wav(&dir.join("Song_Mix.wav"), mix, RATE, Format::Int24);
+}
+
+/// Causes that must never be named from a misaligned stem.
+const INVENTED: &[&str] = &[
+    "stem-polarity",
+    "stem-gain",
+    "master-bus-eq",
+    "master-bus-gain",
+    "missing-content",
+    "missing-fx-return",
+];
+
+#[test]
+fn a_stem_seconds_late_or_early_is_found_to_the_sample_and_the_rest_is_analysed_aligned() {
+    let song = song(10.0);
+    let master = song.master();
+    for (late, message) in [
+        (
+            204_000i64,
+            "Drums starts 4.250 s (204,000 samples) late: export every stem from the session start.",
+        ),
+        (
+            -150_001,
+            "Drums starts 3.125 s (150,001 samples) early: export every stem from the session start.",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let drums = shifted(&song.stem("Drums").audio, late);
+        write_song(dir.path(), &song, Some(("Drums", &drums)), &master);
+        let run = check(dir.path());
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let start = run.of_kind("stem-start-offset");
+        assert_eq!(start.len(), 1, "{late}: {:?}", run.kinds());
+        assert_eq!(start[0].2, vec!["Drums".to_string()]);
+        // Signed like stem-offset: early (+), late (-).
+        assert_eq!(start[0].3, -late as f64, "{late}: {}", start[0].4);
+        assert_eq!(start[0].4, message);
+        for kind in INVENTED.iter().chain(&["stem-offset"]) {
+            assert!(
+                run.of_kind(kind).is_empty(),
+                "{late}: {kind} invented: {:?}",
+                run.kinds()
+            );
+        }
+    }
+}
+
+/// `audio` resampled from `from` to `to` Hz (a DAW's export at another rate).
+fn resample(audio: &Stereo, from: u32, to: u32) -> Stereo {
+    let mut r = FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 2).unwrap();
+    let delay = r.output_delay();
+    let mut out: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+    let len = audio[0].len();
+    let mut pos = 0;
+    let expected = (len as f64 * f64::from(to) / f64::from(from)).round() as usize;
+    while out[0].len() < expected + delay {
+        let need = r.input_frames_next();
+        let chunk: Vec<Vec<f32>> = (0..2)
+            .map(|c| {
+                (pos..pos + need)
+                    .map(|i| audio[c].get(i).copied().unwrap_or(0.0))
+                    .collect()
+            })
+            .collect();
+        pos += need;
+        let produced = r.process(&chunk, None).unwrap();
+        for c in 0..2 {
+            out[c].extend_from_slice(&produced[c]);
+        }
+    }
+    [
+        out[0][delay..delay + expected].to_vec(),
+        out[1][delay..delay + expected].to_vec(),
+    ]
+}
+
+#[test]
+fn a_mix_at_another_rate_and_depth_is_the_odd_file_and_is_compared_anyway() {
+    let song = song(6.0);
+    let dir = tempfile::tempdir().unwrap();
+    write_song(dir.path(), &song, None, &song.master());
+    // The mix as a 16-bit 44.1 kHz master next to 24-bit 48 kHz stems.
+    let mix = resample(&song.master(), RATE, 44_100);
+    write_wav(
+        &dir.path().join("Song_Mix.wav"),
+        &mix,
+        44_100,
+        Format::Int16,
+    );
+    let run = check(dir.path());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let rate = run.of_kind("sample-rate-mismatch");
+    assert_eq!(rate.len(), 1, "{:?}", run.kinds());
+    assert_eq!(rate[0].2, vec!["Mix".to_string()]);
+    assert_eq!(rate[0].3, 44_100.0);
+    assert!(rate[0].4.contains("resampled"), "{}", rate[0].4);
+    let format = run.of_kind("format-mismatch");
+    assert_eq!(format.len(), 1, "{:?}", run.kinds());
+    assert_eq!(format[0].2, vec!["Mix".to_string()]);
+    assert_eq!(format[0].3, 16.0, "bits, not Hz");
+    assert!(
+        format[0]
+            .4
+            .contains("16-bit int while the stems are 24-bit int")
+    );
+    for kind in ["no-stems", "length-mismatch"] {
+        assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
+    }
+    // Compared anyway: the analysis ran on all five stems, brought down to the mix's rate (the
+    // mix holds nothing above 22.05 kHz), and they rebuild it: no cause is invented.
+    assert_eq!(
+        run.json["measurements"]["stems"].as_array().unwrap().len(),
+        5
+    );
+    assert_eq!(run.json["sample_rate_hz"], 44_100.0);
+    assert_eq!(
+        run.json["verdict"], "fails",
+        "the format findings are errors"
+    );
+    for kind in INVENTED {
+        assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
+    }
+    let nulls = run.of_kind("nulls");
+    assert_eq!(nulls.len(), 1, "{:?}", run.kinds());
+    assert!(nulls[0].4.contains("resampled"), "{}", nulls[0].4);
+}
+
+#[test]
+fn a_minority_stem_at_another_rate_is_named_and_resampled() {
+    let song = song(6.0);
+    let dir = tempfile::tempdir().unwrap();
+    write_song(dir.path(), &song, None, &song.master());
+    let bass = resample(&song.stem("Bass").audio, RATE, 96_000);
+    write_wav(
+        &dir.path().join("Song_Bass.wav"),
+        &bass,
+        96_000,
+        Format::Int24,
+    );
+    let run = check(dir.path());
+    let rate = run.of_kind("sample-rate-mismatch");
+    assert_eq!(rate.len(), 1, "{:?}", run.kinds());
+    assert_eq!(rate[0].2, vec!["Bass".to_string()]);
+    assert!(
+        run.of_kind("length-mismatch").is_empty(),
+        "{:?}",
+        run.kinds()
+    );
+    // Upsampled and back, the Bass still rebuilds the mix: no cause is named for it.
+    for kind in INVENTED.iter().chain(&["stem-offset", "stem-start-offset"]) {
+        assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
+    }
+}
+
+#[test]
+fn a_mix_offset_against_every_stem_is_a_warning_with_samples_and_ms() {
+    let song = song(6.0);
+    let dir = tempfile::tempdir().unwrap();
+    // An uncompensated 96-sample look-ahead on the master insert: the mix is 2 ms late.
+    let mix = shifted(&song.master(), 96);
+    write_song(dir.path(), &song, None, &mix);
+    let run = check(dir.path());
+    let latency = run.of_kind("master-latency");
+    assert_eq!(latency.len(), 1, "{:?}", run.kinds());
+    assert_eq!(latency[0].1, "warning");
+    assert_eq!(latency[0].3, 96.0);
+    assert!(
+        latency[0].4.contains("96 samples (2.00 ms) later"),
+        "{}",
+        latency[0].4
+    );
+    // Seconds late: shifted by the checker, still a warning with the exact offset.
+    let dir = tempfile::tempdir().unwrap();
+    let mix = shifted(&song.master(), -72_000);
+    write_song(dir.path(), &song, None, &mix);
+    let run = check(dir.path());
+    let latency = run.of_kind("master-latency");
+    assert_eq!(latency.len(), 1, "{:?}", run.kinds());
+    assert_eq!(latency[0].1, "warning");
+    assert_eq!(latency[0].3, -72_000.0, "{}", latency[0].4);
+    assert!(
+        run.of_kind("stem-start-offset").is_empty(),
+        "{:?}",
+        run.kinds()
+    );
+}
+
+#[test]
+fn names_are_read_as_engineers_write_them() {
+    let song = song(4.0);
+    // A mix called mix.wav next to Cue12 stems: a note, and the suggestion uses Cue12.
+    let dir = tempfile::tempdir().unwrap();
+    for s in &song.stems {
+        write_wav(
+            &dir.path().join(format!("Cue12_{}.wav", s.name)),
+            &s.audio,
+            RATE,
+            Format::Int24,
+        );
+    }
+    write_wav(
+        &dir.path().join("mix.wav"),
+        &song.master(),
+        RATE,
+        Format::Int24,
+    );
+    let run = check(dir.path());
+    let naming = run.of_kind("naming");
+    assert_eq!(naming.len(), 1, "{:?}", run.kinds());
+    assert_eq!(naming[0].1, "info");
+    let fix = run.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "naming")
+        .unwrap()["fix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(fix.contains("Cue12_Mix.wav"), "{fix}");
+
+    // A numbered multitrack: "01_Kick_In" is the stem "Kick In"; Bass_Amp and Gtr_Amp differ.
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "01_Kick_In",
+        "02_Kick_Sub",
+        "03_Bass_Amp",
+        "04_Gtr_Amp",
+        "05_Lead_Vox",
+    ];
+    for (s, name) in song.stems.iter().zip(names) {
+        write_wav(
+            &dir.path().join(format!("{name}.wav")),
+            &s.audio,
+            RATE,
+            Format::Int24,
+        );
+    }
+    write_wav(
+        &dir.path().join("06_Mix.wav"),
+        &song.master(),
+        RATE,
+        Format::Int24,
+    );
+    let run = check(dir.path());
+    let stems: Vec<String> = run.json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["stem"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        stems,
+        vec!["Kick In", "Kick Sub", "Bass Amp", "Gtr Amp", "Lead Vox"]
+    );
+    assert!(
+        run.rows()
+            .iter()
+            .all(|r| !(r.0 == "naming" && r.1 == "error")),
+        "no duplicates: {:?}",
+        run.kinds()
+    );
+}
+
+#[test]
+fn a_true_peak_at_the_limit_shown_is_not_over_it() {
+    let song = song(4.0);
+    let dir = tempfile::tempdir().unwrap();
+    write_song(dir.path(), &song, None, &song.master());
+    let run = check(dir.path());
+    let measured = run.json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == "mix")
+        .unwrap()["true_peak_dbtp"]
+        .as_f64()
+        .unwrap();
+    // The true peak scales with the gain: aim the mix (and the stems, so it still nulls) at
+    // -0.97 dBTP, shown as -1.0 (the limit): no warning; at -0.90 it is over.
+    for (target, warns) in [(-0.97, false), (-0.90, true)] {
+        let gain = 10f64.powf((target - measured) / 20.0) as f32;
+        let scale = |a: &Stereo| -> Stereo {
+            [
+                a[0].iter().map(|x| x * gain).collect(),
+                a[1].iter().map(|x| x * gain).collect(),
+            ]
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for s in &song.stems {
+            write_wav(
+                &dir.path().join(format!("Song_{}.wav", s.name)),
+                &scale(&s.audio),
+                RATE,
+                Format::Float32,
+            );
+        }
+        write_wav(
+            &dir.path().join("Song_Mix.wav"),
+            &scale(&song.master()),
+            RATE,
+            Format::Float32,
+        );
+        let run = check(dir.path());
+        let peaks: Vec<Row> = run
+            .of_kind("true-peak")
+            .into_iter()
+            .filter(|r| r.2.is_empty())
+            .collect();
+        assert_eq!(!peaks.is_empty(), warns, "{target}: {:?}", run.kinds());
+    }
+}
