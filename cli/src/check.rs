@@ -2,14 +2,13 @@
 //! the analysis core (the same one the plugin runs), then add the file-level findings.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use stemcheck_analysis::input::StemInput;
 use stemcheck_analysis::{
     Analyzer, AnalyzerConfig, Block, Finding, FindingKind, Severity, SignalAudio, Unit, Verdict,
 };
-use stemcheck_report::{FileInfo, Report, Source};
+use stemcheck_report::{FileInfo, FileRole, Report, Source};
 
 use crate::decode::{AudioReader, Format, InputError};
 use crate::inputs::{Inputs, stem_name, version_soup};
@@ -201,7 +200,11 @@ pub fn check(
             };
             FileInfo {
                 path: t.path.display().to_string(),
-                role: t.role.to_string(),
+                role: if t.role == "stem" {
+                    FileRole::Stem
+                } else {
+                    FileRole::Mix
+                },
                 stem: t.stem.clone(),
                 sample_rate_hz: t.format.sample_rate_hz,
                 bit_depth: t.format.bits_per_sample,
@@ -213,23 +216,19 @@ pub fn check(
             }
         })
         .collect();
-    Ok(Report {
-        schema: stemcheck_report::SCHEMA_VERSION,
-        generator: format!("stemcheck {}", env!("CARGO_PKG_VERSION")),
-        created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        source: Source::Files {
+    let mut report = Report::new(
+        Source::Files {
             inputs: input_names,
             profile: spec.name.to_string(),
         },
-        verdict: Verdict::of(&findings),
-        seconds: tracks[0].frames_read as f64 / f64::from(rate),
-        sample_rate_hz: rate as f32,
-        files,
-        instances: Vec::new(),
-        findings,
-        measurements: Some(measurements),
-        live_group: None,
-    })
+        Verdict::of(&findings),
+        tracks[0].frames_read as f64 / f64::from(rate),
+        rate as f32,
+    );
+    report.files = files;
+    report.findings = findings;
+    report.measurements = Some(measurements);
+    Ok(report)
 }
 
 fn open(
