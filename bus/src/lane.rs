@@ -63,8 +63,10 @@ impl LaneConfig {
         let capacity_frames = ((rate * Self::BUFFERED_SECONDS) as usize).max(4 * MAX_PIECE_FRAMES);
         Self {
             capacity_frames,
-            // Enough for 64-frame blocks over the whole buffer; tinier blocks can drop earlier.
-            capacity_headers: (capacity_frames / 64).max(256),
+            // Enough for 64-frame blocks over the whole buffer (tinier blocks can drop earlier),
+            // with room left for the no-frame headers that mark drops while the sample ring is
+            // full (a render far faster than real time keeps dropping for seconds).
+            capacity_headers: (capacity_frames / 16).max(1024),
         }
     }
 }
@@ -232,6 +234,18 @@ impl LaneProducer {
                 self.dropped_pieces += 1;
                 self.dropped_frames += piece_frames as u64;
                 outcome = PushOutcome::Dropped;
+                // Tell the consumer at once how far the lane got, with a header of no frames
+                // (when the header ring has room: it is the sample ring that fills): a drop at
+                // the end of a run is then still known, and the run's length with it.
+                let marker = BlockHeader {
+                    pos_samples: header.end_pos_samples(),
+                    dropped_frames_before: self.pending_dropped_frames,
+                    num_frames: 0,
+                    ..header
+                };
+                if self.headers.push(marker).is_ok() {
+                    self.pending_dropped_frames = 0;
+                }
             }
             offset += piece_frames;
         }
@@ -454,11 +468,36 @@ mod tests {
         let mut out = scratch();
         rx.pop_into(&mut out).unwrap();
         rx.pop_into(&mut out).unwrap();
+        // Each drop left a header of no frames saying where the lane got to.
+        for (seq, end) in [(2, 1536), (3, 2048)] {
+            let m = rx.pop_into(&mut out).unwrap();
+            assert_eq!(
+                (m.seq, m.num_frames, m.pos_samples, m.dropped_frames_before),
+                (seq, 0, end, 512)
+            );
+        }
         tx.push_block(&info(4 * 512), &[&block, &block]);
         let h = rx.pop_into(&mut out).unwrap();
         assert_eq!(h.seq, 4, "seq counts the dropped pieces");
-        assert_eq!(h.dropped_frames_before, 1024);
+        assert_eq!(h.dropped_frames_before, 0, "already reported");
         assert_eq!(h.pos_samples, 2048);
+
+        // With the header ring full too, the next header that gets through carries the count.
+        let (mut tx, mut rx) = lane_pair(LaneConfig {
+            capacity_frames: 1024,
+            capacity_headers: 2,
+        });
+        for i in 0..4 {
+            tx.push_block(&info(i * 512), &[&block, &block]);
+        }
+        rx.pop_into(&mut out).unwrap();
+        rx.pop_into(&mut out).unwrap();
+        tx.push_block(&info(4 * 512), &[&block, &block]);
+        let h = rx.pop_into(&mut out).unwrap();
+        assert_eq!(
+            (h.seq, h.dropped_frames_before, h.pos_samples),
+            (4, 1024, 2048)
+        );
     }
 
     #[test]

@@ -545,6 +545,10 @@ impl Aligner {
         {
             lane.counters.dropped_pieces += popped.seq.wrapping_sub(seq);
         }
+        // A header of no frames stands for the piece the producer dropped, with its number.
+        if popped.num_frames == 0 {
+            lane.counters.dropped_pieces += 1;
+        }
         lane.next_seq = Some(popped.seq.wrapping_add(1));
         lane.counters.dropped_frames += popped.dropped_frames_before;
 

@@ -347,6 +347,12 @@ impl AlignSink for Sink {
 
     fn epoch_end(&mut self, summary: &EpochSummary) {
         self.counters.playing = false;
+        // The run's span is the aligner's: stretches in which no lane had audio (every
+        // instance dropped them) are part of the run but make no chunk.
+        if self.counters.run == summary.epoch {
+            self.counters.start_pos_samples = summary.start_pos_samples;
+            self.counters.end_pos_samples = summary.end_pos_samples;
+        }
         if let Some(analyzer) = self.analyzer.as_mut() {
             analyzer.finish();
         }

@@ -62,7 +62,14 @@ pub fn run_report(snapshot: &GroupSnapshot, run: &EpochSummary) -> Report {
         .collect();
     report.findings = snapshot.findings.clone();
     report.measurements = snapshot.measurements.clone();
-    report.coverage = Some(snapshot.coverage());
+    // Over the run's whole span as the aligner saw it.
+    let span_frames = (run.end_pos_samples - run.start_pos_samples).max(0) as u64;
+    report.coverage = Some(stemcheck_report::Coverage::new(
+        span_frames,
+        snapshot.complete_frames,
+        snapshot.run_dropped_frames,
+        run.sample_rate_hz,
+    ));
     report.live_group = serde_json::to_value(snapshot).ok();
     report
 }

@@ -98,9 +98,9 @@ impl Plugin for Stemcheck {
         // A host's offline render (CLAP render mode, VST3 kOffline) may wait for the analysis;
         // real time never does. NOTE: nice-plug 0.4.2's VST3 wrapper stores the process mode of
         // the previous `setupProcessing` call in the buffer config, so a VST3 host's first
-        // offline render after a real-time setup is seen as real time (counted drops, reported
-        // as an incomplete analysis); hosts that set up again per render (DawDreamer) are seen
-        // as offline from their second render.
+        // offline render after a real-time setup is seen as real time. DawDreamer 0.9 marks
+        // only its graph non-realtime, so its plugins run in real-time mode: at hundreds of
+        // times real time they drop, and the report says so (`incomplete-analysis`).
         let offline = buffer_config.process_mode == ProcessMode::Offline;
         self.publish_settings();
         self.clock = FallbackClock::start(self.shared.group());
