@@ -204,16 +204,27 @@ fn a_defect_in_one_stem_is_found_live_and_attributed() {
         stop(sides, total as i64);
     });
     let report = wait_for_report("B", 1);
+    // The core is shared with the other tests of this process, one of which renders
+    // unthrottled: if it fell behind here too, the drops must be said (and nothing else).
+    let coverage = report.report.coverage.expect("coverage");
     let problems: Vec<_> = report
         .report
         .findings
         .iter()
         .filter(|f| f.severity >= Severity::Warning)
+        .filter(|f| !(f.kind == FindingKind::IncompleteAnalysis && coverage.dropped_frames > 0))
         .map(|f| (f.kind, f.stems.clone()))
         .collect();
     assert_eq!(
         problems,
-        vec![(FindingKind::StemPolarity, vec!["Bass".to_string()])]
+        vec![(FindingKind::StemPolarity, vec!["Bass".to_string()])],
+        "{coverage:?} {:#?}",
+        report
+            .report
+            .findings
+            .iter()
+            .map(|f| &f.message)
+            .collect::<Vec<_>>()
     );
     assert_eq!(report.report.verdict, Verdict::Fails);
 }
