@@ -6,10 +6,16 @@
 //! makes a syscall or waits: it checks that both rings have room, copies, and otherwise counts
 //! the block as dropped. The next header that does get through carries the number of frames
 //! dropped before it, so the consumer knows the exact size of the gap.
+//!
+//! A host's offline render (a bounce far faster than real time) may instead use
+//! [`LaneProducer::push_block_waiting`]: a full lane then waits for the consumer to make room,
+//! spinning and yielding until a deadline, so that nothing is lost when the render outruns the
+//! analysis. That wait is only for offline renders: no real-time thread may call it.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 use rtrb::{Consumer, Producer, RingBuffer};
@@ -25,6 +31,10 @@ pub const MAX_CHANNELS: usize = 2;
 /// header. This bounds the consumer's scratch memory and lets a lane carry any host block size.
 pub const MAX_PIECE_FRAMES: usize = 4096;
 
+/// Busy-wait iterations before an offline wait starts yielding the thread (and reading the
+/// clock): the consumer usually makes room within microseconds.
+const SPINS_BEFORE_YIELD: u32 = 64;
+
 /// How big a lane's rings are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaneConfig {
@@ -36,9 +46,13 @@ pub struct LaneConfig {
 }
 
 impl LaneConfig {
-    /// Seconds of audio a lane buffers before it starts dropping. The core drains every lane
-    /// every few milliseconds, so this only fills when the core falls behind (a render far
-    /// faster than real time on a loaded machine).
+    /// Seconds of audio a lane buffers before it starts dropping (real time) or waiting
+    /// (offline). The core drains every lane every few milliseconds, so this only fills when the
+    /// core falls behind (a render far faster than real time). It is longer than the consumer's
+    /// alignment window (32768 frames, 0.68 s at 48 kHz), so that in an offline render a host
+    /// that runs every instance in turn on one thread never waits on a lane the core cannot
+    /// drain: the core takes a whole host block (up to that window) of one instance into its
+    /// window before the next instance has delivered it.
     pub const BUFFERED_SECONDS: f32 = 1.0;
 
     /// A lane holding [`Self::BUFFERED_SECONDS`] of audio at `sample_rate_hz`.
@@ -51,8 +65,10 @@ impl LaneConfig {
         let capacity_frames = ((rate * Self::BUFFERED_SECONDS) as usize).max(4 * MAX_PIECE_FRAMES);
         Self {
             capacity_frames,
-            // Enough for 64-frame blocks over the whole buffer; tinier blocks can drop earlier.
-            capacity_headers: (capacity_frames / 64).max(256),
+            // Enough for 64-frame blocks over the whole buffer (tinier blocks can drop earlier),
+            // with room left for the no-frame headers that mark drops while the sample ring is
+            // full (a render far faster than real time keeps dropping for seconds).
+            capacity_headers: (capacity_frames / 16).max(1024),
         }
     }
 }
@@ -104,6 +120,9 @@ pub struct LaneProducer {
     next_seq: u64,
     /// Frames dropped since the last piece that got through.
     pending_dropped_frames: u64,
+    /// An offline wait timed out: do not wait again until a piece gets through (a stuck
+    /// consumer then delays the producer once, not once per block).
+    wait_timed_out: bool,
     /// Local copies of the counters, so that the audio thread only ever stores to the shared
     /// atomics (no read-modify-write).
     pushed_pieces: u64,
@@ -131,6 +150,7 @@ pub fn lane_pair(config: LaneConfig) -> (LaneProducer, LaneConsumer) {
             stats: stats.clone(),
             next_seq: 0,
             pending_dropped_frames: 0,
+            wait_timed_out: false,
             pushed_pieces: 0,
             pushed_frames: 0,
             dropped_pieces: 0,
@@ -149,6 +169,28 @@ impl LaneProducer {
     /// loop runs once per [`MAX_PIECE_FRAMES`] of the block. Channels beyond [`MAX_CHANNELS`]
     /// are ignored; if channels differ in length the shortest length is used.
     pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
+        self.push(info, channels, None)
+    }
+
+    /// Like [`Self::push_block`], but a full lane waits for room, at most `max_wait` for the
+    /// whole block, instead of dropping at once: for a host's offline render only (it spins,
+    /// yields the thread and reads the clock, so it is not wait-free). No allocation or lock.
+    /// What is still not in the lane at the deadline is a counted drop, as in real time.
+    pub fn push_block_waiting<C: AsRef<[f32]>>(
+        &mut self,
+        info: &BlockInfo,
+        channels: &[C],
+        max_wait: Duration,
+    ) -> PushOutcome {
+        self.push(info, channels, Some(max_wait))
+    }
+
+    fn push<C: AsRef<[f32]>>(
+        &mut self,
+        info: &BlockInfo,
+        channels: &[C],
+        max_wait: Option<Duration>,
+    ) -> PushOutcome {
         let num_channels = channels.len().min(MAX_CHANNELS);
         let num_frames = channels
             .iter()
@@ -156,7 +198,7 @@ impl LaneProducer {
             .map(|c| c.as_ref().len())
             .min()
             .unwrap_or(0);
-        self.push_pieces(info, num_channels, num_frames, |ring, frames| {
+        self.push_pieces(info, num_channels, num_frames, max_wait, |ring, frames| {
             let Some(samples) = ring else {
                 return false;
             };
@@ -183,6 +225,26 @@ impl LaneProducer {
         info: &BlockInfo,
         channels: &mut [C],
     ) -> PushOutcome {
+        self.push_flushing(info, channels, None)
+    }
+
+    /// [`Self::push_block_flushing`] for a host's offline render: a full lane waits for room,
+    /// at most `max_wait` for the whole block, like [`Self::push_block_waiting`].
+    pub fn push_block_flushing_waiting<C: AsMut<[f32]>>(
+        &mut self,
+        info: &BlockInfo,
+        channels: &mut [C],
+        max_wait: Duration,
+    ) -> PushOutcome {
+        self.push_flushing(info, channels, Some(max_wait))
+    }
+
+    fn push_flushing<C: AsMut<[f32]>>(
+        &mut self,
+        info: &BlockInfo,
+        channels: &mut [C],
+        max_wait: Option<Duration>,
+    ) -> PushOutcome {
         let num_channels = channels.len().min(MAX_CHANNELS);
         let num_frames = channels
             .iter_mut()
@@ -197,7 +259,7 @@ impl LaneProducer {
             let carried = if index < num_channels { num_frames } else { 0 };
             flush_subnormals(&mut samples[carried..]);
         }
-        self.push_pieces(info, num_channels, num_frames, |mut ring, frames| {
+        self.push_pieces(info, num_channels, num_frames, max_wait, |mut ring, frames| {
             let mut copied = ring.is_some();
             for channel in channels.iter_mut().take(num_channels) {
                 let part = &mut channel.as_mut()[frames.clone()];
@@ -228,6 +290,7 @@ impl LaneProducer {
         info: &BlockInfo,
         num_channels: usize,
         num_frames: usize,
+        max_wait: Option<Duration>,
         mut copy_piece: impl FnMut(Option<&mut Producer<f32>>, Range<usize>) -> bool,
     ) -> PushOutcome {
         if num_frames == 0 {
@@ -236,6 +299,8 @@ impl LaneProducer {
 
         let mut outcome = PushOutcome::Pushed;
         let mut offset = 0;
+        // Set at the first wait of this block: the limit is for the whole block.
+        let mut deadline: Option<Instant> = None;
         while offset < num_frames {
             let piece_frames = (num_frames - offset).min(MAX_PIECE_FRAMES);
             let header = BlockHeader {
@@ -250,6 +315,12 @@ impl LaneProducer {
             };
             self.next_seq = self.next_seq.wrapping_add(1);
 
+            if let Some(limit) = max_wait
+                && !self.wait_timed_out
+            {
+                let room = self.wait_for_room(piece_frames * num_channels, &mut deadline, limit);
+                self.wait_timed_out = !room;
+            }
             // Only this thread writes to either ring, so free space can only grow between this
             // check and the writes: every write after it succeeds.
             let has_room =
@@ -264,6 +335,7 @@ impl LaneProducer {
             };
             if pushed {
                 self.pending_dropped_frames = 0;
+                self.wait_timed_out = false;
                 self.pushed_pieces += 1;
                 self.pushed_frames += piece_frames as u64;
             } else {
@@ -271,6 +343,18 @@ impl LaneProducer {
                 self.dropped_pieces += 1;
                 self.dropped_frames += piece_frames as u64;
                 outcome = PushOutcome::Dropped;
+                // Tell the consumer at once how far the lane got, with a header of no frames
+                // (when the header ring has room: it is the sample ring that fills): a drop at
+                // the end of a run is then still known, and the run's length with it.
+                let marker = BlockHeader {
+                    pos_samples: header.end_pos_samples(),
+                    dropped_frames_before: self.pending_dropped_frames,
+                    num_frames: 0,
+                    ..header
+                };
+                if self.headers.push(marker).is_ok() {
+                    self.pending_dropped_frames = 0;
+                }
             }
             offset += piece_frames;
         }
@@ -288,6 +372,43 @@ impl LaneProducer {
             .dropped_frames
             .store(self.dropped_frames, Ordering::Relaxed);
         outcome
+    }
+
+    /// Waits until both rings have room for a piece of `samples` samples, or the block's
+    /// deadline passes. Returns whether there is room. Bounded: by the deadline, set on the first
+    /// wait of the block to `limit` from then.
+    fn wait_for_room(
+        &self,
+        samples: usize,
+        deadline: &mut Option<Instant>,
+        limit: Duration,
+    ) -> bool {
+        // A piece larger than the ring never fits: waiting would only burn the deadline.
+        if samples > self.samples.buffer().capacity() {
+            return false;
+        }
+        let mut spins = 0u32;
+        loop {
+            if self.samples.slots() >= samples && self.headers.slots() >= 1 {
+                return true;
+            }
+            if spins < SPINS_BEFORE_YIELD {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let now = Instant::now();
+            let until = *deadline.get_or_insert(now + limit);
+            if now >= until {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Pieces pushed and not yet taken by the consumer.
+    pub fn pending_pieces(&self) -> usize {
+        self.headers.buffer().capacity() - self.headers.slots()
     }
 
     /// The lane's counters, shared with the consumer.
@@ -446,11 +567,36 @@ mod tests {
         let mut out = scratch();
         rx.pop_into(&mut out).unwrap();
         rx.pop_into(&mut out).unwrap();
+        // Each drop left a header of no frames saying where the lane got to.
+        for (seq, end) in [(2, 1536), (3, 2048)] {
+            let m = rx.pop_into(&mut out).unwrap();
+            assert_eq!(
+                (m.seq, m.num_frames, m.pos_samples, m.dropped_frames_before),
+                (seq, 0, end, 512)
+            );
+        }
         tx.push_block(&info(4 * 512), &[&block, &block]);
         let h = rx.pop_into(&mut out).unwrap();
         assert_eq!(h.seq, 4, "seq counts the dropped pieces");
-        assert_eq!(h.dropped_frames_before, 1024);
+        assert_eq!(h.dropped_frames_before, 0, "already reported");
         assert_eq!(h.pos_samples, 2048);
+
+        // With the header ring full too, the next header that gets through carries the count.
+        let (mut tx, mut rx) = lane_pair(LaneConfig {
+            capacity_frames: 1024,
+            capacity_headers: 2,
+        });
+        for i in 0..4 {
+            tx.push_block(&info(i * 512), &[&block, &block]);
+        }
+        rx.pop_into(&mut out).unwrap();
+        rx.pop_into(&mut out).unwrap();
+        tx.push_block(&info(4 * 512), &[&block, &block]);
+        let h = rx.pop_into(&mut out).unwrap();
+        assert_eq!(
+            (h.seq, h.dropped_frames_before, h.pos_samples),
+            (4, 1024, 2048)
+        );
     }
 
     #[test]
@@ -517,5 +663,65 @@ mod tests {
         assert!(!rx.is_abandoned());
         drop(tx);
         assert!(rx.is_abandoned());
+    }
+
+    #[test]
+    fn an_offline_push_waits_for_the_consumer_instead_of_dropping() {
+        let config = LaneConfig {
+            capacity_frames: 1024,
+            capacity_headers: 64,
+        };
+        let (mut tx, mut rx) = lane_pair(config);
+        let consumer = std::thread::spawn(move || {
+            let mut out = scratch();
+            let mut next = 0i64;
+            // 64 blocks of 512 frames: 32 times what the lane holds.
+            while next < 64 * 512 {
+                match rx.pop_into(&mut out) {
+                    Some(h) => {
+                        assert_eq!(h.pos_samples, next, "in order, nothing skipped");
+                        assert_eq!(out[0][0], next as f32);
+                        next += i64::from(h.num_frames);
+                    }
+                    None => std::thread::yield_now(),
+                }
+            }
+            next
+        });
+        for i in 0..64 {
+            let block: Vec<f32> = (0..512).map(|k| (i * 512 + k) as f32).collect();
+            let outcome =
+                tx.push_block_waiting(&info(i * 512), &[&block, &block], Duration::from_secs(10));
+            assert_eq!(outcome, PushOutcome::Pushed);
+        }
+        assert_eq!(consumer.join().unwrap(), 64 * 512);
+        assert_eq!(tx.stats().load(), (64 * 512, 0, 0));
+    }
+
+    #[test]
+    fn an_offline_push_gives_up_at_its_limit_and_then_drops_without_waiting() {
+        let config = LaneConfig {
+            capacity_frames: 1024,
+            capacity_headers: 64,
+        };
+        let (mut tx, _rx) = lane_pair(config);
+        let block = vec![0.25f32; 512];
+        let limit = Duration::from_millis(5);
+        for i in 0..2 {
+            assert_eq!(
+                tx.push_block_waiting(&info(i * 512), &[&block, &block], limit),
+                PushOutcome::Pushed
+            );
+        }
+        // Nobody drains: the third block waits out its limit and is a counted drop; later ones
+        // drop at once (the consumer is stuck), and are counted too.
+        for i in 2..6 {
+            assert_eq!(
+                tx.push_block_waiting(&info(i * 512), &[&block, &block], limit),
+                PushOutcome::Dropped
+            );
+        }
+        assert_eq!(tx.stats().load(), (1024, 4 * 512, 4));
+        assert!(tx.wait_timed_out);
     }
 }

@@ -251,6 +251,9 @@ pub struct Aligner {
     epoch: Option<Epoch>,
     epochs_started: u64,
     scratch: [Vec<f32>; MAX_CHANNELS],
+    /// Whether [`Self::poll`] removes lanes whose producer is gone once they are empty (else
+    /// the owner does, with [`Self::remove_drained_lane`]).
+    remove_abandoned: bool,
 }
 
 /// What the piece at the head of a lane may do now.
@@ -283,7 +286,30 @@ impl Aligner {
             epoch: None,
             epochs_started: 0,
             scratch: [vec![0.0; MAX_PIECE_FRAMES], vec![0.0; MAX_PIECE_FRAMES]],
+            remove_abandoned: true,
         }
+    }
+
+    /// Keeps lanes whose producer is gone until the owner removes them with
+    /// [`Self::remove_drained_lane`]: for owners that may hand such a lane a new consumer
+    /// ([`Self::replace_consumer`]) when its producer is re-created.
+    pub fn keep_abandoned_lanes(&mut self) {
+        self.remove_abandoned = false;
+    }
+
+    /// Removes lane `id` if its producer is gone and everything it sent was consumed, and
+    /// emits what that releases. Returns whether it was removed.
+    pub fn remove_drained_lane(&mut self, id: LaneId, sink: &mut impl AlignSink) -> bool {
+        let Some(index) = self.lanes.iter().position(|l| l.id == id) else {
+            return false;
+        };
+        let consumer = &self.lanes[index].consumer;
+        if !(consumer.is_abandoned() && consumer.is_empty()) {
+            return false;
+        }
+        self.lanes.remove(index);
+        self.emit_ready(sink);
+        true
     }
 
     /// Adds a lane. It joins the running epoch from its first piece on.
@@ -312,6 +338,25 @@ impl Aligner {
     pub fn remove_lane(&mut self, id: LaneId) -> Option<LaneConsumer> {
         let index = self.lanes.iter().position(|l| l.id == id)?;
         Some(self.lanes.remove(index).consumer)
+    }
+
+    /// Gives lane `id` a new consumer (its producer was re-created: a plugin re-registered),
+    /// keeping its place on the timeline: window, frontier and counters stay, so a producer
+    /// that goes on where the old one stopped continues the lane without a gap, and the lane
+    /// never exists twice. Pieces left unread in the old consumer are discarded with it (their
+    /// frames become a counted gap if the new producer goes on after them). Returns the old
+    /// consumer, or gives `consumer` back if there is no such lane.
+    pub fn replace_consumer(
+        &mut self,
+        id: LaneId,
+        consumer: LaneConsumer,
+    ) -> Result<LaneConsumer, LaneConsumer> {
+        let Some(lane) = self.lanes.iter_mut().find(|l| l.id == id) else {
+            return Err(consumer);
+        };
+        // The new producer numbers its pieces from 0.
+        lane.next_seq = None;
+        Ok(std::mem::replace(&mut lane.consumer, consumer))
     }
 
     /// Number of lanes.
@@ -366,7 +411,9 @@ impl Aligner {
                 break;
             }
         }
-        self.remove_abandoned(sink);
+        if self.remove_abandoned {
+            self.remove_abandoned(sink);
+        }
         consumed_any
     }
 
@@ -497,6 +544,10 @@ impl Aligner {
             && popped.seq != seq
         {
             lane.counters.dropped_pieces += popped.seq.wrapping_sub(seq);
+        }
+        // A header of no frames stands for the piece the producer dropped, with its number.
+        if popped.num_frames == 0 {
+            lane.counters.dropped_pieces += 1;
         }
         lane.next_seq = Some(popped.seq.wrapping_add(1));
         lane.counters.dropped_frames += popped.dropped_frames_before;

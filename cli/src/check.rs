@@ -5,12 +5,11 @@
 //! file-level delivery findings. Files are read at most twice.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use stemcheck_analysis::StemInput;
 use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, FindingKind, SignalAudio, Verdict};
-use stemcheck_report::{FileInfo, Report, Source};
+use stemcheck_report::{FileInfo, FileRole, Report, Source};
 
 use crate::align::{self, Envelope};
 use crate::decode::{AudioReader, Format, InputError};
@@ -177,7 +176,11 @@ pub fn check(
             };
             FileInfo {
                 path: t.path.display().to_string(),
-                role: if index == 0 { "mix" } else { "stem" }.to_string(),
+                role: if index == 0 {
+                    FileRole::Mix
+                } else {
+                    FileRole::Stem
+                },
                 stem: t.stem.clone(),
                 sample_rate_hz: t.format.sample_rate_hz,
                 bit_depth: t.format.bits_per_sample,
@@ -189,23 +192,19 @@ pub fn check(
             }
         })
         .collect();
-    Ok(Report {
-        schema: stemcheck_report::SCHEMA_VERSION,
-        generator: format!("stemcheck {}", env!("CARGO_PKG_VERSION")),
-        created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        source: Source::Files {
+    let mut report = Report::new(
+        Source::Files {
             inputs: input_names,
             profile: spec.name.to_string(),
         },
-        verdict: Verdict::of(&findings),
-        seconds: facts[0].frames_read as f64 / f64::from(facts[0].format.sample_rate_hz),
-        sample_rate_hz: rate as f32,
-        files,
-        instances: Vec::new(),
-        findings,
-        measurements: Some(measurements),
-        live_group: None,
-    })
+        Verdict::of(&findings),
+        facts[0].frames_read as f64 / f64::from(facts[0].format.sample_rate_hz),
+        rate as f32,
+    );
+    report.files = files;
+    report.findings = findings;
+    report.measurements = Some(measurements);
+    Ok(report)
 }
 
 fn open_all(paths: &[PathBuf]) -> Result<Vec<AudioReader>, InputError> {

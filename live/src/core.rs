@@ -1,24 +1,21 @@
 //! The process-wide core: one thread, started by the first registration and stopped when the
-//! last instance unregisters. Main threads talk to it through a channel; audio threads never
-//! do (they only push into their lanes).
+//! last instance unregisters (both in `registration.rs`). Main threads talk to it through a
+//! channel of [`Command`]s; audio threads never do (they only push into their lanes).
 
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use stemcheck_bus::timeline::EpochSummary;
 use stemcheck_bus::{LaneConsumer, LaneId};
 
 use crate::group::{Group, Member};
-use crate::instance::{InstanceShared, MAX_INSTANCES, RegisterError, lock_or_recover};
+use crate::instance::InstanceShared;
 use crate::{NUM_GROUPS, report, snapshot};
 
 /// How long the core sleeps when no lane had audio. Lanes buffer a second, so this is far from
 /// causing drops at any real-time rate.
 const IDLE_POLL: Duration = Duration::from_millis(2);
-/// Registrations and removals waiting for the core, at most.
-const COMMAND_QUEUE: usize = 256;
 /// Commands taken in between two passes over the groups.
 const COMMANDS_PER_STEP: usize = 32;
 /// A group whose lanes have been silent this long has its run ended (the tail of a run is not
@@ -27,85 +24,19 @@ const STALL_TIMEOUT: Duration = Duration::from_millis(300);
 /// How often snapshots are republished while audio flows.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(50);
 
-enum Command {
+/// What main threads ask of the core thread.
+pub(crate) enum Command {
+    /// A new lane for an instance.
     Add {
         lane_id: LaneId,
+        serial: u64,
         shared: Arc<InstanceShared>,
         consumer: LaneConsumer,
     },
-    Remove {
-        lane_id: LaneId,
-    },
+    /// The producer of registration `serial` is gone (its registration was dropped).
+    Remove { lane_id: LaneId, serial: u64 },
+    /// The last instance went: flush and exit.
     Shutdown,
-}
-
-struct Handle {
-    sender: Option<Sender<Command>>,
-    thread: Option<JoinHandle<()>>,
-    live_instances: usize,
-    next_lane_id: LaneId,
-}
-
-static HANDLE: Mutex<Handle> = Mutex::new(Handle {
-    sender: None,
-    thread: None,
-    live_instances: 0,
-    next_lane_id: 0,
-});
-
-pub(crate) fn register(
-    shared: Arc<InstanceShared>,
-    consumer: LaneConsumer,
-) -> Result<LaneId, RegisterError> {
-    let mut handle = lock_or_recover(&HANDLE);
-    if handle.live_instances >= MAX_INSTANCES {
-        return Err(RegisterError::TooManyInstances);
-    }
-    if handle.sender.is_none() {
-        // Bounded: a host creating instances faster than the core takes them in waits here (on
-        // its main thread, in `activate()`), instead of queueing lanes without limit.
-        let (sender, receiver) = crossbeam_channel::bounded(COMMAND_QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("stemcheck-core".into())
-            .spawn(move || run(receiver))
-            .map_err(|e| RegisterError::CoreUnavailable(e.to_string()))?;
-        handle.sender = Some(sender);
-        handle.thread = Some(thread);
-    }
-    let lane_id = handle.next_lane_id;
-    handle.next_lane_id = handle.next_lane_id.wrapping_add(1);
-    let command = Command::Add {
-        lane_id,
-        shared,
-        consumer,
-    };
-    if let Some(sender) = &handle.sender
-        && sender.send(command).is_err()
-    {
-        return Err(RegisterError::CoreUnavailable(
-            "the core thread has exited".into(),
-        ));
-    }
-    handle.live_instances += 1;
-    Ok(lane_id)
-}
-
-pub(crate) fn unregister(lane_id: LaneId) {
-    let mut handle = lock_or_recover(&HANDLE);
-    handle.live_instances = handle.live_instances.saturating_sub(1);
-    if let Some(sender) = &handle.sender {
-        let _ = sender.send(Command::Remove { lane_id });
-    }
-    if handle.live_instances == 0 {
-        if let Some(sender) = handle.sender.take() {
-            let _ = sender.send(Command::Shutdown);
-        }
-        if let Some(thread) = handle.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!("the Stemcheck core thread panicked");
-        }
-    }
 }
 
 /// The core thread's state.
@@ -114,7 +45,8 @@ struct Core {
     last_publish: Instant,
 }
 
-fn run(commands: Receiver<Command>) {
+/// The core thread's body, until [`Command::Shutdown`] or the channel closes.
+pub(crate) fn run(commands: Receiver<Command>) {
     let mut core = Core {
         groups: (0..NUM_GROUPS).map(Group::new).collect(),
         last_publish: Instant::now(),
@@ -158,16 +90,28 @@ impl Core {
         match command {
             Command::Add {
                 lane_id,
+                serial,
                 shared,
                 consumer,
             } => {
-                let group = shared.group().min(NUM_GROUPS - 1);
-                self.groups[group].add(Member::new(lane_id, shared), consumer);
+                // One lane per live instance: an instance registering again (same lane id)
+                // gets its new consumer on its existing lane, which keeps its place in the run;
+                // the old producer's lane never exists beside it as a ghost.
+                let mut consumer = Some(consumer);
+                for group in &mut self.groups {
+                    if let Some(c) = consumer.take() {
+                        consumer = group.replace_consumer(lane_id, serial, &shared, c).err();
+                    }
+                }
+                if let Some(consumer) = consumer {
+                    let group = shared.group().min(NUM_GROUPS - 1);
+                    self.groups[group].add(Member::new(lane_id, serial, shared), consumer);
+                }
                 false
             }
-            Command::Remove { lane_id } => {
+            Command::Remove { lane_id, serial } => {
                 for group in &mut self.groups {
-                    group.mark_leaving(lane_id);
+                    group.mark_leaving(lane_id, serial);
                 }
                 false
             }

@@ -10,8 +10,9 @@ use stemcheck_bus::{
     PositionSource,
 };
 
-use stemcheck_analysis::StemInput;
-use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, Finding, SignalAudio, Verdict};
+use stemcheck_analysis::{
+    Analyzer, AnalyzerConfig, Block, Finding, Measurements, SignalAudio, StemInput, Verdict,
+};
 
 use crate::instance::InstanceShared;
 use crate::snapshot::{GroupSnapshot, InstanceSnapshot, LaneActivity, Role};
@@ -37,6 +38,8 @@ pub fn to_dbfs(amplitude: f64) -> f32 {
 /// What the core keeps per instance besides its lane.
 pub(crate) struct Member {
     pub id: LaneId,
+    /// The registration currently feeding the lane (see `registration.rs`).
+    serial: u64,
     pub shared: Arc<InstanceShared>,
     /// Mean square, exponentially averaged.
     mean_square: f64,
@@ -46,20 +49,24 @@ pub(crate) struct Member {
     host_transport: bool,
     /// Frames present in the current run.
     present_frames: u64,
+    /// Frames its producer dropped in the current run (from the headers' drop counts).
+    run_dropped_frames: u64,
     /// The instance was unregistered; forget it once its lane is gone.
     pub leaving: bool,
 }
 
 impl Member {
-    pub fn new(id: LaneId, shared: Arc<InstanceShared>) -> Self {
+    pub fn new(id: LaneId, serial: u64, shared: Arc<InstanceShared>) -> Self {
         Self {
             id,
+            serial,
             shared,
             mean_square: 0.0,
             peak: 0.0,
             num_channels: 0,
             host_transport: true,
             present_frames: 0,
+            run_dropped_frames: 0,
             leaving: false,
         }
     }
@@ -74,6 +81,8 @@ struct RunCounters {
     frames: u64,
     complete_frames: u64,
     total_frames: u64,
+    /// Timeline position just past the run's last emitted frame.
+    end_pos_samples: i64,
     playing: bool,
 }
 
@@ -86,6 +95,14 @@ struct Sink {
     analyzer: Option<Analyzer>,
     analyzer_run: u64,
     analyzer_roles: Vec<(LaneId, Role)>,
+    /// The lane the analysis takes as the master.
+    analyzer_master: Option<LaneId>,
+    /// The name the analysis knows each stem by, and the names stems had before a rename in
+    /// this analysis (to correct findings computed before it).
+    stem_names: Vec<(LaneId, String)>,
+    old_names: Vec<(LaneId, String)>,
+    /// A run ended: its per-run drop counts are reset before the next poll (after its report).
+    reset_run_drops: bool,
 }
 
 impl Sink {
@@ -94,35 +111,52 @@ impl Sink {
     }
 
     /// Feeds a chunk to the run's analysis: the first master is the master, every stem a
-    /// stem. A new run, or a change of roles, starts a fresh analysis.
+    /// stem. Only lanes whose producer is still there take part: a lane whose instance is gone
+    /// (destroyed, or re-registered) never becomes the master or a stem. A new run, a new lane,
+    /// a changed role or another master starts a fresh analysis; a lane leaving does not (its
+    /// stem is then missing, and the run's coverage says so).
     fn analyse(&mut self, chunk: &AlignedChunk<'_>) {
         let roles: Vec<(LaneId, Role)> = chunk
             .lanes()
             .filter_map(|l| {
                 self.members
                     .iter()
-                    .find(|m| m.id == l.id)
+                    .find(|m| m.id == l.id && !m.leaving)
                     .map(|m| (l.id, m.shared.role()))
             })
             .collect();
-        if self.analyzer.is_none()
-            || self.analyzer_run != chunk.epoch
-            || self.analyzer_roles != roles
-        {
+        let master_id = roles
+            .iter()
+            .find(|(_, r)| *r == Role::Master)
+            .map(|(id, _)| *id);
+        let grew = roles.iter().any(|r| !self.analyzer_roles.contains(r));
+        // Another master restarts; the master's producer going does not (it is missing).
+        let new_master = master_id.is_some() && master_id != self.analyzer_master;
+        let fresh =
+            self.analyzer.is_none() || self.analyzer_run != chunk.epoch || grew || new_master;
+        if fresh {
             self.analyzer = Some(Analyzer::new(
                 chunk.sample_rate_hz,
                 AnalyzerConfig::default(),
             ));
             self.analyzer_run = chunk.epoch;
             self.analyzer_roles = roles.clone();
+            self.analyzer_master = master_id;
+            self.old_names.clear();
+            // Names at birth: every stem's name as its instance shows it (the user's, the
+            // host's track name, or its generated "Stem N"), looked up once per analysis.
+            self.stem_names = roles
+                .iter()
+                .filter(|(_, r)| *r == Role::Stem)
+                .filter_map(|(id, _)| {
+                    let member = self.members.iter().find(|m| m.id == *id)?;
+                    Some((*id, member.shared.name()))
+                })
+                .collect();
         }
         let Some(analyzer) = self.analyzer.as_mut() else {
             return;
         };
-        let master_id = roles
-            .iter()
-            .find(|(_, r)| *r == Role::Master)
-            .map(|(id, _)| *id);
         let mut master = None;
         let mut stems = Vec::with_capacity(roles.len());
         for lane in chunk.lanes() {
@@ -144,7 +178,98 @@ impl Sink {
             master,
             stems: &stems,
         });
+        if fresh {
+            // The analysis adds the stems of its first block (in one go) under generated
+            // names; it computes nothing from one chunk, so naming them right after is naming
+            // them before any finding or measurement exists.
+            for (id, name) in &self.stem_names {
+                analyzer.rename_stem(*id, name);
+            }
+        }
     }
+
+    /// Renames the stems of the running analysis whose instance's name changed, remembering
+    /// the old names so that findings computed before the rename can be corrected.
+    fn rename_stems(&mut self, instances: &[InstanceSnapshot]) {
+        let Some(analyzer) = self.analyzer.as_mut() else {
+            return;
+        };
+        for (id, name) in &mut self.stem_names {
+            let Some(instance) = instances.iter().find(|i| i.lane_id == *id) else {
+                continue;
+            };
+            if instance.name != *name && analyzer.rename_stem(*id, &instance.name) {
+                let old = std::mem::replace(name, instance.name.clone());
+                self.old_names.push((*id, old));
+            }
+        }
+    }
+
+    /// Findings and measurements with every stem under its current name: the analysis names
+    /// a stem in a finding when it computes it, so a finding from before a rename carries the
+    /// old name until the next update.
+    fn with_current_names(
+        &self,
+        findings: &mut [Finding],
+        measurements: Option<&mut Measurements>,
+    ) {
+        if let Some(m) = measurements {
+            for stem in &mut m.stems {
+                if let Some((_, name)) = self.stem_names.iter().find(|(id, _)| *id == stem.id) {
+                    stem.name.clone_from(name);
+                }
+            }
+        }
+        if self.old_names.is_empty() {
+            return;
+        }
+        // Newest rename first, so that a chain of renames ends at the current name.
+        for (id, old) in self.old_names.iter().rev() {
+            let Some((_, current)) = self.stem_names.iter().find(|(i, _)| i == id) else {
+                continue;
+            };
+            // A name another stem now has is not stale.
+            if self.stem_names.iter().any(|(_, n)| n == old) {
+                continue;
+            }
+            for finding in findings.iter_mut() {
+                let mut renamed = false;
+                for stem in &mut finding.stems {
+                    if stem == old {
+                        stem.clone_from(current);
+                        renamed = true;
+                    }
+                }
+                if renamed {
+                    finding.message = replace_name(&finding.message, old, current);
+                    finding.fix = replace_name(&finding.fix, old, current);
+                }
+            }
+        }
+    }
+}
+
+/// `text` with every whole-word occurrence of `old` replaced by `new` ("Stem 1" is not the start
+/// of "Stem 10").
+fn replace_name(text: &str, old: &str, new: &str) -> String {
+    if old.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(old) {
+        let before_ok = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let after = &rest[at + old.len()..];
+        let after_ok = after.chars().next().is_none_or(|c| !c.is_alphanumeric());
+        out.push_str(&rest[..at]);
+        out.push_str(if before_ok && after_ok { new } else { old });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 impl AlignSink for Sink {
@@ -152,6 +277,7 @@ impl AlignSink for Sink {
         let Some(member) = self.member(lane) else {
             return;
         };
+        member.run_dropped_frames += header.dropped_frames_before;
         let frames = header.num_frames as usize;
         if frames == 0 || channels.is_empty() {
             return;
@@ -193,6 +319,7 @@ impl AlignSink for Sink {
         }
         let frames = chunk.num_frames as u64;
         counters.frames += frames;
+        counters.end_pos_samples = chunk.start_pos_samples + chunk.num_frames as i64;
         counters.total_frames += frames;
         counters.playing = true;
         let mut has_master = false;
@@ -219,10 +346,17 @@ impl AlignSink for Sink {
 
     fn epoch_end(&mut self, summary: &EpochSummary) {
         self.counters.playing = false;
+        // The run's span is the aligner's: stretches in which no lane had audio (every
+        // instance dropped them) are part of the run but make no chunk.
+        if self.counters.run == summary.epoch {
+            self.counters.start_pos_samples = summary.start_pos_samples;
+            self.counters.end_pos_samples = summary.end_pos_samples;
+        }
         if let Some(analyzer) = self.analyzer.as_mut() {
             analyzer.finish();
         }
         self.finished_runs.push(*summary);
+        self.reset_run_drops = true;
     }
 }
 
@@ -248,7 +382,14 @@ impl Group {
             last_report: None,
             history: std::collections::VecDeque::new(),
             history_run: (0, 0),
-            aligner: Aligner::new(AlignerConfig::default()),
+            aligner: {
+                // Lanes go when the instance's registration says so (`mark_leaving`), not when
+                // their producer is seen gone: a re-registration hands the lane a new consumer
+                // first, and the lane must still be there for it.
+                let mut aligner = Aligner::new(AlignerConfig::default());
+                aligner.keep_abandoned_lanes();
+                aligner
+            },
             sink: Sink {
                 members: Vec::new(),
                 counters: RunCounters::default(),
@@ -256,15 +397,56 @@ impl Group {
                 analyzer: None,
                 analyzer_run: 0,
                 analyzer_roles: Vec::new(),
+                analyzer_master: None,
+                stem_names: Vec::new(),
+                old_names: Vec::new(),
+                reset_run_drops: false,
             },
             last_activity: Instant::now(),
             generation: 0,
         }
     }
 
+    /// Adds an instance's lane. An instance without a generated number yet, or whose number
+    /// another member here has, gets the smallest number free in the group ("Stem 3").
     pub fn add(&mut self, member: Member, consumer: LaneConsumer) {
+        let taken = |n: u32| {
+            self.sink
+                .members
+                .iter()
+                .any(|m| m.shared.fallback_number() == n)
+        };
+        let number = member.shared.fallback_number();
+        if number == 0 || taken(number) {
+            let free = (1..).find(|n| !taken(*n)).unwrap_or(1);
+            member.shared.set_fallback_number(free);
+        }
         self.aligner.add_lane(member.id, consumer);
         self.sink.members.push(member);
+    }
+
+    /// Hands lane `id` of this instance a new consumer (the instance registered again): the
+    /// lane keeps its place in the run and its role, so the analysis goes on; the old
+    /// producer's unread pieces are dropped with its consumer at once. Gives the consumer back
+    /// if the lane is not this instance's lane in this group.
+    pub fn replace_consumer(
+        &mut self,
+        id: LaneId,
+        serial: u64,
+        shared: &Arc<InstanceShared>,
+        consumer: LaneConsumer,
+    ) -> Result<(), LaneConsumer> {
+        let Some(member) = self
+            .sink
+            .members
+            .iter_mut()
+            .find(|m| m.id == id && Arc::ptr_eq(&m.shared, shared))
+        else {
+            return Err(consumer);
+        };
+        member.serial = serial;
+        member.leaving = false;
+        self.aligner.replace_consumer(id, consumer).map(drop)
     }
 
     /// Takes a lane out (to move it to another group).
@@ -274,8 +456,12 @@ impl Group {
         Some((self.sink.members.remove(index), consumer))
     }
 
-    pub fn mark_leaving(&mut self, id: LaneId) {
-        if let Some(member) = self.sink.member(id) {
+    /// Registration `serial` of lane `id` is gone. (A later registration of the same
+    /// instance, already feeding the lane, is not.)
+    pub fn mark_leaving(&mut self, id: LaneId, serial: u64) {
+        if let Some(member) = self.sink.member(id)
+            && member.serial == serial
+        {
             member.leaving = true;
         }
     }
@@ -296,8 +482,24 @@ impl Group {
 
     /// Drains the lanes. Returns whether any audio arrived.
     pub fn poll(&mut self) -> bool {
+        if std::mem::take(&mut self.sink.reset_run_drops) {
+            for member in &mut self.sink.members {
+                member.run_dropped_frames = 0;
+            }
+        }
         let consumed = self.aligner.poll(&mut self.sink);
-        // Forget members whose lanes the aligner dropped (their producers are gone).
+        // Lanes whose registration is gone leave once they are drained.
+        let leaving: Vec<LaneId> = self
+            .sink
+            .members
+            .iter()
+            .filter(|m| m.leaving)
+            .map(|m| m.id)
+            .collect();
+        for id in leaving {
+            self.aligner.remove_drained_lane(id, &mut self.sink);
+        }
+        // Forget members whose lanes are gone.
         let live: Vec<LaneId> = self.aligner.lane_statuses().map(|s| s.id).collect();
         self.sink.members.retain(|m| live.contains(&m.id));
         consumed
@@ -324,28 +526,22 @@ impl Group {
     /// Builds the group's snapshot.
     pub fn snapshot(&mut self) -> GroupSnapshot {
         self.generation += 1;
-        let counters = &self.sink.counters;
         let mut instances: Vec<InstanceSnapshot> = Vec::new();
-        let mut stem_number = 0;
         let mut dropped_frames = 0;
+        let mut run_dropped_frames = 0;
         for status in self.aligner.lane_statuses() {
             let Some(member) = self.sink.members.iter().find(|m| m.id == status.id) else {
                 continue;
             };
             let role = member.shared.role();
-            let fallback = match role {
-                Role::Master => "Master".to_string(),
-                Role::Stem => {
-                    stem_number += 1;
-                    format!("Stem {stem_number}")
-                }
-            };
             let c = status.counters;
             dropped_frames += c.dropped_frames;
+            run_dropped_frames += member.run_dropped_frames;
             instances.push(InstanceSnapshot {
                 lane_id: status.id,
                 role,
-                name: member.shared.display_name(&fallback),
+                name: member.shared.name(),
+                generated_name: member.shared.has_generated_name(),
                 num_channels: member.num_channels.max(status.num_channels),
                 sample_rate_hz: status.sample_rate_hz,
                 activity: match status.state {
@@ -369,14 +565,11 @@ impl Group {
                 host_transport: member.host_transport,
             });
         }
-        if let Some(analyzer) = self.sink.analyzer.as_mut() {
-            for instance in instances.iter().filter(|i| i.role == Role::Stem) {
-                // Only the stems it analyses: instances that joined since it started belong to
-                // the next analysis (adding them here piled up stems while instances came and
-                // went during one run).
-                analyzer.rename_stem(instance.lane_id, &instance.name);
-            }
-        }
+        // Only the stems it analyses: instances that joined since it started belong to the next
+        // analysis (adding them here piled up stems while instances came and went during one
+        // run).
+        self.sink.rename_stems(&instances);
+        let counters = &self.sink.counters;
         instances.sort_by(|a, b| {
             (b.role == Role::Master)
                 .cmp(&(a.role == Role::Master))
@@ -420,7 +613,7 @@ impl Group {
             );
         }
 
-        let measurements = self
+        let mut measurements = self
             .sink
             .analyzer
             .as_ref()
@@ -431,6 +624,8 @@ impl Group {
             .as_ref()
             .map(|a| a.findings().to_vec())
             .unwrap_or_default();
+        self.sink
+            .with_current_names(&mut findings, measurements.as_mut());
         if sample_rate_mismatch {
             let odd: Vec<&InstanceSnapshot> = instances
                 .iter()
@@ -468,6 +663,25 @@ impl Group {
                 self.history.pop_front();
             }
         }
+        // Coverage caps the verdict: a run not compared in full is never said to null.
+        let run_span_frames = if counters.run > 0 {
+            (counters.end_pos_samples - counters.start_pos_samples).max(0) as u64
+        } else {
+            0
+        };
+        let coverage = stemcheck_report::Coverage::new(
+            run_span_frames,
+            counters.complete_frames,
+            run_dropped_frames,
+            counters.sample_rate_hz,
+        );
+        if let Some(finding) = crate::coverage::incomplete_analysis(&coverage) {
+            let at = findings
+                .iter()
+                .position(|f| f.severity < finding.severity)
+                .unwrap_or(findings.len());
+            findings.insert(at, finding);
+        }
         let verdict = match self.sink.analyzer.as_ref() {
             Some(a) if a.verdict() != Verdict::Pending || !findings.is_empty() => {
                 Verdict::of(&findings)
@@ -490,6 +704,8 @@ impl Group {
             complete_frames: counters.complete_frames,
             null_residual_db,
             total_frames: counters.total_frames,
+            run_span_frames,
+            run_dropped_frames,
             instances,
             sample_rate_mismatch,
             dropped_frames,

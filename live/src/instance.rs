@@ -9,13 +9,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
-use stemcheck_bus::{LaneConfig, LaneId, LaneProducer, lane_pair};
-
-use crate::core;
 use crate::snapshot::Role;
-
-/// Most instances one process can register at once.
-pub const MAX_INSTANCES: usize = 256;
 
 /// What an instance shares with the core. The audio thread only stores to the atomics; the
 /// strings are read and written on non-audio threads only.
@@ -34,6 +28,11 @@ pub struct InstanceShared {
     pub track_name: Mutex<String>,
     /// The core's lane id plus one (0: not registered), for editors to find their own row.
     lane: std::sync::atomic::AtomicU32,
+    /// The number in this instance's generated name ("Stem 3"), used when neither the user nor
+    /// the host names it; 0 until the core gives one. Written by the core when the instance
+    /// joins a group (the smallest number free in it), read by the core and the editor, which
+    /// shows it so that the user can find and rename the stem.
+    fallback_number: std::sync::atomic::AtomicU32,
 }
 
 impl InstanceShared {
@@ -45,6 +44,11 @@ impl InstanceShared {
     /// This instance's lane in the core, while registered.
     pub fn lane_id(&self) -> Option<u32> {
         self.lane.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    /// Records the lane the core gave this instance (registration only).
+    pub(crate) fn set_lane_id(&self, lane_id: u32) {
+        self.lane.store(lane_id.wrapping_add(1), Ordering::Relaxed);
     }
 
     /// The role last set.
@@ -73,6 +77,38 @@ impl InstanceShared {
     /// The group index last set.
     pub fn group(&self) -> usize {
         usize::from(self.group.load(Ordering::Relaxed))
+    }
+
+    /// The generated number of this instance's name (0: none yet).
+    pub fn fallback_number(&self) -> u32 {
+        self.fallback_number.load(Ordering::Relaxed)
+    }
+
+    /// Sets the generated number (the core, when the instance joins a group).
+    pub(crate) fn set_fallback_number(&self, number: u32) {
+        self.fallback_number.store(number, Ordering::Relaxed);
+    }
+
+    /// The generated name used when neither the user nor the host names the instance: "Master"
+    /// for the master, else "Stem N" with the number the core gave it. Shown in the instance's
+    /// own window.
+    pub fn fallback_name(&self) -> String {
+        match self.role() {
+            Role::Master => "Master".to_string(),
+            Role::Stem => format!("Stem {}", self.fallback_number().max(1)),
+        }
+    }
+
+    /// Whether the name comes from neither the user nor the host (the generated one is used).
+    pub fn has_generated_name(&self) -> bool {
+        lock_or_recover(&self.name_override).trim().is_empty()
+            && lock_or_recover(&self.track_name).trim().is_empty()
+    }
+
+    /// The name shown for this instance: the user's name, else the host's track name, else its
+    /// generated name. Not for the audio thread (it locks).
+    pub fn name(&self) -> String {
+        self.display_name(&self.fallback_name())
     }
 
     /// The name shown for this instance: the user's name, else the host's track name, else
@@ -105,54 +141,4 @@ pub(crate) fn lock_or_recover<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, 
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Why an instance could not register.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegisterError {
-    /// [`MAX_INSTANCES`] are already registered in this process.
-    TooManyInstances,
-    /// The core thread could not be started.
-    CoreUnavailable(String),
-}
-
-impl std::fmt::Display for RegisterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TooManyInstances => write!(
-                f,
-                "{MAX_INSTANCES} Stemcheck instances are already running in this process"
-            ),
-            Self::CoreUnavailable(why) => write!(f, "the analysis core could not start: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for RegisterError {}
-
-/// An instance's place in the core. Holds the lane's producer for the audio thread.
-pub struct Registration {
-    /// The lane's id in the core.
-    pub lane_id: LaneId,
-    /// The audio thread's end of the lane.
-    pub producer: LaneProducer,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        core::unregister(self.lane_id);
-    }
-}
-
-/// Registers an instance at `sample_rate_hz`. Allocates; call from a non-audio thread.
-pub fn register(
-    shared: Arc<InstanceShared>,
-    sample_rate_hz: f32,
-) -> Result<Registration, RegisterError> {
-    let (producer, consumer) = lane_pair(LaneConfig::for_sample_rate(sample_rate_hz));
-    let lane_id = core::register(shared.clone(), consumer)?;
-    shared
-        .lane
-        .store(lane_id.wrapping_add(1), Ordering::Relaxed);
-    Ok(Registration { lane_id, producer })
 }

@@ -12,13 +12,16 @@
 
 pub mod clock;
 mod core;
+pub mod coverage;
 pub mod group;
 pub mod instance;
+pub mod registration;
 pub mod report;
 pub mod snapshot;
 
 pub use clock::FallbackClock;
-pub use instance::{InstanceShared, MAX_INSTANCES, RegisterError, Registration, register};
+pub use instance::InstanceShared;
+pub use registration::{MAX_INSTANCES, RegisterError, Registration, register};
 pub use snapshot::{GroupSnapshot, InstanceSnapshot, Role, latest_snapshot};
 
 /// Groups an instance can join ("A" to "H"): separate comparisons in one host process.

@@ -3,12 +3,13 @@
 //! thread; atomically (a temporary file renamed into place); never over an earlier report.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use stemcheck_bus::timeline::{EpochEnd, EpochSummary};
-use stemcheck_report::{InstanceInfo, Report, Source, to_markdown, write_set_atomically};
+use stemcheck_report::{
+    InstanceInfo, InstanceRole, Report, RunEnd, Source, to_markdown, write_set_atomically,
+};
 
 use crate::NUM_GROUPS;
 use crate::snapshot::{GroupSnapshot, Role};
@@ -32,45 +33,45 @@ pub fn report_dir() -> Option<PathBuf> {
 pub fn run_report(snapshot: &GroupSnapshot, run: &EpochSummary) -> Report {
     let rate = f64::from(run.sample_rate_hz.max(1.0));
     let seconds = (run.end_pos_samples - run.start_pos_samples) as f64 / rate;
-    Report {
-        schema: stemcheck_report::SCHEMA_VERSION,
-        generator: format!("stemcheck {}", env!("CARGO_PKG_VERSION")),
-        created: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        source: Source::Live {
-            group: snapshot.group.clone(),
-            run: run.epoch,
-            start_samples: run.start_pos_samples,
-            end_samples: run.end_pos_samples,
-            ended_by: match run.reason {
-                EpochEnd::Transport => "transport",
-                EpochEnd::Stalled => "stalled",
-                EpochEnd::Finished => "finished",
-            }
-            .to_string(),
+    let source = Source::Live {
+        group: snapshot.group.clone(),
+        run: run.epoch,
+        start_samples: run.start_pos_samples,
+        end_samples: run.end_pos_samples,
+        ended_by: match run.reason {
+            EpochEnd::Transport => RunEnd::Transport,
+            EpochEnd::Stalled => RunEnd::Stalled,
+            EpochEnd::Finished => RunEnd::Finished,
         },
-        verdict: snapshot.verdict,
-        seconds,
-        sample_rate_hz: run.sample_rate_hz,
-        files: Vec::new(),
-        instances: snapshot
-            .instances
-            .iter()
-            .map(|i| InstanceInfo {
-                name: i.name.clone(),
-                role: match i.role {
-                    Role::Master => "master".into(),
-                    Role::Stem => "stem".into(),
-                },
-                sample_rate_hz: i.sample_rate_hz,
-                channels: i.num_channels as u32,
-                present_frames: i.present_frames,
-                dropped_frames: i.dropped_frames,
-            })
-            .collect(),
-        findings: snapshot.findings.clone(),
-        measurements: snapshot.measurements.clone(),
-        live_group: serde_json::to_value(snapshot).ok(),
-    }
+    };
+    let mut report = Report::new(source, snapshot.verdict, seconds, run.sample_rate_hz);
+    report.instances = snapshot
+        .instances
+        .iter()
+        .map(|i| InstanceInfo {
+            name: i.name.clone(),
+            role: match i.role {
+                Role::Master => InstanceRole::Master,
+                Role::Stem => InstanceRole::Stem,
+            },
+            sample_rate_hz: i.sample_rate_hz,
+            channels: i.num_channels as u32,
+            present_frames: i.present_frames,
+            dropped_frames: i.dropped_frames,
+        })
+        .collect();
+    report.findings = snapshot.findings.clone();
+    report.measurements = snapshot.measurements.clone();
+    // Over the run's whole span as the aligner saw it.
+    let span_frames = (run.end_pos_samples - run.start_pos_samples).max(0) as u64;
+    report.coverage = Some(stemcheck_report::Coverage::new(
+        span_frames,
+        snapshot.complete_frames,
+        snapshot.run_dropped_frames,
+        run.sample_rate_hz,
+    ));
+    report.live_group = serde_json::to_value(snapshot).ok();
+    report
 }
 
 /// One "Save report" request per group, set by editors (any thread), taken by the core.
@@ -106,7 +107,7 @@ pub fn write_saved_report(snapshot: &GroupSnapshot) -> std::io::Result<PathBuf> 
     };
     let mut report = run_report(snapshot, &run);
     if let Source::Live { ended_by, .. } = &mut report.source {
-        *ended_by = "saved".into();
+        *ended_by = RunEnd::Saved;
     }
     write_pair(
         &dir,

@@ -70,8 +70,12 @@ pub struct InstanceSnapshot {
     pub lane_id: u32,
     /// Stem or master.
     pub role: Role,
-    /// The user's name, else the host's track name, else a generated one.
+    /// The user's name, else the host's track name, else its generated one ("Stem 3", shown
+    /// in the instance's own window).
     pub name: String,
+    /// Whether `name` is the generated one (neither the user nor the host named it).
+    #[serde(default)]
+    pub generated_name: bool,
     /// Channels it sends (1 or 2).
     pub num_channels: usize,
     /// Sample rate of its last block, in Hz.
@@ -130,6 +134,13 @@ pub struct GroupSnapshot {
     pub null_residual_db: Option<f32>,
     /// Frames aligned over all runs since the core started.
     pub total_frames: u64,
+    /// Frames from the run's first frame to its last one so far (its span on the timeline,
+    /// compared or not).
+    #[serde(default)]
+    pub run_span_frames: u64,
+    /// Frames the instances dropped in this run (their lanes were full).
+    #[serde(default)]
+    pub run_dropped_frames: u64,
     /// The instances, masters first, then stems by name.
     pub instances: Vec<InstanceSnapshot>,
     /// Instances whose sample rate differs from the group's.
@@ -146,6 +157,16 @@ pub struct GroupSnapshot {
 }
 
 impl GroupSnapshot {
+    /// How much of the current (or last) run was compared: seconds and percent of its span.
+    pub fn coverage(&self) -> stemcheck_report::Coverage {
+        stemcheck_report::Coverage::new(
+            self.run_span_frames,
+            self.complete_frames,
+            self.run_dropped_frames,
+            self.sample_rate_hz,
+        )
+    }
+
     /// Masters in the group.
     pub fn masters(&self) -> impl Iterator<Item = &InstanceSnapshot> {
         self.instances.iter().filter(|i| i.role == Role::Master)

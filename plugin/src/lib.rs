@@ -96,9 +96,14 @@ impl Plugin for Stemcheck {
         buffer_config: &BufferConfig,
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        // Drop an earlier registration first: hosts may activate twice in a row.
-        self.registration = None;
         self.sample_rate_hz = buffer_config.sample_rate;
+        // A host's offline render (CLAP render mode, VST3 kOffline) may wait for the analysis;
+        // real time never does. NOTE: nice-plug 0.4.2's VST3 wrapper stores the process mode of
+        // the previous `setupProcessing` call in the buffer config, so a VST3 host's first
+        // offline render after a real-time setup is seen as real time. DawDreamer 0.9 marks
+        // only its graph non-realtime, so its plugins run in real-time mode: at hundreds of
+        // times real time they drop, and the report says so (`incomplete-analysis`).
+        let offline = buffer_config.process_mode == ProcessMode::Offline;
         self.publish_settings();
         self.clock = FallbackClock::start(self.shared.group());
         // The demo binary's own (silent) instance only shows the dashboard of the generated
@@ -106,8 +111,22 @@ impl Plugin for Stemcheck {
         if std::env::var_os(DEMO_ENV).is_some() {
             return true;
         }
+        // One lane per live instance: a re-activation at the same rate keeps its lane (hosts
+        // re-activate at every render); at another rate the lane is replaced, and the core
+        // retires the old one at once.
+        if let Some(registration) = self.registration.as_mut()
+            && registration.reuse_for(buffer_config.sample_rate)
+        {
+            registration.set_offline(offline);
+            return true;
+        }
+        // The new registration first, then the old one goes (on assignment): the core then
+        // hands the new lane to the old one's place before it learns the old producer left.
         match stemcheck_live::register(self.shared.clone(), buffer_config.sample_rate) {
-            Ok(registration) => self.registration = Some(registration),
+            Ok(mut registration) => {
+                registration.set_offline(offline);
+                self.registration = Some(registration);
+            }
             Err(e) => nice_warn!("Stemcheck could not join the analysis core: {e}"),
         }
         // Activation never fails: the audio must pass through even without analysis.
@@ -115,7 +134,9 @@ impl Plugin for Stemcheck {
     }
 
     fn deactivate(&mut self) {
-        self.registration = None;
+        // The registration stays: a host re-activates at every render, and a new lane per
+        // activation left the old one behind as a ghost. It goes with the instance (or is
+        // replaced by an activation at another sample rate).
     }
 
     fn process(
@@ -150,9 +171,7 @@ impl Plugin for Stemcheck {
                 sample_rate_hz: self.sample_rate_hz,
             },
         };
-        registration
-            .producer
-            .push_block_flushing(&info, buffer.as_slice());
+        registration.push_block_flushing(&info, buffer.as_slice());
         ProcessStatus::Normal
     }
 }

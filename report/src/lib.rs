@@ -28,8 +28,8 @@ pub enum Source {
         start_samples: i64,
         /// Timeline position just past its last frame.
         end_samples: i64,
-        /// Why the run ended: "transport", "stalled" or "finished".
-        ended_by: String,
+        /// Why the run ended.
+        ended_by: RunEnd,
     },
     /// Exported files, checked by the `stemcheck` command.
     Files {
@@ -40,12 +40,110 @@ pub enum Source {
     },
 }
 
+/// Why a live run's report was written. Serialised as its kebab-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunEnd {
+    /// The transport stopped, located or looped (or every instance left).
+    Transport,
+    /// No audio arrived for a while (a host that stopped processing).
+    Stalled,
+    /// The core shut down (the last instance went).
+    Finished,
+    /// Written on request ("Save report"), while the run may still go on.
+    Saved,
+}
+
+impl RunEnd {
+    /// The name in reports ("transport", ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Transport => "transport",
+            Self::Stalled => "stalled",
+            Self::Finished => "finished",
+            Self::Saved => "saved",
+        }
+    }
+}
+
+/// What a file is in a delivery. Serialised as its kebab-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileRole {
+    /// A stem.
+    Stem,
+    /// The mix the stems should rebuild.
+    Mix,
+}
+
+impl FileRole {
+    /// The name in reports ("stem" or "mix").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stem => "stem",
+            Self::Mix => "mix",
+        }
+    }
+}
+
+/// What a live instance is in the comparison. Serialised as its kebab-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceRole {
+    /// One of the stems.
+    Stem,
+    /// The master bus.
+    Master,
+}
+
+impl InstanceRole {
+    /// The name in reports ("stem" or "master").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stem => "stem",
+            Self::Master => "master",
+        }
+    }
+}
+
+/// How much of a live run was compared: the verdict speaks only for this part.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Length of the run (its timeline span), in seconds.
+    pub run_seconds: f64,
+    /// Seconds in which the master and every stem were present and compared.
+    pub analysed_seconds: f64,
+    /// `analysed_seconds` as a percentage of `run_seconds` (100 for an empty run).
+    pub analysed_percent: f64,
+    /// Frames dropped by instances whose lane was full (the analysis fell behind), summed over
+    /// the instances.
+    pub dropped_frames: u64,
+}
+
+impl Coverage {
+    /// Coverage of a run of `run_frames` of which `analysed_frames` were compared.
+    pub fn new(run_frames: u64, analysed_frames: u64, dropped_frames: u64, rate_hz: f32) -> Self {
+        let rate = f64::from(rate_hz.max(1.0));
+        let analysed = analysed_frames.min(run_frames);
+        Self {
+            run_seconds: run_frames as f64 / rate,
+            analysed_seconds: analysed as f64 / rate,
+            analysed_percent: if run_frames == 0 {
+                100.0
+            } else {
+                100.0 * analysed as f64 / run_frames as f64
+            },
+            dropped_frames,
+        }
+    }
+}
+
 /// One file the checker read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileInfo {
     pub path: String,
-    /// "stem" or "mix".
-    pub role: String,
+    /// Stem or mix.
+    pub role: FileRole,
     /// The stem's name as derived from the file name ("Drums" for `Song_Drums.wav`).
     pub stem: Option<String>,
     pub sample_rate_hz: u32,
@@ -63,8 +161,8 @@ pub struct FileInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceInfo {
     pub name: String,
-    /// "stem" or "master".
-    pub role: String,
+    /// Stem or master.
+    pub role: InstanceRole,
     pub sample_rate_hz: f32,
     pub channels: u32,
     /// Frames of the run in which it was present.
@@ -98,6 +196,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The measurements behind the findings.
     pub measurements: Option<Measurements>,
+    /// Plugin only: how much of the run was compared (absent in checker reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
     /// Plugin only: the core's snapshot of the group at the end of the run (instances, coverage,
     /// drops), as documented in `docs/report-schema.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +206,26 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report with its header filled in (schema, generator, creation time now) and nothing
+    /// found yet: callers add files or instances, findings and measurements.
+    pub fn new(source: Source, verdict: Verdict, seconds: f64, sample_rate_hz: f32) -> Self {
+        Self {
+            schema: SCHEMA_VERSION,
+            generator: format!("stemcheck {}", env!("CARGO_PKG_VERSION")),
+            created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            source,
+            verdict,
+            seconds,
+            sample_rate_hz,
+            files: Vec::new(),
+            instances: Vec::new(),
+            findings: Vec::new(),
+            measurements: None,
+            coverage: None,
+            live_group: None,
+        }
+    }
+
     /// The most severe finding's severity, if any.
     pub fn worst(&self) -> Option<Severity> {
         self.findings.iter().map(|f| f.severity).max()

@@ -19,8 +19,10 @@ pub fn to_markdown(report: &Report) -> String {
         } => {
             let _ = writeln!(
                 md,
-                "Live run {run} of group {group} ({:.1} s at {} Hz, ended by {ended_by}).\n",
-                report.seconds, report.sample_rate_hz
+                "Live run {run} of group {group} ({:.1} s at {} Hz, ended by {}).\n",
+                report.seconds,
+                report.sample_rate_hz,
+                ended_by.name()
             );
         }
         Source::Files { inputs, profile } => {
@@ -40,6 +42,21 @@ pub fn to_markdown(report: &Report) -> String {
         report.generator,
         report.created
     );
+
+    if let Some(c) = &report.coverage {
+        let _ = writeln!(
+            md,
+            "Analysed: {:.1} s of {:.1} s ({:.0}%){}.\n",
+            c.analysed_seconds,
+            c.run_seconds,
+            c.analysed_percent,
+            if c.dropped_frames > 0 {
+                format!("; {} frames dropped", c.dropped_frames)
+            } else {
+                String::new()
+            }
+        );
+    }
 
     let _ = writeln!(md, "## Findings\n");
     if report.findings.is_empty() {
@@ -77,7 +94,7 @@ pub fn to_markdown(report: &Report) -> String {
                 md,
                 "| {} | {} | {} | {} | {} {} | {} | {} | {:.1} dBFS | {:.1} dBTP |",
                 escape(&file.path),
-                file.role,
+                file.role.name(),
                 file.stem.as_deref().unwrap_or("-"),
                 file.sample_rate_hz,
                 file.bit_depth,
@@ -100,7 +117,7 @@ pub fn to_markdown(report: &Report) -> String {
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
                 escape(&i.name),
-                i.role,
+                i.role.name(),
                 i.sample_rate_hz,
                 i.channels,
                 i.present_frames,

@@ -97,7 +97,7 @@ pub fn parse_live_report(bytes: &[u8]) -> LiveReport {
             number: run,
             start_samples,
             end_samples,
-            ended_by,
+            ended_by: ended_by.name().to_string(),
         },
         group,
         report,

@@ -57,7 +57,7 @@ fn played_report(run: &ArdourRun) -> &LiveReport {
         .report
         .instances
         .iter()
-        .map(|i| (i.name.clone(), i.role.clone()))
+        .map(|i| (i.name.clone(), i.role.name().to_string()))
         .collect();
     seen.sort();
     let mut expected: Vec<(String, String)> = STEMS

@@ -200,16 +200,27 @@ fn a_defect_in_one_stem_is_found_live_and_attributed() {
         stop(sides, total as i64);
     });
     let report = wait_for_report("B", 1);
+    // The core is shared with the other tests of this process, one of which renders
+    // unthrottled: if it fell behind here too, the drops must be said (and nothing else).
+    let coverage = report.report.coverage.expect("coverage");
     let problems: Vec<_> = report
         .report
         .findings
         .iter()
         .filter(|f| f.severity >= Severity::Warning)
+        .filter(|f| !(f.kind == FindingKind::IncompleteAnalysis && coverage.dropped_frames > 0))
         .map(|f| (f.kind, f.stems.clone()))
         .collect();
     assert_eq!(
         problems,
-        vec![(FindingKind::StemPolarity, vec!["Bass".to_string()])]
+        vec![(FindingKind::StemPolarity, vec!["Bass".to_string()])],
+        "{coverage:?} {:#?}",
+        report
+            .report
+            .findings
+            .iter()
+            .map(|f| &f.message)
+            .collect::<Vec<_>>()
     );
     assert_eq!(report.report.verdict, Verdict::Fails);
 }
@@ -368,7 +379,18 @@ fn render_then_play(group: &str, minutes: usize) {
         assert!(first.group.warnings.iter().any(|w| w.contains("dropped")));
     }
     assert!(first.group.null_residual_db.unwrap_or(-300.0) < ALIGNED_NULL_DB);
-    assert_eq!(first.report.verdict, Verdict::Nulls);
+    // What was compared nulls; a render with drops says it was incomplete (never "nulls").
+    let incomplete = first
+        .report
+        .findings
+        .iter()
+        .any(|f| f.kind == stemcheck_analysis::FindingKind::IncompleteAnalysis);
+    if dropped > 0 {
+        assert!(incomplete, "{:#?}", first.report.findings);
+        assert_eq!(first.report.verdict, Verdict::Warnings);
+    } else {
+        assert_eq!(first.report.verdict, Verdict::Nulls);
+    }
 
     // Once the core has caught up, the next run is right from its first second: no new drops,
     // and the null residual's first points (one per half second) are at the floor.

@@ -5,7 +5,8 @@
 //!    `tests/` load it (`STEMCHECK_TEST_PLUGIN`), and as a VST3 bundle
 //!    (`target/test-plugin/Stemcheck.vst3`, `STEMCHECK_TEST_VST3`) for the Ardour end-to-end
 //!    test. Copies, because the workspace test build below rebuilds the library without the
-//!    feature. Ardour (Debian package `ardour`) is installed when missing.
+//!    feature. Ardour (Debian package `ardour`) and DawDreamer (PyPI `dawdreamer`, the second
+//!    real VST3 host, `tests/tests/dawdreamer.rs`) are installed when missing.
 //! 2. Runs `cargo test --workspace` (extra arguments are passed on).
 //! 3. Compiles the benchmarks, so they cannot rot.
 
@@ -20,6 +21,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     std::env::set_current_dir(&root)?;
     crate::system::ensure()?;
     crate::system::ensure_packages(crate::system::TEST_PACKAGES)?;
+    ensure_dawdreamer()?;
 
     run_cargo(&[
         "build",
@@ -66,6 +68,53 @@ pub fn run(args: Vec<String>) -> Result<()> {
         "stemcheck-cli",
         "--no-run",
     ])?;
+    Ok(())
+}
+
+/// The PyPI packages (and Python modules) the DawDreamer test imports: the host, and numpy for
+/// its generated stems (DawDreamer's wheel does not pull it in).
+const PYTHON_MODULES: &[&str] = &["dawdreamer", "numpy"];
+
+/// Installs DawDreamer and numpy from PyPI with pip when `python3` cannot import them. Debian's system
+/// Python refuses `pip install` outside a virtual environment ("externally managed"): then it
+/// is installed with `--break-system-packages` (a package of its own, which apt does not own).
+fn ensure_dawdreamer() -> Result<()> {
+    let importable = || {
+        Command::new("python3")
+            .args(["-c", &format!("import {}", PYTHON_MODULES.join(", "))])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if importable() {
+        return Ok(());
+    }
+    let names = PYTHON_MODULES.join(" ");
+    eprintln!("Installing DawDreamer (pip install {names})");
+    let pip = |extra: &[&str]| {
+        Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(extra)
+            .args(PYTHON_MODULES)
+            .output()
+            .context("running python3 -m pip (install python3-pip)")
+    };
+    let first = pip(&[])?;
+    if !first.status.success() {
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        if !stderr.contains("externally-managed-environment") {
+            bail!("pip install {names} failed:\n{stderr}");
+        }
+        let second = pip(&["--break-system-packages"])?;
+        if !second.status.success() {
+            bail!(
+                "pip install --break-system-packages {names} failed:\n{}",
+                String::from_utf8_lossy(&second.stderr)
+            );
+        }
+    }
+    if !importable() {
+        bail!("{names} installed, but python3 cannot import them");
+    }
     Ok(())
 }
 

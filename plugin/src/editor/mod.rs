@@ -147,8 +147,10 @@ impl Dashboard {
 
             ui.label("Name");
             let track_name = stemcheck_live::instance::lock_name(&self.shared.track_name);
+            // Without a track name from the host the instance goes by its generated name
+            // ("Stem 3"): shown here, in its own window, so the user can find and change it.
             let hint = if track_name.is_empty() {
-                "track name".to_string()
+                self.shared.fallback_name()
             } else {
                 track_name
             };
@@ -159,6 +161,16 @@ impl Dashboard {
             );
             if response.changed() {
                 stemcheck_live::instance::store_name(&self.shared.name_override, &self.name_buffer);
+            }
+            if self.shared.has_generated_name() {
+                ui.label(
+                    egui::RichText::new(format!(
+                        "Shown as \"{}\": the host gives no track name; type one",
+                        self.shared.fallback_name()
+                    ))
+                    .small()
+                    .italics(),
+                );
             }
             ui.separator();
             // Written by the core's thread, never here or on the audio thread.

@@ -15,6 +15,7 @@ fn instance(lane_id: u32, name: &str, role: Role) -> InstanceSnapshot {
         lane_id,
         role,
         name: name.into(),
+        generated_name: false,
         num_channels: 2,
         sample_rate_hz: 48_000.0,
         activity: LaneActivity::Playing,
@@ -135,6 +136,8 @@ pub fn session() -> GroupSnapshot {
         complete_frames: 480_000,
         null_residual_db: Some(-18.5),
         total_frames: 480_000,
+        run_span_frames: 480_000,
+        run_dropped_frames: 0,
         instances,
         sample_rate_mismatch: false,
         dropped_frames: 0,
@@ -245,6 +248,21 @@ fn setup_problems_are_shown() {
     let items = checklist::items(&snapshot);
     assert_eq!(items[0].state, Check::Fail);
     assert_eq!(items.last().unwrap().state, Check::Warn);
+}
+
+#[test]
+fn coverage_is_shown_with_the_verdict() {
+    let text = rendered_text(&session(), 1.0);
+    assert!(text.contains("Analysed 10.0 s of 10.0 s (100%)"), "{text}");
+    // 31% of the run lost to drops: 148_800 of 480_000 frames.
+    let mut snapshot = session();
+    snapshot.complete_frames = 331_200;
+    snapshot.run_dropped_frames = 148_800;
+    let text = rendered_text(&snapshot, 1.0);
+    assert!(
+        text.contains("Analysed 6.9 s of 10.0 s (69%), 148800 frames dropped"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -74,9 +74,32 @@ fn null_meter(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
                 Verdict::Pending => "Play the song to analyse",
             };
             ui.label(RichText::new(verdict).color(color));
+            coverage_line(ui, snapshot);
         });
         history(ui, &snapshot.residual_history_db);
     });
+}
+
+/// How much of the run was compared: the verdict speaks only for that part.
+fn coverage_line(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
+    if snapshot.run == 0 || snapshot.run_span_frames == 0 {
+        return;
+    }
+    let c = snapshot.coverage();
+    let complete = c.dropped_frames == 0
+        && 100.0 - c.analysed_percent <= stemcheck_live::coverage::MAX_UNANALYSED_PERCENT;
+    let mut text = format!(
+        "Analysed {:.1} s of {:.1} s ({:.0}%)",
+        c.analysed_seconds, c.run_seconds, c.analysed_percent
+    );
+    if c.dropped_frames > 0 {
+        text.push_str(&format!(", {} frames dropped", c.dropped_frames));
+    }
+    ui.label(
+        RichText::new(text)
+            .small()
+            .color(if complete { GREY } else { AMBER }),
+    );
 }
 
 /// The residual over the last minute.
@@ -194,7 +217,18 @@ fn stems_table(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own_lane: Option<u32
                 } else {
                     RichText::new(&instance.name)
                 };
-                ui.label(name);
+                // A generated name ("Stem 3") is shown in that instance's own window, where it
+                // can be changed; italic says it is not a track name.
+                let name = if instance.generated_name {
+                    name.italics()
+                } else {
+                    name
+                };
+                ui.label(name).on_hover_text(if instance.generated_name {
+                    "No track name from the host: open this instance's window to see and rename it."
+                } else {
+                    ""
+                });
                 ui.label(match instance.role {
                     Role::Master => "Master",
                     Role::Stem => "Stem",

@@ -1,0 +1,96 @@
+//! How much of a run was compared, and the `incomplete-analysis` finding that caps the verdict
+//! when part of it was not: a run with dropped frames or stretches where an instance was
+//! missing is never said to null on the strength of the part that was compared.
+
+use stemcheck_analysis::{Finding, FindingKind, Severity, Unit};
+use stemcheck_report::Coverage;
+
+/// A run may leave this share of its span uncompared, in percent, before it is called
+/// incomplete (instances starting within a host block of each other, a host that gives no
+/// transport). Any dropped frame makes a run incomplete whatever this says.
+pub const MAX_UNANALYSED_PERCENT: f64 = 1.0;
+
+/// Runs shorter than this, in seconds, are too young to be judged incomplete (the first
+/// instants of a run, before every instance has delivered its first block).
+pub const MIN_JUDGED_SECONDS: f64 = 1.0;
+
+/// The `incomplete-analysis` finding for `coverage`, if the run was not compared in full. A
+/// warning: the verdict is at best "warnings", never "nulls".
+pub fn incomplete_analysis(coverage: &Coverage) -> Option<Finding> {
+    if coverage.run_seconds < MIN_JUDGED_SECONDS {
+        return None;
+    }
+    let unanalysed_percent = (100.0 - coverage.analysed_percent).clamp(0.0, 100.0);
+    if coverage.dropped_frames == 0 && unanalysed_percent <= MAX_UNANALYSED_PERCENT {
+        return None;
+    }
+    let cause = if coverage.dropped_frames > 0 {
+        format!(
+            " ({} frames dropped: the analysis fell behind the render)",
+            coverage.dropped_frames
+        )
+    } else {
+        " (an instance was missing for part of it)".to_string()
+    };
+    let mut finding = Finding::new(
+        FindingKind::IncompleteAnalysis,
+        Severity::Warning,
+        Vec::new(),
+        unanalysed_percent,
+        Unit::None,
+        1.0,
+        format!(
+            "Incomplete: {unanalysed_percent:.0}% of the run was not analysed ({:.1} s of {:.1} s compared){cause}; the verdict covers only the rest.",
+            coverage.analysed_seconds, coverage.run_seconds
+        ),
+        "Re-run at a slower render speed (or in real time), and keep every instance active for the whole run."
+            .to_string(),
+    );
+    finding.time_range_s = Some((0.0, coverage.run_seconds));
+    Some(finding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_complete_run_has_no_finding() {
+        // 10 s at 48 kHz, all of it compared, nothing dropped.
+        let c = Coverage::new(480_000, 480_000, 0, 48_000.0);
+        assert_eq!(c.analysed_percent, 100.0);
+        assert!(incomplete_analysis(&c).is_none());
+        // 0.5% missing at the start: within the tolerance.
+        let c = Coverage::new(480_000, 477_600, 0, 48_000.0);
+        assert!(incomplete_analysis(&c).is_none());
+    }
+
+    #[test]
+    fn drops_or_gaps_make_a_warning_with_the_share_not_analysed() {
+        // 31% of 10 s missing: 148_800 of 480_000 frames.
+        let c = Coverage::new(480_000, 331_200, 148_800, 48_000.0);
+        let f = incomplete_analysis(&c).expect("incomplete");
+        assert_eq!(f.kind, FindingKind::IncompleteAnalysis);
+        assert_eq!(f.severity, Severity::Warning);
+        assert!((f.value - 31.0).abs() < 1e-9, "{}", f.value);
+        assert!(
+            f.message.starts_with("Incomplete: 31% of the run"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("148800 frames dropped"), "{}", f.message);
+        // One dropped frame is enough, even if the run is otherwise covered.
+        let c = Coverage::new(480_000, 480_000, 1, 48_000.0);
+        assert!(incomplete_analysis(&c).is_some());
+        // A gap with no drop (an instance missing for 5%).
+        let c = Coverage::new(480_000, 456_000, 0, 48_000.0);
+        let f = incomplete_analysis(&c).expect("incomplete");
+        assert!((f.value - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_run_too_young_is_not_judged() {
+        let c = Coverage::new(24_000, 0, 0, 48_000.0);
+        assert!(incomplete_analysis(&c).is_none());
+    }
+}
