@@ -649,6 +649,9 @@ mod tests {
         assert_eq!((header.num_frames, header.num_channels), (600, 2));
         assert_eq!(bits(&out[0][..600]), expected);
         assert_eq!(bits(&out[1][..600]), expected);
+        // The dropped block leaves a header of no frames that says so.
+        let marker = rx.pop_into(&mut out).unwrap();
+        assert_eq!((marker.num_frames, marker.dropped_frames_before), (0, 600));
         assert!(rx.pop_into(&mut out).is_none());
         assert_eq!(tx.stats().load(), (600, 600, 1));
         // Channels of unequal length: the frames past the shortest are flushed too.
