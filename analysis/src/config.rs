@@ -103,6 +103,10 @@ pub const STEM_AGREEMENT_DB: f64 = STEM_GAIN_THRESHOLD_DB as f64;
 pub const EQ_MIN_BAND_SHARE: f64 = 1e-4;
 /// Stem gain reported from this deviation, in dB.
 pub const STEM_GAIN_THRESHOLD_DB: f32 = 0.1;
+/// A stem's fitted gain is shown only if its deviation from unity explains at least this much
+/// of the master (re master, in dB: the null threshold [`NULLS_BELOW_DB`], -70 dB); below, it
+/// was fitted to what is under the null and is shown as 0 dB.
+pub const STEM_GAIN_MIN_EXPLAINS_DB: f32 = NULLS_BELOW_DB;
 /// A stem whose fitted gain in the master is this low or lower is absent from the master (not
 /// polarity-inverted, whatever the sign of what little is fitted), in dB.
 pub const STEM_ABSENT_DB: f32 = -30.0;

@@ -5,7 +5,7 @@
 
 use crate::config::{
     EQ_MIN_BAND_SHARE, FIT_MIN_SHARE_JOINT, FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING,
-    STEM_AGREEMENT_DB, TWO_WAY_FIT_LOADING,
+    STEM_AGREEMENT_DB, STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
 };
 use crate::decibels::{db_to_gain, gain_to_db};
 
@@ -290,6 +290,18 @@ pub(super) fn parsimonious_offset(stem_db: &[f64], bus_before_db: f64) -> Option
         }
     }
     best.map(|(_, offset)| offset)
+}
+
+/// A stem's linear gain as shown: `gain`, unless its deviation from unity explains less of the
+/// master than [`STEM_GAIN_MIN_EXPLAINS_DB`] (`explains_db`: the residual energy the deviation
+/// accounts for, re master), i.e. it was fitted to what is below the null itself: then unity (0
+/// dB, not inverted). A value that explains nothing of the residual is no deviation.
+pub(super) fn gain_that_matters(gain: f64, explains_db: f32) -> f64 {
+    if explains_db < STEM_GAIN_MIN_EXPLAINS_DB {
+        1.0
+    } else {
+        gain
+    }
 }
 
 /// The weighted median of `(value, weight)` pairs.

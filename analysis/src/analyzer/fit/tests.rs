@@ -140,3 +140,16 @@ fn a_hot_loud_stem_is_the_stem_not_the_bus_and_the_others() {
     assert!(fit.stem_db[1].abs() < 0.02 && fit.stem_db[2].abs() < 0.02);
     assert!(fit.bus_gain_db.abs() < 0.02, "{}", fit.bus_gain_db);
 }
+
+#[test]
+fn a_gain_that_explains_nothing_is_unity() {
+    // -1.52 dB (0.839) on a stem 60 dB under the master: the deviation explains
+    // -60 + 20 log10(0.161) = -75.9 dB of the master, under the -70 dB null: shown as unity.
+    let explains = -60.0 + 20.0 * (1.0f32 - 0.839).log10();
+    assert!(explains < -75.0 && explains > -77.0);
+    assert_eq!(gain_that_matters(0.839, explains), 1.0);
+    // The same gain on a stem 20 dB under the master explains -35.9 dB: shown.
+    assert_eq!(gain_that_matters(0.839, explains + 40.0), 0.839);
+    // An inversion of a near-silent stem is no polarity either.
+    assert_eq!(gain_that_matters(-1.0, -90.0), 1.0);
+}
