@@ -93,12 +93,23 @@ pub const FIT_MIN_VOTE_SHARE: f64 = 1e-3;
 /// Diagonal loading of the joint fit's Gram matrix, relative to its trace (-90 dB).
 pub const GRAM_LOADING: f64 = 1e-9;
 /// A faint pull of every unknown of the two-way fit towards 0 dB (the split between stem and
-/// band effects is fixed by the median).
+/// band effects is fixed by the stems' agreement).
 pub const TWO_WAY_FIT_LOADING: f64 = 1e-6;
+/// Stems whose fitted gains lie within this of each other agree on what is right when the
+/// stem gains are split from the master bus's (the finding threshold: a stem within it of the
+/// others is not a defect), in dB.
+pub const STEM_AGREEMENT_DB: f64 = STEM_GAIN_THRESHOLD_DB as f64;
 /// A band speaks for the master-bus EQ only with this share of the sum's energy (-40 dB).
 pub const EQ_MIN_BAND_SHARE: f64 = 1e-4;
 /// Stem gain reported from this deviation, in dB.
 pub const STEM_GAIN_THRESHOLD_DB: f32 = 0.1;
+/// A stem's fitted gain is shown only if its deviation from unity explains at least this much
+/// of the master (re master, in dB: the null threshold [`NULLS_BELOW_DB`], -70 dB); below, it
+/// was fitted to what is under the null and is shown as 0 dB.
+pub const STEM_GAIN_MIN_EXPLAINS_DB: f32 = NULLS_BELOW_DB;
+/// A stem whose fitted gain in the master is this low or lower is absent from the master (not
+/// polarity-inverted, whatever the sign of what little is fitted), in dB.
+pub const STEM_ABSENT_DB: f32 = -30.0;
 /// A stem gain off by at least this much is an error (below, a warning), in dB.
 pub const STEM_GAIN_ERROR_DB: f32 = 0.5;
 /// Master-bus gain reported from this deviation, in dB.

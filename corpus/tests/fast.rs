@@ -12,10 +12,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "7: a -4.3 dB Brass/Piano cancellation the audio does not have (under 1.1 dB in every low band)",
     ),
     (
-        "stem-gain-loudest/neon/48k-24bit-short/loudest+6dB",
-        "1: a hot stem is named as master gain plus the other stems",
-    ),
-    (
         "stem-start-offset/neon/48k-24bit-short/Keys+96000smp",
         "2: offsets beyond the lag range",
     ),

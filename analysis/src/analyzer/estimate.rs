@@ -7,7 +7,7 @@ use crate::measurements::{BandMeasurement, Measurements, StemMeasurements};
 use crate::spectra::Cd;
 
 use super::Analyzer;
-use super::fit::GainFit;
+use super::fit::{GainFit, gain_that_matters};
 
 impl Analyzer {
     /// The master bus's broadband gain, its EQ (the largest band deviation) and the residual
@@ -146,6 +146,8 @@ impl Analyzer {
                         gain = -gain;
                     }
                 }
+                let gain =
+                    gain_that_matters(gain, rel((gain - 1.0).powi(2) * stem_energy, sum_pmm));
                 out.gain_db = amplitude_to_db(gain.abs());
                 out.inverted = gain < 0.0;
                 out.energy_share_db = rel(stem_energy, sum_pmm);

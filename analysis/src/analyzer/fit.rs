@@ -5,7 +5,7 @@
 
 use crate::config::{
     EQ_MIN_BAND_SHARE, FIT_MIN_SHARE_JOINT, FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING,
-    TWO_WAY_FIT_LOADING,
+    STEM_AGREEMENT_DB, STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
 };
 use crate::decibels::{db_to_gain, gain_to_db};
 
@@ -13,7 +13,8 @@ use super::Analyzer;
 
 /// The gain fit's result.
 pub(super) struct GainFit {
-    /// Each stem's gain in the master against its stem file, in dB (centred on the median).
+    /// Each stem's gain in the master against its stem file, in dB (offset so that most stems
+    /// agree on 0 dB).
     pub stem_db: Vec<f32>,
     /// Whether each stem is mostly negative in the master (polarity-inverted).
     pub stem_inverted: Vec<bool>,
@@ -78,7 +79,7 @@ impl Analyzer {
 
     /// Two-way fit of the master's gain per stem and per band: log gain(stem, band) = stem
     /// effect + band effect, weighted by the stem's share of the band. The band effects are the
-    /// bus's EQ; the stem effects (centred on their weighted median) the stems' own gains.
+    /// bus's EQ; the stem effects (offset by [`parsimonious_offset`]) the stems' own gains.
     pub(super) fn fit_gains(&self) -> GainFit {
         let k_count = self.stems.len();
         let b_count = self.layout.bands.len();
@@ -188,38 +189,39 @@ impl Analyzer {
         let x = solve(&mut a, &mut rhs, n).unwrap_or_else(|| vec![0.0; n]);
         let mut stem_db: Vec<f64> = x[..k_count].to_vec();
         let mut band_db: Vec<f64> = x[k_count..].to_vec();
-        let stem_weights: Vec<(f64, f64)> = (0..k_count)
-            .map(|k| {
-                let w: f64 = eqs.iter().filter(|e| e.0 == k).map(|e| e.3).sum();
-                (stem_db[k], w)
-            })
-            .filter(|(_, w)| *w > 0.0)
-            .collect();
-        if let Some(median) = weighted_median(&stem_weights) {
-            for s in &mut stem_db {
-                *s -= median;
-            }
-            for (b, g) in band_db.iter_mut().enumerate() {
-                if band_weight[b] > 0.0 {
-                    *g += median;
-                }
-            }
-        }
-        // Broadband bus gain: bands weighted by the sum's energy in them.
-        let (mut num, mut den) = (0.0, 0.0);
+        // Broadband bus gain: bands weighted by the sum's energy in them. The split between
+        // stem and band effects shifts every speaking band by the same offset, so the bus gain
+        // before the split fixes the bus gain after it.
         let mut band_energy = vec![0.0f64; b_count];
         for (b, band) in self.layout.bands.iter().enumerate() {
             if band_weight[b] <= 0.0 {
                 continue;
             }
-            let e: f64 = self.welch.pss[band.first_bin..band.end_bin.min(self.welch.pss.len())]
+            band_energy[b] = self.welch.pss[band.first_bin..band.end_bin.min(self.welch.pss.len())]
                 .iter()
                 .sum();
-            band_energy[b] = e;
-            num += e * band_db[b];
-            den += e;
         }
-        let bus_gain_db = if den > 0.0 { num / den } else { 0.0 };
+        let energy_mean = |db: &[f64]| {
+            let den: f64 = band_energy.iter().sum();
+            let num: f64 = band_energy.iter().zip(db).map(|(e, g)| e * g).sum();
+            if den > 0.0 { num / den } else { 0.0 }
+        };
+        // The split that needs the fewest defects: what most stems agree on is right.
+        let fitted: Vec<f64> = (0..k_count)
+            .filter(|&k| eqs.iter().any(|e| e.0 == k))
+            .map(|k| stem_db[k])
+            .collect();
+        if let Some(offset) = parsimonious_offset(&fitted, energy_mean(&band_db)) {
+            for s in &mut stem_db {
+                *s -= offset;
+            }
+            for (b, g) in band_db.iter_mut().enumerate() {
+                if band_weight[b] > 0.0 {
+                    *g += offset;
+                }
+            }
+        }
+        let bus_gain_db = energy_mean(&band_db);
         let total_energy: f64 = band_energy.iter().sum();
         GainFit {
             stem_db: stem_db.iter().map(|&g| g as f32).collect(),
@@ -250,6 +252,55 @@ impl Analyzer {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The offset of the stem effects (in dB) that takes the fewest defects to explain the
+/// master: the one that puts the most stems within [`STEM_AGREEMENT_DB`] of 0 dB, counted per
+/// stem (a loud stem has no more say than a quiet one), refined to the plain median of the
+/// stems that agree on it; among offsets that as many stems agree on, the one that leaves the
+/// master bus's gain (`bus_before_db` plus the offset) nearest 0 dB. With two stems that
+/// disagree, that blames one stem, not the bus. `None` without a stem.
+pub(super) fn parsimonious_offset(stem_db: &[f64], bus_before_db: f64) -> Option<f64> {
+    let values: Vec<f64> = stem_db.iter().copied().filter(|x| x.is_finite()).collect();
+    let mut best: Option<(usize, f64)> = None;
+    for &candidate in &values {
+        let mut agreeing: Vec<f64> = values
+            .iter()
+            .copied()
+            .filter(|x| (x - candidate).abs() <= STEM_AGREEMENT_DB)
+            .collect();
+        agreeing.sort_by(f64::total_cmp);
+        let n = agreeing.len();
+        let median = if n % 2 == 1 {
+            agreeing[n / 2]
+        } else {
+            0.5 * (agreeing[n / 2 - 1] + agreeing[n / 2])
+        };
+        let better = match best {
+            None => true,
+            Some((count, offset)) => {
+                n > count
+                    || (n == count
+                        && (bus_before_db + median).abs() < (bus_before_db + offset).abs())
+            }
+        };
+        if better {
+            best = Some((n, median));
+        }
+    }
+    best.map(|(_, offset)| offset)
+}
+
+/// A stem's linear gain as shown: `gain`, unless its deviation from unity explains less of the
+/// master than [`STEM_GAIN_MIN_EXPLAINS_DB`] (`explains_db`: the residual energy the deviation
+/// accounts for, re master), i.e. it was fitted to what is below the null itself: then unity (0
+/// dB, not inverted). A value that explains nothing of the residual is no deviation.
+pub(super) fn gain_that_matters(gain: f64, explains_db: f32) -> f64 {
+    if explains_db < STEM_GAIN_MIN_EXPLAINS_DB {
+        1.0
+    } else {
+        gain
     }
 }
 

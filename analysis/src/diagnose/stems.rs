@@ -2,8 +2,8 @@
 //! polarity-inverted (`stem-polarity`), or at another gain in the master (`stem-gain`).
 
 use crate::config::{
-    CAUSE_MIN_SHARE, STEM_GAIN_ERROR_DB, STEM_GAIN_THRESHOLD_DB, STEM_OFFSET_ERROR_SAMPLES,
-    STEM_OFFSET_MIN_SAMPLES,
+    CAUSE_MIN_SHARE, STEM_ABSENT_DB, STEM_GAIN_ERROR_DB, STEM_GAIN_THRESHOLD_DB,
+    STEM_OFFSET_ERROR_SAMPLES, STEM_OFFSET_MIN_SAMPLES,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
@@ -69,7 +69,11 @@ impl Diagnosis {
         for stem in &m.stems {
             let name = stem.name.clone();
             let gain_share = causes.share(stem.gain_explains_db);
-            if stem.inverted && gain_share >= CAUSE_MIN_SHARE {
+            // A stem the master barely holds has no polarity worth naming: its sign was fitted
+            // to what little of it is there. It is a stem gain far down (the stem is missing
+            // from the master, or the master lacks it).
+            let absent = stem.gain_db <= STEM_ABSENT_DB;
+            if stem.inverted && !absent && gain_share >= CAUSE_MIN_SHARE {
                 causes.explained = true;
                 causes.take(stem.gain_explains_db);
                 self.next.insert((FindingKind::StemPolarity, name.clone()));
@@ -100,6 +104,17 @@ impl Diagnosis {
                 } else {
                     "quieter"
                 };
+                let message = if absent {
+                    format!(
+                        "{name} is barely in the master ({:.1} dB): the master lacks it, or the stem holds a part the mix does not.",
+                        stem.gain_db
+                    )
+                } else {
+                    format!(
+                        "{name} is {:.2} dB {direction} in the master than in its stem.",
+                        stem.gain_db.abs()
+                    )
+                };
                 out.push(Finding::new(
                     FindingKind::StemGain,
                     if stem.gain_db.abs() >= STEM_GAIN_ERROR_DB { Severity::Error } else { Severity::Warning },
@@ -107,7 +122,7 @@ impl Diagnosis {
                     f64::from(stem.gain_db),
                     Unit::Db,
                     causes.confidence,
-                    format!("{name} is {:.2} dB {direction} in the master than in its stem.", stem.gain_db.abs()),
+                    message,
                     format!(
                         "Match {name}'s bus level to what fed the master (a fader or send changed after the mix?), then re-export it."
                     ),

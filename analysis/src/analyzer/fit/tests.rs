@@ -33,11 +33,17 @@ fn solve_solves() {
 /// Three stems of independent seeded noise at 8 kHz (frames of 2048 samples), and a master
 /// that holds them at `gains`; the fit after two seconds.
 fn fit_of(gains: [f32; 3]) -> GainFit {
+    fit_of_levels([0.3; 3], gains)
+}
+
+/// As [`fit_of`], with stem `k`'s noise uniform in +/-`peaks[k]`.
+fn fit_of_levels(peaks: [f32; 3], gains: [f32; 3]) -> GainFit {
     const RATE: f32 = 8_000.0;
     let len = 2 * RATE as usize;
     let mut rng = SmallRng::seed_from_u64(5);
-    let stems: Vec<Vec<f32>> = (0..3)
-        .map(|_| (0..len).map(|_| rng.gen_range(-0.3f32..0.3)).collect())
+    let stems: Vec<Vec<f32>> = peaks
+        .iter()
+        .map(|&p| (0..len).map(|_| rng.gen_range(-p..p)).collect())
         .collect();
     let master: Vec<f32> = (0..len)
         .map(|i| (0..3).map(|k| gains[k] * stems[k][i]).sum())
@@ -105,4 +111,45 @@ fn an_inverted_stem_fits_negative() {
         "{:?}",
         fit.stem_db
     );
+}
+
+#[test]
+fn the_split_takes_what_most_stems_agree_on() {
+    // Three stems agree on 0 dB, one is 6 dB hot: that one is off, not the bus.
+    let offset = parsimonious_offset(&[1.0, 1.02, 0.98, -5.0], 0.0).unwrap();
+    assert!((offset - 1.0).abs() < 1e-9, "{offset}");
+    // Counted per stem: two agree against one, whatever their levels.
+    let offset = parsimonious_offset(&[-6.0, 0.03, -0.03], 2.0).unwrap();
+    assert!(offset.abs() < 1e-9, "{offset}");
+    // Two stems that disagree: the split that leaves the bus nearest 0 dB (bus before the
+    // split -3 dB: offset +3 dB makes it 0 and blames the other stem).
+    let offset = parsimonious_offset(&[3.0, -3.0], -3.0).unwrap();
+    assert!((offset - 3.0).abs() < 1e-9, "{offset}");
+    let offset = parsimonious_offset(&[3.0, -3.0], 3.0).unwrap();
+    assert!((offset + 3.0).abs() < 1e-9, "{offset}");
+    assert_eq!(parsimonious_offset(&[], 0.0), None);
+}
+
+#[test]
+fn a_hot_loud_stem_is_the_stem_not_the_bus_and_the_others() {
+    // The loudest stem (16 dB above the others) sits at 0.5 (-6.02 dB) in the master, the two
+    // quiet ones at unity: one defect (the loud stem at -6.02 dB), not a bus at -6.02 dB and
+    // two stems at +6.02 dB (what centring on the energy-weighted median said).
+    let fit = fit_of_levels([0.6, 0.1, 0.1], [0.5, 1.0, 1.0]);
+    assert!((fit.stem_db[0] + 6.0206).abs() < 0.02, "{:?}", fit.stem_db);
+    assert!(fit.stem_db[1].abs() < 0.02 && fit.stem_db[2].abs() < 0.02);
+    assert!(fit.bus_gain_db.abs() < 0.02, "{}", fit.bus_gain_db);
+}
+
+#[test]
+fn a_gain_that_explains_nothing_is_unity() {
+    // -1.52 dB (0.839) on a stem 60 dB under the master: the deviation explains
+    // -60 + 20 log10(0.161) = -75.9 dB of the master, under the -70 dB null: shown as unity.
+    let explains = -60.0 + 20.0 * (1.0f32 - 0.839).log10();
+    assert!(explains < -75.0 && explains > -77.0);
+    assert_eq!(gain_that_matters(0.839, explains), 1.0);
+    // The same gain on a stem 20 dB under the master explains -35.9 dB: shown.
+    assert_eq!(gain_that_matters(0.839, explains + 40.0), 0.839);
+    // An inversion of a near-silent stem is no polarity either.
+    assert_eq!(gain_that_matters(-1.0, -90.0), 1.0);
 }

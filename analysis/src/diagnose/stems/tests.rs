@@ -97,6 +97,28 @@ fn an_inverted_stem_is_a_polarity_error_not_a_gain() {
 }
 
 #[test]
+fn a_stem_the_master_barely_holds_is_absent_not_inverted() {
+    // Fitted at -65 dB with a negative sign: the sign of almost nothing is no polarity. The
+    // stem's gain explains the residual (its whole energy is missing from the master).
+    let mut m = residual_at(-20.0);
+    m.stems[2].inverted = true;
+    m.stems[2].gain_db = -65.0;
+    m.stems[2].gain_explains_db = -20.5;
+    let findings = diagnose(&m);
+    assert_eq!(
+        summary(&findings),
+        vec![(FindingKind::StemGain, vec!["Keys".into()], Severity::Error)]
+    );
+    assert!(
+        findings[0]
+            .message
+            .contains("barely in the master (-65.0 dB)"),
+        "{}",
+        findings[0].message
+    );
+}
+
+#[test]
 fn a_stem_gain_is_an_error_from_half_a_db_and_a_warning_below() {
     let with_gain = |gain_db: f32| {
         let mut m = residual_at(-20.0);
