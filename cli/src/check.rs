@@ -85,6 +85,7 @@ pub fn check(
     let first = run_pass(
         readers,
         &alignment,
+        None,
         rate,
         &config,
         &names,
@@ -99,8 +100,18 @@ pub fn check(
     let pass = match &first.envelopes {
         // A delivery that nulls is aligned: nothing to search.
         Some(envelopes) if !nulls => {
-            alignment = Alignment::find(envelopes, first.analyzer.last_measurements(), hop, rate);
+            alignment = Alignment::find(envelopes, first.analyzer.last_measurements(), rate);
             if alignment.shifts_anything() {
+                let frames: Vec<u64> = first
+                    .watches
+                    .iter()
+                    .zip(&formats)
+                    .map(|(w, f)| {
+                        (w.frames_read as f64 * f64::from(rate) / f64::from(f.sample_rate_hz))
+                            .round() as u64
+                    })
+                    .collect();
+                let span = alignment.covered_span(&frames);
                 if let Some(bar) = &bar {
                     bar.reset();
                     bar.set_message("aligning the offset files and checking again");
@@ -109,6 +120,7 @@ pub fn check(
                 run_pass(
                     readers,
                     &alignment,
+                    span,
                     rate,
                     &config,
                     &names,
@@ -212,10 +224,13 @@ fn open_all(paths: &[PathBuf]) -> Result<Vec<AudioReader>, InputError> {
 }
 
 /// Streams every file once through a fresh analyzer, shifted as `alignment` says; keeps the
-/// envelopes (hop `envelope_hop`) if asked.
+/// envelopes (hop `envelope_hop`) if asked. Only the frames in `span` (timeline frames at the
+/// analysis rate, end excluded) go into the analysis, when given; every frame is still read.
+#[allow(clippy::too_many_arguments)]
 fn run_pass(
     readers: Vec<AudioReader>,
     alignment: &Alignment,
+    span: Option<(u64, u64)>,
     rate: u32,
     config: &AnalyzerConfig,
     names: &[Option<String>],
@@ -269,6 +284,8 @@ fn run_pass(
     let mut padded: Vec<[Vec<f32>; 2]> =
         channels.iter().map(|_| [Vec::new(), Vec::new()]).collect();
     let mut failure = None;
+    // The timeline frame the next block starts at.
+    let mut position = 0u64;
     for message in receiver {
         let buffers = match message {
             Ok(buffers) => buffers,
@@ -291,21 +308,27 @@ fn run_pass(
                 envelope.push(&buffer[0], &buffer[1]);
             }
         }
-        let stems: Vec<StemInput<'_>> = padded
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter(|(i, _)| alignment.analysed[*i])
-            .map(|(i, buffer)| StemInput {
-                id: i as u32,
-                audio: Some(signal(buffer, channels[i])),
-            })
-            .collect();
-        analyzer.process(&Block {
-            num_frames: longest,
-            master: Some(signal(&padded[0], channels[0])),
-            stems: &stems,
-        });
+        let (start, end) = span.unwrap_or((0, u64::MAX));
+        let lo = (start.max(position) - position).min(longest as u64) as usize;
+        let hi = (end.max(position) - position).min(longest as u64) as usize;
+        position += longest as u64;
+        if lo < hi {
+            let stems: Vec<StemInput<'_>> = padded
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(i, _)| alignment.analysed[*i])
+                .map(|(i, buffer)| StemInput {
+                    id: i as u32,
+                    audio: Some(signal(buffer, channels[i], lo..hi)),
+                })
+                .collect();
+            analyzer.process(&Block {
+                num_frames: hi - lo,
+                master: Some(signal(&padded[0], channels[0], lo..hi)),
+                stems: &stems,
+            });
+        }
         if let Some(bar) = bar {
             bar.inc(longest as u64);
         }
@@ -326,10 +349,11 @@ fn run_pass(
     })
 }
 
-fn signal(buffer: &[Vec<f32>; 2], channels: u32) -> SignalAudio<'_> {
+/// The frames `range` of a block as the analysis takes them.
+fn signal(buffer: &[Vec<f32>; 2], channels: u32, range: std::ops::Range<usize>) -> SignalAudio<'_> {
     if channels == 1 {
-        SignalAudio::mono(&buffer[0])
+        SignalAudio::mono(&buffer[0][range])
     } else {
-        SignalAudio::stereo(&buffer[0], &buffer[1])
+        SignalAudio::stereo(&buffer[0][range.clone()], &buffer[1][range])
     }
 }

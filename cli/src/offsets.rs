@@ -6,20 +6,25 @@
 
 use stemcheck_analysis::{Finding, FindingKind, Measurements, Severity, Unit};
 
-use crate::align::{CoarseMatch, Envelope, LIVE_LAG_RANGE_SECONDS, coarse_match};
+use crate::align::{CoarseMatch, Envelope, LIVE_LAG_RANGE_SECONDS, match_envelopes};
 
 /// A stem is shifted on its own only when its correlation peak is this prominent (a looped
 /// part also matches one bar off, at a lower peak; see [`crate::align::MATCH_MIN_PROMINENCE`]
 /// for a mere match).
 const SHIFT_MIN_PROMINENCE: f32 = 16.0;
-/// A stem is said to match nothing only if, besides matching nowhere by its envelope, the first
-/// pass fitted it into the mix at this gain or lower, in dB (-30 dB: it explains nothing where
-/// it is either).
+/// A stem is said to match nothing only if, besides matching nowhere by its envelopes, the
+/// first pass fitted it into the mix at this gain or lower, in dB (-30 dB: it explains nothing
+/// where it is either). NOTE: the analysis' lag lock is no criterion: a reverb return often
+/// locks no lag, yet belongs to the mix.
 const NOTHING_MAX_GAIN_DB: f32 = -30.0;
 /// A stem the first pass found in place (its lag locked, not inverted, its gain in the mix
 /// within 1 dB) fits where it is: the envelopes never move it. The decimated files are a coarse
 /// view, the analysis' fit at full rate is not.
 const FITS_MAX_GAIN_ERROR_DB: f32 = 1.0;
+
+/// The shortest covered stretch analysed on its own, in frames (a few seconds at 48 kHz):
+/// shorter, the whole timeline is analysed.
+const MIN_COVERED_FRAMES: u64 = 3 * 48_000;
 
 /// Which files the analysis pass shifts, and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +40,8 @@ pub struct Alignment {
     coarse_late_samples: Vec<Option<i64>>,
     /// Per file: the coarse match, when one was searched.
     matches: Vec<Option<CoarseMatch>>,
+    /// The offsets searched reach this far either way, in seconds (the files' length).
+    searched_seconds: f64,
 }
 
 impl Alignment {
@@ -45,20 +52,17 @@ impl Alignment {
             analysed: vec![true; files],
             coarse_late_samples: vec![None; files],
             matches: vec![None; files],
+            searched_seconds: 0.0,
         }
     }
 
     /// Decides the shifts from the files' envelopes (the mix first) and what the first pass
     /// measured (`first`).
-    pub fn find(
-        envelopes: &[Envelope],
-        first: &Measurements,
-        hop_frames: usize,
-        rate_hz: u32,
-    ) -> Self {
+    pub fn find(envelopes: &[Envelope], first: &Measurements, rate_hz: u32) -> Self {
         let mut out = Self::unchanged(envelopes.len());
         let live = (LIVE_LAG_RANGE_SECONDS * f64::from(rate_hz)).round() as i64;
-        let mix = &envelopes[0].points;
+        out.searched_seconds = envelopes[0].points.len() as f64 * envelopes[0].hop_frames() as f64
+            / f64::from(rate_hz);
         for (i, envelope) in envelopes.iter().enumerate().skip(1) {
             let fits = first.stems.iter().any(|s| {
                 s.id == i as u32
@@ -67,7 +71,7 @@ impl Alignment {
                     && s.gain_db.abs() <= FITS_MAX_GAIN_ERROR_DB
             });
             if !fits {
-                out.matches[i] = coarse_match(&envelope.points, mix, hop_frames);
+                out.matches[i] = match_envelopes(envelope, &envelopes[0], rate_hz);
             }
         }
         let matched: Vec<(usize, i64)> = out
@@ -115,6 +119,26 @@ impl Alignment {
         out
     }
 
+    /// The stretch of the timeline every shifted file covers, in frames at the analysis rate
+    /// (`frames`: per file, its length there), or `None` to analyse all of it. A stem shifted by
+    /// seconds has no audio over those seconds at one end (its export was cut there, or its
+    /// pre-roll dropped): that is a consequence of its start offset, already named, not missing
+    /// content in the mix, so only the stretch where every shifted file has audio is analysed.
+    pub fn covered_span(&self, frames: &[u64]) -> Option<(u64, u64)> {
+        let mut span = (0u64, u64::MAX);
+        let mut any = false;
+        for (i, (&delay, &length)) in self.delay_samples.iter().zip(frames).enumerate() {
+            if delay == 0 || !self.analysed[i] {
+                continue;
+            }
+            any = true;
+            let start = delay.max(0) as u64;
+            let end = (length as i64 + delay).max(0) as u64;
+            span = (span.0.max(start), span.1.min(end));
+        }
+        (any && span.1 > span.0.saturating_add(MIN_COVERED_FRAMES)).then_some(span)
+    }
+
     /// Whether a second pass differs from the first.
     pub fn shifts_anything(&self) -> bool {
         self.delay_samples.iter().any(|&d| d != 0) || self.analysed.iter().any(|&a| !a)
@@ -154,13 +178,24 @@ impl Alignment {
                     Unit::None,
                     1.0,
                     format!(
-                        "{name} matches nothing in the mix at any offset: it is not part of this mix (another song, version or take?), so it was left out of the null test."
+                        "{name} matches nothing in the mix within {}: it may be from another version of the song, so it was left out of the null test (no gain, polarity or EQ is read from it).",
+                        within(self.searched_seconds)
                     ),
                     format!("Deliver the {name} stem of this mix, exported from the session start."),
                 ));
             }
         }
         out
+    }
+}
+
+/// A span of `seconds` either way as an engineer reads it: "+/-20.0 s", "+/-3:25".
+fn within(seconds: f64) -> String {
+    if seconds < 60.0 {
+        format!("+/-{seconds:.1} s")
+    } else {
+        let whole = seconds.round() as u64;
+        format!("+/-{}:{:02}", whole / 60, whole % 60)
     }
 }
 
@@ -300,6 +335,27 @@ pub fn allow_for_resampling(findings: &mut [Finding]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_searched_span_reads_in_seconds_or_minutes() {
+        assert_eq!(within(20.04), "+/-20.0 s");
+        assert_eq!(within(205.4), "+/-3:25");
+    }
+
+    #[test]
+    fn only_the_stretch_every_shifted_file_covers_is_analysed() {
+        // Three files of 1,000,000 frames: a stem shifted 200,000 late (its start dropped:
+        // delay -200,000 covers 0..800,000), another delayed 100,000 (100,000..1,100,000).
+        let mut a = Alignment::unchanged(3);
+        assert_eq!(a.covered_span(&[1_000_000; 3]), None);
+        a.delay_samples = vec![0, -200_000, 100_000];
+        assert_eq!(a.covered_span(&[1_000_000; 3]), Some((100_000, 800_000)));
+        // A stem left out does not count; too short a stretch is no window.
+        a.analysed[2] = false;
+        assert_eq!(a.covered_span(&[1_000_000; 3]), Some((0, 800_000)));
+        a.delay_samples[1] = -990_000;
+        assert_eq!(a.covered_span(&[1_000_000; 3]), None);
+    }
 
     #[test]
     fn numbers_get_thousands_separators() {

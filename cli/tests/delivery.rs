@@ -414,3 +414,47 @@ fn a_true_peak_at_the_limit_shown_is_not_over_it() {
         assert_eq!(!peaks.is_empty(), warns, "{target}: {:?}", run.kinds());
     }
 }
+
+/// NOTE: not met yet (issue 11 item 2): the first pass fits the stranger into the mix above
+/// -30 dB, so it is not left out and a stem offset and gain are read from it. Kept as the
+/// target; run with `--ignored`.
+#[test]
+#[ignore = "issue 11 item 2: a stem from another song is not yet left out"]
+fn a_stem_from_another_song_matches_nothing_and_is_left_out() {
+    // The Lead of another song (another seed) in place of this one's.
+    let song = song(10.0);
+    let other = render_song(12, RATE as f32, 10.0).with_ending(1.0, 0.3);
+    let dir = tempfile::tempdir().unwrap();
+    write_song(
+        dir.path(),
+        &song,
+        Some(("Lead", &other.stem("Lead").audio)),
+        &song.master(),
+    );
+    let run = check(dir.path());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let start = run.of_kind("stem-start-offset");
+    assert_eq!(start.len(), 1, "{:?}", run.kinds());
+    assert_eq!(start[0].2, vec!["Lead".to_string()]);
+    assert!(
+        start[0]
+            .4
+            .starts_with("Lead matches nothing in the mix within +/-"),
+        "{}",
+        start[0].4
+    );
+    assert!(
+        start[0].4.contains("another version of the song"),
+        "{}",
+        start[0].4
+    );
+    // Nothing read from the stranger: no gain, polarity or offset named on it.
+    for row in run.rows() {
+        if row.0 != "stem-start-offset" {
+            assert!(!row.2.contains(&"Lead".to_string()), "{row:?}");
+        }
+    }
+    for kind in ["stem-polarity", "stem-gain", "stem-offset"] {
+        assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
+    }
+}

@@ -59,10 +59,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "mix-format/neon/48k-24bit-short/mix-44100Hz-16bit",
         "5: the mix at another rate and depth: the odd file named, then resampled",
     ),
-    (
-        "naming/harbor/48k-24bit-short/mix-as-mix.wav",
-        "7: a bare mix.wav is at most info",
-    ),
 ];
 
 #[test]
