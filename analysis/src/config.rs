@@ -178,6 +178,11 @@ pub const MISSING_CONTENT_ERROR_DB: f32 = -30.0;
 /// When another cause was named, what no stem explains must hold at least this share of what
 /// is left to be named too.
 pub const MISSING_AFTER_OTHER_CAUSE_SHARE: f32 = 0.3;
+/// ... and only if at least this share of the residual is not collinear with the sum in 20 ms
+/// blocks (-5 dB): beside a gain or compression, a residual that a gain on the sum changing
+/// every 20 ms explains is that cause's own (a compressor's gain moves within a frame), not a
+/// source no stem carries.
+pub const MISSING_MIN_NON_COLLINEAR_SHARE: f32 = 0.3;
 /// A residual with a left/right correlation below this is wide: a reverb or delay return.
 pub const WIDE_RESIDUAL_CORRELATION: f32 = 0.5;
 /// A residual whose envelope follows the sum's 100-300 ms earlier by more than this (over

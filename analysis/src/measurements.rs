@@ -121,6 +121,10 @@ pub struct Measurements {
     /// How much the residual's envelope follows the sum's envelope 100-300 ms earlier rather
     /// than at the same time (reverb and delay tails: above 1).
     pub residual_tail_follow: f32,
+    /// Share of the residual (mid) that a gain on the sum changing every 20 ms explains: near
+    /// 1 when the master is the sum under a time-varying gain (compression, limiting), near 0
+    /// for a source or a return no stem carries.
+    pub residual_collinear_share: f32,
     /// Levels of the master, once it arrived.
     pub master_levels: Option<LevelSummary>,
     /// Levels of the stems' sum, once every stem was present.

@@ -44,10 +44,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "7: a stem offset and a master gain beside the master EQ (one cause per effect)",
     ),
     (
-        "master-dynamics/neon/48k-24bit-short/comp-26dB-4to1",
-        "7: missing content beside the compressor (one cause per effect)",
-    ),
-    (
         "clipping/harbor/48k-24bit-short/mix-over3dB",
         "7: missing content beside the clipped mix (one cause per effect)",
     ),

@@ -7,7 +7,7 @@ use crate::measurements::{BandMeasurement, Measurements, StemMeasurements};
 use crate::spectra::Cd;
 
 use super::Analyzer;
-use super::fit::{GainFit, gain_that_matters};
+use super::fit::{GainFit, gain_that_matters, weighted_median};
 
 impl Analyzer {
     /// The master bus's broadband gain, its EQ (the largest band deviation) and the residual
@@ -20,7 +20,8 @@ impl Analyzer {
         m: &mut Measurements,
     ) {
         let rel = energy_ratio_db;
-        let bus_gain_db = fit.bus_gain_db;
+        let bus_gain_db =
+            broadband_gain_db(&fit.band_db, &fit.band_weight).unwrap_or(fit.bus_gain_db);
         let bus_gain = db_to_gain(f64::from(bus_gain_db));
         let (lo, hi) = self.layout.analysis_bins;
 
@@ -159,6 +160,21 @@ impl Analyzer {
     }
 }
 
+/// The master bus's broadband gain from its per-band gains, in dB: the median over the bands
+/// that hold real energy (`band_weight > 0`), each band one vote. A gain moves every band
+/// alike; an EQ (a bell, a shelf) moves some, and the bands it leaves alone are the broadband
+/// gain, however loud the band it moves (an energy-weighted mean would turn a bass shelf into
+/// a broadband gain beside the EQ). `None` without such a band.
+fn broadband_gain_db(band_db: &[f32], band_weight: &[f64]) -> Option<f32> {
+    let votes: Vec<(f64, f64)> = band_db
+        .iter()
+        .zip(band_weight)
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(&g, _)| (f64::from(g), 1.0))
+        .collect();
+    weighted_median(&votes).map(|g| g as f32)
+}
+
 /// The phase rotation `e^(i * omega * first)` of a first bin and the step `e^(i * omega)` to
 /// the next.
 fn rotation(omega: f64, first: usize) -> (Cd, Cd) {
@@ -166,4 +182,27 @@ fn rotation(omega: f64, first: usize) -> (Cd, Cd) {
         Cd::from_polar(1.0, omega * first as f64),
         Cd::from_polar(1.0, omega),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broadband_gain_db;
+
+    #[test]
+    fn the_broadband_gain_is_what_most_bands_agree_on() {
+        // A +1 dB gain: every band at +1 dB.
+        assert_eq!(broadband_gain_db(&[1.0; 20], &[1.0; 20]), Some(1.0));
+        // A +3 dB bass shelf over 4 of 20 bands holding most of the energy: no broadband gain.
+        let mut db = [0.0f32; 20];
+        let mut weight = [1.0f64; 20];
+        for b in 0..4 {
+            db[b] = 3.0;
+            weight[b] = 1000.0;
+        }
+        assert_eq!(broadband_gain_db(&db, &weight), Some(0.0));
+        // Bands without real energy have no vote; none at all: no estimate.
+        weight[4..].iter_mut().for_each(|w| *w = 0.0);
+        assert_eq!(broadband_gain_db(&db, &weight), Some(3.0));
+        assert_eq!(broadband_gain_db(&db, &[0.0; 20]), None);
+    }
 }

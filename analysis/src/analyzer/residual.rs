@@ -50,6 +50,21 @@ pub(super) struct TimeDomain {
     follow_now: f64,
     /// ... times the sum's mean envelope 100 to 300 ms earlier.
     follow_tail: f64,
+    /// The residual's mid times the sum's mid in the current envelope block.
+    envelope_cross: f64,
+    /// Sum over envelope blocks of the residual's mid energy collinear with the sum's mid in
+    /// that block (`cross^2 / sum energy`): what a gain changing block by block explains.
+    collinear_energy: f64,
+}
+
+/// The residual's energy in a block that a gain on the sum explains: `cross^2 / sum_energy`
+/// (the projection of the residual on the sum), 0 for a silent sum.
+fn collinear_energy(cross: f64, sum_energy: f64) -> f64 {
+    if sum_energy > 0.0 {
+        cross * cross / sum_energy
+    } else {
+        0.0
+    }
 }
 
 /// The residual's state.
@@ -105,7 +120,7 @@ impl Analyzer {
             // Up to the end of the current envelope block.
             let len = (envelope_block - t.envelope_fill).min(n - offset);
             let range = offset..offset + len;
-            let mut sums = [0.0f32; 8];
+            let mut sums = [0.0f32; 9];
             for (((&a, &b), &c), &d) in ml[range.clone()]
                 .iter()
                 .zip(&mr[range.clone()])
@@ -122,6 +137,7 @@ impl Analyzer {
                 sums[5] += rm * rm;
                 sums[6] += mm * mm;
                 sums[7] += sm * sm;
+                sums[8] += rm * sm;
             }
             let sums = sums.map(f64::from);
             t.master_energy[0] += sums[0];
@@ -135,6 +151,7 @@ impl Analyzer {
             hop_residual += sums[2] + sums[3];
             t.envelope_residual += sums[5];
             t.envelope_sum += sums[7];
+            t.envelope_cross += sums[8];
             t.envelope_fill += len;
             offset += len;
             if t.envelope_fill == envelope_block {
@@ -149,6 +166,8 @@ impl Analyzer {
                     t.follow_now += er * es;
                     t.follow_tail += er * tail;
                 }
+                t.collinear_energy += collinear_energy(t.envelope_cross, t.envelope_sum);
+                t.envelope_cross = 0.0;
                 t.envelope_history[t.envelope_count % ENVELOPE_HISTORY] = es;
                 t.envelope_count += 1;
                 t.envelope_residual = 0.0;
@@ -231,6 +250,11 @@ impl Analyzer {
             } else {
                 0.0
             },
+            residual_collinear_share: if t.residual_mid_energy > 0.0 {
+                (t.collinear_energy / t.residual_mid_energy).min(1.0) as f32
+            } else {
+                0.0
+            },
             master_levels: self.master.seen.then(|| self.master.stats.summary()),
             sum_levels: (self.sum.stats.samples() > 0).then(|| self.sum.stats.summary()),
             master_lufs: self
@@ -305,5 +329,27 @@ impl Analyzer {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collinear_energy;
+
+    #[test]
+    fn a_gain_on_the_sum_is_collinear_and_an_independent_source_is_not() {
+        // A 20 ms block at 48 kHz: the sum a sine, the residual the sum at -0.3 (a gain of
+        // 0.7) or a sine at another frequency.
+        let n = 960;
+        let sum: Vec<f64> = (0..n).map(|i| (i as f64 * 0.05).sin()).collect();
+        let energy = |x: &[f64]| x.iter().map(|v| v * v).sum::<f64>();
+        let cross = |x: &[f64]| x.iter().zip(&sum).map(|(a, b)| a * b).sum::<f64>();
+        let gained: Vec<f64> = sum.iter().map(|s| -0.3 * s).collect();
+        let share = collinear_energy(cross(&gained), energy(&sum)) / energy(&gained);
+        assert!((share - 1.0).abs() < 1e-9, "{share}");
+        let other: Vec<f64> = (0..n).map(|i| (i as f64 * 0.173).sin()).collect();
+        let share = collinear_energy(cross(&other), energy(&sum)) / energy(&other);
+        assert!(share < 0.01, "{share}");
+        assert_eq!(collinear_energy(1.0, 0.0), 0.0);
     }
 }

@@ -5,8 +5,8 @@
 use crate::config::{
     CAUSE_MIN_SHARE, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
     MISSING_AFTER_OTHER_CAUSE_SHARE, MISSING_CONTENT_ERROR_DB, MISSING_CONTENT_THRESHOLD_DB,
-    TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION, UNEXPLAINED_CONFIDENCE_FACTOR,
-    WIDE_RESIDUAL_CORRELATION,
+    MISSING_MIN_NON_COLLINEAR_SHARE, TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION,
+    UNEXPLAINED_CONFIDENCE_FACTOR, WIDE_RESIDUAL_CORRELATION,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -70,6 +70,13 @@ impl Diagnosis {
         } else {
             m.unexplained_db
         };
+        // Beside a gain or dynamics on the bus (or a stem's gain), what that cause leaves is the
+        // sum under a gain changing within a frame: collinear with the sum block by block. A
+        // source or return no stem carries is not, so only the part that is not collinear can
+        // be one; a residual mostly collinear with the sum is the named cause's own.
+        if other_cause && 1.0 - m.residual_collinear_share < MISSING_MIN_NON_COLLINEAR_SHARE {
+            return;
+        }
         let min_share = CAUSE_MIN_SHARE.max(if causes.explained {
             MISSING_AFTER_OTHER_CAUSE_SHARE
         } else {

@@ -102,3 +102,32 @@ fn an_audible_residual_no_cause_explains_is_a_low_confidence_warning() {
     assert_eq!(findings[0].confidence, 0.5);
     assert!(findings[0].message.contains("no single clear reason"));
 }
+
+/// Beside master-bus compression (explaining -21 dB of a -20 dB residual), -25 dB that no stem
+/// explains, narrow and not trailing; `collinear_share` of the residual a gain on the sum
+/// changing every 20 ms explains.
+fn compressed_with_unexplained(collinear_share: f32) -> Measurements {
+    Measurements {
+        dynamics: Some(crate::dynamics::DynamicsEstimate {
+            gain_reduction_db: 3.0,
+            correlation: -0.8,
+            level_span_db: 20.0,
+            frames: 100,
+        }),
+        dynamics_explains_db: -21.0,
+        residual_collinear_share: collinear_share,
+        ..missing_source()
+    }
+}
+
+#[test]
+fn what_a_compressor_leaves_collinear_with_the_sum_is_not_missing_content() {
+    // 95% of the residual is the sum under a gain moving every 20 ms: the compressor's own.
+    let folded = diagnose(&compressed_with_unexplained(0.95));
+    only(&folded, FindingKind::MasterBusDynamics);
+    assert!(folded.iter().all(|f| f.kind != FindingKind::MissingContent));
+    // 10% collinear: 90% of the residual is something else, a source no stem carries.
+    let beside = diagnose(&compressed_with_unexplained(0.1));
+    only(&beside, FindingKind::MasterBusDynamics);
+    only(&beside, FindingKind::MissingContent);
+}
