@@ -283,6 +283,49 @@ pub const SUM_FULL_SCALE_DBFS: f32 = 0.0;
 /// A missing master or missing stems are reported after this many seconds of audio.
 pub const SETUP_MIN_SECONDS: f64 = 1.0;
 
+// ---------------------------------------------------------------------------------------------
+// Time: stem-dropout (analyzer/segments.rs; decided in diagnose/timeline.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// Segments per hop: the residual and every stem's level are tracked per segment of about 10 ms
+/// (a hop of 8192 samples at 48 kHz gives 512-sample segments, 10.7 ms).
+pub const SEGMENTS_PER_HOP: usize = 16;
+/// A stem segment with a mean square below this is (near-)digital silence (-80 dBFS RMS; a
+/// dithered 16-bit silence is near -100 dBFS).
+pub const DROPOUT_SILENCE_MEAN_SQUARE: f64 = 1e-8;
+/// ... and a sample above this magnitude (-80 dBFS) is sound, where an edge is refined.
+pub const DROPOUT_SILENCE_AMPLITUDE: f32 = 1e-4;
+/// Time constant of a stem's level "around" a silent stretch (before it, and after it), in
+/// seconds.
+pub const DROPOUT_AROUND_SECONDS: f64 = 1.0;
+/// In a dropout the residual rises over its level elsewhere (re master) by at least this much
+/// (10 dB): a stem resting in the mix too leaves the residual where it was.
+pub const DROPOUT_RISE_DB: f32 = 10.0;
+/// ... and over its share in the second before the stretch by at least this much (6 dB): a
+/// stem that rests while another stem's dropout already raised the residual is not a dropout.
+pub const DROPOUT_LOCAL_RISE_DB: f32 = 6.0;
+/// The residual below this share of the master (-70 dB) counts as the null floor when its
+/// level elsewhere is lower still (the rise is measured from here).
+pub const DROPOUT_BASELINE_FLOOR: f64 = 1e-7;
+/// ... and the residual in the stretch must reach about the level the stem had around it: at
+/// least this much re the stem's level (-15 dB; a quieter passage varies, a reverb tail of the
+/// stem's part, at -20 dB and decaying, does not count).
+pub const DROPOUT_MIN_LEVEL_DB: f32 = -15.0;
+/// ... and at least this share of the master in the stretch, in dB (what is audible).
+pub const DROPOUT_MIN_RESIDUAL_DB: f32 = -40.0;
+/// A silent stretch shorter than this is not reported as a dropout, in seconds.
+pub const DROPOUT_MIN_SECONDS: f64 = 0.2;
+/// Where the residual rose only this long after the stem went silent, the dropout starts where
+/// it rose (the stem rested first), in seconds.
+pub const DROPOUT_RISE_LATE_SECONDS: f64 = 0.05;
+/// Silent stretches kept per stem (the ones with the most residual energy): memory stays fixed
+/// however long the song.
+pub const DROPOUT_EVENTS_PER_STEM: usize = 8;
+/// When stems are silent at once, a stem is named only if the residual's spectrum matches its
+/// usual spectrum nearly as well as any other's (Bhattacharyya coefficient of the octave-band
+/// shapes, 0 to 1, within this margin).
+pub const DROPOUT_MATCH_MARGIN: f32 = 0.05;
+
 /// Settings of one analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AnalyzerConfig {

@@ -28,6 +28,7 @@
 //! | `clipping`, `true-peak`, `dc-offset` | `headroom.rs` (fed by `analyzer/ingest.rs`) | `diagnose/levels.rs` |
 //! | `sum-over-full-scale`, `silent-stem` | `headroom.rs` (fed by `analyzer/ingest.rs`) | `diagnose/levels.rs` |
 //! | `no-master`, `no-stems`, `stem-count` | `analyzer/residual.rs` (`time_domain_measurements`) | `diagnose/setup.rs` |
+//! | `stem-dropout` | `analyzer/segments.rs` (`end_segment`, `dropout_measurements`) | `diagnose/timeline.rs` |
 //! | `sample-rate-mismatch` | the caller (live core, checker) | `diagnose/setup.rs` (`sample_rate_mismatch`) |
 //!
 //! The file checker's own kinds (`length-mismatch`, `format-mismatch`, `naming`, `tail-cut`,
@@ -60,4 +61,6 @@ pub use dynamics::DynamicsEstimate;
 pub use finding::{Finding, FindingKind, Severity, Unit, Verdict};
 pub use headroom::LevelSummary;
 pub use input::{Block, SignalAudio, StemId, StemInput};
-pub use measurements::{BandMeasurement, Cancellation, Measurements, StemMeasurements};
+pub use measurements::{
+    BandMeasurement, Cancellation, DropoutMeasurement, Measurements, StemMeasurements,
+};

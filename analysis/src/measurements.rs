@@ -65,6 +65,45 @@ pub struct Cancellation {
     pub loss_db: f32,
 }
 
+/// A stretch in which a stem was (near-)digitally silent while the residual rose: a candidate
+/// dropout (the stem ended early, or was muted), before thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DropoutMeasurement {
+    /// The stem, by name.
+    pub stem: String,
+    /// Where the stem went silent, in seconds from the start of the analysed audio (on the
+    /// master's timeline).
+    pub start_s: f64,
+    /// Where it sounded again, in seconds; the end of the pass if it never did (`open`).
+    pub end_s: f64,
+    /// The last moment in the stretch at which the residual still carried the stem's part (the
+    /// mix still sounds), in seconds.
+    pub sounds_until_s: f64,
+    /// Whether the stem was still silent at the end of the pass (it stops early).
+    pub open: bool,
+    /// The residual in the stretch, re the master in the stretch, in dB.
+    pub residual_db: f32,
+    /// How far the residual's share of the master rose in the stretch over its share
+    /// elsewhere (floored at the null floor), in dB.
+    pub rise_db: f32,
+    /// How far the residual's share of the master rose in the stretch over its share in the
+    /// second before it, in dB: a stem resting while another stem's dropout raised the
+    /// residual already leaves it where it was.
+    pub local_rise_db: f32,
+    /// The residual's level in the stretch re the stem's level around it (before, and after if
+    /// it sounded again), in dB: near 0 when the residual is the stem's missing part.
+    pub level_vs_stem_db: f32,
+    /// How well the residual's spectrum in the stretch matches the stem's usual spectrum
+    /// (Bhattacharyya coefficient of octave-band shapes, 0 to 1; 1 if not measured).
+    pub spectral_match: f32,
+    /// The best match of the residual's spectrum among the other stems silent in the same
+    /// stretch (0 if none).
+    pub rival_match: f32,
+    /// Share of the master's whole energy that the residual in this stretch carries, in dB
+    /// (what folding the dropout takes out of the whole-run residual).
+    pub explains_db: f32,
+}
+
 /// Everything measured so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Measurements {
@@ -139,4 +178,12 @@ pub struct Measurements {
     pub bands: Vec<BandMeasurement>,
     /// Pairs of stems cancelling in a low band (before thresholds).
     pub cancellations: Vec<Cancellation>,
+    /// The null residual outside the stretches where a stem dropped out (what the whole-run
+    /// causes are decided on once the dropouts are named), re master, in dB.
+    #[serde(default)]
+    pub null_residual_outside_dropouts_db: f32,
+    /// Silent stretches of stems with a raised residual (candidate dropouts), before
+    /// thresholds.
+    #[serde(default)]
+    pub dropouts: Vec<DropoutMeasurement>,
 }

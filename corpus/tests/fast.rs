@@ -20,14 +20,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "2: a stem exported from its first region",
     ),
     (
-        "stem-stops-early/neon/48k-24bit-short/Drums-stops6s",
-        "3: a stem that stops early, with its place in time",
-    ),
-    (
-        "stem-muted/lantern/48k-24bit-short/Piano-muted3-5s",
-        "3: a stem muted for a while, with its place in time",
-    ),
-    (
         "missing-stem/harbor/48k-24bit-short/no-Keys",
         "4: a missing dry stem named as a missing reverb return",
     ),

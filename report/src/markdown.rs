@@ -6,6 +6,12 @@ use stemcheck_analysis::Severity;
 
 use crate::{Report, Source};
 
+/// A time in the song for people: `m:ss.sss` (`1:02.500`).
+fn clock(seconds: f64) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!("{}:{:02}.{:03}", ms / 60_000, (ms / 1000) % 60, ms % 1000)
+}
+
 /// Renders `report` as a Markdown document.
 pub fn to_markdown(report: &Report) -> String {
     let mut md = String::new();
@@ -73,9 +79,13 @@ pub fn to_markdown(report: &Report) -> String {
         } else {
             format!(" — {}", f.stems.join(", "))
         };
+        let when = f
+            .time_range_s
+            .map(|(a, b)| format!(" ({} to {})", clock(a), clock(b)))
+            .unwrap_or_default();
         let _ = writeln!(
             md,
-            "- {icon} **{}** `{}`{stems}: {}  \n  Fix: {}",
+            "- {icon} **{}** `{}`{stems}{when}: {}  \n  Fix: {}",
             f.severity.name(),
             f.kind.name(),
             escape(&f.message),
@@ -172,4 +182,17 @@ pub fn to_markdown(report: &Report) -> String {
 /// Keeps table and list syntax intact whatever a name contains.
 fn escape(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_shows_minutes_seconds_and_milliseconds() {
+        // 62.5 s is 1 minute, 2 seconds and 500 ms; 5.8 s is 0:05.800.
+        assert_eq!(clock(62.5), "1:02.500");
+        assert_eq!(clock(5.8), "0:05.800");
+        assert_eq!(clock(-1.0), "0:00.000");
+    }
 }

@@ -5,7 +5,9 @@
 //!    stems' sum's left and right channels too (for the time-domain null residual). Samples are
 //!    cleaned, levels and loudness measured on the way.
 //! 2. [`residual`]: every hop, the null residual in the time domain (master minus sum at the
-//!    common lag) and its envelope.
+//!    common lag) and its envelope; [`segments`] tracks it and every stem's level per ~10 ms
+//!    segment (a stem silent where the mix still has its part is a dropout, kept out of the
+//!    whole-run estimates).
 //! 3. [`cross_spectra`]: every frame, a Hann-windowed frame of the master and of every stem
 //!    (each read at its own lag) is transformed, and cross-spectra are accumulated (Welch
 //!    averaging); [`frame_gain`] records the frame's master-bus gain against the sum's level,
@@ -26,6 +28,7 @@ mod fit;
 mod frame_gain;
 mod ingest;
 mod residual;
+mod segments;
 mod stems;
 mod timing;
 
@@ -47,6 +50,7 @@ use cross_spectra::{FrameSpectra, Welch};
 use frame_gain::BusTracking;
 use ingest::{MasterInput, SumInput};
 use residual::ResidualState;
+use segments::Segments;
 use stems::Stem;
 
 /// The geometry of the analysis: fixed when the analyzer is created (writer: [`Analyzer::new`]).
@@ -149,6 +153,8 @@ pub struct Analyzer {
     pairs: PairEnergies,
     /// The time-domain null residual and the residual's response spread.
     residual: ResidualState,
+    /// The residual and the stems' levels per ~10 ms segment: the dropouts.
+    segments: Segments,
     /// Scratch space.
     scratch: Scratch,
     /// Findings and the measurements they came from.
@@ -215,6 +221,7 @@ impl Analyzer {
             bus: BusTracking::new(num_bands),
             pairs: PairEnergies::default(),
             residual: ResidualState::default(),
+            segments: Segments::new(hop, analysis_bins, bin_hz),
             scratch: Scratch {
                 left: vec![0.0; hop],
                 right: vec![0.0; hop],
@@ -273,6 +280,19 @@ impl Analyzer {
         let common_lag = self.common_lag();
         self.time_domain_hop(start, common_lag);
         if !self.frame_is_complete(start) {
+            return;
+        }
+        // A stem's dropout is its own finding (`segments.rs`): its frames stay out of the
+        // whole-run estimates, which still refresh on schedule.
+        if self.segments.hop_excluded {
+            self.transform_frame(start);
+            self.add_frame_to_stretches();
+            self.progress.analysed_frames_total += 1;
+            self.progress.frames_since_update += 1;
+            if self.progress.frames_since_update >= UPDATE_EVERY_FRAMES_SETTLED {
+                self.progress.frames_since_update = 0;
+                self.update();
+            }
             return;
         }
         // Once the lags are found and the estimates have settled, the spectral analysis takes

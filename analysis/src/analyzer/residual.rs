@@ -9,13 +9,14 @@
 
 use crate::config::{
     ENVELOPE_BLOCK_SECONDS, ENVELOPE_HISTORY, RECENT_SECONDS, RESPONSE_FLOOR_SHARE,
-    SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS, TAIL_TO_BLOCKS,
+    SEGMENTS_PER_HOP, SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS, TAIL_TO_BLOCKS,
 };
 use crate::decibels::energy_ratio_db;
 use crate::measurements::Measurements;
 use crate::spectra::Cf;
 
 use super::fit::GainFit;
+use super::segments::SegmentSums;
 use super::{Analyzer, Scratch};
 
 /// Stems' sum and master over the time domain, since the common lag last changed (writer:
@@ -67,6 +68,19 @@ fn collinear_energy(cross: f64, sum_energy: f64) -> f64 {
     }
 }
 
+impl TimeDomain {
+    /// Adds `sign` times a stretch's sums (see [`SegmentSums`]) to the whole-run residual.
+    fn add(&mut self, sums: &SegmentSums, sign: f64) {
+        self.master_energy[0] += sign * sums[0];
+        self.master_energy[1] += sign * sums[1];
+        self.residual_energy[0] += sign * sums[2];
+        self.residual_energy[1] += sign * sums[3];
+        self.residual_lr += sign * sums[4];
+        self.residual_mid_energy += sign * sums[5];
+        self.master_mid_energy += sign * sums[6];
+    }
+}
+
 /// The residual's state.
 #[derive(Default)]
 pub(super) struct ResidualState {
@@ -88,6 +102,7 @@ impl Analyzer {
         if self.residual.lag != Some(common_lag) {
             self.residual.lag = Some(common_lag);
             self.residual.time = TimeDomain::default();
+            self.segments.restart();
         }
         let sum_start = start - common_lag;
         if !(self.master.seen
@@ -96,6 +111,8 @@ impl Analyzer {
         {
             return;
         }
+        // Each stem's level per segment of the hop, for the dropouts (`segments.rs`).
+        self.begin_segments(sum_start);
         let envelope_block =
             ((ENVELOPE_BLOCK_SECONDS * f64::from(self.layout.sample_rate_hz)) as usize).max(1);
         let decay =
@@ -113,12 +130,19 @@ impl Analyzer {
             ring.read(from, &mut buffer[..n]);
         }
         let [ml, mr, sl, sr] = &*td;
-        let t = &mut self.residual.time;
+        let seg_len = self.segments.seg_len;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
+        let mut segment: SegmentSums = [0.0; 7];
         let mut offset = 0;
         while offset < n {
-            // Up to the end of the current envelope block.
-            let len = (envelope_block - t.envelope_fill).min(n - offset);
+            let t = &mut self.residual.time;
+            // Up to the end of the current envelope block, and of the current segment.
+            let len = (envelope_block - t.envelope_fill)
+                .min(n - offset)
+                .min(seg_len - offset % seg_len);
+            let excluded = self
+                .segments
+                .excluding((offset / seg_len).min(SEGMENTS_PER_HOP - 1));
             let range = offset..offset + len;
             let mut sums = [0.0f32; 9];
             for (((&a, &b), &c), &d) in ml[range.clone()]
@@ -140,16 +164,20 @@ impl Analyzer {
                 sums[8] += rm * sm;
             }
             let sums = sums.map(f64::from);
-            t.master_energy[0] += sums[0];
-            t.master_energy[1] += sums[1];
-            t.residual_energy[0] += sums[2];
-            t.residual_energy[1] += sums[3];
-            t.residual_lr += sums[4];
-            t.residual_mid_energy += sums[5];
-            t.master_mid_energy += sums[6];
+            let mut chunk: SegmentSums = [0.0; 7];
+            chunk.copy_from_slice(&sums[..7]);
+            if excluded {
+                // A stem's dropout: not part of the whole-run residual (`segments.rs`).
+                self.segments.exclude(&chunk);
+            } else {
+                t.add(&chunk, 1.0);
+                t.envelope_residual += sums[5];
+            }
+            for (s, c) in segment.iter_mut().zip(&chunk) {
+                *s += c;
+            }
             hop_master += sums[0] + sums[1];
             hop_residual += sums[2] + sums[3];
-            t.envelope_residual += sums[5];
             t.envelope_sum += sums[7];
             t.envelope_cross += sums[8];
             t.envelope_fill += len;
@@ -174,7 +202,24 @@ impl Analyzer {
                 t.envelope_sum = 0.0;
                 t.envelope_fill = 0;
             }
+            if offset % seg_len == 0 || offset == n {
+                let j = ((offset - 1) / seg_len).min(SEGMENTS_PER_HOP - 1);
+                let baseline = (t.residual_mid_energy, t.master_mid_energy);
+                let taken = Analyzer::end_segment(
+                    &mut self.segments,
+                    &self.stems,
+                    self.layout.sample_rate_hz,
+                    j,
+                    sum_start,
+                    &segment,
+                    excluded,
+                    baseline,
+                );
+                self.residual.time.add(&taken, -1.0);
+                segment = [0.0; 7];
+            }
         }
+        let t = &mut self.residual.time;
         t.recent_master = t.recent_master * decay + hop_master;
         t.recent_residual = t.recent_residual * decay + hop_residual;
     }
@@ -220,8 +265,12 @@ impl Analyzer {
         let sr = f64::from(self.layout.sample_rate_hz);
         let t = &self.residual.time;
         let rel = energy_ratio_db;
-        let total_master: f64 = t.master_energy.iter().sum();
-        let total_residual: f64 = t.residual_energy.iter().sum();
+        // Outside the dropouts (`segments.rs`), and with them: the whole pass.
+        let outside_master: f64 = t.master_energy.iter().sum();
+        let outside_residual: f64 = t.residual_energy.iter().sum();
+        let [excluded_master, excluded_residual] = self.segments.excluded;
+        let total_master = outside_master + excluded_master;
+        let total_residual = outside_residual + excluded_residual;
         Measurements {
             sample_rate_hz: self.layout.sample_rate_hz,
             seconds_received: self.progress.position as f64 / sr,
@@ -263,6 +312,12 @@ impl Analyzer {
                 .integrated_lufs()
                 .filter(|_| self.master.seen),
             sum_lufs: self.sum.loudness.integrated_lufs(),
+            null_residual_outside_dropouts_db: rel(outside_residual, outside_master),
+            dropouts: self.dropout_measurements(
+                common_lag,
+                (t.residual_mid_energy, t.master_mid_energy),
+                total_master,
+            ),
             ..Measurements::default()
         }
     }

@@ -9,6 +9,7 @@
 //! | [`master_bus`] | `master-latency`, `master-bus-dynamics`, `master-bus-eq`, `master-bus-gain` |
 //! | [`missing`] | `missing-content`, `missing-fx-return` |
 //! | [`cancellation`] | `stem-phase-cancellation` |
+//! | [`timeline`] | `stem-dropout` |
 //! | this file | `nulls`, the order of the causes, hysteresis |
 //!
 //! A cause is named only if it clears its threshold *and* explains a real share of the
@@ -23,6 +24,7 @@ mod master_bus;
 mod missing;
 mod setup;
 mod stems;
+mod timeline;
 
 use std::collections::HashSet;
 
@@ -185,8 +187,15 @@ impl Diagnosis {
     /// against what the earlier ones left.
     fn null_test(&mut self, m: &Measurements, confidence: f32, out: &mut Vec<Finding>) {
         master_bus::master_latency(m, confidence, out);
+        // Dropouts first: the other causes decide on the residual outside them.
+        let outside = self.dropouts(m, confidence, out);
+        let dropped = outside.is_some();
+        let m = outside.as_ref().unwrap_or(m);
         let residual = m.null_residual_db;
         if self.over(FindingKind::Nulls, "", -residual, -NULLS_BELOW_DB) {
+            if dropped {
+                return;
+            }
             out.push(Finding::new(
                 FindingKind::Nulls,
                 Severity::Info,
@@ -207,7 +216,7 @@ impl Diagnosis {
         let long_response = missing::long_response(m);
         self.master_bus(m, &mut causes, long_response, out);
         self.missing(m, &mut causes, long_response, out);
-        if !causes.explained && !missing::unexplained_residual(m, confidence, out) {
+        if !causes.explained && !dropped && !missing::unexplained_residual(m, confidence, out) {
             out.push(Finding::new(
                 FindingKind::Nulls,
                 Severity::Info,

@@ -1,0 +1,500 @@
+//! Segments: findings with a place in time. Every hop is cut into segments of about 10 ms; per
+//! segment, each stem's level and the residual's (master minus sum, at the common lag).
+//!
+//! The model of a dropout (a stem whose export ended early, or a mute left on): the stem is
+//! (near-)digitally silent while the residual rises to about the level the stem had around the
+//! stretch (the missing energy is the stem's part, still in the mix). A stem resting in the mix
+//! too leaves the residual where it was; a reverb tail is far below the stem's own level.
+//!
+//! A silent stretch whose residual has risen (a suspect) is kept out of every whole-run
+//! accumulator (the time-domain residual here; the frame's spectra in `analyzer/mod.rs`), so a
+//! dropout is not also told as missing content, a missing return or a stem gain: one cause per
+//! effect. Memory is fixed: per stem the open stretch and the few stretches with the most
+//! residual energy ([`DROPOUT_EVENTS_PER_STEM`]), never a history growing with the song.
+
+use crate::config::{
+    ANALYSIS_LOW_HZ, DROPOUT_AROUND_SECONDS, DROPOUT_BASELINE_FLOOR, DROPOUT_EVENTS_PER_STEM,
+    DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_DB, DROPOUT_RISE_LATE_SECONDS,
+    DROPOUT_SILENCE_AMPLITUDE, DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
+};
+use crate::decibels::{db_to_power, energy_ratio_db};
+use crate::measurements::DropoutMeasurement;
+use crate::ring::Ring;
+
+use super::Analyzer;
+use super::stems::Stem;
+
+/// Segments remembered for taking a stretch out of the whole-run residual once it turns
+/// suspect (about 0.35 s at 48 kHz): what came before stays (a stretch is suspect within a few
+/// segments of its residual rising).
+const HISTORY_SEGMENTS: usize = 32;
+/// Octave bands of the spectra compared when stems are silent at once (from
+/// [`ANALYSIS_LOW_HZ`]: 30 Hz to 15 kHz).
+const OCTAVES: usize = 10;
+
+/// What one segment adds to the whole-run time-domain residual (sums of squares and products):
+/// master left, master right, residual left, residual right, residual left times right,
+/// residual mid, master mid.
+pub(super) type SegmentSums = [f64; 7];
+/// Index of the residual's mid energy in [`SegmentSums`].
+const RESIDUAL_MID: usize = 5;
+/// Index of the master's mid energy in [`SegmentSums`].
+const MASTER_MID: usize = 6;
+
+/// A silent stretch of one stem (open, or kept as an event).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stretch {
+    /// First silent sample, on the sum's timeline (refined to the sample), in samples.
+    start: i64,
+    /// First sample sounding again (refined), or the end of the last segment seen while open.
+    end: i64,
+    /// Whether the stem has not sounded again yet.
+    open: bool,
+    /// Segments in the stretch.
+    segments: u32,
+    /// The master's mid energy in the stretch (sum of squares).
+    master: f64,
+    /// The residual's mid energy in the stretch (sum of squares).
+    residual: f64,
+    /// First sample of the first segment in which the residual had risen, if any.
+    raised_from: Option<i64>,
+    /// End of the last segment in which the residual had risen, in samples.
+    raised_until: i64,
+    /// The stem's mean square around the stretch, before it (0: never sounded before).
+    before: f64,
+    /// The stem's energy after the stretch (sum of segment mean squares), ...
+    after: f64,
+    /// ... over this many sounding segments.
+    after_segments: u32,
+    /// Whether the residual rose enough for the stretch to be kept out of the whole-run
+    /// accumulators.
+    suspect: bool,
+    /// The residual's energy per octave band over the stretch's frames (while suspect).
+    bands: [f64; OCTAVES],
+    /// The residual's share of the master just before the stretch (see
+    /// [`Segments::recent`]).
+    share_before: f64,
+}
+
+/// One stem's segment tracking (writer: [`Analyzer::end_segment`]).
+pub(super) struct StemTrack {
+    /// Mean square of the stem's mid in each segment of the current hop (writer:
+    /// [`Analyzer::begin_segments`]).
+    level: [f64; SEGMENTS_PER_HOP],
+    /// The stem's mean square while sounding, decaying with [`DROPOUT_AROUND_SECONDS`].
+    around: f64,
+    /// The open silent stretch, if the stem is silent now.
+    run: Option<Stretch>,
+    /// Closed stretches with a raised residual, at most [`DROPOUT_EVENTS_PER_STEM`] (those with
+    /// the most residual energy).
+    events: Vec<Stretch>,
+    /// The event still measuring the stem's level after it, if any (index into `events`).
+    after_for: Option<usize>,
+}
+
+impl StemTrack {
+    fn new() -> Self {
+        Self {
+            level: [0.0; SEGMENTS_PER_HOP],
+            around: 0.0,
+            run: None,
+            events: Vec::with_capacity(DROPOUT_EVENTS_PER_STEM),
+            after_for: None,
+        }
+    }
+
+    /// Keeps `stretch` if it is among the [`DROPOUT_EVENTS_PER_STEM`] with the most residual
+    /// energy; returns its index.
+    fn keep(&mut self, stretch: Stretch) -> Option<usize> {
+        if self.events.len() < DROPOUT_EVENTS_PER_STEM {
+            self.events.push(stretch);
+            return Some(self.events.len() - 1);
+        }
+        let (weakest, least) = self
+            .events
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.residual.total_cmp(&b.1.residual))?;
+        if least.residual < stretch.residual {
+            self.events[weakest] = stretch;
+            Some(weakest)
+        } else {
+            None
+        }
+    }
+}
+
+/// The segment stage's state (writers: [`Analyzer::begin_segments`], [`Analyzer::end_segment`]).
+pub(super) struct Segments {
+    /// Samples per segment.
+    pub seg_len: usize,
+    /// Per stem, in the stems' order.
+    stems: Vec<StemTrack>,
+    /// One hop of a stem's mid (scratch).
+    buffer: Vec<f32>,
+    /// Whether a segment of the current hop was kept out of the whole-run accumulators (the
+    /// frame is too).
+    pub hop_excluded: bool,
+    /// The master's and the residual's energy (left plus right) kept out of the whole-run
+    /// residual: [master, residual].
+    pub excluded: [f64; 2],
+    /// What the last segments added to the whole-run residual, and whether they were taken
+    /// out since, by segment number modulo [`HISTORY_SEGMENTS`].
+    history: [(i64, SegmentSums, bool); HISTORY_SEGMENTS],
+    /// The first bin of each octave band, and the end of the last (`OCTAVES + 1` bins).
+    octave_bins: [usize; OCTAVES + 1],
+    /// The residual's and the master's mid energy over every segment, decaying with
+    /// [`DROPOUT_AROUND_SECONDS`]: what the residual was just before a stretch.
+    recent: [f64; 2],
+}
+
+impl Segments {
+    /// The stage for hops of `hop` samples; `analysis_bins` and `bin_hz` place the octave
+    /// bands.
+    pub fn new(hop: usize, analysis_bins: (usize, usize), bin_hz: f32) -> Self {
+        let seg_len = (hop / SEGMENTS_PER_HOP).max(1);
+        let (lo, hi) = analysis_bins;
+        let octave_bins = std::array::from_fn(|k| {
+            ((ANALYSIS_LOW_HZ * (1u32 << k) as f32 / bin_hz) as usize).clamp(lo, hi.max(lo))
+        });
+        Self {
+            seg_len,
+            stems: Vec::new(),
+            buffer: vec![0.0; hop],
+            hop_excluded: false,
+            excluded: [0.0; 2],
+            history: [(-1, [0.0; 7], false); HISTORY_SEGMENTS],
+            octave_bins,
+            recent: [0.0; 2],
+        }
+    }
+
+    /// Octave-band energies of a spectrum given as its power per bin.
+    fn octaves(&self, power: impl Fn(usize) -> f64) -> [f64; OCTAVES] {
+        std::array::from_fn(|k| {
+            (self.octave_bins[k]..self.octave_bins[k + 1])
+                .map(&power)
+                .sum()
+        })
+    }
+
+    /// Forgets every stretch (the residual is now measured at another common lag: what was
+    /// measured at the old one says nothing of dropouts). The stems' levels stay.
+    pub fn restart(&mut self) {
+        for track in &mut self.stems {
+            track.run = None;
+            track.events.clear();
+            track.after_for = None;
+        }
+        self.excluded = [0.0; 2];
+        self.recent = [0.0; 2];
+        self.history = [(-1, [0.0; 7], false); HISTORY_SEGMENTS];
+    }
+
+    /// Whether segment `j` of the current hop is kept out of the whole-run accumulators: some
+    /// stem is silent in it, in a stretch already suspect.
+    pub fn excluding(&self, j: usize) -> bool {
+        self.stems
+            .iter()
+            .any(|s| s.level[j] < DROPOUT_SILENCE_MEAN_SQUARE && s.run.is_some_and(|r| r.suspect))
+    }
+
+    /// Records what an excluded segment held.
+    pub fn exclude(&mut self, sums: &SegmentSums) {
+        self.excluded[0] += sums[0] + sums[1];
+        self.excluded[1] += sums[2] + sums[3];
+        self.hop_excluded = true;
+    }
+}
+
+/// The residual's share of the master elsewhere (outside suspect stretches), floored at
+/// [`DROPOUT_BASELINE_FLOOR`].
+fn baseline_share(residual_mid: f64, master_mid: f64) -> f64 {
+    if master_mid > 0.0 {
+        (residual_mid / master_mid).max(DROPOUT_BASELINE_FLOOR)
+    } else {
+        DROPOUT_BASELINE_FLOOR
+    }
+}
+
+/// Whether `residual` energy over `master` energy rose over `baseline` by [`DROPOUT_RISE_DB`].
+fn risen(residual: f64, master: f64, baseline: f64) -> bool {
+    residual > 0.0 && residual >= db_to_power(f64::from(DROPOUT_RISE_DB)) * baseline * master
+}
+
+/// Last sample above [`DROPOUT_SILENCE_AMPLITUDE`] in `[from, to)` of `ring`, if any.
+fn last_sound(ring: &Ring, from: i64, to: i64, buffer: &mut [f32]) -> Option<i64> {
+    let n = ((to - from).max(0) as usize).min(buffer.len());
+    ring.read(from, &mut buffer[..n]);
+    buffer[..n]
+        .iter()
+        .rposition(|x| x.abs() > DROPOUT_SILENCE_AMPLITUDE)
+        .map(|i| from + i as i64)
+}
+
+/// First sample above [`DROPOUT_SILENCE_AMPLITUDE`] in `[from, to)` of `ring`, if any.
+fn first_sound(ring: &Ring, from: i64, to: i64, buffer: &mut [f32]) -> Option<i64> {
+    let n = ((to - from).max(0) as usize).min(buffer.len());
+    ring.read(from, &mut buffer[..n]);
+    buffer[..n]
+        .iter()
+        .position(|x| x.abs() > DROPOUT_SILENCE_AMPLITUDE)
+        .map(|i| from + i as i64)
+}
+
+impl Analyzer {
+    /// Each stem's level per segment of the hop starting at `sum_start` (on the sum's
+    /// timeline): one pass over the stem's history.
+    pub(super) fn begin_segments(&mut self, sum_start: i64) {
+        let seg = &mut self.segments;
+        while seg.stems.len() < self.stems.len() {
+            seg.stems.push(StemTrack::new());
+        }
+        seg.hop_excluded = false;
+        let n = self.layout.hop;
+        let len = seg.seg_len;
+        for (stem, track) in self.stems.iter().zip(seg.stems.iter_mut()) {
+            stem.ring.read(sum_start, &mut seg.buffer[..n]);
+            for (j, level) in track.level.iter_mut().enumerate() {
+                let piece = &seg.buffer[(j * len).min(n)..((j + 1) * len).min(n)];
+                let energy: f32 = piece.iter().map(|x| x * x).sum();
+                *level = f64::from(energy) / len as f64;
+            }
+        }
+    }
+
+    /// Ends segment `j` of the hop starting at `sum_start`, which added `sums` to the whole-run
+    /// residual (unless `excluded`): updates every stem's silent stretch. Returns what must be
+    /// taken out of the whole-run residual because a stretch just turned suspect.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn end_segment(
+        seg: &mut Segments,
+        stems: &[Stem],
+        sample_rate_hz: f32,
+        j: usize,
+        sum_start: i64,
+        sums: &SegmentSums,
+        excluded: bool,
+        baseline: (f64, f64),
+    ) -> SegmentSums {
+        let sr = f64::from(sample_rate_hz);
+        let len = seg.seg_len as i64;
+        let p0 = sum_start + j as i64 * len;
+        let number = p0.div_euclid(len);
+        seg.history[number as usize % HISTORY_SEGMENTS] = (number, *sums, excluded);
+        let baseline = baseline_share(baseline.0, baseline.1);
+        let decay = (-(len as f64) / (DROPOUT_AROUND_SECONDS * sr)).exp();
+        let around_segments = ((DROPOUT_AROUND_SECONDS * sr) as i64 / len).max(1) as u32;
+        let min_level = db_to_power(f64::from(DROPOUT_MIN_LEVEL_DB));
+        let (residual, master) = (sums[RESIDUAL_MID], sums[MASTER_MID]);
+        let raised = risen(residual, master, baseline);
+        let mut take_out_from: Option<i64> = None;
+        let recent_before = seg.recent;
+        seg.recent = [
+            seg.recent[0] * decay + residual,
+            seg.recent[1] * decay + master,
+        ];
+        for (stem, track) in stems.iter().zip(seg.stems.iter_mut()) {
+            let level = track.level[j];
+            if level < DROPOUT_SILENCE_MEAN_SQUARE {
+                let run = track.run.get_or_insert_with(|| {
+                    let start = last_sound(&stem.ring, p0 - len, p0 + len, &mut seg.buffer)
+                        .map_or(p0, |i| (i + 1).min(p0 + len));
+                    Stretch {
+                        start,
+                        end: p0 + len,
+                        open: true,
+                        segments: 0,
+                        master: 0.0,
+                        residual: 0.0,
+                        raised_from: None,
+                        raised_until: start,
+                        before: track.around,
+                        after: 0.0,
+                        after_segments: 0,
+                        suspect: false,
+                        bands: [0.0; OCTAVES],
+                        share_before: baseline_share(recent_before[0], recent_before[1]),
+                    }
+                });
+                run.segments += 1;
+                run.master += master;
+                run.residual += residual;
+                run.end = p0 + len;
+                if raised {
+                    run.raised_from.get_or_insert(p0);
+                    run.raised_until = p0 + len;
+                }
+                // Suspect once the stretch's residual rose and reaches about the stem's level.
+                let mean_residual = run.residual / (f64::from(run.segments) * len as f64);
+                if !run.suspect
+                    && run.before > 0.0
+                    && risen(run.residual, run.master, baseline)
+                    && mean_residual >= min_level * run.before
+                {
+                    run.suspect = true;
+                    // From the segment the stem went silent in (partly silent, not counted
+                    // in the stretch).
+                    let from = run.start.div_euclid(len) - 1;
+                    take_out_from = Some(take_out_from.map_or(from, |f: i64| f.min(from)));
+                }
+            } else {
+                if let Some(mut run) = track.run.take() {
+                    run.open = false;
+                    if run.suspect {
+                        // The segment it sounds again in still holds part of the dropout.
+                        take_out_from = Some(take_out_from.map_or(number, |f: i64| f.min(number)));
+                    }
+                    run.end = first_sound(&stem.ring, run.end - len, p0 + len, &mut seg.buffer)
+                        .unwrap_or(p0)
+                        .max(run.start);
+                    let long = (run.end - run.start) as f64 >= DROPOUT_MIN_SECONDS * sr;
+                    if long && risen(run.residual, run.master, baseline) {
+                        track.after_for = track.keep(run);
+                    } else {
+                        track.after_for = None;
+                    }
+                }
+                if let Some(e) = track.after_for {
+                    let event = &mut track.events[e];
+                    event.after += level;
+                    event.after_segments += 1;
+                    if event.after_segments >= around_segments {
+                        track.after_for = None;
+                    }
+                }
+                track.around = if track.around > 0.0 {
+                    track.around * decay + level * (1.0 - decay)
+                } else {
+                    level
+                };
+            }
+        }
+        // Take the suspect stretch's segments out of the whole-run residual (those still
+        // remembered and not taken out yet).
+        let mut out = [0.0; 7];
+        if let Some(from) = take_out_from {
+            for (number, sums, taken) in seg.history.iter_mut() {
+                if *number >= from && *number <= number_max(p0, len) && !*taken {
+                    *taken = true;
+                    for (o, s) in out.iter_mut().zip(sums.iter()) {
+                        *o += s;
+                    }
+                }
+            }
+            seg.excluded[0] += out[0] + out[1];
+            seg.excluded[1] += out[2] + out[3];
+            seg.hop_excluded = true;
+        }
+        out
+    }
+
+    /// Adds the current frame's residual spectrum (master minus sum, per octave band) to every
+    /// stem's suspect stretch: what is missing, to compare with the stems' usual spectra.
+    pub(super) fn add_frame_to_stretches(&mut self) {
+        let (master, sum) = (&self.spectra.master, &self.spectra.sum);
+        let bands = self
+            .segments
+            .octaves(|i| f64::from((master[i] - sum[i]).norm_sqr()));
+        for track in &mut self.segments.stems {
+            if let Some(run) = track.run.as_mut().filter(|r| r.suspect) {
+                for (b, e) in run.bands.iter_mut().zip(&bands) {
+                    *b += e;
+                }
+            }
+        }
+    }
+
+    /// The candidate dropouts: every kept or open stretch whose residual rose, with what the
+    /// rules need. `baseline` is the residual's and the master's mid energy outside suspect
+    /// stretches; `total_master` the master's whole energy (left plus right).
+    pub(super) fn dropout_measurements(
+        &self,
+        common_lag: i64,
+        baseline: (f64, f64),
+        total_master: f64,
+    ) -> Vec<DropoutMeasurement> {
+        let sr = f64::from(self.layout.sample_rate_hz);
+        let len = self.segments.seg_len as f64;
+        let share = baseline_share(baseline.0, baseline.1);
+        let mut out = Vec::new();
+        // Each stem's usual spectrum, and each candidate's stem and place in time, to tell
+        // which of the stems silent at once the residual belongs to.
+        let usual: Vec<[f64; OCTAVES]> = self
+            .stems
+            .iter()
+            .map(|s| self.segments.octaves(|i| s.pkk[i]))
+            .collect();
+        let mut placed: Vec<(usize, i64, i64, [f64; OCTAVES])> = Vec::new();
+        for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
+            let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
+                (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
+                    && risen(r.residual, r.master, share)
+            }));
+            for s in stretches {
+                // The stem rested first: the dropout starts where the residual rose.
+                let start = match s.raised_from {
+                    Some(r) if (r - s.start) as f64 > DROPOUT_RISE_LATE_SECONDS * sr => r,
+                    _ => s.start,
+                };
+                let around = if s.after_segments > 0 {
+                    s.before.max(s.after / f64::from(s.after_segments))
+                } else {
+                    s.before
+                };
+                let mean_residual = s.residual / (f64::from(s.segments.max(1)) * len);
+                let seconds = |p: i64| (p + common_lag).max(0) as f64 / sr;
+                out.push(DropoutMeasurement {
+                    stem: stem.name.clone(),
+                    start_s: seconds(start),
+                    end_s: seconds(s.end),
+                    sounds_until_s: seconds(s.raised_until.max(start)),
+                    open: s.open,
+                    residual_db: energy_ratio_db(s.residual, s.master),
+                    rise_db: energy_ratio_db(s.residual, s.master * share),
+                    local_rise_db: energy_ratio_db(s.residual, s.master * s.share_before),
+                    level_vs_stem_db: energy_ratio_db(mean_residual, around),
+                    spectral_match: 1.0,
+                    rival_match: 0.0,
+                    // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
+                    explains_db: energy_ratio_db(2.0 * s.residual, total_master),
+                });
+                placed.push((k, start, s.end, s.bands));
+            }
+        }
+        for (i, d) in out.iter_mut().enumerate() {
+            let (k, start, end, bands) = placed[i];
+            if bands.iter().sum::<f64>() <= 0.0 {
+                continue;
+            }
+            d.spectral_match = bhattacharyya(&bands, &usual[k]);
+            d.rival_match = placed
+                .iter()
+                .filter(|o| o.0 != k && o.1 < end && o.2 > start)
+                .map(|o| bhattacharyya(&bands, &usual[o.0]))
+                .fold(0.0, f32::max);
+        }
+        out
+    }
+}
+
+/// How alike two spectra's shapes are: the Bhattacharyya coefficient of their band energies,
+/// each normalised to a sum of 1 (1: the same shape; 0: no band in common, or one is empty).
+fn bhattacharyya(a: &[f64], b: &[f64]) -> f32 {
+    let (sa, sb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
+    if sa <= 0.0 || sb <= 0.0 {
+        return 0.0;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x.max(0.0) / sa * y.max(0.0) / sb).sqrt())
+        .sum::<f64>() as f32
+}
+
+/// The number of the segment starting at `p0`.
+fn number_max(p0: i64, len: i64) -> i64 {
+    p0.div_euclid(len)
+}
+
+#[cfg(test)]
+mod tests;

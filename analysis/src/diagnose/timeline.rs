@@ -1,0 +1,91 @@
+//! Rules for findings with a place in time: `stem-dropout`, a stem that goes (near-)digitally
+//! silent where the mix still has its part (its export ended early, or a mute was left on).
+//! Decided first among the null-test causes: a dropout's residual is its own, and the
+//! whole-run causes are decided on the residual outside the dropouts.
+
+use crate::config::{
+    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_RESIDUAL_DB,
+    DROPOUT_RISE_DB,
+};
+use crate::finding::{Finding, FindingKind, Severity, Unit};
+use crate::measurements::{DropoutMeasurement, Measurements};
+
+use super::Diagnosis;
+
+/// A time for a message: `m:ss.sss` (`1:02.500`).
+pub(super) fn format_time(seconds: f64) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!("{}:{:02}.{:03}", ms / 60_000, (ms / 1000) % 60, ms % 1000)
+}
+
+/// Whether a candidate is a dropout: the residual rose in the stretch, to about the stem's
+/// level around it, audibly, and the stem explains it at least as well as any other stem
+/// silent at the same time.
+fn is_dropout(d: &DropoutMeasurement) -> bool {
+    d.rise_db >= DROPOUT_RISE_DB
+        && d.local_rise_db >= DROPOUT_LOCAL_RISE_DB
+        && d.level_vs_stem_db >= DROPOUT_MIN_LEVEL_DB
+        && d.residual_db >= DROPOUT_MIN_RESIDUAL_DB
+        && d.spectral_match >= d.rival_match - DROPOUT_MATCH_MARGIN
+}
+
+impl Diagnosis {
+    /// `stem-dropout` findings; if any, the measurements the other causes decide on (the
+    /// residual outside the dropouts).
+    pub(super) fn dropouts(
+        &mut self,
+        m: &Measurements,
+        confidence: f32,
+        out: &mut Vec<Finding>,
+    ) -> Option<Measurements> {
+        let mut named = false;
+        for d in m.dropouts.iter().filter(|d| is_dropout(d)) {
+            let key = format!("{}@{:.1}", d.stem, d.start_s);
+            if !self.over(FindingKind::StemDropout, &key, d.rise_db, DROPOUT_RISE_DB) {
+                continue;
+            }
+            named = true;
+            let name = &d.stem;
+            let (message, fix) = if d.open {
+                (
+                    format!(
+                        "{name} goes to digital silence at {} while the mix still sounds until {} (residual {:.1} dB re master there).",
+                        format_time(d.start_s),
+                        format_time(d.sounds_until_s),
+                        d.residual_db
+                    ),
+                    format!("Re-export {name} over the whole song."),
+                )
+            } else {
+                (
+                    format!(
+                        "{name} is silent from {} to {} in its stem but not in the mix (residual {:.1} dB re master there).",
+                        format_time(d.start_s),
+                        format_time(d.end_s),
+                        d.residual_db
+                    ),
+                    format!("Check the mute automation on {name}, then re-export it."),
+                )
+            };
+            let mut f = Finding::new(
+                FindingKind::StemDropout,
+                Severity::Error,
+                vec![name.clone()],
+                f64::from(d.residual_db),
+                Unit::Db,
+                confidence,
+                message,
+                fix,
+            );
+            f.time_range_s = Some((d.start_s, if d.open { d.sounds_until_s } else { d.end_s }));
+            out.push(f);
+        }
+        named.then(|| Measurements {
+            null_residual_db: m.null_residual_outside_dropouts_db,
+            ..m.clone()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

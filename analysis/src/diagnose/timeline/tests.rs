@@ -1,0 +1,92 @@
+//! Tests of the dropout rule on hand-made measurements.
+
+use super::*;
+use crate::config::AnalyzerConfig;
+
+/// A candidate: Drums silent from 62.5 s to the end while the mix sounds until 65.8 s.
+fn candidate() -> DropoutMeasurement {
+    DropoutMeasurement {
+        stem: "Drums".into(),
+        start_s: 62.5,
+        end_s: 66.0,
+        sounds_until_s: 65.8,
+        open: true,
+        residual_db: -6.0,
+        rise_db: 60.0,
+        local_rise_db: 60.0,
+        level_vs_stem_db: -1.0,
+        spectral_match: 0.95,
+        rival_match: 0.0,
+        explains_db: -20.0,
+    }
+}
+
+fn measurements(dropouts: Vec<DropoutMeasurement>) -> Measurements {
+    Measurements {
+        has_master: true,
+        num_stems: 2,
+        null_residual_db: -20.0,
+        null_residual_outside_dropouts_db: -110.0,
+        dropouts,
+        ..Measurements::default()
+    }
+}
+
+#[test]
+fn times_read_as_minutes_seconds_and_milliseconds() {
+    assert_eq!(format_time(62.5), "1:02.500");
+    assert_eq!(format_time(5.8), "0:05.800");
+}
+
+#[test]
+fn a_stem_that_stops_early_is_an_error_with_its_range_and_folds_the_residual() {
+    let mut diagnosis = Diagnosis::default();
+    let mut out = Vec::new();
+    let m = measurements(vec![candidate()]);
+    let folded = diagnosis.dropouts(&m, 1.0, &mut out).expect("folded");
+    assert_eq!(folded.null_residual_db, -110.0);
+    assert_eq!(out.len(), 1);
+    let f = &out[0];
+    assert_eq!(f.kind, FindingKind::StemDropout);
+    assert_eq!(f.severity, Severity::Error);
+    assert_eq!(f.stems, vec!["Drums".to_string()]);
+    assert_eq!(f.time_range_s, Some((62.5, 65.8)));
+    assert!(f.message.contains("1:02.500") && f.message.contains("1:05.800"));
+    assert!(f.fix.contains("Re-export Drums"));
+    let _ = AnalyzerConfig::default();
+}
+
+#[test]
+fn rests_tails_and_rivals_are_not_dropouts() {
+    let variants = [
+        // The mix rests too: the residual did not rise.
+        DropoutMeasurement {
+            rise_db: 3.0,
+            local_rise_db: 3.0,
+            ..candidate()
+        },
+        // A reverb tail: far below the stem's own level.
+        DropoutMeasurement {
+            level_vs_stem_db: -25.0,
+            ..candidate()
+        },
+        // Resting while another stem's dropout had raised the residual already.
+        DropoutMeasurement {
+            local_rise_db: 1.0,
+            ..candidate()
+        },
+        // Another stem silent at the same time matches the residual's spectrum better.
+        DropoutMeasurement {
+            spectral_match: 0.6,
+            rival_match: 0.9,
+            ..candidate()
+        },
+    ];
+    for d in variants {
+        let mut diagnosis = Diagnosis::default();
+        let mut out = Vec::new();
+        let m = measurements(vec![d.clone()]);
+        assert!(diagnosis.dropouts(&m, 1.0, &mut out).is_none(), "{d:?}");
+        assert!(out.is_empty());
+    }
+}
