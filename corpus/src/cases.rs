@@ -9,31 +9,54 @@ use crate::pieces::PieceId;
 /// A family of delivery mistakes (or a clean delivery), as the confusion table groups them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
+    /// No mistake: the checker must stay quiet.
     Clean,
+    /// The loudest stem exported at the wrong gain.
     StemGainLoudest,
+    /// The quietest stem exported at the wrong gain.
     StemGainQuietest,
+    /// One stem moved in time against the others.
     StemOffset,
+    /// One stem exported from its first region or with pre-roll.
     StemStartOffset,
+    /// One stem goes silent before the song ends.
     StemStopsEarly,
+    /// One stem muted for a stretch (mute automation).
     StemMuted,
+    /// One stem not delivered.
     MissingStem,
+    /// The reverb/delay return heard in the mix but not delivered.
     MissingReturn,
+    /// One stem polarity-inverted.
     Polarity,
+    /// The mix louder or quieter than the stems' sum.
     MasterGain,
+    /// Master-bus EQ present in the mix only.
     MasterEq,
+    /// Master-bus compression or limiting present in the mix only.
     MasterDynamics,
+    /// A sub layer that cancels the bass in the sum.
     LowEndCancellation,
+    /// The kick split into In and Sub stems: complementary, so nothing may be flagged.
     KickSplit,
+    /// The mix clipped at export; the stems are fine.
     Clipping,
+    /// Files cut before the reverb tails decay.
     TailCut,
+    /// The mix at another rate or format than the stems.
     MixFormat,
+    /// The mix moved in time against every stem.
     MixOffset,
+    /// Working names, other track names, a bare mix.wav, numbered takes.
     Naming,
+    /// Every track delivered instead of stems.
     Multitrack,
+    /// Two mistakes at once.
     Pairs,
 }
 
 impl Family {
+    /// Every family, so the sweep and the confusion table cannot miss one.
     pub const ALL: [Family; 22] = [
         Self::Clean,
         Self::StemGainLoudest,
@@ -147,11 +170,14 @@ impl Family {
 pub enum Format {
     /// 16-bit integer, TPDF-dithered.
     Int16,
+    /// 24-bit integer.
     Int24,
+    /// 32-bit float.
     Float32,
 }
 
 impl Format {
+    /// The short name used in case names (`16bit`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Int16 => "16bit",
@@ -168,6 +194,7 @@ pub enum StemSel {
     Loudest,
     /// Lowest RMS over the song.
     Quietest,
+    /// The stem with this name.
     Named(&'static str),
 }
 
@@ -185,72 +212,138 @@ impl StemSel {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Defect {
     /// The stem file carries the stem `db` louder than the mix does.
-    StemGain { stem: StemSel, db: f64 },
+    StemGain {
+        /// The stem it applies to.
+        stem: StemSel,
+        /// Gain over the mix's copy, in dB.
+        db: f64,
+    },
     /// The stem's audio moved later by `samples` (negative: earlier), the file's length kept.
-    StemShift { stem: StemSel, samples: i64 },
+    StemShift {
+        /// The stem it applies to.
+        stem: StemSel,
+        /// Shift in samples (negative: earlier).
+        samples: i64,
+    },
     /// The stem exported from its first region: the file starts where its first sound starts.
-    StemFromFirstRegion { stem: StemSel },
+    StemFromFirstRegion {
+        /// The stem it applies to.
+        stem: StemSel,
+    },
     /// The stem exported with `seconds` of silence in front.
-    StemPreRoll { stem: StemSel, seconds: f64 },
+    StemPreRoll {
+        /// The stem it applies to.
+        stem: StemSel,
+        /// Silence in front, in seconds.
+        seconds: f64,
+    },
     /// The stem goes to digital silence at `at_s` (the file keeps its length, or ends there).
     StemStopsAt {
+        /// The stem it applies to.
         stem: StemSel,
+        /// Where it stops, in seconds from the start.
         at_s: f64,
+        /// Whether the file ends there too (else it is padded with silence).
         truncate: bool,
     },
     /// The stem is muted from `from_s` to `to_s` (2 ms fades, as a mute automation).
     StemMute {
+        /// The stem it applies to.
         stem: StemSel,
+        /// Start of the mute, in seconds.
         from_s: f64,
+        /// End of the mute, in seconds.
         to_s: f64,
     },
     /// The stem is not delivered.
-    DropStem { stem: StemSel },
+    DropStem {
+        /// The stem it applies to.
+        stem: StemSel,
+    },
     /// The stem is polarity-inverted.
-    Polarity { stem: StemSel },
+    Polarity {
+        /// The stem it applies to.
+        stem: StemSel,
+    },
     /// The mix is `db` louder than the stems' sum.
-    MasterGain { db: f64 },
+    MasterGain {
+        /// The mix's gain over the sum, in dB.
+        db: f64,
+    },
     /// Master-bus EQ: bands (shape, frequency in Hz, Q).
-    MasterEq { bands: Vec<(Shape, f64, f64)> },
+    MasterEq {
+        /// Filters in series: shape, frequency in Hz, Q.
+        bands: Vec<(Shape, f64, f64)>,
+    },
     /// A master-bus compressor.
     MasterComp {
+        /// Threshold, in dBFS.
         threshold_db: f64,
+        /// Input dB over threshold per output dB.
         ratio: f64,
+        /// Gain after compression, in dB.
         makeup_db: f64,
     },
     /// A master-bus look-ahead limiter driven by `drive_db` (latency compensated on export).
     MasterLimit {
+        /// Gain into the limiter, in dB.
         drive_db: f64,
+        /// Output ceiling, in dBFS.
         ceiling_db: f64,
+        /// Look-ahead, in milliseconds.
         lookahead_ms: f64,
     },
     /// The mix moved later by `samples` (negative: earlier) against every stem.
-    MixShift { samples: i64 },
+    MixShift {
+        /// Shift in samples (negative: earlier).
+        samples: i64,
+    },
     /// The mix delivered at another rate and/or format than the stems.
     MixFormat {
+        /// The mix's rate in Hz, if it differs.
         rate: Option<u32>,
+        /// The mix's format, if it differs.
         format: Option<Format>,
     },
     /// Every stem at another rate than the mix (resampled).
-    StemsRate { rate: u32 },
+    StemsRate {
+        /// The stems' rate, in Hz.
+        rate: u32,
+    },
     /// A sub layer: the bass duplicated, low-passed at `crossover_hz` (2nd-order Butterworth),
     /// at `gain_db`, polarity flipped by mistake, as its own stem "Sub" (in the mix too): the
     /// two cancel below the bass's fundamentals.
-    LowEndCancel { crossover_hz: f64, gain_db: f64 },
+    LowEndCancel {
+        /// The sub layer's low-pass corner, in Hz.
+        crossover_hz: f64,
+        /// The sub layer's level, in dB.
+        gain_db: f64,
+    },
     /// The kick track split at `crossover_hz` into its own In and Sub stems (Linkwitz-Riley).
     KickSplit {
+        /// Split frequency, in Hz.
         crossover_hz: f64,
+        /// Name of the stem above the split.
         in_name: &'static str,
+        /// Name of the stem below the split.
         sub_name: &'static str,
     },
     /// The mix pushed `over_db` over full scale at export (every stem scaled alike; the mix file
     /// clips).
-    MixClip { over_db: f64 },
+    MixClip {
+        /// How far over full scale the mix is pushed, in dB.
+        over_db: f64,
+    },
     /// Every file ends `after_music_s` after the last bar (before the tail decays).
-    TailCut { after_music_s: f64 },
+    TailCut {
+        /// Where files end, in seconds after the last bar.
+        after_music_s: f64,
+    },
     /// File names: the mix named `mix_name`, a stem's file given another name.
     Rename {
+        /// The stem renamed, or `None` for the mix.
         stem: Option<&'static str>,
+        /// The name its file gets.
         file_name: &'static str,
     },
     /// Every track and return as its own file instead of stems.
@@ -346,15 +439,22 @@ impl Length {
 pub struct Case {
     /// Unique, stable: `family/piece/rate-format/defects`.
     pub name: String,
+    /// The kind of delivery problem the case exercises; scoring groups by it.
     pub family: Family,
+    /// The arrangement rendered as the clean session.
     pub piece: PieceId,
+    /// How much of the piece is rendered.
     pub length: Length,
+    /// The files' sample rate, in Hz.
     pub sample_rate_hz: u32,
+    /// The files' sample format.
     pub format: Format,
+    /// What is broken in the delivery; empty for a clean case. The ground truth derives from it.
     pub defects: Vec<Defect>,
 }
 
 impl Case {
+    /// A case with its name derived from the other fields, so names stay unique and stable.
     pub fn new(
         family: Family,
         piece: PieceId,

@@ -84,12 +84,17 @@ pub enum Shape {
     HighPass,
     /// Bell with a gain in dB.
     Peak {
+        /// Gain at the centre, in dB.
         gain_db: f64,
     },
+    /// Shelf below the frequency.
     LowShelf {
+        /// Gain of the shelf, in dB.
         gain_db: f64,
     },
+    /// Shelf above the frequency.
     HighShelf {
+        /// Gain of the shelf, in dB.
         gain_db: f64,
     },
 }

@@ -10,12 +10,15 @@ use stemcheck_live::Role;
 /// master; anything else is a stem).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoleSetting {
+    /// Master if the track name says so, else stem.
     #[id = "auto"]
     #[name = "Auto (from track name)"]
     Auto,
+    /// Always a stem: summed and compared against the master.
     #[id = "stem"]
     #[name = "Stem"]
     Stem,
+    /// Always the master: what the stems' sum is compared against.
     #[id = "master"]
     #[name = "Master"]
     Master,
@@ -35,20 +38,28 @@ impl RoleSetting {
 /// The group parameter: instances compare only within their group.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupSetting {
+    /// Group A.
     #[id = "a"]
     A,
+    /// Group B.
     #[id = "b"]
     B,
+    /// Group C.
     #[id = "c"]
     C,
+    /// Group D.
     #[id = "d"]
     D,
+    /// Group E.
     #[id = "e"]
     E,
+    /// Group F.
     #[id = "f"]
     F,
+    /// Group G.
     #[id = "g"]
     G,
+    /// Group H.
     #[id = "h"]
     H,
 }
@@ -60,6 +71,8 @@ impl GroupSetting {
     }
 }
 
+/// The instance's persisted state: written by the editor, read by the glue to tell the core
+/// this instance's role, group and name.
 #[derive(Params)]
 pub struct StemcheckParams {
     /// Editor window size and zoom. (nice-plug-egui 0.6 cannot persist it.)
@@ -80,6 +93,8 @@ pub struct StemcheckParams {
 }
 
 impl StemcheckParams {
+    /// `stem_name` is the instance's `InstanceShared::name_override`, so a rename reaches the
+    /// core without the audio thread.
     pub fn new(stem_name: Arc<Mutex<String>>) -> Self {
         Self {
             editor_state: crate::editor::default_state(),

@@ -141,29 +141,38 @@ impl Coverage {
 /// One file the checker read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileInfo {
+    /// The path as given on the command line, so the user recognises it.
     pub path: String,
     /// Stem or mix.
     pub role: FileRole,
     /// The stem's name as derived from the file name ("Drums" for `Song_Drums.wav`).
     pub stem: Option<String>,
+    /// The file's sample rate, in Hz; a delivery check compares it across files.
     pub sample_rate_hz: u32,
     /// Bits per sample (32 for float files).
     pub bit_depth: u32,
     /// "int" or "float".
     pub sample_format: String,
+    /// Channels in the file (1 mono, 2 stereo).
     pub channels: u32,
+    /// Length in frames (samples per channel); stems and mix must agree.
     pub length_samples: u64,
+    /// Highest sample magnitude, in dBFS.
     pub peak_dbfs: f32,
+    /// Highest inter-sample peak (oversampled), in dBTP; what a clip check reads.
     pub true_peak_dbtp: f32,
 }
 
 /// One instance the plugin saw.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceInfo {
+    /// The stem name the instance reported (typed by the user or the host's track name).
     pub name: String,
     /// Stem or master.
     pub role: InstanceRole,
+    /// The host's sample rate for this instance, in Hz.
     pub sample_rate_hz: f32,
+    /// Channels of the instance's main input.
     pub channels: u32,
     /// Frames of the run in which it was present.
     pub present_frames: u64,
@@ -180,11 +189,13 @@ pub struct Report {
     pub generator: String,
     /// When it was written (RFC 3339, UTC).
     pub created: String,
+    /// Where the audio came from: a live run in a host or files checked offline.
     pub source: Source,
     /// The overall answer.
     pub verdict: Verdict,
     /// Seconds of audio analysed.
     pub seconds: f64,
+    /// The sample rate the analysis ran at, in Hz.
     pub sample_rate_hz: f32,
     /// Files read (checker only).
     #[serde(default)]

@@ -13,6 +13,8 @@ pub struct Reverb {
 }
 
 impl Reverb {
+    /// Delay lengths scale with `sample_rate_hz` so the tail sounds the same at any rate;
+    /// `seed` jitters them, so two reverbs on one master stay decorrelated.
     pub fn new(sample_rate_hz: f32, seed: u64) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
         let scale = sample_rate_hz / 44_100.0;
@@ -115,6 +117,7 @@ impl Biquad {
         }
     }
 
+    /// Filters both channels from a silent state (a fresh filter per call, so it is pure).
     pub fn process(&self, signal: &Stereo) -> Stereo {
         let run = |x: &[f32]| {
             let (mut x1, mut x2, mut y1, mut y2) = (0.0f64, 0.0, 0.0, 0.0);
@@ -136,9 +139,13 @@ impl Biquad {
 /// A stereo-linked feed-forward compressor with a peak envelope.
 #[derive(Debug, Clone, Copy)]
 pub struct Compressor {
+    /// Level above which gain is reduced, in dBFS.
     pub threshold_db: f32,
+    /// Input dB over the threshold per output dB (4.0 means 4:1).
     pub ratio: f32,
+    /// Envelope rise time, in milliseconds.
     pub attack_ms: f32,
+    /// Envelope fall time, in milliseconds.
     pub release_ms: f32,
 }
 

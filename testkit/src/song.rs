@@ -19,7 +19,9 @@ pub struct Stem {
 /// A rendered song: the stems and their exact sum (the clean master).
 #[derive(Debug, Clone)]
 pub struct Song {
+    /// The rate every stem was rendered at, in Hz.
     pub sample_rate_hz: f32,
+    /// The stems, all the same length; their sum is the master.
     pub stems: Vec<Stem>,
 }
 
@@ -43,6 +45,7 @@ impl Song {
         self.stems.first().map_or(0, |s| s.audio[0].len())
     }
 
+    /// Whether the song has no frames (no stems, or empty ones).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

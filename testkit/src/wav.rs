@@ -7,8 +7,11 @@ use crate::Stereo;
 /// Sample formats a test file can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WavFormat {
+    /// 16-bit integer (rounded, no dither).
     Int16,
+    /// 24-bit integer.
     Int24,
+    /// 32-bit float, written as is.
     Float32,
 }
 

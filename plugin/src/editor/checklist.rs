@@ -7,8 +7,11 @@ use stemcheck_live::GroupSnapshot;
 /// A checklist line's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
+    /// Ready to export.
     Pass,
+    /// Worth a look; the delivery may still be fine.
     Warn,
+    /// Fix before export.
     Fail,
     /// Not enough audio yet.
     Pending,
@@ -17,7 +20,9 @@ pub enum Check {
 /// One line of the checklist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
+    /// What is checked, as the dashboard prints it.
     pub label: &'static str,
+    /// The check's result for the current snapshot.
     pub state: Check,
 }
 

@@ -25,6 +25,7 @@ const DEFAULT_SIZE: (u32, u32) = (1000, 900);
 /// How often the dashboard redraws while open.
 const REPAINT_INTERVAL: Duration = Duration::from_millis(33);
 
+/// The editor state a new instance starts with: `DEFAULT_SIZE` at zoom 1.
 pub fn default_state() -> Arc<EguiEditorState> {
     EguiEditorState::from_size(
         LogicalSize::new(DEFAULT_SIZE.0 as f32, DEFAULT_SIZE.1 as f32),
@@ -41,6 +42,8 @@ pub struct Dashboard {
     name_buffer: String,
 }
 
+/// Builds the editor for one instance; it only reads the core's snapshot and this instance's
+/// params and shared state, so opening it never blocks the audio thread.
 pub fn create(
     params: Arc<StemcheckParams>,
     shared: Arc<InstanceShared>,

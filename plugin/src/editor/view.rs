@@ -10,8 +10,11 @@ use stemcheck_live::{GroupSnapshot, Role};
 
 use super::checklist::{self, Check};
 
+/// Pass: nulls, check passed.
 pub const GREEN: Color32 = Color32::from_rgb(80, 200, 120);
+/// Warning: worth a look.
 pub const AMBER: Color32 = Color32::from_rgb(235, 175, 50);
+/// Failure: does not null, check failed.
 pub const RED: Color32 = Color32::from_rgb(235, 80, 70);
 const GREY: Color32 = Color32::from_rgb(150, 150, 150);
 /// Residual above this (re master) is a clear failure, in dB.
