@@ -259,26 +259,32 @@ impl LaneProducer {
             let carried = if index < num_channels { num_frames } else { 0 };
             flush_subnormals(&mut samples[carried..]);
         }
-        self.push_pieces(info, num_channels, num_frames, max_wait, |mut ring, frames| {
-            let mut copied = ring.is_some();
-            for channel in channels.iter_mut().take(num_channels) {
-                let part = &mut channel.as_mut()[frames.clone()];
-                let had_subnormals = match ring.as_deref_mut() {
-                    Some(samples) if copied => match copy_flushed_into(samples, part) {
-                        Some(had_subnormals) => had_subnormals,
-                        None => {
-                            copied = false;
-                            true
-                        }
-                    },
-                    _ => true,
-                };
-                if had_subnormals {
-                    flush_subnormals(part);
+        self.push_pieces(
+            info,
+            num_channels,
+            num_frames,
+            max_wait,
+            |mut ring, frames| {
+                let mut copied = ring.is_some();
+                for channel in channels.iter_mut().take(num_channels) {
+                    let part = &mut channel.as_mut()[frames.clone()];
+                    let had_subnormals = match ring.as_deref_mut() {
+                        Some(samples) if copied => match copy_flushed_into(samples, part) {
+                            Some(had_subnormals) => had_subnormals,
+                            None => {
+                                copied = false;
+                                true
+                            }
+                        },
+                        _ => true,
+                    };
+                    if had_subnormals {
+                        flush_subnormals(part);
+                    }
                 }
-            }
-            copied
-        })
+                copied
+            },
+        )
     }
 
     /// Splits a block of `num_frames` into pieces and sends each with its header, or counts it
