@@ -299,6 +299,11 @@ pub const DROPOUT_SILENCE_AMPLITUDE: f32 = 1e-4;
 /// seconds.
 pub const DROPOUT_AROUND_SECONDS: f64 = 1.0;
 /// In a dropout the residual rises over its level elsewhere (re master) by at least this much
+/// A stretch a stem is silent in while the mix is not, shorter than this (and with the stem
+/// sounding again after it), is not named as a dropout: rests of a beat or two are everywhere in
+/// real parts, and by its energy alone a short gap cannot be told from a rest. A mute left on or
+/// a cut region lasts bars; an export that ends early stays silent and is named at any length.
+pub const DROPOUT_MIN_NAMED_SECONDS: f64 = 1.0;
 /// (10 dB): a stem resting in the mix too leaves the residual where it was.
 pub const DROPOUT_RISE_DB: f32 = 10.0;
 /// ... and over its share in the second before the stretch by at least this much (6 dB): a

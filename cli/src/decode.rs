@@ -17,7 +17,9 @@ use symphonia::core::probe::Hint;
 /// A file that cannot be used, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
+    /// The file (or folder) that cannot be used.
     pub path: PathBuf,
+    /// Why, as a phrase that follows the path ("is empty (0 bytes)").
     pub message: String,
 }
 
@@ -46,8 +48,11 @@ fn input_error(path: &Path, message: impl Into<String>) -> InputError {
 /// What a file is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Format {
+    /// Sample rate, in Hz.
     pub sample_rate_hz: u32,
+    /// Number of channels (1 to 8).
     pub channels: u32,
+    /// Bit depth of the stored samples, in bits.
     pub bits_per_sample: u32,
     /// "int" or "float".
     pub sample_format: &'static str,
@@ -57,7 +62,9 @@ pub struct Format {
 
 /// A file opened for streaming.
 pub struct AudioReader {
+    /// The file being read.
     pub path: PathBuf,
+    /// Its format, as probed on opening.
     pub format: Format,
     reader: Box<dyn FormatReader>,
     decoder: Box<dyn Decoder>,

@@ -13,9 +13,11 @@ pub const MIX_WORDS: &[&str] = &["mix", "mixdown", "master", "full", "2mix", "ma
 /// The files of one delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inputs {
+    /// The mixdown.
     pub mix: PathBuf,
     /// How the mix was chosen ("--mix", or the word its name contains).
     pub mix_chosen_by: String,
+    /// Every other file, in order (sorted within each folder).
     pub stems: Vec<PathBuf>,
 }
 

@@ -29,17 +29,21 @@ use crate::profile::Profile;
     about = "Checks exported stems against the mixdown: do they rebuild it, and if not, why.",
     after_help = "Examples:\n  stemcheck check ~/Delivery/Song/\n  stemcheck check Song_*.wav --mix Song_Mix.wav --json report.json\n  stemcheck check Stems/ --profile sync --fail-on warning --markdown report.md\n\nExit codes: 0 deliverable, 1 findings at or above --fail-on, 2 bad usage or unreadable input."
 )]
+/// The parsed command line.
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a folder (or list) of stems and the mix.
     Check(CheckArgs),
 }
 
+/// The arguments of `stemcheck check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// Folders and/or files. The mix is the file whose name contains mix, master or full,
@@ -72,8 +76,11 @@ pub struct CheckArgs {
 /// The severity that fails a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
+    /// Fail on errors.
     Error,
+    /// Fail on warnings or errors.
     Warning,
+    /// Fail on any finding.
     Info,
     /// Never fail on findings (only on bad input).
     Never,

@@ -18,18 +18,26 @@ pub enum Profile {
 /// What a profile demands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
+    /// The profile's name, as given to `--profile`.
     pub name: &'static str,
+    /// The sample rate every file must have, in Hz (`None`: any, as long as they agree).
     pub sample_rate_hz: Option<u32>,
     /// Accepted (bits, format) pairs.
     pub formats: Option<&'static [(u32, &'static str)]>,
+    /// The highest true peak allowed, in dBTP.
     pub true_peak_limit_dbtp: f32,
+    /// The fewest stems a delivery may have.
     pub min_stems: usize,
+    /// The most stems a delivery may have.
     pub max_stems: usize,
+    /// Whether every file must be a .wav file.
     pub require_wav: bool,
+    /// Whether files must be named `TrackName_Stem`.
     pub require_naming: bool,
 }
 
 impl Profile {
+    /// What this profile demands.
     pub fn spec(self) -> Spec {
         match self {
             Profile::Default => Spec {

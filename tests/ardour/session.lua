@@ -82,7 +82,15 @@ end
 s:master_out():add_processor_by_index(new_stemcheck(), 0, nil, true)
 
 s:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
-ARDOUR.LuaAPI.usleep(math.floor(seconds * 1000000))
+-- Play until the transport has covered `seconds` of audio (48 kHz, set above), not for that
+-- long by the wall clock: on a loaded machine the dummy backend runs slower than real time.
+-- Bounded at four times the wall-clock time.
+local target = math.floor(seconds * 48000)
+local waited_us = 0
+while s:transport_sample() < target and waited_us < seconds * 4000000 do
+	ARDOUR.LuaAPI.usleep(50000)
+	waited_us = waited_us + 50000
+end
 print("e2e: played " .. s:transport_sample() .. " samples")
 s:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
 -- Let the stop reach the plugins and Stemcheck's core write its report.

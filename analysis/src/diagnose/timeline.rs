@@ -5,7 +5,7 @@
 
 use crate::config::{
     DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_RESIDUAL_DB,
-    DROPOUT_RISE_DB,
+    DROPOUT_MIN_NAMED_SECONDS, DROPOUT_RISE_DB,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::{DropoutMeasurement, Measurements};
@@ -22,7 +22,8 @@ pub(super) fn format_time(seconds: f64) -> String {
 /// level around it, audibly, and the stem explains it at least as well as any other stem
 /// silent at the same time.
 fn is_dropout(d: &DropoutMeasurement) -> bool {
-    d.rise_db >= DROPOUT_RISE_DB
+    (d.open || d.end_s - d.start_s >= DROPOUT_MIN_NAMED_SECONDS)
+        && d.rise_db >= DROPOUT_RISE_DB
         && d.local_rise_db >= DROPOUT_LOCAL_RISE_DB
         && d.level_vs_stem_db >= DROPOUT_MIN_LEVEL_DB
         && d.residual_db >= DROPOUT_MIN_RESIDUAL_DB

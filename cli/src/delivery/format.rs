@@ -9,8 +9,11 @@ use crate::decode::Format;
 /// What the stems agree on (their majority; on a tie, the mix's value if it is among the tied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reference {
+    /// The stems' sample rate, in Hz.
     pub sample_rate_hz: u32,
+    /// The stems' bit depth, in bits.
     pub bits_per_sample: u32,
+    /// The stems' sample format: "int" or "float".
     pub sample_format: &'static str,
 }
 

@@ -93,9 +93,11 @@ impl Rule {
 /// What the check learnt about one file, for the rules.
 #[derive(Debug, Clone)]
 pub struct FileFacts {
+    /// The file's path.
     pub path: PathBuf,
     /// The stem's name, `None` for the mix.
     pub stem: Option<String>,
+    /// Its format, as probed.
     pub format: Format,
     /// Frames the file turned out to hold, at its own rate (the decode is the truth).
     pub frames_read: u64,
@@ -106,6 +108,7 @@ pub struct FileFacts {
 }
 
 impl FileFacts {
+    /// Whether this file is the mix (it has no stem name).
     pub fn is_mix(&self) -> bool {
         self.stem.is_none()
     }
@@ -115,6 +118,7 @@ impl FileFacts {
         self.stem.clone().unwrap_or_else(|| "Mix".to_string())
     }
 
+    /// The file's name without its folder (empty if it has none).
     pub fn file_name(&self) -> String {
         self.path
             .file_name()
@@ -125,8 +129,11 @@ impl FileFacts {
 
 /// Everything the rules look at: the files (the mix first), how they were named, the profile.
 pub struct Delivery<'a> {
+    /// Facts about each file, the mix first.
     pub files: &'a [FileFacts],
+    /// The files as discovered, and how the mix was chosen.
     pub inputs: &'a Inputs,
+    /// What the chosen profile demands.
     pub spec: &'a Spec,
     /// What the stems agree on.
     pub reference: Reference,

@@ -26,6 +26,7 @@ pub struct FileWatch {
 }
 
 impl FileWatch {
+    /// A watch for a file at `sample_rate_hz` (in Hz) with `channels` channels, before any audio.
     pub fn new(sample_rate_hz: u32, channels: u32) -> Self {
         let tail_len = ((TAIL_SECONDS * f64::from(sample_rate_hz)) as usize).max(1);
         Self {
@@ -65,6 +66,7 @@ impl FileWatch {
         })
     }
 
+    /// Whether the file is stereo and every frame seen so far had identical channels.
     pub fn identical_channels(&self) -> bool {
         self.identical_channels && self.frames_read > 0
     }

@@ -81,6 +81,14 @@ fn rests_tails_and_rivals_are_not_dropouts() {
             rival_match: 0.9,
             ..candidate()
         },
+        // A gap of 0.46 s with the stem sounding again after it: a rest, whatever the residual
+        // did (under DROPOUT_MIN_NAMED_SECONDS).
+        DropoutMeasurement {
+            start_s: 19.008,
+            end_s: 19.468,
+            open: false,
+            ..candidate()
+        },
     ];
     for d in variants {
         let mut diagnosis = Diagnosis::default();
@@ -89,4 +97,23 @@ fn rests_tails_and_rivals_are_not_dropouts() {
         assert!(diagnosis.dropouts(&m, 1.0, &mut out).is_none(), "{d:?}");
         assert!(out.is_empty());
     }
+}
+
+#[test]
+fn a_mute_of_bars_is_a_dropout_with_its_range() {
+    // Lead muted from 32 s to 36 s (four bars at 120 BPM): named, with that range.
+    let d = DropoutMeasurement {
+        stem: "Lead".into(),
+        start_s: 32.0,
+        end_s: 36.0,
+        open: false,
+        ..candidate()
+    };
+    let mut diagnosis = Diagnosis::default();
+    let mut out = Vec::new();
+    diagnosis.dropouts(&measurements(vec![d]), 1.0, &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].kind, FindingKind::StemDropout);
+    assert_eq!(out[0].stems, vec!["Lead".to_string()]);
+    assert_eq!(out[0].time_range_s, Some((32.0, 36.0)));
 }
