@@ -4,8 +4,8 @@
 //! whole-run causes are decided on the residual outside the dropouts.
 
 use crate::config::{
-    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_RESIDUAL_DB,
-    DROPOUT_MIN_NAMED_SECONDS, DROPOUT_RISE_DB,
+    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_NAMED_SECONDS,
+    DROPOUT_MIN_RESIDUAL_DB, DROPOUT_RISE_DB,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::{DropoutMeasurement, Measurements};
