@@ -115,6 +115,14 @@ pub fn write_file_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The names of the files in `dir`.
+    fn names_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect()
+    }
+
     #[test]
     fn atomic_writes_never_replace_an_earlier_report() {
         let dir = tempfile::tempdir().unwrap();
@@ -123,10 +131,7 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(std::fs::read(&first).unwrap(), b"one");
         assert_eq!(std::fs::read(&second).unwrap(), b"two");
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .collect();
+        let names = names_in(dir.path());
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     }
 
@@ -150,10 +155,7 @@ mod tests {
         assert!(!dir.path().join("r-2.json").exists());
         assert_eq!(std::fs::read(&second[0]).unwrap(), b"# one");
         assert_eq!(std::fs::read(&second[1]).unwrap(), b"{}");
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .collect();
+        let names = names_in(dir.path());
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
     }
 
