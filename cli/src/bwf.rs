@@ -194,7 +194,7 @@ pub fn timecode(samples: u64, rate_hz: u32, rate: FrameRate) -> String {
         / (u128::from(rate.den.max(1)) * u128::from(rate_hz.max(1)))) as u64;
     // Drop-frame: frame numbers 0 and 1 (0-3 at 59.94) are skipped at the start of every
     // minute except each tenth; counting them back in turns the frame count into the label.
-    let drop_frame = rate.drop_frame && fps % 30 == 0;
+    let drop_frame = rate.drop_frame && fps.is_multiple_of(30);
     if drop_frame {
         let dropped = fps / 15;
         let per_ten_minutes = fps * 600 - dropped * 9;

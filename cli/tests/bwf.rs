@@ -74,8 +74,11 @@ fn write(dir: &Path, song: &Song, reference: impl Fn(&str) -> Option<u64>, ixml:
     }
 }
 
-/// Runs the check; the exit code and the findings as (kind, severity, stems, value, message).
-fn check(dir: &Path) -> (i32, Vec<(String, String, Vec<String>, f64, String)>) {
+/// A finding as (kind, severity, stems, value, message).
+type Found = (String, String, Vec<String>, f64, String);
+
+/// Runs the check; the exit code and the findings.
+fn check(dir: &Path) -> (i32, Vec<Found>) {
     let out = Command::new(env!("CARGO_BIN_EXE_stemcheck"))
         .args(["check", dir.to_str().unwrap(), "--json", "-", "--quiet"])
         .output()

@@ -120,7 +120,7 @@ pub fn to_markdown(report: &Report) -> String {
     if let Some(r) = &report.residual_file {
         let _ = writeln!(
             md,
-            "## Difference stem\n\n{}: {} Hz, {} ch, {} {}{}; peak {:.1} dBFS, RMS {:.1} dBFS{}. Holds: {}.\n",
+            "## Difference stem\n\n{}: {} Hz, {} ch, {}-bit {}{}; peak {:.1} dBFS, RMS {:.1} dBFS{}. Holds: {}.\n",
             escape(&r.path),
             r.sample_rate_hz,
             r.channels,
