@@ -193,3 +193,38 @@ fn a_file_without_a_time_reference_in_a_stamped_delivery_is_named() {
     // Without the time references' rate, the default is stated.
     assert!(findings.iter().all(|f| f.0 != "stem-start-offset"));
 }
+
+#[test]
+fn a_stem_stamped_where_its_audio_starts_lines_up_by_timecode() {
+    // Drums exported from its first region: its file lacks the song's first 150,001 samples
+    // (3.125 s) and is stamped that much after the mix, as a DAW does. By its audio it starts
+    // early in its file; by timecode it is placed right: information, not an error.
+    let song = render_song(11, RATE as f32, 10.0).with_ending(1.0, 0.3);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &song, |_| Some(ONE_HOUR_SAMPLES), None);
+    let drums = &song.stem("Drums").audio;
+    let cut: stemcheck_testkit::Stereo =
+        [drums[0][150_001..].to_vec(), drums[1][150_001..].to_vec()];
+    let path = dir.path().join("Cue_Drums.wav");
+    stemcheck_testkit::wav::write_wav(&path, &cut, RATE, Format::Int24).unwrap();
+    stamp(&path, ONE_HOUR_SAMPLES + 150_001, None);
+    let (_, findings) = check(dir.path());
+    let start: Vec<_> = findings
+        .iter()
+        .filter(|f| f.0 == "stem-start-offset")
+        .collect();
+    assert_eq!(start.len(), 1, "{findings:?}");
+    let (_, severity, stems, value, message) = start[0];
+    assert_eq!(
+        (severity.as_str(), stems.as_slice()),
+        ("info", &["Drums".to_string()][..])
+    );
+    // The audio's offset, to the sample, is kept (the difference stem lines Drums up by it).
+    assert_eq!(*value, 150_001.0);
+    assert!(
+        message.contains("01:00:03:03")
+            && message.contains("150,001 samples")
+            && message.contains("lines up with the mix"),
+        "{message}"
+    );
+}

@@ -19,6 +19,7 @@ use crate::profile::Spec;
 
 pub use format::{Reference, reference_format};
 pub use tails::{FileWatch, TAIL_FLOOR_DBFS};
+pub use timecode::reconcile_with_audio as reconcile_timecode;
 
 /// A delivery rule, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! files at different rates are compared correctly; offsets are named in timecode (at the
 //! iXML rate of the mix, else [`FrameRate::DEFAULT`], stated in the message) and in samples.
 
-use stemcheck_analysis::{Finding, Severity, Unit};
+use stemcheck_analysis::{Finding, FindingKind, Severity, Unit};
 
 use super::{Delivery, Rule, file_finding};
 use crate::bwf::{self, BwfInfo, FrameRate};
@@ -129,6 +129,48 @@ pub(super) fn time_reference_presence_findings(d: &Delivery<'_>) -> Vec<Finding>
         "Export every file of the delivery as Broadcast Wave (bext chunk) from the same session start."
             .into(),
     )]
+}
+
+/// A stem's audio offset and its time reference agree when they differ by at most this, in ms
+/// (one sample at 48 kHz is 0.02 ms; a time reference is exact to the sample).
+const AGREE_TOLERANCE_MS: f64 = 0.1;
+
+/// Reconciles the timecode rule with the audio: a stem whose file starts on the timeline exactly
+/// where its audio says it should (stamped 3.125 s after the mix, and its audio 3.125 s early in
+/// its file: exported from its first region, stamped right) is placed correctly by a conform by
+/// timecode. Its `stem-start-offset` (from the audio, in samples) becomes information saying so,
+/// and the timecode finding goes. `rate_hz`: the rate the audio offsets are in.
+pub fn reconcile_with_audio(findings: &mut Vec<Finding>, rate_hz: u32) {
+    let is_timecode =
+        |f: &Finding| f.kind == Rule::Timecode.kind() && f.unit == Unit::Ms && f.stems.len() == 1;
+    let stamped: Vec<Finding> = findings
+        .iter()
+        .filter(|f| is_timecode(f))
+        .cloned()
+        .collect();
+    for t in stamped {
+        // The audio early by v samples (v > 0) means the file starts v samples late on the
+        // timeline: the time reference, late by -t.value ms, agrees when -t.value = v in ms.
+        let agrees = |f: &Finding| {
+            f.kind == FindingKind::StemStartOffset
+                && f.unit == Unit::Samples
+                && f.stems == t.stems
+                && (f.value * 1000.0 / f64::from(rate_hz) + t.value).abs() <= AGREE_TOLERANCE_MS
+        };
+        let Some(audio) = findings.iter_mut().find(|f| agrees(f)) else {
+            continue;
+        };
+        let name = &t.stems[0];
+        audio.severity = Severity::Info;
+        audio.message = format!(
+            "{} Its audio agrees: placed by its timecode, {name} lines up with the mix.",
+            t.message
+        );
+        audio.fix = format!(
+            "None for a conform by timecode; tools that line files up at their start need {name} exported from the session start."
+        );
+        findings.retain(|f| !(is_timecode(f) && f.stems == t.stems));
+    }
 }
 
 #[cfg(test)]
