@@ -263,3 +263,27 @@ fn a_finer_difference_is_dithered_to_the_delivery_depth() {
     // TPDF of +/-1 LSB plus rounding never errs by more than 1.5 LSB.
     assert!(r.error_peak_lsb <= 1.5, "{}", r.error_peak_lsb);
 }
+
+#[test]
+fn a_mix_later_than_every_stem_lines_every_stem_up_by_its_latency() {
+    let song = song();
+    // The mix 240 samples (5 ms) late: an uncompensated master insert.
+    let late_mix = delay_samples(&song.master(), 240);
+    let dir = tempfile::tempdir().unwrap();
+    let r = rebuild(dir.path(), &stems_of(&song, Format::Int24), &late_mix);
+    let delays: Vec<i64> = r.json["residual_file"]["stem_delays_samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d[1].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        delays,
+        vec![240; song.stems.len()],
+        "{}",
+        r.json["findings"]
+    );
+    assert_eq!(r.error_peak_lsb, 0.0);
+    let peak = r.json["residual_file"]["peak_dbfs"].as_f64().unwrap();
+    assert!(peak < -120.0, "{peak} dBFS");
+}
