@@ -304,6 +304,7 @@ fn summary(results: &[CueResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn result(status: CueStatus) -> CueResult {
         CueResult {
@@ -312,6 +313,39 @@ mod tests {
             json_line: String::new(),
             exit_code: 0,
         }
+    }
+
+    fn args(line: &[&str]) -> CheckArgs {
+        let cli =
+            crate::Cli::try_parse_from(std::iter::once("stemcheck").chain(line.iter().copied()))
+                .unwrap();
+        match cli.command {
+            crate::Command::Check(args) => args,
+        }
+    }
+
+    #[test]
+    fn several_folders_are_cues_and_anything_else_one_delivery() {
+        let album = tempfile::tempdir().unwrap();
+        let a = album.path().join("A");
+        let b = album.path().join("B");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(album.path().join("Song_Mix.wav"), b"x").unwrap();
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        let file = album.path().join("Song_Mix.wav");
+        let file = file.to_str().unwrap();
+        let cues = |line: &[&str]| cues_of(&args(line)).map(|r| r.map(|c| c.len()));
+        assert_eq!(cues(&["check", a, b]), Some(Ok(2)));
+        assert_eq!(cues(&["check", a]), None);
+        assert_eq!(cues(&["check", a, file]), None);
+        assert_eq!(cues(&["check", a, b, "--mix", file]), None);
+        assert!(matches!(
+            cues(&["check", a, b, "--write-residual", "d.wav"]),
+            Some(Err(_))
+        ));
+        let album = album.path().to_str().unwrap();
+        assert_eq!(cues(&["check", "--each", album]), Some(Ok(2)));
     }
 
     #[test]
