@@ -171,6 +171,7 @@ pub fn check(
     if pass.resampled.iter().any(|&r| r) {
         offsets::allow_for_resampling(&mut findings);
     }
+    delivery::reconcile_timecode(&mut findings, rate);
     findings.sort_by_key(|f| std::cmp::Reverse(f.importance()));
 
     let files = facts
