@@ -3,9 +3,9 @@
 //! single cause explains.
 
 use crate::config::{
-    CAUSE_MIN_SHARE, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
+    CAUSE_MIN_SHARE, DIFFUSE_MAX_CORRELATION, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
     MISSING_AFTER_OTHER_CAUSE_SHARE, MISSING_CONTENT_ERROR_DB, MISSING_CONTENT_THRESHOLD_DB,
-    MISSING_MIN_NON_COLLINEAR_SHARE, TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION,
+    MISSING_MIN_NON_COLLINEAR_SHARE, OWN_ONSETS_MIN_RATIO, TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION,
     UNEXPLAINED_CONFIDENCE_FACTOR, WIDE_RESIDUAL_CORRELATION,
 };
 use crate::decibels::db_to_power_f32;
@@ -94,8 +94,17 @@ impl Diagnosis {
             let (lo, hi) = m.unexplained_band_hz;
             let wide = m.residual_lr_correlation < WIDE_RESIDUAL_CORRELATION;
             let tail = m.residual_tail_follow > TAIL_FOLLOW_RATIO;
-            let is_fx =
-                long_response || wide || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION);
+            // A dry source has onsets of its own (a return's envelope is its sources' smeared)
+            // and its direct sound in both channels, however wide (a reverb's late field is
+            // uncorrelated left/right): such a residual is a source no stem carries, whatever
+            // its response, width or tail.
+            let own_onsets = m.residual_onset_ratio >= OWN_ONSETS_MIN_RATIO;
+            let diffuse = m.residual_lr_correlation <= DIFFUSE_MAX_CORRELATION;
+            let source_like = own_onsets && !diffuse;
+            let is_fx = !source_like
+                && (long_response
+                    || wide
+                    || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION));
             // Alone, the missing content is the whole residual (part of a reverb tail is
             // coherent with its dry source within a frame, so "unexplained" undercounts it).
             let level = if other_cause {

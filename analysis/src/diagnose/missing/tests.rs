@@ -51,6 +51,35 @@ fn a_wide_or_trailing_residual_is_a_missing_effect_return() {
 }
 
 #[test]
+fn a_wide_or_trailing_residual_with_onsets_of_its_own_is_a_missing_source() {
+    // A dry stereo instrument no stem carries: wide (0.3) and trailing (1.3), but its envelope
+    // rises in onsets as often as the sum's (ratio 1.0): a source, not a return.
+    let mut dry = missing_source();
+    dry.residual_lr_correlation = 0.3;
+    dry.residual_tail_follow = 1.3;
+    dry.residual_onset_ratio = 1.0;
+    let f = only(&diagnose(&dry), FindingKind::MissingContent);
+    assert!(
+        f.message.contains("a source no stem carries"),
+        "{}",
+        f.message
+    );
+    assert!(
+        diagnose(&dry)
+            .iter()
+            .all(|f| f.kind != FindingKind::MissingFxReturn)
+    );
+    // A return's envelope is its sources' smeared (ratio 0.4): still a return.
+    dry.residual_onset_ratio = 0.4;
+    only(&diagnose(&dry), FindingKind::MissingFxReturn);
+    // With onsets but uncorrelated left/right (-0.05): a diffuse field, a return fed by a
+    // percussive source.
+    dry.residual_onset_ratio = 2.0;
+    dry.residual_lr_correlation = -0.05;
+    only(&diagnose(&dry), FindingKind::MissingFxReturn);
+}
+
+#[test]
 fn quiet_missing_content_is_a_warning_and_below_minus_50_db_nothing() {
     let quiet = Measurements {
         unexplained_db: -45.0,
