@@ -189,12 +189,13 @@ pub const WIDE_RESIDUAL_CORRELATION: f32 = 0.5;
 /// following it at the same time) trails the transients: a tail.
 pub const TAIL_FOLLOW_RATIO: f32 = 1.1;
 /// A residual whose envelope rises in onsets at least this much, per unit of its level, against
-/// the sum's is a source of its own (a dry instrument no stem carries), whatever its width or
-/// tail: a return's envelope is its sources' smeared and delayed, with far fewer onsets.
+/// the sum's has onsets of its own (a return's envelope is its sources' smeared and delayed,
+/// with fewer onsets) ...
 pub const OWN_ONSETS_MIN_RATIO: f32 = 0.7;
-/// ... unless its channels are at most this correlated (0: uncorrelated): a reverb's late
-/// field is diffuse, while a dry source, however wide, has its direct sound in both channels.
-pub const DIFFUSE_MAX_CORRELATION: f32 = 0.0;
+/// ... and, correlated left/right at least this much (narrow), is a dry source no stem
+/// carries, whatever its response to the stems. (Wide, it may be a reverb fed by a percussive
+/// source: the development corpus has one with twice the sum's onsets.)
+pub const SOURCE_MIN_CORRELATION: f32 = 0.8;
 /// ... which is an effect return if also at most this correlated left/right.
 pub const TAIL_MAX_CORRELATION: f32 = 0.8;
 /// A coherent residual whose impulse response has more than this share of its energy beyond
@@ -319,11 +320,6 @@ pub const DROPOUT_AROUND_SECONDS: f64 = 1.0;
 /// real parts, and by its energy alone a short gap cannot be told from a rest. A mute left on or
 /// a cut region lasts bars; an export that ends early stays silent and is named at any length.
 pub const DROPOUT_MIN_NAMED_SECONDS: f64 = 1.0;
-/// ... but a stem that went silent just where the residual rose (within
-/// [`DROPOUT_RISE_LATE_SECONDS`]) is named from this length, in seconds: a rest leaves the mix
-/// resting too, so a residual rising with the silence is the stem's part missing (a mute of a
-/// beat or two).
-pub const DROPOUT_MIN_COINCIDENT_SECONDS: f64 = 0.3;
 /// (10 dB): a stem resting in the mix too leaves the residual where it was.
 pub const DROPOUT_RISE_DB: f32 = 10.0;
 /// ... and over its share in the second before the stretch by at least this much (6 dB): a

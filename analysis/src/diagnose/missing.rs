@@ -3,10 +3,11 @@
 //! single cause explains.
 
 use crate::config::{
-    CAUSE_MIN_SHARE, DIFFUSE_MAX_CORRELATION, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
+    CAUSE_MIN_SHARE, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
     MISSING_AFTER_OTHER_CAUSE_SHARE, MISSING_CONTENT_ERROR_DB, MISSING_CONTENT_THRESHOLD_DB,
-    MISSING_MIN_NON_COLLINEAR_SHARE, OWN_ONSETS_MIN_RATIO, TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION,
-    UNEXPLAINED_CONFIDENCE_FACTOR, WIDE_RESIDUAL_CORRELATION,
+    MISSING_MIN_NON_COLLINEAR_SHARE, OWN_ONSETS_MIN_RATIO, SOURCE_MIN_CORRELATION,
+    TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION, UNEXPLAINED_CONFIDENCE_FACTOR,
+    WIDE_RESIDUAL_CORRELATION,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -95,12 +96,12 @@ impl Diagnosis {
             let wide = m.residual_lr_correlation < WIDE_RESIDUAL_CORRELATION;
             let tail = m.residual_tail_follow > TAIL_FOLLOW_RATIO;
             // A dry source has onsets of its own (a return's envelope is its sources' smeared)
-            // and its direct sound in both channels, however wide (a reverb's late field is
-            // uncorrelated left/right): such a residual is a source no stem carries, whatever
-            // its response, width or tail.
+            // and, mixed narrow, its direct sound in both channels: such a residual is a source
+            // no stem carries even where it responds like a return to the stems (a missing
+            // kick locked to the bass). A wide residual with onsets stays a return: a reverb
+            // fed by a percussive source has them too.
             let own_onsets = m.residual_onset_ratio >= OWN_ONSETS_MIN_RATIO;
-            let diffuse = m.residual_lr_correlation <= DIFFUSE_MAX_CORRELATION;
-            let source_like = own_onsets && !diffuse;
+            let source_like = own_onsets && m.residual_lr_correlation >= SOURCE_MIN_CORRELATION;
             let is_fx = !source_like
                 && (long_response
                     || wide

@@ -4,8 +4,8 @@
 //! whole-run causes are decided on the residual outside the dropouts.
 
 use crate::config::{
-    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_COINCIDENT_SECONDS,
-    DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_NAMED_SECONDS, DROPOUT_MIN_RESIDUAL_DB, DROPOUT_RISE_DB,
+    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_NAMED_SECONDS,
+    DROPOUT_MIN_RESIDUAL_DB, DROPOUT_RISE_DB,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::{DropoutMeasurement, Measurements};
@@ -22,16 +22,14 @@ pub(super) fn format_time(seconds: f64) -> String {
 /// level around it, audibly, and the stem explains it at least as well as any other stem
 /// silent at the same time.
 fn is_dropout(d: &DropoutMeasurement) -> bool {
-    let seconds = d.end_s - d.start_s;
-    // A stem that went silent just where the residual rose is told from a rest by that rise
-    // (a rest leaves the mix resting too) from a shorter length than one that rested first.
-    let long = if d.rested_first {
-        seconds >= DROPOUT_MIN_NAMED_SECONDS
-    } else {
-        seconds >= DROPOUT_MIN_COINCIDENT_SECONDS
-    };
-    (d.open || long)
-        && d.rise_db >= DROPOUT_RISE_DB
+    (d.open || d.end_s - d.start_s >= DROPOUT_MIN_NAMED_SECONDS) && explains_residual(d)
+}
+
+/// Whether a candidate's silence explains the residual in its stretch, whatever its length:
+/// the residual rose, to about the stem's level around it, audibly, and the stem explains it
+/// at least as well as any other stem silent at the same time.
+fn explains_residual(d: &DropoutMeasurement) -> bool {
+    d.rise_db >= DROPOUT_RISE_DB
         && d.local_rise_db >= DROPOUT_LOCAL_RISE_DB
         && d.level_vs_stem_db >= DROPOUT_MIN_LEVEL_DB
         && d.residual_db >= DROPOUT_MIN_RESIDUAL_DB
@@ -48,12 +46,13 @@ impl Diagnosis {
         out: &mut Vec<Finding>,
     ) -> Option<Measurements> {
         let mut named = false;
-        // A stem that rested first beside a dropout of a stem that went silent where the
-        // residual rose is resting: the residual is that stem's (one cause per effect).
+        // A stem that rested first beside a stem that went silent where the residual rose (and
+        // explains it, even if too briefly to be named) is resting: the residual is that
+        // stem's (one cause per effect).
         let coincident: Vec<&DropoutMeasurement> = m
             .dropouts
             .iter()
-            .filter(|d| !d.rested_first && is_dropout(d))
+            .filter(|d| !d.rested_first && explains_residual(d))
             .collect();
         let resting_beside = |d: &DropoutMeasurement| {
             d.rested_first

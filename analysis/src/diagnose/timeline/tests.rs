@@ -82,20 +82,11 @@ fn rests_tails_and_rivals_are_not_dropouts() {
             rival_match: 0.9,
             ..candidate()
         },
-        // A gap of 0.46 s with the stem sounding again after it, silent a while before the
-        // residual rose: a rest (under DROPOUT_MIN_NAMED_SECONDS).
+        // A gap of 0.46 s with the stem sounding again after it: a rest, whatever the residual
+        // did (under DROPOUT_MIN_NAMED_SECONDS).
         DropoutMeasurement {
             start_s: 19.008,
             end_s: 19.468,
-            open: false,
-            rested_first: true,
-            ..candidate()
-        },
-        // A gap of 0.25 s even where the residual rose with it: under
-        // DROPOUT_MIN_COINCIDENT_SECONDS.
-        DropoutMeasurement {
-            start_s: 19.0,
-            end_s: 19.25,
             open: false,
             ..candidate()
         },
@@ -129,23 +120,6 @@ fn a_mute_of_bars_is_a_dropout_with_its_range() {
 }
 
 #[test]
-fn a_short_mute_where_the_residual_rose_with_the_silence_is_a_dropout() {
-    // Drums muted from 4.0 s to 4.5 s: silent just where the residual rose, so named although
-    // shorter than a rest could be told by length (issue 11: mutes of several lengths).
-    let d = DropoutMeasurement {
-        start_s: 4.0,
-        end_s: 4.5,
-        open: false,
-        ..candidate()
-    };
-    let mut diagnosis = Diagnosis::default();
-    let mut out = Vec::new();
-    diagnosis.dropouts(&measurements(vec![d]), 1.0, &mut out);
-    assert_eq!(out.len(), 1, "{out:?}");
-    assert_eq!(out[0].time_range_s, Some((4.0, 4.5)));
-}
-
-#[test]
 fn a_stem_resting_beside_a_dropout_is_not_named_but_alone_it_is() {
     // Drums muted from 4.0 s (silent where the residual rose); Lead resting from 3.2 s, its
     // stretch starting where the residual rose (4.0 s) only because it rested first.
@@ -164,9 +138,22 @@ fn a_stem_resting_beside_a_dropout_is_not_named_but_alone_it_is() {
         ..candidate()
     };
     let mut out = Vec::new();
-    Diagnosis::default().dropouts(&measurements(vec![drums, lead.clone()]), 1.0, &mut out);
+    Diagnosis::default().dropouts(
+        &measurements(vec![drums.clone(), lead.clone()]),
+        1.0,
+        &mut out,
+    );
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].stems, vec!["Drums".to_string()]);
+    // Drums muted for half a second only: too short to be named, but still the residual's
+    // owner; Lead is not named in its place.
+    let short = DropoutMeasurement {
+        end_s: 4.5,
+        ..drums
+    };
+    let mut out = Vec::new();
+    Diagnosis::default().dropouts(&measurements(vec![short, lead.clone()]), 1.0, &mut out);
+    assert!(out.is_empty(), "{out:?}");
     // Alone (no stem went silent where the residual rose), the stem that rested first is the
     // dropout: a mute that began in a rest.
     let mut out = Vec::new();
