@@ -188,6 +188,14 @@ pub const WIDE_RESIDUAL_CORRELATION: f32 = 0.5;
 /// A residual whose envelope follows the sum's 100-300 ms earlier by more than this (over
 /// following it at the same time) trails the transients: a tail.
 pub const TAIL_FOLLOW_RATIO: f32 = 1.1;
+/// A residual whose envelope rises in onsets at least this much, per unit of its level, against
+/// the sum's has onsets of its own (a return's envelope is its sources' smeared and delayed,
+/// with fewer onsets) ...
+pub const OWN_ONSETS_MIN_RATIO: f32 = 0.7;
+/// ... and, correlated left/right at least this much (narrow), is a dry source no stem
+/// carries, whatever its response to the stems. (Wide, it may be a reverb fed by a percussive
+/// source: the development corpus has one with twice the sum's onsets.)
+pub const SOURCE_MIN_CORRELATION: f32 = 0.8;
 /// ... which is an effect return if also at most this correlated left/right.
 pub const TAIL_MAX_CORRELATION: f32 = 0.8;
 /// A coherent residual whose impulse response has more than this share of its energy beyond
@@ -260,11 +268,19 @@ pub const CANCELLATION_SAME_LOSS_DB: f32 = 1.0;
 pub const CLIP_LEVEL: f32 = 0.9999;
 /// Shortest run of samples at [`CLIP_LEVEL`] that counts as clipping, in samples.
 pub const CLIP_RUN_SAMPLES: usize = 3;
+/// Hops holding a clip (of the master or a stem) are kept out of the whole-run estimates while
+/// they are at most this share of the hops seen: a clipped stem is fitted on its unclipped part,
+/// a clipped master's distortion is the clipping's own. A signal clipping in most hops is
+/// fitted on everything (there is too little else to fit on).
+pub const CLIPPED_HOPS_MAX_SHARE: f64 = 0.5;
 /// Inter-sample peaks are evaluated next to samples above this magnitude (-8 dBFS).
 pub const TRUE_PEAK_GATE: f32 = 0.398;
 /// A true peak is reported from the limit plus this much, in dB (a peak exactly at the limit
 /// passes).
 pub const TRUE_PEAK_MARGIN_DB: f32 = 0.001;
+/// True peaks are shown, and decided against the limit, rounded to this step (0.1 dB): a peak
+/// of -0.96 dBTP is shown as -1.0 and meets a -1 dBTP limit (issue 11, item 7).
+pub const TRUE_PEAK_SHOWN_STEP_DB: f32 = 0.1;
 /// A stem quieter than this over a whole pass is silent, in dBFS.
 pub const SILENCE_DBFS: f32 = -90.0;
 /// A stem is called silent only after this many seconds of audio.

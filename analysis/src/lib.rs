@@ -24,11 +24,11 @@
 //! | `master-latency` | `analyzer/timing.rs` (`common_lag`) | `diagnose/master_bus.rs` |
 //! | `master-bus-gain`, `master-bus-eq` | `analyzer/fit.rs` (`fit_gains`), `analyzer/estimate.rs` (`measure_bus`) | `diagnose/master_bus.rs` |
 //! | `master-bus-dynamics` | `analyzer/frame_gain.rs`, `dynamics.rs` | `diagnose/master_bus.rs` |
-//! | `missing-content`, `missing-fx-return` | `analyzer/residual.rs` (`unexplained`, `time_domain_hop`, `residual_impulse_spread`) | `diagnose/missing.rs` |
-//! | `clipping`, `true-peak`, `dc-offset` | `headroom.rs` (fed by `analyzer/ingest.rs`) | `diagnose/levels.rs` |
+//! | `missing-content`, `missing-fx-return` | `analyzer/residual.rs` (`unexplained`, `time_domain_hop` with the onset ratio, `residual_impulse_spread`) | `diagnose/missing.rs` |
+//! | `clipping`, `true-peak`, `dc-offset` | `headroom.rs` (fed by `analyzer/ingest.rs`; clipped hops kept out of the whole-run estimates by `analyzer/clips.rs`) | `diagnose/levels.rs` |
 //! | `sum-over-full-scale`, `silent-stem` | `headroom.rs` (fed by `analyzer/ingest.rs`) | `diagnose/levels.rs` |
 //! | `no-master`, `no-stems`, `stem-count` | `analyzer/residual.rs` (`time_domain_measurements`) | `diagnose/setup.rs` |
-//! | `stem-dropout` | `analyzer/segments.rs` (`end_segment`, `dropout_measurements`) | `diagnose/timeline.rs` |
+//! | `stem-dropout` | `analyzer/segments.rs` (`end_segment`), `analyzer/segments/dropouts.rs` (`dropout_measurements`) | `diagnose/timeline.rs` |
 //! | `sample-rate-mismatch` | the caller (live core, checker) | `diagnose/setup.rs` (`sample_rate_mismatch`) |
 //!
 //! The file checker's own kinds (`length-mismatch`, `format-mismatch`, `naming`, `tail-cut`,

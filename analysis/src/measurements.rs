@@ -102,6 +102,10 @@ pub struct DropoutMeasurement {
     /// Share of the master's whole energy that the residual in this stretch carries, in dB
     /// (what folding the dropout takes out of the whole-run residual).
     pub explains_db: f32,
+    /// Whether the stem was silent a while before the residual rose (it rested first: its
+    /// silence alone left no residual).
+    #[serde(default)]
+    pub rested_first: bool,
 }
 
 /// Everything measured so far.
@@ -164,6 +168,12 @@ pub struct Measurements {
     /// 1 when the master is the sum under a time-varying gain (compression, limiting), near 0
     /// for a source or a return no stem carries.
     pub residual_collinear_share: f32,
+    /// The residual's onsets against the sum's: the residual envelope's rises per unit of its
+    /// level (20 ms blocks), over the sum's. A reverb or delay return is a smeared, delayed
+    /// copy of the sources' envelope (well below 1); a dry source no stem carries has onsets of
+    /// its own (about 1 or more).
+    #[serde(default)]
+    pub residual_onset_ratio: f32,
     /// Levels of the master, once it arrived.
     pub master_levels: Option<LevelSummary>,
     /// Levels of the stems' sum, once every stem was present.

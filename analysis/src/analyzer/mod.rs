@@ -22,6 +22,7 @@
 //! Memory is fixed by the sample rate and the number of stems, never by the song's length.
 
 mod cancellation;
+mod clips;
 mod cross_spectra;
 mod estimate;
 mod fit;
@@ -46,6 +47,7 @@ use crate::measurements::Measurements;
 use crate::spectra::{Cd, Cf, Fft};
 
 use cancellation::PairEnergies;
+use clips::ClipMarks;
 use cross_spectra::{FrameSpectra, Welch};
 use frame_gain::BusTracking;
 use ingest::{MasterInput, SumInput};
@@ -155,6 +157,8 @@ pub struct Analyzer {
     residual: ResidualState,
     /// The residual and the stems' levels per ~10 ms segment: the dropouts.
     segments: Segments,
+    /// The hops in which the master clipped (`clips.rs`).
+    master_clips: ClipMarks,
     /// Scratch space.
     scratch: Scratch,
     /// Findings and the measurements they came from.
@@ -222,6 +226,7 @@ impl Analyzer {
             pairs: PairEnergies::default(),
             residual: ResidualState::default(),
             segments: Segments::new(hop, analysis_bins, bin_hz),
+            master_clips: ClipMarks::default(),
             scratch: Scratch {
                 left: vec![0.0; hop],
                 right: vec![0.0; hop],
@@ -264,6 +269,7 @@ impl Analyzer {
         while offset < block.num_frames {
             let frames = (block.num_frames - offset).min(self.layout.hop);
             self.ingest(block, offset, frames);
+            self.mark_clips(frames);
             offset += frames;
             while self.progress.next_frame + (self.layout.frame_len + self.layout.max_lag) as u64
                 <= self.progress.position
@@ -282,8 +288,8 @@ impl Analyzer {
         if !self.frame_is_complete(start) {
             return;
         }
-        // A stem's dropout is its own finding (`segments.rs`): its frames stay out of the
-        // whole-run estimates, which still refresh on schedule.
+        // A stem's dropout is its own finding (`segments.rs`), and so is a clip (`clips.rs`):
+        // their frames stay out of the whole-run estimates, which still refresh on schedule.
         if self.segments.hop_excluded {
             self.transform_frame(start);
             self.add_frame_to_stretches();

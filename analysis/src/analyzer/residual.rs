@@ -56,6 +56,12 @@ pub(super) struct TimeDomain {
     /// Sum over envelope blocks of the residual's mid energy collinear with the sum's mid in
     /// that block (`cross^2 / sum energy`): what a gain changing block by block explains.
     collinear_energy: f64,
+    /// The residual's and the sum's envelope in the previous envelope block.
+    onset_previous: [f64; 2],
+    /// Sum over envelope blocks of the residual's and the sum's envelope rises (onsets).
+    onset_rise: [f64; 2],
+    /// Sum over envelope blocks of the residual's and the sum's envelopes.
+    onset_level: [f64; 2],
 }
 
 /// The residual's energy in a block that a gain on the sum explains: `cross^2 / sum_energy`
@@ -66,6 +72,16 @@ fn collinear_energy(cross: f64, sum_energy: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// How much the residual's envelope rises in onsets of its own, per unit of its level, against
+/// the sum's (see [`crate::measurements::Measurements::residual_onset_ratio`]); 0 without a
+/// residual or without onsets in the sum.
+fn onset_ratio(rise: [f64; 2], level: [f64; 2]) -> f32 {
+    if rise[1] <= 0.0 || level[0] <= 0.0 || level[1] <= 0.0 {
+        return 0.0;
+    }
+    ((rise[0] / level[0]) / (rise[1] / level[1])) as f32
 }
 
 impl TimeDomain {
@@ -195,6 +211,11 @@ impl Analyzer {
                     t.follow_tail += er * tail;
                 }
                 t.collinear_energy += collinear_energy(t.envelope_cross, t.envelope_sum);
+                for (k, e) in [er, es].into_iter().enumerate() {
+                    t.onset_rise[k] += (e - t.onset_previous[k]).max(0.0);
+                    t.onset_level[k] += e;
+                    t.onset_previous[k] = e;
+                }
                 t.envelope_cross = 0.0;
                 t.envelope_history[t.envelope_count % ENVELOPE_HISTORY] = es;
                 t.envelope_count += 1;
@@ -304,6 +325,7 @@ impl Analyzer {
             } else {
                 0.0
             },
+            residual_onset_ratio: onset_ratio(t.onset_rise, t.onset_level),
             master_levels: self.master.seen.then(|| self.master.stats.summary()),
             sum_levels: (self.sum.stats.samples() > 0).then(|| self.sum.stats.summary()),
             master_lufs: self
@@ -389,7 +411,34 @@ impl Analyzer {
 
 #[cfg(test)]
 mod tests {
-    use super::collinear_energy;
+    use super::{collinear_energy, onset_ratio};
+
+    #[test]
+    fn a_smeared_envelope_has_fewer_onsets_than_its_source() {
+        // The sum: notes every 4 blocks (envelope 1, 0, 0, 0, ...): rises 1 per 1 of level.
+        // A return: the same notes smeared (0.25 each block): no rises after the first block.
+        // A dry source with notes of its own (0, 0, 1, 0, ...): as many rises as the sum.
+        let blocks = 40;
+        let envelope = |f: &dyn Fn(usize) -> f64| {
+            let mut previous = 0.0;
+            let (mut rise, mut level) = (0.0, 0.0);
+            for n in 0..blocks {
+                let e = f(n);
+                rise += (e - previous).max(0.0);
+                level += e;
+                previous = e;
+            }
+            (rise, level)
+        };
+        let sum = envelope(&|n| if n % 4 == 0 { 1.0 } else { 0.0 });
+        let smeared = envelope(&|_| 0.25);
+        let own = envelope(&|n| if n % 4 == 2 { 1.0 } else { 0.0 });
+        assert!(onset_ratio([smeared.0, sum.0], [smeared.1, sum.1]) < 0.05);
+        assert!((onset_ratio([own.0, sum.0], [own.1, sum.1]) - 1.0).abs() < 1e-9);
+        // No residual, or no onsets in the sum: 0 (nothing to say).
+        assert_eq!(onset_ratio([0.0, sum.0], [0.0, sum.1]), 0.0);
+        assert_eq!(onset_ratio([own.0, 0.0], [own.1, 1.0]), 0.0);
+    }
 
     #[test]
     fn a_gain_on_the_sum_is_collinear_and_an_independent_source_is_not() {

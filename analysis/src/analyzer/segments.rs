@@ -13,12 +13,11 @@
 //! residual energy ([`DROPOUT_EVENTS_PER_STEM`]), never a history growing with the song.
 
 use crate::config::{
-    ANALYSIS_LOW_HZ, DROPOUT_AROUND_SECONDS, DROPOUT_BASELINE_FLOOR, DROPOUT_EVENTS_PER_STEM,
-    DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_DB, DROPOUT_RISE_LATE_SECONDS,
+    ANALYSIS_LOW_HZ, CLIPPED_HOPS_MAX_SHARE, DROPOUT_AROUND_SECONDS, DROPOUT_BASELINE_FLOOR,
+    DROPOUT_EVENTS_PER_STEM, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_DB,
     DROPOUT_SILENCE_AMPLITUDE, DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
 };
-use crate::decibels::{db_to_power, energy_ratio_db};
-use crate::measurements::DropoutMeasurement;
+use crate::decibels::db_to_power;
 use crate::ring::Ring;
 
 use super::Analyzer;
@@ -135,6 +134,12 @@ pub(super) struct Segments {
     /// Whether a segment of the current hop was kept out of the whole-run accumulators (the
     /// frame is too).
     pub hop_excluded: bool,
+    /// Whether the current hop holds a clip and is kept out of the whole run altogether
+    /// (`clips.rs`).
+    hop_clipped: bool,
+    /// Hops seen, and hops that held a clip: clipped hops are kept out only while they are at
+    /// most [`CLIPPED_HOPS_MAX_SHARE`] of all (a stem clipping all through is fitted anyway).
+    hops: [u64; 2],
     /// The master's and the residual's energy (left plus right) kept out of the whole-run
     /// residual: [master, residual].
     pub excluded: [f64; 2],
@@ -162,6 +167,8 @@ impl Segments {
             stems: Vec::new(),
             buffer: vec![0.0; hop],
             hop_excluded: false,
+            hop_clipped: false,
+            hops: [0; 2],
             excluded: [0.0; 2],
             history: [(-1, [0.0; 7], false); HISTORY_SEGMENTS],
             octave_bins,
@@ -194,15 +201,19 @@ impl Segments {
     /// Whether segment `j` of the current hop is kept out of the whole-run accumulators: some
     /// stem is silent in it, in a stretch already suspect.
     pub fn excluding(&self, j: usize) -> bool {
-        self.stems
-            .iter()
-            .any(|s| s.level[j] < DROPOUT_SILENCE_MEAN_SQUARE && s.run.is_some_and(|r| r.suspect))
+        self.hop_clipped
+            || self.stems.iter().any(|s| {
+                s.level[j] < DROPOUT_SILENCE_MEAN_SQUARE && s.run.is_some_and(|r| r.suspect)
+            })
     }
 
-    /// Records what an excluded segment held.
+    /// Records what an excluded segment held (a clipped one is left out altogether: the
+    /// clipping explains it).
     pub fn exclude(&mut self, sums: &SegmentSums) {
-        self.excluded[0] += sums[0] + sums[1];
-        self.excluded[1] += sums[2] + sums[3];
+        if !self.hop_clipped {
+            self.excluded[0] += sums[0] + sums[1];
+            self.excluded[1] += sums[2] + sums[3];
+        }
         self.hop_excluded = true;
     }
 }
@@ -246,11 +257,16 @@ impl Analyzer {
     /// Each stem's level per segment of the hop starting at `sum_start` (on the sum's
     /// timeline): one pass over the stem's history.
     pub(super) fn begin_segments(&mut self, sum_start: i64) {
+        let clipped = self.hop_clipped(sum_start);
         let seg = &mut self.segments;
         while seg.stems.len() < self.stems.len() {
             seg.stems.push(StemTrack::new());
         }
         seg.hop_excluded = false;
+        seg.hops[0] += 1;
+        seg.hops[1] += u64::from(clipped);
+        seg.hop_clipped =
+            clipped && seg.hops[1] as f64 <= CLIPPED_HOPS_MAX_SHARE * seg.hops[0] as f64;
         let n = self.layout.hop;
         let len = seg.seg_len;
         for (stem, track) in self.stems.iter().zip(seg.stems.iter_mut()) {
@@ -404,97 +420,14 @@ impl Analyzer {
             }
         }
     }
-
-    /// The candidate dropouts: every kept or open stretch whose residual rose, with what the
-    /// rules need. `baseline` is the residual's and the master's mid energy outside suspect
-    /// stretches; `total_master` the master's whole energy (left plus right).
-    pub(super) fn dropout_measurements(
-        &self,
-        common_lag: i64,
-        baseline: (f64, f64),
-        total_master: f64,
-    ) -> Vec<DropoutMeasurement> {
-        let sr = f64::from(self.layout.sample_rate_hz);
-        let len = self.segments.seg_len as f64;
-        let share = baseline_share(baseline.0, baseline.1);
-        let mut out = Vec::new();
-        // Each stem's usual spectrum, and each candidate's stem and place in time, to tell
-        // which of the stems silent at once the residual belongs to.
-        let usual: Vec<[f64; OCTAVES]> = self
-            .stems
-            .iter()
-            .map(|s| self.segments.octaves(|i| s.pkk[i]))
-            .collect();
-        let mut placed: Vec<(usize, i64, i64, [f64; OCTAVES])> = Vec::new();
-        for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
-            let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
-                (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
-                    && risen(r.residual, r.master, share)
-            }));
-            for s in stretches {
-                // The stem rested first: the dropout starts where the residual rose.
-                let start = match s.raised_from {
-                    Some(r) if (r - s.start) as f64 > DROPOUT_RISE_LATE_SECONDS * sr => r,
-                    _ => s.start,
-                };
-                let around = if s.after_segments > 0 {
-                    s.before.max(s.after / f64::from(s.after_segments))
-                } else {
-                    s.before
-                };
-                let mean_residual = s.residual / (f64::from(s.segments.max(1)) * len);
-                let seconds = |p: i64| (p + common_lag).max(0) as f64 / sr;
-                out.push(DropoutMeasurement {
-                    stem: stem.name.clone(),
-                    start_s: seconds(start),
-                    end_s: seconds(s.end),
-                    sounds_until_s: seconds(s.raised_until.max(start)),
-                    open: s.open,
-                    residual_db: energy_ratio_db(s.residual, s.master),
-                    rise_db: energy_ratio_db(s.residual, s.master * share),
-                    local_rise_db: energy_ratio_db(s.residual, s.master * s.share_before),
-                    level_vs_stem_db: energy_ratio_db(mean_residual, around),
-                    spectral_match: 1.0,
-                    rival_match: 0.0,
-                    // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
-                    explains_db: energy_ratio_db(2.0 * s.residual, total_master),
-                });
-                placed.push((k, start, s.end, s.bands));
-            }
-        }
-        for (i, d) in out.iter_mut().enumerate() {
-            let (k, start, end, bands) = placed[i];
-            if bands.iter().sum::<f64>() <= 0.0 {
-                continue;
-            }
-            d.spectral_match = bhattacharyya(&bands, &usual[k]);
-            d.rival_match = placed
-                .iter()
-                .filter(|o| o.0 != k && o.1 < end && o.2 > start)
-                .map(|o| bhattacharyya(&bands, &usual[o.0]))
-                .fold(0.0, f32::max);
-        }
-        out
-    }
-}
-
-/// How alike two spectra's shapes are: the Bhattacharyya coefficient of their band energies,
-/// each normalised to a sum of 1 (1: the same shape; 0: no band in common, or one is empty).
-fn bhattacharyya(a: &[f64], b: &[f64]) -> f32 {
-    let (sa, sb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
-    if sa <= 0.0 || sb <= 0.0 {
-        return 0.0;
-    }
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x.max(0.0) / sa * y.max(0.0) / sb).sqrt())
-        .sum::<f64>() as f32
 }
 
 /// The number of the segment starting at `p0`.
 fn number_max(p0: i64, len: i64) -> i64 {
     p0.div_euclid(len)
 }
+
+mod dropouts;
 
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ use crate::ring::Ring;
 use crate::spectra::{Cd, Cf};
 
 use super::Analyzer;
+use super::clips::ClipMarks;
 
 /// One stem.
 pub(super) struct Stem {
@@ -54,6 +55,8 @@ pub(super) struct Stem {
     /// The stem's gain in the master as last fitted (signed, linear), for the per-frame gain
     /// (writer: frame_gain, from the fit).
     pub fitted_gain: f32,
+    /// The hops in which the stem clipped (writer: [`Analyzer::mark_clips`]).
+    pub clips: ClipMarks,
 }
 
 impl Stem {
@@ -168,6 +171,7 @@ impl Analyzer {
             present_frames: 0,
             frames_seen: 0,
             fitted_gain: 1.0,
+            clips: ClipMarks::default(),
         });
     }
 

@@ -3,13 +3,18 @@
 
 use crate::config::{
     AnalyzerConfig, DC_OFFSET_DBFS, SILENCE_DBFS, SILENT_STEM_MIN_PRESENT, SILENT_STEM_MIN_SECONDS,
-    SUM_FULL_SCALE_DBFS, TRUE_PEAK_MARGIN_DB,
+    SUM_FULL_SCALE_DBFS, TRUE_PEAK_MARGIN_DB, TRUE_PEAK_SHOWN_STEP_DB,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::headroom::LevelSummary;
 use crate::measurements::Measurements;
 
 use super::Diagnosis;
+
+/// A level as the message shows it (to [`TRUE_PEAK_SHOWN_STEP_DB`]): what is decided on.
+fn shown_db(value_db: f32) -> f32 {
+    (value_db / TRUE_PEAK_SHOWN_STEP_DB).round() * TRUE_PEAK_SHOWN_STEP_DB
+}
 
 impl Diagnosis {
     /// Every level finding of the master, the stems and their sum.
@@ -43,10 +48,11 @@ impl Diagnosis {
                     format!("Lower {name}'s level before export (or export as 32-bit float)."),
                 ));
             }
+            // Decided at the precision shown (0.1 dB): a peak shown as the limit meets it.
             if self.over(
                 FindingKind::TruePeak,
                 name,
-                levels.true_peak_dbtp,
+                shown_db(levels.true_peak_dbtp),
                 config.true_peak_limit_dbtp + TRUE_PEAK_MARGIN_DB,
             ) {
                 out.push(Finding::new(

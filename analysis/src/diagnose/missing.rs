@@ -5,8 +5,9 @@
 use crate::config::{
     CAUSE_MIN_SHARE, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
     MISSING_AFTER_OTHER_CAUSE_SHARE, MISSING_CONTENT_ERROR_DB, MISSING_CONTENT_THRESHOLD_DB,
-    MISSING_MIN_NON_COLLINEAR_SHARE, TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION,
-    UNEXPLAINED_CONFIDENCE_FACTOR, WIDE_RESIDUAL_CORRELATION,
+    MISSING_MIN_NON_COLLINEAR_SHARE, OWN_ONSETS_MIN_RATIO, SOURCE_MIN_CORRELATION,
+    TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION, UNEXPLAINED_CONFIDENCE_FACTOR,
+    WIDE_RESIDUAL_CORRELATION,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -94,8 +95,17 @@ impl Diagnosis {
             let (lo, hi) = m.unexplained_band_hz;
             let wide = m.residual_lr_correlation < WIDE_RESIDUAL_CORRELATION;
             let tail = m.residual_tail_follow > TAIL_FOLLOW_RATIO;
-            let is_fx =
-                long_response || wide || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION);
+            // A dry source has onsets of its own (a return's envelope is its sources' smeared)
+            // and, mixed narrow, its direct sound in both channels: such a residual is a source
+            // no stem carries even where it responds like a return to the stems (a missing
+            // kick locked to the bass). A wide residual with onsets stays a return: a reverb
+            // fed by a percussive source has them too.
+            let own_onsets = m.residual_onset_ratio >= OWN_ONSETS_MIN_RATIO;
+            let source_like = own_onsets && m.residual_lr_correlation >= SOURCE_MIN_CORRELATION;
+            let is_fx = !source_like
+                && (long_response
+                    || wide
+                    || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION));
             // Alone, the missing content is the whole residual (part of a reverb tail is
             // coherent with its dry source within a frame, so "unexplained" undercounts it).
             let level = if other_cause {

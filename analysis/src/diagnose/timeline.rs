@@ -22,8 +22,14 @@ pub(super) fn format_time(seconds: f64) -> String {
 /// level around it, audibly, and the stem explains it at least as well as any other stem
 /// silent at the same time.
 fn is_dropout(d: &DropoutMeasurement) -> bool {
-    (d.open || d.end_s - d.start_s >= DROPOUT_MIN_NAMED_SECONDS)
-        && d.rise_db >= DROPOUT_RISE_DB
+    (d.open || d.end_s - d.start_s >= DROPOUT_MIN_NAMED_SECONDS) && explains_residual(d)
+}
+
+/// Whether a candidate's silence explains the residual in its stretch, whatever its length:
+/// the residual rose, to about the stem's level around it, audibly, and the stem explains it
+/// at least as well as any other stem silent at the same time.
+fn explains_residual(d: &DropoutMeasurement) -> bool {
+    d.rise_db >= DROPOUT_RISE_DB
         && d.local_rise_db >= DROPOUT_LOCAL_RISE_DB
         && d.level_vs_stem_db >= DROPOUT_MIN_LEVEL_DB
         && d.residual_db >= DROPOUT_MIN_RESIDUAL_DB
@@ -40,7 +46,25 @@ impl Diagnosis {
         out: &mut Vec<Finding>,
     ) -> Option<Measurements> {
         let mut named = false;
-        for d in m.dropouts.iter().filter(|d| is_dropout(d)) {
+        // A stem that rested first beside a stem that went silent where the residual rose (and
+        // explains it, even if too briefly to be named) is resting: the residual is that
+        // stem's (one cause per effect).
+        let coincident: Vec<&DropoutMeasurement> = m
+            .dropouts
+            .iter()
+            .filter(|d| !d.rested_first && explains_residual(d))
+            .collect();
+        let resting_beside = |d: &DropoutMeasurement| {
+            d.rested_first
+                && coincident
+                    .iter()
+                    .any(|o| o.stem != d.stem && o.start_s < d.end_s && o.end_s > d.start_s)
+        };
+        for d in m
+            .dropouts
+            .iter()
+            .filter(|d| is_dropout(d) && !resting_beside(d))
+        {
             let key = format!("{}@{:.1}", d.stem, d.start_s);
             if !self.over(FindingKind::StemDropout, &key, d.rise_db, DROPOUT_RISE_DB) {
                 continue;

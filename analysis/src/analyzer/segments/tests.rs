@@ -1,6 +1,7 @@
 //! Tests of the segment stage: a muted stem found with its place in time; a rest the mix
 //! shares is not a dropout.
 
+use super::dropouts::bhattacharyya;
 use super::*;
 use crate::config::AnalyzerConfig;
 use crate::input::{Block, SignalAudio, StemInput};

@@ -39,6 +39,18 @@ fn true_peak_over_the_limit_and_not_at_it() {
     // Exactly at the -1 dBTP limit passes.
     m.master_levels.as_mut().unwrap().true_peak_dbtp = -1.0;
     assert_eq!(levels_of(&m), vec![]);
+    // Decided at the precision shown: -0.96 dBTP reads -1.0 and meets the limit; -0.94 reads
+    // -0.9 and does not.
+    m.master_levels.as_mut().unwrap().true_peak_dbtp = -0.96;
+    assert_eq!(levels_of(&m), vec![]);
+    m.master_levels.as_mut().unwrap().true_peak_dbtp = -0.94;
+    let f = only(&diagnose(&m), FindingKind::TruePeak);
+    assert!(
+        f.message.contains("-0.9 dBTP (limit -1.0 dBTP)"),
+        "{}",
+        f.message
+    );
+    m.master_levels.as_mut().unwrap().true_peak_dbtp = -1.0;
     // The limit is the caller's.
     let strict = AnalyzerConfig {
         true_peak_limit_dbtp: -2.0,

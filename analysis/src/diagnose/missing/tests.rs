@@ -51,6 +51,33 @@ fn a_wide_or_trailing_residual_is_a_missing_effect_return() {
 }
 
 #[test]
+fn a_narrow_residual_with_onsets_of_its_own_is_a_missing_source_even_if_it_trails() {
+    // A dry mono instrument no stem carries (0.95 left/right), trailing (1.3) and wide enough
+    // for nothing, with its envelope rising in onsets as often as the sum's (ratio 1.0): a
+    // source, not a return.
+    let mut dry = missing_source();
+    dry.residual_lr_correlation = 0.95;
+    dry.residual_tail_follow = 1.3;
+    dry.residual_onset_ratio = 1.0;
+    let f = only(&diagnose(&dry), FindingKind::MissingContent);
+    assert!(
+        f.message.contains("a source no stem carries"),
+        "{}",
+        f.message
+    );
+    // Without onsets of its own (0.4: the sources' envelope smeared), a trailing residual is
+    // a return ...
+    dry.residual_onset_ratio = 0.4;
+    dry.residual_lr_correlation = 0.7;
+    only(&diagnose(&dry), FindingKind::MissingFxReturn);
+    // ... and so is a wide one with onsets (0.3 left/right): a reverb fed by a percussive
+    // source has them too.
+    dry.residual_onset_ratio = 2.0;
+    dry.residual_lr_correlation = 0.3;
+    only(&diagnose(&dry), FindingKind::MissingFxReturn);
+}
+
+#[test]
 fn quiet_missing_content_is_a_warning_and_below_minus_50_db_nothing() {
     let quiet = Measurements {
         unexplained_db: -45.0,

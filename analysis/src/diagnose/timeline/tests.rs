@@ -18,6 +18,7 @@ fn candidate() -> DropoutMeasurement {
         spectral_match: 0.95,
         rival_match: 0.0,
         explains_db: -20.0,
+        rested_first: false,
     }
 }
 
@@ -116,4 +117,47 @@ fn a_mute_of_bars_is_a_dropout_with_its_range() {
     assert_eq!(out[0].kind, FindingKind::StemDropout);
     assert_eq!(out[0].stems, vec!["Lead".to_string()]);
     assert_eq!(out[0].time_range_s, Some((32.0, 36.0)));
+}
+
+#[test]
+fn a_stem_resting_beside_a_dropout_is_not_named_but_alone_it_is() {
+    // Drums muted from 4.0 s (silent where the residual rose); Lead resting from 3.2 s, its
+    // stretch starting where the residual rose (4.0 s) only because it rested first.
+    let drums = DropoutMeasurement {
+        start_s: 4.0,
+        end_s: 8.0,
+        open: false,
+        ..candidate()
+    };
+    let lead = DropoutMeasurement {
+        stem: "Lead".into(),
+        start_s: 4.0,
+        end_s: 6.0,
+        open: false,
+        rested_first: true,
+        ..candidate()
+    };
+    let mut out = Vec::new();
+    Diagnosis::default().dropouts(
+        &measurements(vec![drums.clone(), lead.clone()]),
+        1.0,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].stems, vec!["Drums".to_string()]);
+    // Drums muted for half a second only: too short to be named, but still the residual's
+    // owner; Lead is not named in its place.
+    let short = DropoutMeasurement {
+        end_s: 4.5,
+        ..drums
+    };
+    let mut out = Vec::new();
+    Diagnosis::default().dropouts(&measurements(vec![short, lead.clone()]), 1.0, &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // Alone (no stem went silent where the residual rose), the stem that rested first is the
+    // dropout: a mute that began in a rest.
+    let mut out = Vec::new();
+    Diagnosis::default().dropouts(&measurements(vec![lead]), 1.0, &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].stems, vec!["Lead".to_string()]);
 }

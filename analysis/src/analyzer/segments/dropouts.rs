@@ -1,0 +1,101 @@
+//! The candidate dropouts the segment stage hands to the rules: every kept or open silent
+//! stretch whose residual rose, with its place in time, how far the residual rose, and how well
+//! the residual's spectrum matches the stem's own against the other stems silent at once.
+
+use crate::config::{DROPOUT_MIN_SECONDS, DROPOUT_RISE_LATE_SECONDS};
+use crate::decibels::energy_ratio_db;
+use crate::measurements::DropoutMeasurement;
+
+use super::super::Analyzer;
+use super::{OCTAVES, baseline_share, risen};
+
+impl Analyzer {
+    /// The candidate dropouts: every kept or open stretch whose residual rose, with what the
+    /// rules need. `baseline` is the residual's and the master's mid energy outside suspect
+    /// stretches; `total_master` the master's whole energy (left plus right).
+    pub(in crate::analyzer) fn dropout_measurements(
+        &self,
+        common_lag: i64,
+        baseline: (f64, f64),
+        total_master: f64,
+    ) -> Vec<DropoutMeasurement> {
+        let sr = f64::from(self.layout.sample_rate_hz);
+        let len = self.segments.seg_len as f64;
+        let share = baseline_share(baseline.0, baseline.1);
+        let mut out = Vec::new();
+        // Each stem's usual spectrum, and each candidate's stem and place in time, to tell
+        // which of the stems silent at once the residual belongs to.
+        let usual: Vec<[f64; OCTAVES]> = self
+            .stems
+            .iter()
+            .map(|s| self.segments.octaves(|i| s.pkk[i]))
+            .collect();
+        let mut placed: Vec<(usize, i64, i64, [f64; OCTAVES], bool)> = Vec::new();
+        for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
+            let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
+                (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
+                    && risen(r.residual, r.master, share)
+            }));
+            for s in stretches {
+                // The stem rested first: the dropout starts where the residual rose.
+                let (start, rested_first) = match s.raised_from {
+                    Some(r) if (r - s.start) as f64 > DROPOUT_RISE_LATE_SECONDS * sr => (r, true),
+                    _ => (s.start, false),
+                };
+                let around = if s.after_segments > 0 {
+                    s.before.max(s.after / f64::from(s.after_segments))
+                } else {
+                    s.before
+                };
+                let mean_residual = s.residual / (f64::from(s.segments.max(1)) * len);
+                let seconds = |p: i64| (p + common_lag).max(0) as f64 / sr;
+                out.push(DropoutMeasurement {
+                    stem: stem.name.clone(),
+                    start_s: seconds(start),
+                    end_s: seconds(s.end),
+                    sounds_until_s: seconds(s.raised_until.max(start)),
+                    open: s.open,
+                    residual_db: energy_ratio_db(s.residual, s.master),
+                    rise_db: energy_ratio_db(s.residual, s.master * share),
+                    local_rise_db: energy_ratio_db(s.residual, s.master * s.share_before),
+                    level_vs_stem_db: energy_ratio_db(mean_residual, around),
+                    spectral_match: 1.0,
+                    rival_match: 0.0,
+                    // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
+                    explains_db: energy_ratio_db(2.0 * s.residual, total_master),
+                    rested_first,
+                });
+                placed.push((k, start, s.end, s.bands, rested_first));
+            }
+        }
+        for (i, d) in out.iter_mut().enumerate() {
+            let (k, start, end, bands, rested_first) = placed[i];
+            if bands.iter().sum::<f64>() <= 0.0 {
+                continue;
+            }
+            d.spectral_match = bhattacharyya(&bands, &usual[k]);
+            // Other stems silent at the same time; those that rested first are no rivals of
+            // one that went silent where the residual rose.
+            d.rival_match = placed
+                .iter()
+                .filter(|o| o.0 != k && o.1 < end && o.2 > start)
+                .filter(|o| !o.4 || rested_first)
+                .map(|o| bhattacharyya(&bands, &usual[o.0]))
+                .fold(0.0, f32::max);
+        }
+        out
+    }
+}
+
+/// How alike two spectra's shapes are: the Bhattacharyya coefficient of their band energies,
+/// each normalised to a sum of 1 (1: the same shape; 0: no band in common, or one is empty).
+pub(super) fn bhattacharyya(a: &[f64], b: &[f64]) -> f32 {
+    let (sa, sb) = (a.iter().sum::<f64>(), b.iter().sum::<f64>());
+    if sa <= 0.0 || sb <= 0.0 {
+        return 0.0;
+    }
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x.max(0.0) / sa * y.max(0.0) / sb).sqrt())
+        .sum::<f64>() as f32
+}
