@@ -23,10 +23,12 @@
 
 mod cancellation;
 mod cross_spectra;
+mod eq_phase;
 mod estimate;
 mod fit;
 mod frame_gain;
 mod ingest;
+mod level_gain;
 mod residual;
 mod segments;
 mod stems;
@@ -306,7 +308,7 @@ impl Analyzer {
         }
 
         self.transform_frame(start);
-        let norm = self.record_frame_gain();
+        let norm = self.record_frame_gain(start);
         self.accumulate_cross_spectra(norm);
         self.accumulate_pairs();
         self.accumulate_gram();
@@ -347,6 +349,7 @@ impl Analyzer {
         }
         self.pairs.clear();
         self.bus.dynamics.clear();
+        self.bus.peaks.clear();
         self.welch.frames = 0;
     }
 
