@@ -132,6 +132,9 @@ pub const DYNAMICS_THRESHOLD_DB: f32 = 0.35;
 /// `DynamicsEstimate::correlation`) at least 0.6 (80% down against 20% up; a source the stems
 /// lack scatters them both ways).
 pub const DYNAMICS_MIN_CORRELATION: f32 = -0.6;
+/// A compressor is read from the block gains (against the predicted master) only while what
+/// no stem explains is under half of what is left.
+pub const DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE: f32 = 0.5;
 /// Blocks quieter than this are left out of the gain-by-level history (their gain estimate is
 /// noise), in dBFS.
 pub const MIN_FRAME_LEVEL_DBFS: f32 = -60.0;

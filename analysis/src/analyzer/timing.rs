@@ -182,12 +182,24 @@ impl Analyzer {
             .iter()
             .map(|s| s.locked.then_some(s.fraction).flatten())
             .collect();
-        // The fraction left once the EQ's share of the delay is taken off.
+        // The fraction left once the EQ's share of the delay is taken off. The EQ's phase
+        // explains an apparent offset away; it never makes one (a fit that absorbed content no
+        // stem carries has a shape, and so a phase, no EQ on the bus has).
         let own: Vec<Option<f64>> = self
             .stems
             .iter()
             .zip(&fractions)
-            .map(|(s, f)| f.map(|f| f - self.eq_delay(s)))
+            .map(|(s, f)| {
+                f.map(|f| {
+                    let whole = (s.lag - common_lag) as f64;
+                    let less_eq = f - self.eq_delay(s);
+                    if (whole + less_eq).abs() < (whole + f).abs() {
+                        less_eq
+                    } else {
+                        f
+                    }
+                })
+            })
             .collect();
         let common_fraction = weighted_median(
             &self

@@ -4,7 +4,7 @@
 
 use crate::config::{
     BUS_EQ_THRESHOLD_DB, BUS_GAIN_ERROR_DB, BUS_GAIN_THRESHOLD_DB, CAUSE_MIN_SHARE,
-    DYNAMICS_MIN_CORRELATION, DYNAMICS_THRESHOLD_DB,
+    DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE, DYNAMICS_MIN_CORRELATION, DYNAMICS_THRESHOLD_DB,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
@@ -50,8 +50,13 @@ impl Diagnosis {
         // (`analyzer/level_gain.rs`); its consequences are its own: the gain into it or its
         // make-up moves the average level (a broadband master gain), so what the two explain
         // together is the compressor's share.
+        // The block gains are read against the predicted master: when most of what is left is
+        // content no stem carries, that prediction is wrong, and the block gains measure what
+        // is playing, not the bus: no compressor is read from them then.
+        let predicted = causes.share(m.unexplained_db) < DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE;
         let explains_db = power_sum_db(m.dynamics_explains_db, m.bus_gain_explains_db);
         if let Some(d) = m.dynamics
+            && predicted
             && !long_response
             && d.correlation <= DYNAMICS_MIN_CORRELATION
             && causes.share(explains_db) >= CAUSE_MIN_SHARE

@@ -148,6 +148,15 @@ fn a_limiter_driven_hard_is_one_cause_with_its_drive() {
         summary(&diagnose(&m)),
         vec![(FindingKind::MasterBusDynamics, vec![], Severity::Error)]
     );
+    // With a source no stem carries making most of the residual (-21 dB unexplained), the
+    // predicted master the block gains are read against is wrong: no compressor from them.
+    let mut missing = m.clone();
+    missing.unexplained_db = -21.0;
+    assert!(
+        diagnose(&missing)
+            .iter()
+            .all(|f| f.kind != FindingKind::MasterBusDynamics)
+    );
     // Without the level-dependent gain agreeing (gains scattered both ways at the loudest
     // blocks), it is a master gain.
     m.dynamics.as_mut().unwrap().correlation = -0.2;
