@@ -124,23 +124,31 @@ pub const BUS_EQ_THRESHOLD_DB: f32 = 0.5;
 // diagnose/master_bus.rs)
 // ---------------------------------------------------------------------------------------------
 
-/// Master-bus compression reported from this much level-dependent gain reduction, in dB.
-pub const DYNAMICS_THRESHOLD_DB: f32 = 0.5;
-/// ... when the frame gain falls with level at least this consistently (correlation of gain
-/// with level; -1 is perfectly steady compression).
-pub const DYNAMICS_MIN_CORRELATION: f32 = -0.3;
-/// Frames quieter than this are left out of the gain-by-level history (their gain estimate is
+/// Master-bus compression reported from this much level-dependent gain reduction at the
+/// loudest blocks, in dB (0.35 dB: a residual near -28 dB re master where it acts; the loudest
+/// blocks' agreement, below, keeps noise out).
+pub const DYNAMICS_THRESHOLD_DB: f32 = 0.35;
+/// ... when the loudest blocks agree on it: the net share of them turned down (see
+/// `DynamicsEstimate::correlation`) at least 0.6 (80% down against 20% up; a source the stems
+/// lack scatters them both ways).
+pub const DYNAMICS_MIN_CORRELATION: f32 = -0.6;
+/// A compressor is read from the block gains (against the predicted master) only while what
+/// no stem explains is under half of what is left.
+pub const DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE: f32 = 0.5;
+/// Blocks quieter than this are left out of the gain-by-level history (their gain estimate is
 /// noise), in dBFS.
 pub const MIN_FRAME_LEVEL_DBFS: f32 = -60.0;
-/// The gain-by-level history says nothing with frames at fewer than this many levels (1 dB
-/// bins).
-pub const DYNAMICS_MIN_LEVELS: usize = 3;
-/// ... or fewer frames than this.
-pub const DYNAMICS_MIN_FRAMES: f64 = 6.0;
-/// The gain reduction is the mean gain of the quietest frames, up to this share of them, ...
-pub const DYNAMICS_QUIET_TO: f64 = 0.3;
-/// ... minus the mean gain of the loudest, from this share of them on (the loudest 10%).
-pub const DYNAMICS_LOUD_FROM: f64 = 0.9;
+/// Each analysed frame is cut into this many blocks (about 21 ms at any rate) for the
+/// gain-by-level history: a look-ahead limiter's dips are tens of ms long.
+pub const COMPRESSION_BLOCKS_PER_FRAME: usize = 8;
+/// The depth is measured at the loudest 1% of blocks ...
+pub const COMPRESSION_LOUDEST_SHARE: f64 = 0.01;
+/// ... but at least this many blocks (the sign test needs a few).
+pub const COMPRESSION_MIN_LOUDEST_BLOCKS: u64 = 8;
+/// A level bin's median gain enters the hinge fit from this many blocks.
+pub const COMPRESSION_MIN_BIN_BLOCKS: u64 = 5;
+/// A block is turned down (or up) when its gain is this far from the reference, in dB.
+pub const COMPRESSION_AGREEMENT_MARGIN_DB: f32 = 0.2;
 /// A frame's master is divided by its broadband gain (for what no stem explains) only above
 /// this gain (-26 dB); below, the frame is taken as it is.
 pub const MIN_NORMALISED_FRAME_GAIN: f32 = 0.05;

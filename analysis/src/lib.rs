@@ -18,12 +18,12 @@
 //! | kind | measured in | decided in |
 //! |---|---|---|
 //! | `nulls` | `analyzer/residual.rs` (`time_domain_measurements`) | `diagnose/mod.rs` (`null_test`) |
-//! | `stem-offset` | `analyzer/timing.rs` (`track_lags`, `stem_offsets`), `analyzer/estimate.rs` (`offset_explains_db`) | `diagnose/stems.rs` |
+//! | `stem-offset` | `analyzer/timing.rs` (`track_lags`, `stem_offsets`, less the master EQ's phase from `analyzer/eq_phase.rs`), `analyzer/estimate.rs` (`offset_explains_db`) | `diagnose/stems.rs` |
 //! | `stem-polarity`, `stem-gain` | `analyzer/fit.rs` (`fit_gains`), `analyzer/estimate.rs` (`measure_stems`) | `diagnose/stems.rs` |
 //! | `stem-phase-cancellation` | `analyzer/cancellation.rs` | `diagnose/cancellation.rs` |
 //! | `master-latency` | `analyzer/timing.rs` (`common_lag`) | `diagnose/master_bus.rs` |
 //! | `master-bus-gain`, `master-bus-eq` | `analyzer/fit.rs` (`fit_gains`), `analyzer/estimate.rs` (`measure_bus`) | `diagnose/master_bus.rs` |
-//! | `master-bus-dynamics` | `analyzer/frame_gain.rs`, `dynamics.rs` | `diagnose/master_bus.rs` |
+//! | `master-bus-dynamics` | `analyzer/frame_gain.rs` (`record_block_gains`), `analyzer/level_gain.rs` (`LevelGain::fit`) | `diagnose/master_bus.rs` |
 //! | `missing-content`, `missing-fx-return` | `analyzer/residual.rs` (`unexplained`, `time_domain_hop` with the onset ratio, `residual_impulse_spread`) | `diagnose/missing.rs` |
 //! | `clipping`, `true-peak`, `dc-offset` | `headroom.rs` (fed by `analyzer/ingest.rs`; clipped hops kept out of the whole-run estimates by `analyzer/clips.rs`) | `diagnose/levels.rs` |
 //! | `sum-over-full-scale`, `silent-stem` | `headroom.rs` (fed by `analyzer/ingest.rs`) | `diagnose/levels.rs` |
@@ -57,7 +57,7 @@ pub use analyzer::Analyzer;
 pub use config::{AnalyzerConfig, NULLS_BELOW_DB};
 pub use decibels::amplitude_to_db;
 pub use diagnose::sample_rate_mismatch;
-pub use dynamics::DynamicsEstimate;
+pub use dynamics::{DynamicsEstimate, LevelGainFit};
 pub use finding::{Finding, FindingKind, Severity, Unit, Verdict};
 pub use headroom::LevelSummary;
 pub use input::{Block, SignalAudio, StemId, StemInput};

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dynamics::DynamicsEstimate;
+use crate::dynamics::{DynamicsEstimate, LevelGainFit};
 use crate::headroom::LevelSummary;
 use crate::input::StemId;
 
@@ -149,6 +149,10 @@ pub struct Measurements {
     pub dynamics: Option<DynamicsEstimate>,
     /// Residual energy re master explained by the time-varying gain, in dB.
     pub dynamics_explains_db: f32,
+    /// The fitted level-dependent gain (knee, slope, depth at the loudest blocks), once
+    /// enough blocks are in.
+    #[serde(default)]
+    pub dynamics_fit: Option<LevelGainFit>,
     /// Master energy no stem explains, re master, in dB.
     pub unexplained_db: f32,
     /// Master minus the aligned sum in the analysis band (spectral, stems' own offsets

@@ -32,10 +32,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "7: the Brass/Piano cancellation false alarm beside the right finding",
     ),
     (
-        "master-eq/harbor/48k-24bit-short/eq-2500",
-        "7: a stem offset and a master gain beside the master EQ (one cause per effect)",
-    ),
-    (
         "tail-cut/lantern/48k-24bit-short/cut0s-after-music",
         "7: the Brass/Piano cancellation false alarm beside the right finding",
     ),

@@ -1,49 +1,76 @@
-//! The master bus's gain frame by frame: each frame's broadband gain of the master against the
-//! stems (at their fitted gains, after the bus's fitted EQ), recorded against the sum's level
-//! ([`GainByLevel`]): gain that falls as level rises is compression. The fitted gains are fed
-//! back here after every update.
+//! The master bus's gain frame by frame and block by block, against the *predicted* master
+//! (the stems at their fitted gains through the bus's fitted EQ; both fed back here after every
+//! update):
+//!
+//! - each frame's broadband gain normalises the master for what no stem explains;
+//! - each ~20 ms block of the frame (the predicted master brought back to the time domain)
+//!   gives the gain the master applies there against the predicted master's level, into the
+//!   gain-by-level model ([`LevelGain`]): gain that falls as level rises is a compressor or a
+//!   limiter; a plain gain or an EQ is the same at every level.
 
-use crate::config::{MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN};
+use crate::config::{
+    COMPRESSION_BLOCKS_PER_FRAME, DYNAMICS_MIN_CORRELATION, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN,
+};
 use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
-use crate::dynamics::GainByLevel;
+use crate::dynamics::{DynamicsEstimate, LevelGainFit};
 use crate::measurements::Measurements;
+use crate::spectra::Cf;
 
 use super::Analyzer;
+use super::eq_phase::{log_magnitude, minimum_phase};
+use super::level_gain::LevelGain;
 
 /// What the frame gain is measured against, and its history.
 pub(super) struct BusTracking {
     /// Per band, the master's gain against the sum as last fitted, linear (writer:
     /// [`Analyzer::apply_fitted_gains`]).
     pub band_gain: Vec<f32>,
-    /// Frame gains binned by the sum's level (writer: [`Analyzer::record_frame_gain`]; emptied
-    /// by `restart_accumulators`).
-    pub dynamics: GainByLevel,
+    /// Block gains binned by the predicted master's level (writer:
+    /// [`Analyzer::record_frame_gain`]; emptied by `restart_accumulators`).
+    pub dynamics: LevelGain,
+    /// Block peak gains binned by the predicted master's block peak (a limiter acts on peaks;
+    /// same writer).
+    pub peaks: LevelGain,
+    /// The frame's predicted master spectrum, `fft.bins()` bins (scratch of
+    /// `record_block_gains`, sized at the first frame).
+    predicted_spectrum: Vec<Cf>,
+    /// The frame's predicted master, windowed, `frame_len` samples (scratch, likewise).
+    predicted: Vec<f32>,
+    /// The frame's master, windowed, `frame_len` samples (scratch, likewise).
+    master: Vec<f32>,
+    /// The phase of the bus's fitted EQ taken as minimum-phase, per bin, in radians (writer:
+    /// [`Analyzer::apply_fitted_gains`]; empty until the first fit).
+    pub eq_phase: Vec<f32>,
 }
 
 impl BusTracking {
     pub fn new(num_bands: usize) -> Self {
         Self {
             band_gain: vec![1.0; num_bands],
-            dynamics: GainByLevel::default(),
+            dynamics: LevelGain::default(),
+            peaks: LevelGain::default(),
+            predicted_spectrum: Vec::new(),
+            predicted: Vec::new(),
+            master: Vec::new(),
+            eq_phase: Vec::new(),
         }
     }
 }
 
 impl Analyzer {
-    /// Records the current frame's broadband gain against the sum's level; returns the factor
-    /// that normalises the frame's master by that gain (1 when the gain is unusable).
-    pub(super) fn record_frame_gain(&mut self) -> f32 {
-        let n = self.layout.frame_len as i64;
+    /// Records the gains of the current frame (starting at sample `start` of the master) against
+    /// the predicted master's level, block by block; returns the factor that normalises the
+    /// frame's master by its broadband gain (1 when the gain is unusable).
+    pub(super) fn record_frame_gain(&mut self, start: i64) -> f32 {
         // The frame's broadband gain against the sum (each stem at its fitted gain, so that a
         // stem's own defect does not look like bus dynamics), after the bus's static EQ.
-        let (mut cross, mut power, mut sum_power) = (0.0f64, 0.0f64, 0.0f64);
+        let (mut cross, mut power) = (0.0f64, 0.0f64);
         for (band, &gain) in self.layout.bands.iter().zip(&self.bus.band_gain) {
             for i in band.first_bin..band.end_bin.min(self.spectra.master.len()) {
                 let m = self.spectra.master[i];
                 let s = self.spectra.corrected[i] * gain;
                 cross += f64::from(m.re * s.re + m.im * s.im);
                 power += f64::from(s.norm_sqr());
-                sum_power += f64::from(self.spectra.sum[i].norm_sqr());
             }
         }
         let frame_gain = if power > 0.0 {
@@ -51,17 +78,77 @@ impl Analyzer {
         } else {
             1.0
         };
-        let window_power: f64 = self.fft.window.iter().map(|w| f64::from(w * w)).sum();
-        let level_dbfs = power_to_db(2.0 * sum_power / (n as f64 * window_power), 1e-30);
         if self.welch.frames >= MIN_FRAMES {
-            self.bus
-                .dynamics
-                .add(level_dbfs as f32, frame_gain, sum_power);
+            self.record_block_gains(start);
         }
         if frame_gain > MIN_NORMALISED_FRAME_GAIN && frame_gain.is_finite() {
             1.0 / frame_gain
         } else {
             1.0
+        }
+    }
+
+    /// The predicted master of the frame in the time domain (one inverse FFT), then per block
+    /// the master's gain against it (`sum m p / sum p^2`, both windowed alike) and its level.
+    /// The first and last block, where the window nearly closes, are left out.
+    fn record_block_gains(&mut self, start: i64) {
+        let bins = self.spectra.master.len();
+        let len = self.layout.frame_len;
+        let bus = &mut self.bus;
+        bus.predicted_spectrum.resize(bins, Cf::new(0.0, 0.0));
+        bus.predicted.resize(len, 0.0);
+        bus.master.resize(len, 0.0);
+        // The stems at their fitted gains through the bus's fitted EQ; nothing outside the
+        // bands (the master's content there correlates with nothing predicted).
+        bus.predicted_spectrum.fill(Cf::new(0.0, 0.0));
+        for (band, &gain) in self.layout.bands.iter().zip(&bus.band_gain) {
+            for i in band.first_bin..band.end_bin.min(bins) {
+                bus.predicted_spectrum[i] = self.spectra.corrected[i] * gain;
+            }
+        }
+        self.fft
+            .inverse(&bus.predicted_spectrum, &mut bus.predicted);
+        self.master
+            .mid
+            .read_windowed(start, &self.fft.window, &mut bus.master);
+        // The inverse transform is unnormalised: 1/len brings it to the master's scale.
+        let scale = 1.0 / len as f32;
+        let block = len / COMPRESSION_BLOCKS_PER_FRAME;
+        for b in 1..COMPRESSION_BLOCKS_PER_FRAME - 1 {
+            let range = b * block..(b + 1) * block;
+            let (mut mp, mut pp, mut ww) = (0.0f64, 0.0f64, 0.0f64);
+            // The block's peaks (windowed alike, so their ratio is the master's peak gain; the
+            // predicted one's level unwindowed at its sample).
+            let (mut peak_m, mut peak_p, mut peak_level) = (0.0f32, 0.0f32, 0.0f32);
+            for ((&m, &p), &w) in bus.master[range.clone()]
+                .iter()
+                .zip(&bus.predicted[range.clone()])
+                .zip(&self.fft.window[range])
+            {
+                let p = p * scale;
+                mp += f64::from(m * p);
+                pp += f64::from(p * p);
+                ww += f64::from(w * w);
+                peak_m = peak_m.max(m.abs());
+                if p.abs() > peak_p {
+                    peak_p = p.abs();
+                    peak_level = p.abs() / w.max(f32::MIN_POSITIVE);
+                }
+            }
+            if pp <= 0.0 || mp <= 0.0 || ww <= 0.0 {
+                continue;
+            }
+            // A full-scale sine (mean square 1/2) is 0 dBFS.
+            let level_dbfs = power_to_db(2.0 * pp / ww, 1e-30) as f32;
+            let gain_db = power_to_db(mp / pp, 1e-30) as f32 * 2.0;
+            if peak_m > 0.0 && peak_p > 0.0 {
+                bus.peaks.add(
+                    20.0 * peak_level.log10(),
+                    20.0 * (peak_m / peak_p).log10(),
+                    pp / ww,
+                );
+            }
+            bus.dynamics.add(level_dbfs, gain_db, pp / ww);
         }
     }
 
@@ -79,16 +166,68 @@ impl Analyzer {
                     stem.fitted_gain = if fit.inverted { -g } else { g };
                 }
             }
+            self.update_eq_phase();
         }
     }
 
-    /// The gain-by-level estimate, and the residual energy the time-varying gain explains.
-    pub(super) fn measure_dynamics(&self, m: &mut Measurements) {
-        let dynamics = self.bus.dynamics.estimate();
-        m.dynamics = Some(dynamics);
-        m.dynamics_explains_db = energy_ratio_db(
-            self.bus.dynamics.deviation_energy,
-            self.bus.dynamics.total_energy,
+    /// The phase of the bus's fitted EQ, taken as minimum-phase (see `eq_phase.rs`): what it
+    /// makes each stem's offset look like.
+    fn update_eq_phase(&mut self) {
+        let bins = self.spectra.master.len();
+        let len = self.layout.frame_len;
+        let bin_hz = self.layout.sample_rate_hz / len as f32;
+        let bus = &mut self.bus;
+        bus.eq_phase.resize(bins, 0.0);
+        bus.predicted.resize(len, 0.0);
+        bus.predicted_spectrum.resize(bins, Cf::new(0.0, 0.0));
+        // The log-magnitude goes through `master` (as scratch: `bins` <= `len` samples).
+        bus.master.resize(len, 0.0);
+        log_magnitude(
+            &self.layout.bands,
+            &bus.band_gain,
+            bin_hz,
+            &mut bus.master[..bins],
         );
+        minimum_phase(
+            &mut self.fft,
+            &bus.master[..bins],
+            (&mut bus.predicted_spectrum, &mut bus.predicted),
+            &mut bus.eq_phase,
+        );
+    }
+
+    /// The gain-by-level model, and the residual energy the level-dependent gain explains.
+    pub(super) fn measure_dynamics(&self, m: &mut Measurements) {
+        // Two views of one model: the gain of the blocks' energy against their level (a
+        // compressor), and of their peaks against the peaks' level (a limiter). The one that
+        // shows the deeper reduction its loudest blocks agree on is taken.
+        let agreed = |f: &LevelGainFit| {
+            if -f.agreement <= DYNAMICS_MIN_CORRELATION {
+                f.depth_db
+            } else {
+                f32::MIN
+            }
+        };
+        let fit = match (self.bus.dynamics.fit(), self.bus.peaks.fit()) {
+            (Some(level), Some(peak)) => Some(if agreed(&peak) > agreed(&level) {
+                peak
+            } else {
+                level
+            }),
+            (level, peak) => level.or(peak),
+        };
+        let Some(fit) = fit else {
+            m.dynamics = None;
+            m.dynamics_explains_db = energy_ratio_db(0.0, 1.0);
+            return;
+        };
+        m.dynamics = Some(DynamicsEstimate {
+            gain_reduction_db: fit.depth_db,
+            correlation: -fit.agreement,
+            level_span_db: fit.level_span_db,
+            frames: fit.blocks,
+        });
+        m.dynamics_explains_db = energy_ratio_db(fit.explained_share, 1.0);
+        m.dynamics_fit = Some(fit);
     }
 }

@@ -24,10 +24,12 @@
 mod cancellation;
 mod clips;
 mod cross_spectra;
+mod eq_phase;
 mod estimate;
 mod fit;
 mod frame_gain;
 mod ingest;
+mod level_gain;
 mod residual;
 mod segments;
 mod stems;
@@ -312,7 +314,7 @@ impl Analyzer {
         }
 
         self.transform_frame(start);
-        let norm = self.record_frame_gain();
+        let norm = self.record_frame_gain(start);
         self.accumulate_cross_spectra(norm);
         self.accumulate_pairs();
         self.accumulate_gram();
@@ -353,6 +355,7 @@ impl Analyzer {
         }
         self.pairs.clear();
         self.bus.dynamics.clear();
+        self.bus.peaks.clear();
         self.welch.frames = 0;
     }
 

@@ -13,6 +13,7 @@ use crate::config::{
 };
 use crate::spectra::{Cd, Cf, Fft};
 
+use super::eq_phase::eq_apparent_delay;
 use super::fit::weighted_median;
 use super::{Analyzer, Scratch};
 
@@ -172,31 +173,69 @@ impl Analyzer {
 
     /// Each stem's offset against the others in the master (whole lag off the common lag, plus
     /// its fraction off the common fraction), and the fraction of a sample its own lag leaves
-    /// (0 until the stem is locked), in samples.
+    /// (0 until the stem is locked), in samples. What the master EQ's phase makes the stem
+    /// look like (`eq_phase.rs`: the same EQ for every stem, seen where each stem's energy
+    /// lies) is not the stem's offset, and is taken off it.
     pub(super) fn stem_offsets(&self, common_lag: i64) -> Vec<(f64, f64)> {
         let fractions: Vec<Option<f64>> = self
             .stems
             .iter()
             .map(|s| s.locked.then_some(s.fraction).flatten())
             .collect();
+        // The fraction left once the EQ's share of the delay is taken off. The EQ's phase
+        // explains an apparent offset away; it never makes one (a fit that absorbed content no
+        // stem carries has a shape, and so a phase, no EQ on the bus has).
+        let own: Vec<Option<f64>> = self
+            .stems
+            .iter()
+            .zip(&fractions)
+            .map(|(s, f)| {
+                f.map(|f| {
+                    let whole = (s.lag - common_lag) as f64;
+                    let less_eq = f - self.eq_delay(s);
+                    if (whole + less_eq).abs() < (whole + f).abs() {
+                        less_eq
+                    } else {
+                        f
+                    }
+                })
+            })
+            .collect();
         let common_fraction = weighted_median(
             &self
                 .stems
                 .iter()
-                .zip(&fractions)
+                .zip(&own)
                 .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
                 .collect::<Vec<_>>(),
         )
         .unwrap_or(0.0);
         self.stems
             .iter()
-            .zip(&fractions)
-            .map(|(stem, fraction)| {
-                let offset =
-                    (stem.lag - common_lag) as f64 + fraction.unwrap_or(0.0) - common_fraction;
+            .zip(fractions.iter().zip(&own))
+            .map(|(stem, (fraction, own))| {
+                let offset = (stem.lag - common_lag) as f64 + own.unwrap_or(0.0) - common_fraction;
                 (offset, fraction.unwrap_or(0.0))
             })
             .collect()
+    }
+}
+
+impl Analyzer {
+    /// The delay the master EQ's phase alone gives `stem` against the master, in samples
+    /// (positive: master later); 0 before the bus EQ is fitted.
+    fn eq_delay(&self, stem: &super::stems::Stem) -> f64 {
+        if self.bus.eq_phase.is_empty() {
+            return 0.0;
+        }
+        eq_apparent_delay(
+            &self.bus.eq_phase,
+            &stem.pmk,
+            &self.welch.pmm,
+            &stem.pkk,
+            self.layout.analysis_bins,
+            self.layout.frame_len,
+        )
     }
 }
 

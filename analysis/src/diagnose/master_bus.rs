@@ -4,7 +4,7 @@
 
 use crate::config::{
     BUS_EQ_THRESHOLD_DB, BUS_GAIN_ERROR_DB, BUS_GAIN_THRESHOLD_DB, CAUSE_MIN_SHARE,
-    DYNAMICS_MIN_CORRELATION, DYNAMICS_THRESHOLD_DB,
+    DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE, DYNAMICS_MIN_CORRELATION, DYNAMICS_THRESHOLD_DB,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
@@ -46,10 +46,20 @@ impl Diagnosis {
         out: &mut Vec<Finding>,
     ) {
         let mut dynamic = false;
+        // A compressor or limiter is modelled as a gain that falls with level above a knee
+        // (`analyzer/level_gain.rs`); its consequences are its own: the gain into it or its
+        // make-up moves the average level (a broadband master gain), so what the two explain
+        // together is the compressor's share.
+        // The block gains are read against the predicted master: when most of what is left is
+        // content no stem carries, that prediction is wrong, and the block gains measure what
+        // is playing, not the bus: no compressor is read from them then.
+        let predicted = causes.share(m.unexplained_db) < DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE;
+        let explains_db = power_sum_db(m.dynamics_explains_db, m.bus_gain_explains_db);
         if let Some(d) = m.dynamics
+            && predicted
             && !long_response
             && d.correlation <= DYNAMICS_MIN_CORRELATION
-            && causes.share(m.dynamics_explains_db) >= CAUSE_MIN_SHARE
+            && causes.share(explains_db) >= CAUSE_MIN_SHARE
             && self.over(
                 FindingKind::MasterBusDynamics,
                 "",
@@ -58,8 +68,12 @@ impl Diagnosis {
             )
         {
             causes.explained = true;
-            causes.take(m.dynamics_explains_db);
+            causes.take(explains_db);
             dynamic = true;
+            let knee = m
+                .dynamics_fit
+                .map(|fit| format!(" above about {:.0} dBFS", fit.knee_dbfs))
+                .unwrap_or_default();
             out.push(Finding::new(
                 FindingKind::MasterBusDynamics,
                 Severity::Error,
@@ -68,12 +82,13 @@ impl Diagnosis {
                 Unit::Db,
                 causes.confidence,
                 format!(
-                    "The master bus compresses: about {:.1} dB more gain reduction on loud passages than on quiet ones, which the stems lack.",
+                    "The master bus compresses: it turns the loudest passages down by about {:.1} dB{knee}, a compressor or limiter the stems lack.",
                     d.gain_reduction_db
                 ),
                 "Print the master-bus compressor/limiter into the stems, or bypass it for both.".into(),
             ));
         }
+        let mut equalised = false;
         let eq_threshold = if dynamic {
             BUS_EQ_THRESHOLD_DB.max(m.dynamics.map_or(0.0, |d| d.gain_reduction_db))
         } else {
@@ -90,6 +105,7 @@ impl Diagnosis {
         {
             causes.explained = true;
             causes.take(m.bus_eq_explains_db);
+            equalised = true;
             let (lo, hi) = m.bus_eq_band_hz;
             let centre = (lo * hi).sqrt();
             let mut f = Finding::new(
@@ -109,8 +125,13 @@ impl Diagnosis {
             f.band_hz = Some((lo, hi));
             out.push(f);
         }
+        // Beside an EQ, a broadband gain must explain a real share of the whole residual, not
+        // only of the crumbs the EQ left: an EQ's bell moves the broadband level a little too.
+        let beside_eq_ok =
+            !equalised || causes.aligned_share(m.bus_gain_explains_db) >= CAUSE_MIN_SHARE;
         if !dynamic
             && !long_response
+            && beside_eq_ok
             && causes.share(m.bus_gain_explains_db) >= CAUSE_MIN_SHARE
             && self.over(
                 FindingKind::MasterBusGain,
@@ -133,6 +154,20 @@ impl Diagnosis {
             ));
         }
     }
+}
+
+impl Causes {
+    /// The share of the whole aligned residual a cause explaining `explains_db` re master
+    /// explains (whatever earlier causes took).
+    fn aligned_share(&self, explains_db: f32) -> f32 {
+        (crate::decibels::db_to_power(f64::from(explains_db)) / self.aligned_power) as f32
+    }
+}
+
+/// Two energies given in dB (re the same reference), added, in dB.
+fn power_sum_db(a_db: f32, b_db: f32) -> f32 {
+    let sum = 10f64.powf(f64::from(a_db) / 10.0) + 10f64.powf(f64::from(b_db) / 10.0);
+    (10.0 * sum.max(1e-30).log10()) as f32
 }
 
 #[cfg(test)]

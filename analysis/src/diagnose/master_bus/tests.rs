@@ -134,3 +134,62 @@ fn a_residual_with_a_long_coherent_response_is_not_bus_processing() {
     let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
     assert_eq!(kinds, vec![FindingKind::MissingFxReturn]);
 }
+
+#[test]
+fn a_limiter_driven_hard_is_one_cause_with_its_drive() {
+    // A look-ahead limiter fed 3 dB hot: its gain reduction alone explains little (-35 dB of a
+    // -20 dB residual), the drive (+3 dB, -21 dB) the rest. One cause: the limiter, whose
+    // share is both together; no master-bus gain beside it.
+    let mut m = compressed(2.0);
+    m.dynamics_explains_db = -35.0;
+    m.bus_gain_db = 3.0;
+    m.bus_gain_explains_db = -21.0;
+    assert_eq!(
+        summary(&diagnose(&m)),
+        vec![(FindingKind::MasterBusDynamics, vec![], Severity::Error)]
+    );
+    // With a source no stem carries making most of the residual (-21 dB unexplained), the
+    // predicted master the block gains are read against is wrong: no compressor from them.
+    let mut missing = m.clone();
+    missing.unexplained_db = -21.0;
+    assert!(
+        diagnose(&missing)
+            .iter()
+            .all(|f| f.kind != FindingKind::MasterBusDynamics)
+    );
+    // Without the level-dependent gain agreeing (gains scattered both ways at the loudest
+    // blocks), it is a master gain.
+    m.dynamics.as_mut().unwrap().correlation = -0.2;
+    assert_eq!(
+        summary(&diagnose(&m)),
+        vec![(FindingKind::MasterBusGain, vec![], Severity::Error)]
+    );
+}
+
+#[test]
+fn a_small_broadband_gain_beside_an_eq_is_the_eq_s() {
+    // A -3.7 dB bell explains -20.5 dB of a -20 dB residual; the broadband level moves by
+    // -0.23 dB, explaining -40 dB: 1% of the residual (under the 10% a cause needs), so it is
+    // not a second cause, though it is a large share of the little the EQ left.
+    let m = Measurements {
+        bus_eq_max_db: -3.7,
+        bus_eq_band_hz: (2245.0, 2828.0),
+        bus_eq_explains_db: -20.5,
+        bus_gain_db: -0.23,
+        bus_gain_explains_db: -40.0,
+        ..residual_at(-20.0)
+    };
+    let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
+    assert_eq!(kinds, vec![FindingKind::MasterBusEq]);
+    // A real master gain beside the EQ (-21 dB: 79% of the residual) is still named.
+    let m = Measurements {
+        bus_gain_db: -2.0,
+        bus_gain_explains_db: -21.0,
+        ..m
+    };
+    let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(
+        kinds.contains(&FindingKind::MasterBusEq) && kinds.contains(&FindingKind::MasterBusGain)
+    );
+}

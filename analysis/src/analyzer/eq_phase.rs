@@ -1,0 +1,200 @@
+//! The master EQ's phase, and the stem offset it fakes.
+//!
+//! An EQ on the master bus is (like every analogue-style EQ) minimum-phase: its phase follows
+//! from its magnitude, and its group delay is large where the magnitude bends. That delay is
+//! the same for every stem (the EQ is on the master), but each stem sees it weighted by where
+//! its own energy lies: a bass under a 120 Hz bell looks a few samples late, the cymbals do not.
+//! So the offset a stem shows against the master is, in part, the EQ's: [`eq_apparent_delay`]
+//! predicts that part from the fitted bus EQ ([`minimum_phase`]), and only what is left is the
+//! stem's own offset. A real stem offset is a constant delay at every frequency, which no
+//! magnitude curve predicts.
+
+use crate::bands::Band;
+use crate::spectra::{Cd, Cf, Fft};
+
+/// The natural log of the EQ's magnitude per FFT bin, from its per-band linear gains: linear
+/// in log-frequency between band centres, held flat beyond the first and the last band.
+pub fn log_magnitude(bands: &[Band], band_gain: &[f32], bin_hz: f32, out: &mut [f32]) {
+    let points: Vec<(f32, f32)> = bands
+        .iter()
+        .zip(band_gain)
+        .filter(|(_, g)| **g > 0.0 && g.is_finite())
+        .map(|(b, g)| (b.centre_hz.ln(), g.ln()))
+        .collect();
+    if points.is_empty() {
+        out.fill(0.0);
+        return;
+    }
+    let mut next = 0;
+    for (i, o) in out.iter_mut().enumerate() {
+        let f = (i.max(1) as f32 * bin_hz).ln();
+        while next < points.len() && points[next].0 < f {
+            next += 1;
+        }
+        *o = if next == 0 {
+            points[0].1
+        } else if next == points.len() {
+            points[points.len() - 1].1
+        } else {
+            let (f0, g0) = points[next - 1];
+            let (f1, g1) = points[next];
+            g0 + (g1 - g0) * (f - f0) / (f1 - f0)
+        };
+    }
+}
+
+/// The phase, in radians per bin, of the minimum-phase filter with log-magnitude `log_mag`
+/// (`fft.bins()` bins), by the folded real cepstrum. `spectrum` and `time` are scratch
+/// (`fft.bins()` bins, `fft.len` samples); the phase is written into `phase`.
+pub fn minimum_phase(
+    fft: &mut Fft,
+    log_mag: &[f32],
+    (spectrum, time): (&mut [Cf], &mut [f32]),
+    phase: &mut [f32],
+) {
+    let n = time.len();
+    for (s, &l) in spectrum.iter_mut().zip(log_mag) {
+        *s = Cf::new(l, 0.0);
+    }
+    // The real cepstrum (the inverse transform is unnormalised: 1/n).
+    fft.inverse(spectrum, time);
+    let scale = 1.0 / n as f32;
+    // Folded: the anticausal half onto the causal one.
+    for (i, t) in time.iter_mut().enumerate() {
+        *t *= if i == 0 || i == n / 2 {
+            scale
+        } else if i < n / 2 {
+            2.0 * scale
+        } else {
+            0.0
+        };
+    }
+    fft.forward_with(|_, buffer| buffer.copy_from_slice(time), spectrum);
+    for (p, s) in phase.iter_mut().zip(spectrum.iter()) {
+        *p = s.im;
+    }
+}
+
+/// The delay, in samples (positive: master later), that a phase-slope fit over a stem's
+/// cross-spectrum with the master finds when the master carries `phase` (per bin) on top of
+/// the stem: the fit of [`super::timing::fractional_delay`] with its weights (coherence times
+/// magnitude of `cross`), applied to the EQ's phase alone.
+pub fn eq_apparent_delay(
+    phase: &[f32],
+    cross: &[Cd],
+    auto_master: &[f64],
+    auto_stem: &[f64],
+    band_bins: (usize, usize),
+    fft_len: usize,
+) -> f64 {
+    let (lo, hi) = band_bins;
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for i in lo..hi.min(cross.len()).min(phase.len()) {
+        let norm = auto_master[i] * auto_stem[i];
+        if norm <= 1e-30 {
+            continue;
+        }
+        let magnitude_sq = cross[i].norm_sqr();
+        let weight = magnitude_sq / norm * magnitude_sq.sqrt();
+        let omega = 2.0 * std::f64::consts::PI * i as f64 / fft_len as f64;
+        num += weight * f64::from(phase[i]) * omega;
+        den += weight * omega * omega;
+    }
+    if den > 0.0 { -num / den } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bands::third_octave_bands;
+
+    const RATE_HZ: f32 = 48_000.0;
+    const LEN: usize = 8192;
+
+    /// The phase of the minimum-phase filter with the given per-band gains.
+    fn phase_of(band_gain: impl Fn(f32) -> f32) -> (Vec<f32>, Vec<Band>) {
+        let bands = third_octave_bands(RATE_HZ, LEN, RATE_HZ / 2.0 * 0.95);
+        let gains: Vec<f32> = bands.iter().map(|b| band_gain(b.centre_hz)).collect();
+        let mut fft = Fft::new(LEN);
+        let bins = fft.bins();
+        let mut log_mag = vec![0.0; bins];
+        log_magnitude(&bands, &gains, RATE_HZ / LEN as f32, &mut log_mag);
+        let (mut spectrum, mut time, mut phase) = (
+            vec![Cf::new(0.0, 0.0); bins],
+            vec![0.0; LEN],
+            vec![0.0; bins],
+        );
+        minimum_phase(&mut fft, &log_mag, (&mut spectrum, &mut time), &mut phase);
+        (phase, bands)
+    }
+
+    #[test]
+    fn a_flat_gain_has_no_phase() {
+        // -6 dB everywhere: a constant log-magnitude is all in the cepstrum's first sample.
+        let (phase, _) = phase_of(|_| 0.5);
+        assert!(phase.iter().all(|p| p.abs() < 1e-4));
+    }
+
+    #[test]
+    fn a_low_boost_delays_what_lives_in_the_lows_only() {
+        // +6 dB below 120 Hz, 0 dB above 250 Hz: a low shelf. A stem with energy only in
+        // 60-150 Hz (a bass) sees a delay of some samples; one with energy only above 2 kHz
+        // sees almost none (under a tenth of a sample).
+        let (phase, _) = phase_of(|hz| {
+            if hz <= 125.0 {
+                2.0
+            } else if hz < 250.0 {
+                1.4
+            } else {
+                1.0
+            }
+        });
+        let bins = LEN / 2 + 1;
+        let bin_hz = RATE_HZ / LEN as f32;
+        let stem_in = |lo_hz: f32, hi_hz: f32| -> Vec<f64> {
+            (0..bins)
+                .map(|i| {
+                    let f = i as f32 * bin_hz;
+                    if f >= lo_hz && f <= hi_hz { 1.0 } else { 0.0 }
+                })
+                .collect()
+        };
+        let delay = |auto: &[f64]| {
+            let cross: Vec<Cd> = auto.iter().map(|&a| Cd::new(a, 0.0)).collect();
+            eq_apparent_delay(&phase, &cross, auto, auto, (1, bins), LEN)
+        };
+        let bass = delay(&stem_in(60.0, 150.0));
+        let cymbals = delay(&stem_in(2000.0, 16000.0));
+        assert!(bass > 1.0, "bass {bass}");
+        assert!(cymbals.abs() < 0.1, "cymbals {cymbals}");
+    }
+
+    #[test]
+    fn the_phase_of_a_known_minimum_phase_filter() {
+        // A one-pole low-pass y[n] = x[n] + 0.5 y[n-1] is minimum-phase: magnitude
+        // 1/|1 - 0.5 e^{-jw}|, phase -atan(0.5 sin w / (1 - 0.5 cos w)).
+        let mut fft = Fft::new(LEN);
+        let bins = fft.bins();
+        let log_mag: Vec<f32> = (0..bins)
+            .map(|i| {
+                let w = 2.0 * std::f32::consts::PI * i as f32 / LEN as f32;
+                -(Cf::new(1.0 - 0.5 * w.cos(), 0.5 * w.sin()).norm()).ln()
+            })
+            .collect();
+        let (mut spectrum, mut time, mut phase) = (
+            vec![Cf::new(0.0, 0.0); bins],
+            vec![0.0; LEN],
+            vec![0.0; bins],
+        );
+        minimum_phase(&mut fft, &log_mag, (&mut spectrum, &mut time), &mut phase);
+        for i in [100, 1000, 3000] {
+            let w = 2.0 * std::f32::consts::PI * i as f32 / LEN as f32;
+            let expected = -(0.5 * w.sin()).atan2(1.0 - 0.5 * w.cos());
+            assert!(
+                (phase[i] - expected).abs() < 1e-3,
+                "bin {i}: {} vs {expected}",
+                phase[i]
+            );
+        }
+    }
+}
