@@ -236,7 +236,7 @@ fn a_stem_at_another_sample_rate_is_a_mismatch_not_a_crash() {
     let run = check_dir(dir.path(), &[]);
     assert_eq!(run.code, 1);
     assert!(
-        run.has("sample-rate-mismatch", Some("Bass")),
+        run.has("format-mismatch", Some("Bass")),
         "{:?}",
         run.kinds()
     );
