@@ -3,6 +3,7 @@
 
 mod align;
 pub mod check;
+mod coherence;
 pub mod decode;
 pub mod delivery;
 pub mod inputs;
@@ -12,6 +13,7 @@ pub mod plot;
 pub mod profile;
 pub mod riff;
 mod stream;
+pub mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -122,8 +124,8 @@ fn run_check(args: CheckArgs) -> ExitCode {
         .map(|p| p.display().to_string())
         .collect();
     let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let report = match check::check(&inputs, &spec, names, progress) {
-        Ok(report) => report,
+    let (report, timeline) = match check::check_with_timeline(&inputs, &spec, names, progress) {
+        Ok(checked) => checked,
         Err(e) => return fail(&e.to_string()),
     };
     // Outputs are written only once everything succeeded, each atomically; the JSON after the
@@ -152,7 +154,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
     }
     if let Some(path) = &args.plot
-        && let Err(e) = plot::write_plot(&report, path)
+        && let Err(e) = plot::write_plot(&report, Some(&timeline), path)
     {
         return fail(&format!("{}: cannot draw the plot ({e})", path.display()));
     }

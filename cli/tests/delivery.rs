@@ -149,6 +149,35 @@ fn a_stem_seconds_late_or_early_is_found_to_the_sample_and_the_rest_is_analysed_
     }
 }
 
+#[test]
+fn a_stem_exported_from_its_first_region_or_with_a_pre_roll_is_placed_to_the_sample() {
+    // Exported from its first region (its first 2.5 s dropped: 120,000 samples early, and as
+    // much shorter, its end still the mix's), or with 1.5 s of pre-roll (72,000 samples late,
+    // and as much longer): the lengths and the envelopes agree on the offset.
+    let song = song(10.0);
+    let master = song.master();
+    for stem in ["Bass", "Harmony"] {
+        for late in [-120_000i64, 72_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let audio = shifted(&song.stem(stem).audio, late);
+            write_song(dir.path(), &song, Some((stem, &audio)), &master);
+            let run = check(dir.path());
+            assert_eq!(run.code, 1, "{}", run.stderr);
+            let start = run.of_kind("stem-start-offset");
+            assert_eq!(start.len(), 1, "{stem} {late}: {:?}", run.kinds());
+            assert_eq!(start[0].2, vec![stem.to_string()]);
+            assert_eq!(start[0].3, -late as f64, "{stem} {late}: {}", start[0].4);
+            for kind in INVENTED.iter().chain(&["stem-offset"]) {
+                assert!(
+                    run.of_kind(kind).is_empty(),
+                    "{stem} {late}: {kind} invented: {:?}",
+                    run.kinds()
+                );
+            }
+        }
+    }
+}
+
 /// `audio` resampled from `from` to `to` Hz (a DAW's export at another rate).
 fn resample(audio: &Stereo, from: u32, to: u32) -> Stereo {
     let mut r = FftFixedIn::<f32>::new(from as usize, to as usize, 1024, 2, 2).unwrap();
