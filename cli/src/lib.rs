@@ -61,7 +61,8 @@ pub struct CheckArgs {
     /// Write the report as Markdown to PATH.
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
-    /// Draw the spectra (mix, sum, residual) and the transfer function into a PNG.
+    /// Draw the spectra (mix, sum, residual), the transfer function and the residual over time
+    /// (with the findings' time ranges) into a PNG.
     #[arg(long, value_name = "PNG")]
     pub plot: Option<PathBuf>,
     /// Delivery spec to check against.
