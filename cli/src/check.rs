@@ -192,6 +192,7 @@ pub fn check_with_timeline(
     if pass.resampled.iter().any(|&r| r) {
         offsets::allow_for_resampling(&mut findings);
     }
+    delivery::reconcile_timecode(&mut findings, rate);
     findings.sort_by_key(|f| std::cmp::Reverse(f.importance()));
 
     let files = facts

@@ -2,15 +2,18 @@
 //! code (0 deliverable, 1 findings at or above `--fail-on`, 2 bad usage or unreadable input).
 
 mod align;
+pub mod bwf;
 pub mod check;
 mod coherence;
 pub mod decode;
 pub mod delivery;
+pub mod each;
 pub mod inputs;
 mod offsets;
 pub mod output;
 pub mod plot;
 pub mod profile;
+pub mod residual_out;
 pub mod riff;
 mod stream;
 pub mod timeline;
@@ -49,9 +52,14 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// Folders and/or files. The mix is the file whose name contains mix, master or full,
-    /// unless --mix names it.
-    #[arg(required = true)]
+    /// unless --mix names it. Several folders and no file (`Album/*/`): one delivery (cue) per
+    /// folder, checked in parallel.
+    #[arg(required_unless_present = "each")]
     pub inputs: Vec<PathBuf>,
+    /// Check every subfolder of DIR as its own delivery (cue), in parallel: one line per cue,
+    /// a summary table, JSON lines (one report per cue) with --json, the worst exit code.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["mix", "markdown", "plot", "write_residual"])]
+    pub each: Option<PathBuf>,
     /// The mixdown to compare with.
     #[arg(long)]
     pub mix: Option<PathBuf>,
@@ -65,6 +73,11 @@ pub struct CheckArgs {
     /// (with the findings' time ranges) into a PNG.
     #[arg(long, value_name = "PNG")]
     pub plot: Option<PathBuf>,
+    /// Write the difference stem to FILE (WAV): the mix minus the stems' sum, the stems lined
+    /// up by the offsets found, at the delivery's format (dithered where that lowers the bit
+    /// depth), so that the lined-up stems plus this file rebuild the mix.
+    #[arg(long, value_name = "FILE")]
+    pub write_residual: Option<PathBuf>,
     /// Delivery spec to check against.
     #[arg(long, value_enum, default_value_t = Profile::Default)]
     pub profile: Profile,
@@ -113,6 +126,12 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn run_check(args: CheckArgs) -> ExitCode {
+    if let Some(cues) = each::cues_of(&args) {
+        return match cues {
+            Ok(cues) => each::run_each(&cues, &args),
+            Err(message) => fail(&message),
+        };
+    }
     let inputs = match discover(&args.inputs, args.mix.as_deref()) {
         Ok(inputs) => inputs,
         Err(InputsError::File(e)) => return fail(&e.to_string()),
@@ -125,10 +144,16 @@ fn run_check(args: CheckArgs) -> ExitCode {
         .map(|p| p.display().to_string())
         .collect();
     let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (report, timeline) = match check::check_with_timeline(&inputs, &spec, names, progress) {
+    let (mut report, timeline) = match check::check_with_timeline(&inputs, &spec, names, progress) {
         Ok(checked) => checked,
         Err(e) => return fail(&e.to_string()),
     };
+    if let Some(path) = &args.write_residual {
+        match residual_out::write_residual(&inputs, &report, path) {
+            Ok(file) => report.residual_file = Some(file),
+            Err(e) => return fail(&e.to_string()),
+        }
+    }
     // Outputs are written only once everything succeeded, each atomically; the JSON after the
     // Markdown, so that whoever waits for the JSON finds both.
     if let Some(path) = &args.markdown
@@ -163,6 +188,9 @@ fn run_check(args: CheckArgs) -> ExitCode {
     if !args.quiet && !json_to_stdout {
         let color = output::use_color();
         print!("{}", output::render(&report, &inputs, color));
+        if let Some(residual) = &report.residual_file {
+            println!("{}", residual_out::describe(residual));
+        }
     }
     match (args.fail_on.threshold(), report.worst()) {
         (Some(threshold), Some(worst)) if worst >= threshold => ExitCode::from(EXIT_FINDINGS),

@@ -3,7 +3,10 @@
 //! missing is never said to null on the strength of the part that was compared.
 
 use stemcheck_analysis::{Finding, FindingKind, Severity, Unit};
+use stemcheck_bus::lane::MAX_CHANNELS;
 use stemcheck_report::Coverage;
+
+use crate::snapshot::InstanceSnapshot;
 
 /// A run may leave this share of its span uncompared, in percent, before it is called
 /// incomplete (instances starting within a host block of each other, a host that gives no
@@ -48,6 +51,51 @@ pub fn incomplete_analysis(coverage: &Coverage) -> Option<Finding> {
     );
     finding.time_range_s = Some((0.0, coverage.run_seconds));
     Some(finding)
+}
+
+/// The instances on a bus wider than the lanes carry (a 5.1 or 7.1 bus): their channels past
+/// the first [`MAX_CHANNELS`] pass through unchecked.
+pub fn wider_than_compared(instances: &[InstanceSnapshot]) -> Vec<&InstanceSnapshot> {
+    instances
+        .iter()
+        .filter(|i| i.bus_channels as usize > MAX_CHANNELS)
+        .collect()
+}
+
+/// The names of `wide` with their channel counts: "Drums (6 channels), Master (6 channels)".
+fn wide_list(wide: &[&InstanceSnapshot]) -> String {
+    wide.iter()
+        .map(|i| format!("{} ({} channels)", i.name, i.bus_channels))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The dashboard's warning for instances on buses wider than what is compared.
+pub fn channels_message(wide: &[&InstanceSnapshot]) -> String {
+    format!(
+        "Only channels 1-{MAX_CHANNELS} (L, R) are compared live; the other channels of {} pass through unchecked. Check surround deliveries with the stemcheck checker, which compares every channel.",
+        wide_list(wide)
+    )
+}
+
+/// The `incomplete-analysis` finding for instances on buses wider than what is compared: a
+/// warning, so that the verdict is never "nulls" for channels that were not compared.
+pub fn channels_not_compared(wide: &[&InstanceSnapshot]) -> Finding {
+    let widest = wide.iter().map(|i| i.bus_channels).max().unwrap_or(0);
+    Finding::new(
+        FindingKind::IncompleteAnalysis,
+        Severity::Warning,
+        wide.iter().map(|i| i.name.clone()).collect(),
+        f64::from(widest),
+        Unit::None,
+        1.0,
+        format!(
+            "Incomplete: only channels 1-{MAX_CHANNELS} (L, R) of {} were compared; the verdict says nothing about the others.",
+            wide_list(wide)
+        ),
+        "Check the exported surround stems and mix with `stemcheck check`, which compares every channel."
+            .to_string(),
+    )
 }
 
 #[cfg(test)]

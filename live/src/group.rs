@@ -543,6 +543,7 @@ impl Group {
                 name: member.shared.name(),
                 generated_name: member.shared.has_generated_name(),
                 num_channels: member.num_channels.max(status.num_channels),
+                bus_channels: member.shared.bus_channels(),
                 sample_rate_hz: status.sample_rate_hz,
                 activity: match status.state {
                     LaneState::Open => LaneActivity::Playing,
@@ -605,6 +606,10 @@ impl Group {
             warnings.push(format!(
                 "{dropped_frames} frames were dropped because the analysis fell behind; those stretches are left out."
             ));
+        }
+        let wide = crate::coverage::wider_than_compared(&instances);
+        if !wide.is_empty() {
+            warnings.push(crate::coverage::channels_message(&wide));
         }
         if instances.iter().any(|i| !i.host_transport) {
             warnings.push(
@@ -675,6 +680,9 @@ impl Group {
             run_dropped_frames,
             counters.sample_rate_hz,
         );
+        if !wide.is_empty() {
+            findings.insert(0, crate::coverage::channels_not_compared(&wide));
+        }
         if let Some(finding) = crate::coverage::incomplete_analysis(&coverage) {
             let at = findings
                 .iter()
@@ -690,6 +698,7 @@ impl Group {
         };
         GroupSnapshot {
             residual_history_db: self.history.iter().copied().collect(),
+            residual_history_end_frames: self.history_run.1,
             last_report: self.last_report.clone(),
             verdict,
             findings,

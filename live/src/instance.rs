@@ -33,6 +33,10 @@ pub struct InstanceShared {
     /// joins a group (the smallest number free in it), read by the core and the editor, which
     /// shows it so that the user can find and rename the stem.
     fallback_number: std::sync::atomic::AtomicU32,
+    /// Channels of the bus the instance sits on, as the host set it up (0: not told). The
+    /// lanes carry the first [`stemcheck_bus::lane::MAX_CHANNELS`]; a wider bus (5.1, 7.1) passes
+    /// the rest through unchecked, and the group says so.
+    bus_channels: std::sync::atomic::AtomicU32,
 }
 
 impl InstanceShared {
@@ -77,6 +81,16 @@ impl InstanceShared {
     /// The group index last set.
     pub fn group(&self) -> usize {
         usize::from(self.group.load(Ordering::Relaxed))
+    }
+
+    /// Records the channel count of the bus the host set up (the plugin's `activate()`).
+    pub fn set_bus_channels(&self, channels: u32) {
+        self.bus_channels.store(channels, Ordering::Relaxed);
+    }
+
+    /// Channels of the instance's bus (0: not told).
+    pub fn bus_channels(&self) -> u32 {
+        self.bus_channels.load(Ordering::Relaxed)
     }
 
     /// The generated number of this instance's name (0: none yet).

@@ -78,6 +78,10 @@ pub struct InstanceSnapshot {
     pub generated_name: bool,
     /// Channels it sends (1 or 2).
     pub num_channels: usize,
+    /// Channels of its bus as the host set it up (0: not told). More than it sends (a 5.1
+    /// bus) means the other channels were not compared.
+    #[serde(default)]
+    pub bus_channels: u32,
     /// Sample rate of its last block, in Hz.
     pub sample_rate_hz: f32,
     /// Where it stands.
@@ -152,6 +156,10 @@ pub struct GroupSnapshot {
     /// The null residual of the run over time, one point per half second of audio, at most
     /// the last minute, in dB re master.
     pub residual_history_db: Vec<f32>,
+    /// The run's frame count at the history's last point (its right edge), so findings' time
+    /// ranges (in seconds of the run) can be marked on it.
+    #[serde(default)]
+    pub residual_history_end_frames: u64,
     /// The last report written for this group, if any.
     pub last_report: Option<String>,
 }

@@ -76,6 +76,19 @@ impl Plugin for Stemcheck {
             main_output_channels: NonZeroU32::new(1),
             ..AudioIOLayout::const_default()
         },
+        // Surround buses (5.1, 7.1; VST3 k51 and k71Cine): every channel passes through, the
+        // first two are compared live, and the dashboard and the report say so (an
+        // `incomplete-analysis` warning), so the verdict never covers channels not compared.
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(6),
+            main_output_channels: NonZeroU32::new(6),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(8),
+            main_output_channels: NonZeroU32::new(8),
+            ..AudioIOLayout::const_default()
+        },
     ];
 
     type SysExMessage = ();
@@ -92,11 +105,16 @@ impl Plugin for Stemcheck {
 
     fn activate(
         &mut self,
-        _audio_io_layout: &AudioIOLayout,
+        audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
         _context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.sample_rate_hz = buffer_config.sample_rate;
+        self.shared.set_bus_channels(
+            audio_io_layout
+                .main_input_channels
+                .map_or(0, NonZeroU32::get),
+        );
         // A host's offline render (CLAP render mode, VST3 kOffline) may wait for the analysis;
         // real time never does. NOTE: nice-plug 0.4.2's VST3 wrapper stores the process mode of
         // the previous `setupProcessing` call in the buffer config, so a VST3 host's first
@@ -187,6 +205,7 @@ impl ClapPlugin for Stemcheck {
         ClapFeature::Utility,
         ClapFeature::Stereo,
         ClapFeature::Mono,
+        ClapFeature::Surround,
     ];
 }
 

@@ -214,6 +214,38 @@ pub struct Report {
     /// drops), as documented in `docs/report-schema.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_group: Option<serde_json::Value>,
+    /// Checker only, with `--write-residual`: the difference stem written (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual_file: Option<ResidualFile>,
+}
+
+/// The difference stem the checker wrote: the mix minus the stems' sum, the stems lined up by
+/// the offsets found, so that the lined-up stems plus this file rebuild the mix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResidualFile {
+    /// Where it was written.
+    pub path: String,
+    /// Its sample rate, in Hz (the rate the delivery was compared at).
+    pub sample_rate_hz: u32,
+    /// Its channels (the mix's).
+    pub channels: u32,
+    /// Bits per sample (32 for float).
+    pub bit_depth: u32,
+    /// "int" or "float".
+    pub sample_format: String,
+    /// Whether TPDF dither was added (the difference had more resolution than the file keeps).
+    pub dithered: bool,
+    /// Its highest sample magnitude, in dBFS (-200 for silence).
+    pub peak_dbfs: f32,
+    /// Its RMS over all channels, in dBFS (-200 for silence).
+    pub rms_dbfs: f32,
+    /// Samples clipped at full scale (an integer file cannot hold more).
+    pub clipped_samples: u64,
+    /// Per stem: the delay it was lined up with before subtracting, in samples (positive:
+    /// delayed, i.e. the stem was early).
+    pub stem_delays_samples: Vec<(String, i64)>,
+    /// What it holds: the kinds of the warnings and errors about the audio, by name.
+    pub holds: Vec<String>,
 }
 
 impl Report {
@@ -234,6 +266,7 @@ impl Report {
             measurements: None,
             coverage: None,
             live_group: None,
+            residual_file: None,
         }
     }
 

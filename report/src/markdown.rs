@@ -117,6 +117,30 @@ pub fn to_markdown(report: &Report) -> String {
         }
         md.push('\n');
     }
+    if let Some(r) = &report.residual_file {
+        let _ = writeln!(
+            md,
+            "## Difference stem\n\n{}: {} Hz, {} ch, {}-bit {}{}; peak {:.1} dBFS, RMS {:.1} dBFS{}. Holds: {}.\n",
+            escape(&r.path),
+            r.sample_rate_hz,
+            r.channels,
+            r.bit_depth,
+            r.sample_format,
+            if r.dithered { ", TPDF-dithered" } else { "" },
+            r.peak_dbfs,
+            r.rms_dbfs,
+            if r.clipped_samples > 0 {
+                format!(", {} samples clipped", r.clipped_samples)
+            } else {
+                String::new()
+            },
+            if r.holds.is_empty() {
+                "nothing the analysis names (the noise floor)".to_string()
+            } else {
+                r.holds.join(", ")
+            }
+        );
+    }
     if !report.instances.is_empty() {
         let _ = writeln!(
             md,

@@ -224,7 +224,10 @@ impl Diagnosis {
                 f64::from(residual),
                 Unit::Db,
                 confidence,
-                format!("Nearly nulls: residual {residual:.1} dB re master, below any audible difference."),
+                format!(
+                    "Nearly nulls: residual {residual:.1} dB re master (nulls is below {NULLS_BELOW_DB:.0} dB); no cause found, and under the {:.0} dB from which unexplained content is reported.",
+                    crate::config::MISSING_CONTENT_THRESHOLD_DB
+                ),
                 "Nothing to fix.".into(),
             ));
         }

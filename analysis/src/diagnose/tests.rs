@@ -112,6 +112,12 @@ fn a_small_residual_nobody_explains_nearly_nulls() {
         vec![(FindingKind::Nulls, vec![], Severity::Info)]
     );
     assert!(findings[0].message.starts_with("Nearly nulls"));
+    // One definition of "nulls" (issue 11 item 7): the message states the threshold.
+    assert!(
+        findings[0].message.contains("nulls is below -70 dB"),
+        "{}",
+        findings[0].message
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod format;
 mod length;
 mod naming;
 mod tails;
+mod timecode;
 
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ use crate::profile::Spec;
 
 pub use format::{Reference, reference_format};
 pub use tails::{FileWatch, TAIL_FLOOR_DBFS};
+pub use timecode::reconcile_with_audio as reconcile_timecode;
 
 /// A delivery rule, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,10 @@ pub enum Rule {
     Tail,
     /// No stereo file whose channels are identical.
     FakeStereo,
+    /// Every stem's BWF time reference is the mix's.
+    Timecode,
+    /// Every file carries a BWF time reference, or none does.
+    TimeReference,
 }
 
 impl Rule {
@@ -43,6 +49,8 @@ impl Rule {
         Rule::Naming,
         Rule::Tail,
         Rule::FakeStereo,
+        Rule::Timecode,
+        Rule::TimeReference,
     ];
 
     /// The stable kebab-case name.
@@ -53,6 +61,8 @@ impl Rule {
             Rule::Naming => "naming",
             Rule::Tail => "tail",
             Rule::FakeStereo => "fake-stereo",
+            Rule::Timecode => "timecode",
+            Rule::TimeReference => "time-reference",
         }
     }
 
@@ -68,6 +78,12 @@ impl Rule {
             }
             Rule::Tail => "No file ends while still sounding (a cut reverb tail or note).",
             Rule::FakeStereo => "No stereo file whose two channels are identical.",
+            Rule::Timecode => {
+                "Every stem starts where the mix starts by its BWF time reference (named in timecode and samples)."
+            }
+            Rule::TimeReference => {
+                "Every file carries a BWF time reference, or none does (a conform by timecode cannot place a file without one)."
+            }
         }
     }
 
@@ -79,6 +95,8 @@ impl Rule {
             Rule::Naming => FindingKind::Naming,
             Rule::Tail => FindingKind::TailCut,
             Rule::FakeStereo => FindingKind::FakeStereo,
+            Rule::Timecode => FindingKind::StemStartOffset,
+            Rule::TimeReference => FindingKind::FormatMismatch,
         }
     }
 }
@@ -142,6 +160,8 @@ pub fn apply(rule: Rule, delivery: &Delivery<'_>) -> Vec<Finding> {
         Rule::Naming => naming::naming_findings(delivery),
         Rule::Tail => tails::tail_findings(delivery),
         Rule::FakeStereo => tails::fake_stereo_findings(delivery),
+        Rule::Timecode => timecode::timecode_findings(delivery),
+        Rule::TimeReference => timecode::time_reference_presence_findings(delivery),
     }
 }
 

@@ -17,6 +17,7 @@ fn instance(lane_id: u32, name: &str, role: Role) -> InstanceSnapshot {
         name: name.into(),
         generated_name: false,
         num_channels: 2,
+        bus_channels: 2,
         sample_rate_hz: 48_000.0,
         activity: LaneActivity::Playing,
         level_dbfs: -18.0,
@@ -143,6 +144,7 @@ pub fn session() -> GroupSnapshot {
         dropped_frames: 0,
         warnings: vec![],
         residual_history_db: (0..40).map(|i| -18.0 - (i % 5) as f32).collect(),
+        residual_history_end_frames: 480_000,
         last_report: None,
     }
 }
@@ -270,4 +272,37 @@ fn residual_colours_follow_the_thresholds() {
     assert_eq!(view::residual_color(-90.0), view::GREEN);
     assert_eq!(view::residual_color(-55.0), view::AMBER);
     assert_eq!(view::residual_color(-10.0), view::RED);
+}
+
+#[test]
+fn finding_time_ranges_are_marked_on_the_history() {
+    let mut snapshot = session();
+    // The history ends 10 s into the run (480,000 frames at 48 kHz).
+    let mut silent = finding(
+        FindingKind::StemDropout,
+        Severity::Warning,
+        &["Choir"],
+        "Silent from 0:04.0 to 0:06.5 in its stem but not in the mix.",
+        "Unmute the track and export it again.",
+    );
+    silent.time_range_s = Some((4.0, 6.5));
+    let mut old = silent.clone();
+    old.stems = vec!["Drums".into()];
+    old.time_range_s = Some((-80.0, -70.0));
+    snapshot.findings.push(silent);
+    snapshot.findings.push(old);
+    let marks = view::history_marks(&snapshot);
+    assert_eq!(
+        marks.len(),
+        1,
+        "only the range within the last minute: {marks:?}"
+    );
+    let ((ended_ago_s, began_ago_s), label, colour) = &marks[0];
+    assert!((ended_ago_s - 3.5).abs() < 1e-4, "{ended_ago_s}");
+    assert!((began_ago_s - 6.0).abs() < 1e-4, "{began_ago_s}");
+    assert_eq!(label, "Choir");
+    assert_eq!(*colour, view::AMBER);
+    // And it is drawn: its label is on the history as well as in the findings list.
+    let text = rendered_text(&snapshot, 1.0);
+    assert_eq!(text.matches("Choir").count(), 2, "{text}");
 }

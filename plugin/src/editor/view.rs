@@ -79,7 +79,7 @@ fn null_meter(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
             ui.label(RichText::new(verdict).color(color));
             coverage_line(ui, snapshot);
         });
-        history(ui, &snapshot.residual_history_db);
+        history(ui, snapshot);
     });
 }
 
@@ -105,8 +105,15 @@ fn coverage_line(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
     );
 }
 
-/// The residual over the last minute.
-fn history(ui: &mut egui::Ui, points: &[f32]) {
+/// Seconds of audio between two history points (the live core keeps one per half second).
+const HISTORY_STEP_SECONDS: f32 = 0.5;
+/// History points across the panel's width (the last minute).
+const HISTORY_SPAN_POINTS: f32 = 120.0;
+
+/// The residual over the last minute, with the time ranges of findings that have one (a stem
+/// silent for a while, one that stops early) marked and labelled with the stem.
+fn history(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
+    let points = &snapshot.residual_history_db;
     let size = Vec2::new(ui.available_width().clamp(120.0, 520.0), 70.0);
     let (rect, _) = ui.allocate_exact_size(size, Sense::hover());
     let painter = ui.painter_at(rect);
@@ -115,6 +122,25 @@ fn history(ui: &mut egui::Ui, points: &[f32]) {
     let y = |db: f32| {
         rect.top() + (top_db - db.clamp(bottom_db, top_db)) / (top_db - bottom_db) * rect.height()
     };
+    let step = rect.width() / (HISTORY_SPAN_POINTS - 1.0);
+    for (range, label, color) in history_marks(snapshot) {
+        let (a, b) = range;
+        let x = |s: f32| rect.right() - step * s / HISTORY_STEP_SECONDS;
+        // `a` is how long ago the range ended, `b` how long ago it began.
+        let (left, right) = (x(b).max(rect.left()), x(a).min(rect.right()));
+        if right <= rect.left() || left >= rect.right() {
+            continue;
+        }
+        let mark = Rect::from_x_y_ranges(left..=right.max(left + 2.0), rect.y_range());
+        painter.rect_filled(mark, 0.0, color.gamma_multiply(0.25));
+        painter.text(
+            Pos2::new(left + 2.0, rect.bottom() - 2.0),
+            Align2::LEFT_BOTTOM,
+            label,
+            FontId::proportional(10.0),
+            color,
+        );
+    }
     for (db, color) in [(NULLS_BELOW_DB, GREEN), (FAILS_ABOVE_DB, RED)] {
         painter.hline(
             rect.x_range(),
@@ -123,7 +149,6 @@ fn history(ui: &mut egui::Ui, points: &[f32]) {
         );
     }
     if points.len() >= 2 {
-        let step = rect.width() / 119.0;
         let start = rect.right() - step * (points.len() - 1) as f32;
         for (i, pair) in points.windows(2).enumerate() {
             let a = Pos2::new(start + step * i as f32, y(pair[0]));
@@ -138,6 +163,34 @@ fn history(ui: &mut egui::Ui, points: &[f32]) {
         FontId::proportional(10.0),
         GREY,
     );
+}
+
+/// The findings' time ranges as seconds before the history's right edge (start, end), each
+/// with its label (the stem, else the finding's kind) and its severity's colour. Ranges that
+/// ended more than a minute before the edge are left out.
+pub fn history_marks(snapshot: &GroupSnapshot) -> Vec<((f32, f32), String, Color32)> {
+    if snapshot.sample_rate_hz <= 0.0 {
+        return Vec::new();
+    }
+    let end_s = snapshot.residual_history_end_frames as f64 / f64::from(snapshot.sample_rate_hz);
+    let span_s = f64::from(HISTORY_STEP_SECONDS * HISTORY_SPAN_POINTS);
+    snapshot
+        .findings
+        .iter()
+        .filter_map(|f| {
+            let (from_s, to_s) = f.time_range_s?;
+            if to_s < end_s - span_s || from_s > end_s {
+                return None;
+            }
+            let label = if f.stems.is_empty() {
+                f.kind.name().to_string()
+            } else {
+                f.stems.join(" + ")
+            };
+            let ago = ((end_s - to_s).max(0.0) as f32, (end_s - from_s) as f32);
+            Some(((ago.0, ago.1), label, severity_style(f.severity).1))
+        })
+        .collect()
 }
 
 fn findings(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
