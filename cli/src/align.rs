@@ -144,12 +144,17 @@ pub struct CoarseMatch {
     /// The best peak at least [`RUNNER_UP_MIN_SEPARATION_SECONDS`] from it, over the best (0 to
     /// 1): near 1 on looped material, where the part also matches a bar or more off.
     pub runner_up_ratio: f32,
+    /// Whether the lag is the one the files' lengths imply (the stem's end lines up with the
+    /// mix's), chosen among near-equal peaks: independent evidence that breaks a loop's tie.
+    pub by_lengths: bool,
 }
 
 impl CoarseMatch {
-    /// The stem is found at `late_samples`.
+    /// The stem is found at `late_samples`: by a peak that stands out over every lag, or at
+    /// the lag its length implies (see [`match_envelopes`]).
     pub fn matches(&self) -> bool {
         self.prominence >= MATCH_MIN_PROMINENCE
+            || (self.by_lengths && self.prominence >= LENGTH_PRIOR_MIN_PROMINENCE)
     }
 
     /// The stem is found nowhere.
@@ -157,6 +162,22 @@ impl CoarseMatch {
         !self.matches()
     }
 }
+
+/// The lag the lengths imply is taken when it stands [`LENGTH_PRIOR_MIN_PROMINENCE`] above the
+/// correlation's RMS and the best peak is not clear ([`CLEAR_MAX_RUNNER_UP_RATIO`]), or, when
+/// it is, reaches at least this share of it (a looped part's bar-off peaks reach 0.98 of the
+/// true one, or pass it by chance).
+pub const LENGTH_PRIOR_MIN_SHARE: f32 = 0.8;
+/// A match is clear when no peak at least 0.1 s away reaches this share of it (a looped part's
+/// bar-off peaks reach 0.98).
+pub const CLEAR_MAX_RUNNER_UP_RATIO: f32 = 0.7;
+/// The prominence a peak at the lag the lengths imply needs, over the correlation's RMS. Lower
+/// than [`MATCH_MIN_PROMINENCE`], which is the maximum over every lag: this is one lag named in
+/// advance (within a few hops), where noise exceeds 4 RMS with a probability of about 3e-5.
+pub const LENGTH_PRIOR_MIN_PROMINENCE: f32 = 4.0;
+/// The lag the lengths imply is looked for this many hops either way (the lengths are exact to
+/// the sample, the envelopes to a hop).
+const LENGTH_PRIOR_SLACK_HOPS: i64 = 2;
 
 /// A runner-up peak counts only this far from the best, in seconds (the analysis refines
 /// within its +/-55 ms anyway).
@@ -282,6 +303,55 @@ fn best_lag(r: &[f32], lags: std::ops::Range<i64>, separation: i64) -> CoarseMat
         } else {
             1.0
         },
+        by_lengths: false,
+    }
+}
+
+/// `found` moved to the lag the lengths imply (`prior_k`, in hops, as in [`best_lag`]) when the
+/// correlation `r` has a peak there within [`LENGTH_PRIOR_SLACK_HOPS`] that stands out at that
+/// lag and the best is no clear match elsewhere (see [`LENGTH_PRIOR_MIN_SHARE`]); else `found`
+/// unchanged.
+fn prefer_length_prior(
+    r: &[f32],
+    lags: std::ops::Range<i64>,
+    found: CoarseMatch,
+    prior_k: i64,
+) -> CoarseMatch {
+    let n = r.len() as i64;
+    let at = |k: i64| r[k.rem_euclid(n) as usize];
+    let best_value = at(-found.late_samples);
+    let rms = if found.prominence > 0.0 {
+        best_value / found.prominence
+    } else {
+        return found;
+    };
+    let Some((k, v)) = (prior_k - LENGTH_PRIOR_SLACK_HOPS..=prior_k + LENGTH_PRIOR_SLACK_HOPS)
+        .filter(|k| lags.contains(k))
+        .map(|k| (k, at(k)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+    else {
+        return found;
+    };
+    if v / rms < LENGTH_PRIOR_MIN_PROMINENCE {
+        return found;
+    }
+    if -k == found.late_samples {
+        return CoarseMatch {
+            by_lengths: true,
+            ..found
+        };
+    }
+    let clear = found.prominence >= MATCH_MIN_PROMINENCE
+        && found.runner_up_ratio <= CLEAR_MAX_RUNNER_UP_RATIO;
+    if !clear || v >= LENGTH_PRIOR_MIN_SHARE * best_value {
+        CoarseMatch {
+            late_samples: -k,
+            prominence: v / rms,
+            runner_up_ratio: (best_value / v).min(1.0),
+            by_lengths: true,
+        }
+    } else {
+        found
     }
 }
 
@@ -289,7 +359,7 @@ fn best_lag(r: &[f32], lags: std::ops::Range<i64>, separation: i64) -> CoarseMat
 /// signal each, or `None` when the stem (or the mix) is silent or constant.
 #[cfg(test)]
 fn coarse_match(stem: &[f32], mix: &[f32], hop_frames: usize, rate_hz: u32) -> Option<CoarseMatch> {
-    combined_match(&[(stem.to_vec(), mix.to_vec())], hop_frames, rate_hz)
+    combined_match(&[(stem.to_vec(), mix.to_vec())], hop_frames, rate_hz, None)
 }
 
 /// The stem's best lag from all of its bands at once: the mean of the files in the low band
@@ -298,13 +368,25 @@ fn coarse_match(stem: &[f32], mix: &[f32], hop_frames: usize, rate_hz: u32) -> O
 /// Each band's whitened correlation, normalised to unit RMS, is weighted by its own
 /// prominence (maximal-ratio combining: a band the stem has nothing in adds little noise, and
 /// any band it has content in finds it).
-pub fn match_envelopes(stem: &Envelope, mix: &Envelope, rate_hz: u32) -> Option<CoarseMatch> {
+///
+/// `length_late_samples`: how late the stem would be if its end lined up with the mix's (its
+/// length minus the mix's), when that is an offset at all. A stem exported from its first
+/// region is short by exactly its offset, one with a pre-roll long by it: where a looped part
+/// matches a bar off almost as well as in place, the lag the lengths imply is taken when it
+/// stands out at that one lag ([`LENGTH_PRIOR_MIN_PROMINENCE`]) and the best is no clear match
+/// elsewhere ([`LENGTH_PRIOR_MIN_SHARE`]).
+pub fn match_envelopes(
+    stem: &Envelope,
+    mix: &Envelope,
+    rate_hz: u32,
+    length_late_samples: Option<i64>,
+) -> Option<CoarseMatch> {
     let bands = vec![
         (stem.points.clone(), mix.points.clone()),
         (onsets(&stem.energy), onsets(&mix.energy)),
         (onsets(&stem.high_energy), onsets(&mix.high_energy)),
     ];
-    combined_match(&bands, stem.hop_frames, rate_hz)
+    combined_match(&bands, stem.hop_frames, rate_hz, length_late_samples)
 }
 
 /// See [`match_envelopes`]: `bands` holds (stem, mix) pairs of one length each.
@@ -312,6 +394,7 @@ fn combined_match(
     bands: &[(Vec<f32>, Vec<f32>)],
     hop_frames: usize,
     rate_hz: u32,
+    length_late_samples: Option<i64>,
 ) -> Option<CoarseMatch> {
     let (stem_len, mix_len) = bands.first().map(|(s, m)| (s.len(), m.len()))?;
     if stem_len < 2 || mix_len < 2 {
@@ -332,7 +415,12 @@ fn combined_match(
         let sum = combined.get_or_insert_with(|| vec![0.0; n]);
         sum.iter_mut().zip(&r).for_each(|(c, v)| *c += weight * v);
     }
-    let mut m = best_lag(&combined?, lags, separation);
+    let combined = combined?;
+    let mut m = best_lag(&combined, lags.clone(), separation);
+    if let Some(late) = length_late_samples {
+        let prior_k = -(late as f64 / hop_frames as f64).round() as i64;
+        m = prefer_length_prior(&combined, lags, m, prior_k);
+    }
     m.late_samples *= hop_frames as i64;
     Some(m)
 }
@@ -431,7 +519,7 @@ mod tests {
         let mut late = vec![0.0f32; 60_000];
         late.extend_from_slice(&lead[..frames - 60_000]);
         let (stem, mix) = (envelope_of(&late), envelope_of(&mix));
-        let m = match_envelopes(&stem, &mix, 48_000).unwrap();
+        let m = match_envelopes(&stem, &mix, 48_000, None).unwrap();
         // Exact to a hop (48 samples): onsets fall on hop boundaries; the analysis refines.
         assert!((m.late_samples - 60_000).abs() <= 48, "{m:?}");
         assert!(m.matches(), "{m:?}");
@@ -440,7 +528,7 @@ mod tests {
         assert!(low.is_none_or(|l| l.late_samples != 60_000 || l.matches_nothing()));
         // A part from another song (other places, same pitch) matches nothing.
         let stranger = envelope_of(&notes(frames, 1500.0, 8));
-        let m = match_envelopes(&stranger, &mix, 48_000).unwrap();
+        let m = match_envelopes(&stranger, &mix, 48_000, None).unwrap();
         assert!(m.matches_nothing(), "{m:?}");
     }
 
@@ -456,10 +544,34 @@ mod tests {
         let mix: Vec<f32> = part.iter().zip(&other).map(|(a, b)| a + b).collect();
         let mut late = vec![0.0f32; 168_000];
         late.extend_from_slice(&part[..part.len() - 168_000]);
-        let m = match_envelopes(&envelope_of(&late), &envelope_of(&mix), 48_000).unwrap();
+        let m = match_envelopes(&envelope_of(&late), &envelope_of(&mix), 48_000, None).unwrap();
         assert!((m.late_samples - 168_000).abs() <= 48, "{m:?}");
         assert!(m.matches(), "{m:?}");
         assert!(m.runner_up_ratio < 0.95, "{m:?}");
+    }
+
+    #[test]
+    fn a_looped_part_exported_from_its_first_region_is_placed_by_the_lengths() {
+        // A two-second pattern at 1 kHz repeated twelve times (every bar the same: the bar-off
+        // lags match as well as the true one, but for the edges), with a 300 Hz part of its
+        // own in the mix. The stem is exported from 5.5 s on (its first region): 264,000
+        // samples early and as much shorter than the mix, so its end lines up with the mix's.
+        let bar = notes(96_000, 1000.0, 11);
+        let part: Vec<f32> = bar.iter().copied().cycle().take(96_000 * 12).collect();
+        let other = notes(part.len(), 300.0, 12);
+        let mix: Vec<f32> = part.iter().zip(&other).map(|(a, b)| a + b).collect();
+        let early = &part[264_000..];
+        let (stem, mix) = (envelope_of(early), envelope_of(&mix));
+        let by_lengths = early.len() as i64 - part.len() as i64;
+        assert_eq!(by_lengths, -264_000);
+        let m = match_envelopes(&stem, &mix, 48_000, Some(by_lengths)).unwrap();
+        assert!((m.late_samples + 264_000).abs() <= 48, "{m:?}");
+        assert!(m.by_lengths && m.matches(), "{m:?}");
+        // A prior where the correlation has no peak changes nothing: a stranger still matches
+        // nothing, whatever its length.
+        let stranger = envelope_of(&notes(part.len() - 264_000, 1000.0, 13));
+        let m = match_envelopes(&stranger, &mix, 48_000, Some(by_lengths)).unwrap();
+        assert!(m.matches_nothing() && !m.by_lengths, "{m:?}");
     }
 
     #[test]

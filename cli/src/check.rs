@@ -12,11 +12,13 @@ use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, FindingKind, SignalAud
 use stemcheck_report::{FileInfo, FileRole, Report, Source};
 
 use crate::align::{self, Envelope};
+use crate::coherence::Coherence;
 use crate::decode::{AudioReader, Format, InputError};
 use crate::delivery::{self, Delivery, FileFacts, FileWatch, reference_format};
 use crate::inputs::Inputs;
 use crate::offsets::{self, Alignment};
 use crate::profile::Spec;
+use crate::timeline::ResidualTimeline;
 
 /// Blocks the decoding thread may run ahead of the analysis.
 const READ_AHEAD_BLOCKS: usize = 4;
@@ -30,8 +32,12 @@ struct Pass {
     watches: Vec<FileWatch>,
     /// Per file, when asked for.
     envelopes: Option<Vec<Envelope>>,
+    /// Every stem's coherence with the mix, as placed in the pass (the shifted pass only).
+    coherence: Option<Coherence>,
     /// Per file: whether it was resampled.
     resampled: Vec<bool>,
+    /// The residual over the analysed audio (for `--plot`).
+    timeline: ResidualTimeline,
 }
 
 /// Runs the check. `progress` shows a bar on stderr.
@@ -41,6 +47,16 @@ pub fn check(
     input_names: Vec<String>,
     progress: bool,
 ) -> Result<Report, InputError> {
+    check_with_timeline(inputs, spec, input_names, progress).map(|(report, _)| report)
+}
+
+/// [`check`], with the residual over the analysed audio (what `--plot` draws over time).
+pub fn check_with_timeline(
+    inputs: &Inputs,
+    spec: &Spec,
+    input_names: Vec<String>,
+    progress: bool,
+) -> Result<(Report, ResidualTimeline), InputError> {
     let paths: Vec<PathBuf> = std::iter::once(inputs.mix.clone())
         .chain(inputs.stems.iter().cloned())
         .collect();
@@ -100,24 +116,25 @@ pub fn check(
     let pass = match &first.envelopes {
         // A delivery that nulls is aligned: nothing to search.
         Some(envelopes) if !nulls => {
-            alignment = Alignment::find(envelopes, first.analyzer.last_measurements(), rate);
+            let frames: Vec<u64> = first
+                .watches
+                .iter()
+                .zip(&formats)
+                .map(|(w, f)| {
+                    (w.frames_read as f64 * f64::from(rate) / f64::from(f.sample_rate_hz)).round()
+                        as u64
+                })
+                .collect();
+            alignment =
+                Alignment::find(envelopes, &frames, first.analyzer.last_measurements(), rate);
             if alignment.shifts_anything() {
-                let frames: Vec<u64> = first
-                    .watches
-                    .iter()
-                    .zip(&formats)
-                    .map(|(w, f)| {
-                        (w.frames_read as f64 * f64::from(rate) / f64::from(f.sample_rate_hz))
-                            .round() as u64
-                    })
-                    .collect();
                 let span = alignment.covered_span(&frames);
                 if let Some(bar) = &bar {
                     bar.reset();
                     bar.set_message("aligning the offset files and checking again");
                 }
                 let readers = open_all(&paths)?;
-                run_pass(
+                let second = run_pass(
                     readers,
                     &alignment,
                     span,
@@ -126,7 +143,11 @@ pub fn check(
                     &names,
                     None,
                     bar.as_ref(),
-                )?
+                )?;
+                if let Some(coherence) = &second.coherence {
+                    alignment.confirm(coherence, second.analyzer.last_measurements());
+                }
+                second
             } else {
                 first
             }
@@ -217,7 +238,7 @@ pub fn check(
     report.files = files;
     report.findings = findings;
     report.measurements = Some(measurements);
-    Ok(report)
+    Ok((report, pass.timeline))
 }
 
 fn open_all(paths: &[PathBuf]) -> Result<Vec<AudioReader>, InputError> {
@@ -254,6 +275,10 @@ fn run_pass(
     }
     let mut envelopes: Option<Vec<Envelope>> =
         envelope_hop.map(|hop| streams.iter().map(|_| Envelope::new(hop)).collect());
+    // The shifted pass checks its placements (see `Alignment::confirm`).
+    let mut coherence = envelope_hop
+        .is_none()
+        .then(|| Coherence::new(streams.len()));
 
     // Decoding runs on its own thread, a few blocks ahead of the analysis: on two cores the
     // check then costs about what the slower of the two costs, not their sum.
@@ -284,6 +309,7 @@ fn run_pass(
     });
     let mut padded: Vec<[Vec<f32>; 2]> =
         channels.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    let mut timeline = ResidualTimeline::new(rate);
     let mut failure = None;
     // The timeline frame the next block starts at.
     let mut position = 0u64;
@@ -309,6 +335,9 @@ fn run_pass(
                 envelope.push(&buffer[0], &buffer[1]);
             }
         }
+        if let Some(coherence) = &mut coherence {
+            coherence.push(&padded);
+        }
         let (start, end) = span.unwrap_or((0, u64::MAX));
         let lo = (start.max(position) - position).min(longest as u64) as usize;
         let hi = (end.max(position) - position).min(longest as u64) as usize;
@@ -329,6 +358,21 @@ fn run_pass(
                 master: Some(signal(&padded[0], channels[0], lo..hi)),
                 stems: &stems,
             });
+            fn part(b: &[Vec<f32>; 2], range: std::ops::Range<usize>) -> [&[f32]; 2] {
+                [&b[0][range.clone()], &b[1][range]]
+            }
+            let analysed: Vec<[&[f32]; 2]> = padded
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(i, _)| alignment.analysed[*i])
+                .map(|(_, b)| part(b, lo..hi))
+                .collect();
+            timeline.push(
+                part(&padded[0], lo..hi),
+                &analysed,
+                analyzer.last_measurements().common_lag_samples,
+            );
         }
         if let Some(bar) = bar {
             bar.inc(longest as u64);
@@ -346,7 +390,9 @@ fn run_pass(
         analyzer,
         watches: streams.into_iter().map(|s| s.watch).collect(),
         envelopes,
+        coherence,
         resampled,
+        timeline,
     })
 }
 

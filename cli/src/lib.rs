@@ -4,6 +4,7 @@
 mod align;
 pub mod bwf;
 pub mod check;
+mod coherence;
 pub mod decode;
 pub mod delivery;
 pub mod each;
@@ -15,6 +16,7 @@ pub mod profile;
 pub mod residual_out;
 pub mod riff;
 mod stream;
+pub mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,7 +69,8 @@ pub struct CheckArgs {
     /// Write the report as Markdown to PATH.
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
-    /// Draw the spectra (mix, sum, residual) and the transfer function into a PNG.
+    /// Draw the spectra (mix, sum, residual), the transfer function and the residual over time
+    /// (with the findings' time ranges) into a PNG.
     #[arg(long, value_name = "PNG")]
     pub plot: Option<PathBuf>,
     /// Write the difference stem to FILE (WAV): the mix minus the stems' sum, the stems lined
@@ -141,8 +144,8 @@ fn run_check(args: CheckArgs) -> ExitCode {
         .map(|p| p.display().to_string())
         .collect();
     let progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut report = match check::check(&inputs, &spec, names, progress) {
-        Ok(report) => report,
+    let (mut report, timeline) = match check::check_with_timeline(&inputs, &spec, names, progress) {
+        Ok(checked) => checked,
         Err(e) => return fail(&e.to_string()),
     };
     if let Some(path) = &args.write_residual {
@@ -177,7 +180,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
         }
     }
     if let Some(path) = &args.plot
-        && let Err(e) = plot::write_plot(&report, path)
+        && let Err(e) = plot::write_plot(&report, Some(&timeline), path)
     {
         return fail(&format!("{}: cannot draw the plot ({e})", path.display()));
     }

@@ -6,17 +6,27 @@
 
 use stemcheck_analysis::{Finding, FindingKind, Measurements, Severity, Unit};
 
-use crate::align::{CoarseMatch, Envelope, LIVE_LAG_RANGE_SECONDS, match_envelopes};
+use crate::align::{
+    CLEAR_MAX_RUNNER_UP_RATIO, CoarseMatch, Envelope, LIVE_LAG_RANGE_SECONDS, match_envelopes,
+};
+use crate::coherence::Coherence;
 
 /// A stem is shifted on its own only when its correlation peak is this prominent (a looped
 /// part also matches one bar off, at a lower peak; see [`crate::align::MATCH_MIN_PROMINENCE`]
 /// for a mere match).
 const SHIFT_MIN_PROMINENCE: f32 = 16.0;
-/// A stem is said to match nothing only if, besides matching nowhere by its envelopes, the
-/// first pass fitted it into the mix at this gain or lower, in dB (-30 dB: it explains nothing
-/// where it is either). NOTE: the analysis' lag lock is no criterion: a reverb return often
-/// locks no lag, yet belongs to the mix.
+/// A stem is said to match nothing when, besides matching nowhere by its envelopes, the first
+/// pass fitted it into the mix at this gain or lower, in dB (-30 dB: it explains nothing where
+/// it is either); or when, shifted to where its envelopes matched best, the shifted pass fits it
+/// at [`PLACED_NOTHING_MAX_GAIN_DB`] or lower, or finds its coherence with the mix at chance
+/// there (see [`Alignment::confirm`]). NOTE: the analysis' lag lock
+/// is no criterion: a reverb return often locks no lag, yet belongs to the mix.
 const NOTHING_MAX_GAIN_DB: f32 = -30.0;
+/// A stem shifted to where its envelopes matched best that the shifted pass fits into the mix
+/// at this gain or lower, in dB (-20 dB: the mix holds a hundredth of its power there), is not
+/// that stem: a part from another version of the song whose onsets met the mix's by chance
+/// (same tempo, same key). A real stem placed right sits near 0 dB, or at its gain defect.
+const PLACED_NOTHING_MAX_GAIN_DB: f32 = -20.0;
 /// A stem the first pass found in place (its lag locked, not inverted, its gain in the mix
 /// within 1 dB) fits where it is: the envelopes never move it. The decimated files are a coarse
 /// view, the analysis' fit at full rate is not.
@@ -56,9 +66,14 @@ impl Alignment {
         }
     }
 
-    /// Decides the shifts from the files' envelopes (the mix first) and what the first pass
-    /// measured (`first`).
-    pub fn find(envelopes: &[Envelope], first: &Measurements, rate_hz: u32) -> Self {
+    /// Decides the shifts from the files' envelopes (the mix first), their lengths in frames at
+    /// the analysis rate (`frames`, the mix first) and what the first pass measured (`first`).
+    pub fn find(
+        envelopes: &[Envelope],
+        frames: &[u64],
+        first: &Measurements,
+        rate_hz: u32,
+    ) -> Self {
         let mut out = Self::unchanged(envelopes.len());
         let live = (LIVE_LAG_RANGE_SECONDS * f64::from(rate_hz)).round() as i64;
         out.searched_seconds = envelopes[0].points.len() as f64 * envelopes[0].hop_frames() as f64
@@ -71,7 +86,10 @@ impl Alignment {
                     && s.gain_db.abs() <= FITS_MAX_GAIN_ERROR_DB
             });
             if !fits {
-                out.matches[i] = match_envelopes(envelope, &envelopes[0], rate_hz);
+                // The offset the lengths imply: the stem's end lined up with the mix's.
+                let by_lengths = frames[i] as i64 - frames[0] as i64;
+                let prior = (by_lengths.abs() > live).then_some(by_lengths);
+                out.matches[i] = match_envelopes(envelope, &envelopes[0], rate_hz, prior);
             }
         }
         let matched: Vec<(usize, i64)> = out
@@ -107,13 +125,35 @@ impl Alignment {
             out.delay_samples[0] = median;
             out.coarse_late_samples[0] = Some(median);
         } else {
-            for &(i, late) in &matched {
-                let prominent =
-                    out.matches[i].is_some_and(|m| m.prominence >= SHIFT_MIN_PROMINENCE);
-                if late.abs() > live && prominent {
-                    out.delay_samples[i] = -late;
-                    out.coarse_late_samples[i] = Some(late);
-                }
+            let beyond: Vec<(usize, i64, CoarseMatch)> = matched
+                .iter()
+                .filter(|&&(_, late)| late.abs() > live)
+                .filter_map(|&(i, late)| out.matches[i].map(|m| (i, late, m)))
+                .collect();
+            let prominent: Vec<(usize, i64)> = beyond
+                .iter()
+                .filter(|(_, _, m)| m.prominence >= SHIFT_MIN_PROMINENCE)
+                .map(|&(i, late, _)| (i, late))
+                .collect();
+            // A match that is not that prominent, but clear of any other peak (or where the
+            // lengths put it), is shifted only when it is the one stem to move: one cause per
+            // effect. With a stem seconds off, the others (a reverb return fed from it) misfit
+            // in the first pass as a consequence, and their smeared envelopes match near it.
+            let shifted = if prominent.is_empty() {
+                beyond
+                    .iter()
+                    .filter(|(_, _, m)| {
+                        m.runner_up_ratio <= CLEAR_MAX_RUNNER_UP_RATIO || m.by_lengths
+                    })
+                    .max_by(|a, b| a.2.prominence.total_cmp(&b.2.prominence))
+                    .map(|&(i, late, _)| vec![(i, late)])
+                    .unwrap_or_default()
+            } else {
+                prominent
+            };
+            for (i, late) in shifted {
+                out.delay_samples[i] = -late;
+                out.coarse_late_samples[i] = Some(late);
             }
         }
         out
@@ -137,6 +177,31 @@ impl Alignment {
             span = (span.0.max(start), span.1.min(end));
         }
         (any && span.1 > span.0.saturating_add(MIN_COVERED_FRAMES)).then_some(span)
+    }
+
+    /// Checks every shift against the shifted pass' coherence (`coherence`): a stem shifted to
+    /// the best lag its envelopes gave whose coherence with the mix is still at chance there
+    /// (while another stem's is not) matches nothing after all: its onsets lined up with the
+    /// mix's by chance (a song at the same tempo). So is one the shifted pass fitted into the
+    /// mix at [`PLACED_NOTHING_MAX_GAIN_DB`] or lower (`second`): it explains next to nothing
+    /// where it was placed either. It is then said to match nothing, and nothing is read from
+    /// it.
+    pub fn confirm(&mut self, coherence: &Coherence, second: &Measurements) {
+        let coherent = |i: usize| coherence.of_stem(i).is_some() && !coherence.at_chance(i);
+        for i in 1..self.analysed.len() {
+            let others = (1..self.analysed.len()).any(|j| j != i && coherent(j));
+            let explains_nothing = second
+                .stems
+                .iter()
+                .any(|s| s.id == i as u32 && s.gain_db <= PLACED_NOTHING_MAX_GAIN_DB);
+            if self.coarse_late_samples[i].is_some()
+                && others
+                && (coherence.at_chance(i) || explains_nothing)
+            {
+                self.coarse_late_samples[i] = None;
+                self.analysed[i] = false;
+            }
+        }
     }
 
     /// Whether a second pass differs from the first.
@@ -306,11 +371,20 @@ pub fn adjust_analysis_findings(
         .filter(|(i, _)| alignment.handled(*i))
         .map(|(_, n)| n)
         .collect();
+    let left_out: Vec<&String> = names
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(i, _)| !alignment.analysed[*i])
+        .map(|(_, n)| n)
+        .collect();
     let tenths = |db: f64| (db * 10.0).round() as i64;
     findings
         .iter()
         .filter_map(|f| match f.kind {
             FindingKind::StemOffset if f.stems.iter().any(|s| handled.contains(&s)) => None,
+            // Nothing is read from a stem that matches nothing.
+            _ if f.stems.iter().any(|s| left_out.contains(&s)) => None,
             FindingKind::MasterLatency if alignment.coarse_late_samples[0].is_some() => None,
             FindingKind::MasterLatency => Some(mix_offset(f.value as i64, rate_hz as u32, false)),
             FindingKind::TruePeak if tenths(f.value) <= tenths(f64::from(true_peak_limit_dbtp)) => {
@@ -355,6 +429,116 @@ mod tests {
         assert_eq!(a.covered_span(&[1_000_000; 3]), Some((0, 800_000)));
         a.delay_samples[1] = -990_000;
         assert_eq!(a.covered_span(&[1_000_000; 3]), None);
+    }
+
+    /// A stem's measurements with `gain_db`, locked, not inverted.
+    fn stem(id: u32, name: &str, gain_db: f32) -> stemcheck_analysis::StemMeasurements {
+        let levels = stemcheck_analysis::LevelSummary {
+            peak_dbfs: -6.0,
+            true_peak_dbtp: -6.0,
+            clipped_samples: 0,
+            rms_dbfs: -20.0,
+            dc_dbfs: -120.0,
+        };
+        stemcheck_analysis::StemMeasurements {
+            id,
+            name: name.into(),
+            levels,
+            lag_locked: true,
+            offset_samples: 0.0,
+            gain_db,
+            inverted: false,
+            energy_share_db: -6.0,
+            gain_explains_db: -100.0,
+            offset_explains_db: -100.0,
+            present_fraction: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_shifted_stem_that_explains_next_to_nothing_where_placed_matches_nothing() {
+        // Seeded noise: the mix is A + B; Drums is A, Bass is B (both coherent with the mix,
+        // about 0.5), Lead a stranger C (at chance, 1/24). 24 frames of 8192 samples.
+        let noise = |seed: u64| -> Vec<f32> {
+            let mut state = seed;
+            (0..8192 * 24)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect()
+        };
+        let (a, b, c) = (noise(1), noise(2), noise(3));
+        let mix: Vec<f32> = a.iter().zip(&b).map(|(a, b)| a + b).collect();
+        let files: Vec<[Vec<f32>; 2]> =
+            [mix, a, b, c].into_iter().map(|x| [x.clone(), x]).collect();
+        let mut coherence = Coherence::new(4);
+        coherence.push(&files);
+        let names: Vec<String> = ["Mix", "Drums", "Bass", "Lead"].map(String::from).into();
+        let shifted = |late: i64| {
+            let mut a = Alignment::unchanged(4);
+            a.delay_samples[3] = -late;
+            a.coarse_late_samples[3] = Some(late);
+            a.searched_seconds = 20.0;
+            a
+        };
+        let second = |lead_gain_db: f32| Measurements {
+            stems: vec![
+                stem(1, "Drums", 0.0),
+                stem(2, "Bass", 0.0),
+                stem(3, "Lead", lead_gain_db),
+            ],
+            ..Measurements::default()
+        };
+        // At chance where placed: left out, said to match nothing, nothing read from it.
+        let mut a = shifted(26_163);
+        a.confirm(&coherence, &second(0.0));
+        assert_eq!(a.analysed, vec![true, true, true, false]);
+        let f = a.findings(&second(0.0), &names, 48_000);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].message
+                .starts_with("Lead matches nothing in the mix within +/-20.0 s"),
+            "{}",
+            f[0].message
+        );
+        let gain = Finding::new(
+            FindingKind::StemGain,
+            Severity::Error,
+            vec!["Lead".into()],
+            -21.0,
+            Unit::Db,
+            1.0,
+            String::new(),
+            String::new(),
+        );
+        assert!(adjust_analysis_findings(&[gain], &a, &names, -1.0, 48_000.0).is_empty());
+        // A coherent stem shifted and fitted at -21 dB explains next to nothing there either;
+        // at -3 dB (a gain defect beside its offset) its shift stands.
+        let mut coherent = Coherence::new(4);
+        let swapped: Vec<[Vec<f32>; 2]> = vec![
+            files[0].clone(),
+            files[1].clone(),
+            files[3].clone(),
+            files[2].clone(),
+        ];
+        coherent.push(&swapped);
+        let mut a = shifted(26_163);
+        a.confirm(&coherent, &second(-21.0));
+        assert!(!a.analysed[3]);
+        let mut a = shifted(26_163);
+        a.confirm(&coherent, &second(-3.0));
+        assert!(a.analysed[3]);
+        assert_eq!(
+            a.findings(&second(-3.0), &names, 48_000)[0].kind,
+            FindingKind::StemStartOffset
+        );
+        assert_eq!(
+            a.findings(&second(-3.0), &names, 48_000)[0].value,
+            -26_163.0
+        );
     }
 
     #[test]

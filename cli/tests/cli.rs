@@ -236,7 +236,7 @@ fn a_stem_at_another_sample_rate_is_a_mismatch_not_a_crash() {
     let run = check_dir(dir.path(), &[]);
     assert_eq!(run.code, 1);
     assert!(
-        run.has("sample-rate-mismatch", Some("Bass")),
+        run.has("format-mismatch", Some("Bass")),
         "{:?}",
         run.kinds()
     );
@@ -449,4 +449,56 @@ fn help_usage_and_outputs() {
     let parsed: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(parsed["verdict"], "nulls");
+}
+
+#[test]
+fn the_plot_has_the_residual_over_time_with_the_reports_time_ranges() {
+    // A 10-second song whose Keys stem is muted from 4.0 s to 6.5 s (the mix still has it): the
+    // report places a finding there, and the plot marks what the report says.
+    let song = render_song(11, RATE as f32, 10.0).with_ending(1.0, 0.3);
+    let (from, to) = (4 * RATE as usize, 13 * RATE as usize / 2);
+    let mut stems: Vec<(&str, Stereo)> = song
+        .stems
+        .iter()
+        .map(|s| (s.name, s.audio.clone()))
+        .collect();
+    let muted = stems
+        .iter_mut()
+        .max_by(|a, b| {
+            let energy = |x: &Stereo| x[0][from..to].iter().map(|v| v * v).sum::<f32>();
+            energy(&a.1).total_cmp(&energy(&b.1))
+        })
+        .unwrap();
+    for channel in muted.1.iter_mut() {
+        channel[from..to].fill(0.0);
+    }
+    let muted_name = muted.0.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let refs: Vec<(&str, &Stereo)> = stems.iter().map(|(n, a)| (*n, a)).collect();
+    write_set(dir.path(), &refs, &song.master());
+    let out = tempfile::tempdir().unwrap();
+    let png = out.path().join("plot.png");
+    let run = check_dir(dir.path(), &["--plot", png.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report: stemcheck_report::Report = serde_json::from_value(run.json.clone()).unwrap();
+    let ranges = stemcheck_cli::plot::marked_ranges(&report);
+    assert!(!ranges.is_empty(), "{:?}", run.kinds());
+    // The ranges drawn are the report's: the mute, on the muted stem, within 50 ms.
+    let mute = ranges
+        .iter()
+        .find(|r| r.label.contains(&muted_name))
+        .unwrap_or_else(|| panic!("{ranges:?}"));
+    assert!((mute.start_s - 4.0).abs() < 0.05, "{mute:?}");
+    assert!((mute.end_s - 6.5).abs() < 0.05, "{mute:?}");
+    // Three panels: the spectra, the transfer function and the residual over time.
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    let at = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+    assert_eq!(
+        (at(16), at(20)),
+        (
+            stemcheck_cli::plot::WIDTH_PX,
+            stemcheck_cli::plot::HEIGHT_WITH_TIME_PX
+        )
+    );
 }

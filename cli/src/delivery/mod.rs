@@ -24,10 +24,9 @@ pub use timecode::reconcile_with_audio as reconcile_timecode;
 /// A delivery rule, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
-    /// Bit depth, sample format and channels agree across the delivery and meet the profile.
+    /// Sample rate, bit depth, sample format and channels agree across the delivery and meet
+    /// the profile (one finding per odd file, whatever is odd about it).
     Format,
-    /// Every file is at the rate the stems agree on.
-    SampleRate,
     /// Every file is as long as the mix, to the sample.
     Length,
     /// `TrackName_Stem` names, one track name, no working names, no duplicate stems.
@@ -46,7 +45,6 @@ impl Rule {
     /// Every rule, in the order the check applies them.
     pub const ALL: &'static [Rule] = &[
         Rule::Format,
-        Rule::SampleRate,
         Rule::Length,
         Rule::Naming,
         Rule::Tail,
@@ -59,7 +57,6 @@ impl Rule {
     pub fn name(self) -> &'static str {
         match self {
             Rule::Format => "format",
-            Rule::SampleRate => "sample-rate",
             Rule::Length => "length",
             Rule::Naming => "naming",
             Rule::Tail => "tail",
@@ -73,10 +70,7 @@ impl Rule {
     pub fn description(self) -> &'static str {
         match self {
             Rule::Format => {
-                "Bit depth, sample format and channels agree across the files (the stems' majority is right) and meet the profile."
-            }
-            Rule::SampleRate => {
-                "Every file is at the sample rate the stems agree on (and the profile's); the odd file is named."
+                "Sample rate, bit depth, sample format and channels agree across the files (the stems' majority is right) and meet the profile; the odd file is named once."
             }
             Rule::Length => "Every file is as long as the mix, to the sample.",
             Rule::Naming => {
@@ -97,7 +91,6 @@ impl Rule {
     pub fn kind(self) -> FindingKind {
         match self {
             Rule::Format => FindingKind::FormatMismatch,
-            Rule::SampleRate => FindingKind::SampleRateMismatch,
             Rule::Length => FindingKind::LengthMismatch,
             Rule::Naming => FindingKind::Naming,
             Rule::Tail => FindingKind::TailCut,
@@ -163,7 +156,6 @@ pub struct Delivery<'a> {
 pub fn apply(rule: Rule, delivery: &Delivery<'_>) -> Vec<Finding> {
     match rule {
         Rule::Format => format::format_findings(delivery),
-        Rule::SampleRate => format::sample_rate_findings(delivery),
         Rule::Length => length::length_findings(delivery),
         Rule::Naming => naming::naming_findings(delivery),
         Rule::Tail => tails::tail_findings(delivery),
