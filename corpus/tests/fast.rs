@@ -12,14 +12,6 @@ const KNOWN_WRONG: &[(&str, &str)] = &[
         "7: a -4.3 dB Brass/Piano cancellation the audio does not have (under 1.1 dB in every low band)",
     ),
     (
-        "stem-start-offset/neon/48k-24bit-short/Keys+96000smp",
-        "2: offsets beyond the lag range",
-    ),
-    (
-        "stem-start-offset/harbor/48k-24bit-short/Lead-first-region",
-        "2: a stem exported from its first region",
-    ),
-    (
         "missing-stem/harbor/48k-24bit-short/no-Keys",
         "4: a missing dry stem named as a missing reverb return",
     ),
