@@ -35,9 +35,9 @@ pub struct LevelGainFit {
     /// loudest passages are turned down).
     pub depth_db: f32,
     /// Net share of the loudest blocks whose gain is below the reference by more than
-    /// [`crate::config::COMPRESSION_AGREEMENT_MARGIN_DB`] (those below minus those above, over
-    /// all of them): 1 when every loud block is turned down, near 0 for gains scattered both
-    /// ways.
+    /// [`crate::config::COMPRESSION_AGREEMENT_MARGIN_DB`], a sign test (those below minus those
+    /// above, over both; blocks within the margin are ties and count for neither): 1 when no
+    /// loud block is turned up, near 0 for gains scattered both ways.
     pub agreement: f32,
     /// Blocks above the knee whose gain is below the reference by that margin.
     pub blocks_reduced: u64,

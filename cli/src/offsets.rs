@@ -28,9 +28,11 @@ const NOTHING_MAX_GAIN_DB: f32 = -30.0;
 /// (same tempo, same key). A real stem placed right sits near 0 dB, or at its gain defect.
 const PLACED_NOTHING_MAX_GAIN_DB: f32 = -20.0;
 /// A stem the first pass found in place (its lag locked, not inverted, its gain in the mix
-/// within 1 dB) fits where it is: the envelopes never move it. The decimated files are a coarse
-/// view, the analysis' fit at full rate is not.
-const FITS_MAX_GAIN_ERROR_DB: f32 = 1.0;
+/// not below -1 dB) fits where it is: the envelopes never move it. The decimated files are a
+/// coarse view, the analysis' fit at full rate is not. Only a gain *below* 0 dB can come from a
+/// misplaced stem (a least-squares gain on partly coherent audio is the coherent share, under
+/// the true gain); a stem louder in the mix than in its file has a gain defect, named as such.
+const FITS_MAX_GAIN_LOSS_DB: f32 = 1.0;
 
 /// The shortest covered stretch analysed on its own, in frames (a few seconds at 48 kHz):
 /// shorter, the whole timeline is analysed.
@@ -83,7 +85,7 @@ impl Alignment {
                 s.id == i as u32
                     && s.lag_locked
                     && !s.inverted
-                    && s.gain_db.abs() <= FITS_MAX_GAIN_ERROR_DB
+                    && s.gain_db >= -FITS_MAX_GAIN_LOSS_DB
             });
             if !fits {
                 // The offset the lengths imply: the stem's end lined up with the mix's.
@@ -539,6 +541,44 @@ mod tests {
             a.findings(&second(-3.0), &names, 48_000)[0].value,
             -26_163.0
         );
+    }
+
+    #[test]
+    fn a_stem_louder_in_the_mix_is_never_moved_by_its_envelopes_one_quieter_may_be() {
+        // A looped part (an 8-hop pattern): the stem's envelope matches the mix's a bar off as
+        // well as in place, and 2 s late by its own burst. Locked in place by the first pass,
+        // 2 dB louder in the mix: that is a gain defect (a misplaced stem only fits quieter),
+        // so no envelope search moves it; fitted 6 dB down, its envelopes are asked.
+        let hop = 480;
+        let burst = |at: usize, len: usize| -> [Vec<f32>; 2] {
+            let mut x = vec![0.0f32; hop * 400];
+            let mut state = 7u64;
+            for (i, v) in x.iter_mut().enumerate() {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let noise = ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5;
+                let on = (at..at + len).contains(&(i / hop)) || (i / hop) % 8 == 0;
+                *v = if on { noise } else { 0.0 };
+            }
+            [x.clone(), x]
+        };
+        let envelope = |audio: &[Vec<f32>; 2]| {
+            let mut e = Envelope::new(hop);
+            e.push(&audio[0], &audio[1]);
+            e
+        };
+        let envelopes = [envelope(&burst(100, 20)), envelope(&burst(300, 20))];
+        let first = |gain_db: f32| Measurements {
+            stems: vec![stem(1, "Lead", gain_db)],
+            ..Measurements::default()
+        };
+        let frames = [hop as u64 * 400; 2];
+        let hot = Alignment::find(&envelopes, &frames, &first(2.0), 48_000);
+        assert_eq!(hot.matches[1], None);
+        assert!(!hot.shifts_anything());
+        let quiet = Alignment::find(&envelopes, &frames, &first(-6.0), 48_000);
+        assert!(quiet.matches[1].is_some());
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! candidate knee; the gain below the knee is the reference. The depth is the reference minus
 //! the median gain of the loudest 1% of blocks (a look-ahead limiter touching a few peaks shows
 //! there even when no level bin above the knee holds enough blocks for a median), and the
-//! agreement is the net share of those loudest blocks below the reference (a sign test: a
-//! missing source scatters gains both ways, compression turns them all down).
+//! agreement is the net share of those loudest blocks below the reference (a sign test, ties
+//! left out: a missing source scatters gains both ways, compression never turns one up).
 
 use crate::dynamics::LevelGainFit;
 
@@ -155,7 +155,14 @@ impl LevelGain {
             reference_db + COMPRESSION_AGREEMENT_MARGIN_DB,
             f32::MAX,
         );
-        let agreement = (below as f64 - above as f64) / taken.max(1) as f64;
+        // A sign test: blocks within the margin of the reference are ties and count for
+        // neither side (a compressor that touches only the peaks leaves some of the loudest
+        // blocks untouched; it never turns one up).
+        let agreement = if below + above > 0 {
+            (below as f64 - above as f64) / (below + above) as f64
+        } else {
+            0.0
+        };
 
         // Above the knee: blocks turned down, and the energy the modelled reduction removes.
         let knee_bin = (((knee_dbfs - LEVEL_MIN_DBFS).max(0.0)) as usize).min(LEVEL_BINS - 1);
@@ -170,8 +177,14 @@ impl LevelGain {
         let mut removed = 0.0;
         for level in 0..LEVEL_BINS {
             let above_knee = (level_centre(level) - knee_dbfs).max(0.0);
-            // The hinge's reduction, capped at the depth measured at the loudest blocks.
-            let reduction_db = (slope * above_knee).min(depth_db.max(0.0));
+            // The hinge's reduction, capped at the depth measured at the loudest blocks; those
+            // blocks themselves are turned down by that depth (a compressor that acts on a few
+            // peaks removes their energy even where no level bin has enough blocks for the
+            // hinge to bend).
+            let mut reduction_db = (slope * above_knee).min(depth_db.max(0.0));
+            if level >= from {
+                reduction_db = depth_db.max(0.0);
+            }
             let lost = 1.0 - 10f64.powf(-f64::from(reduction_db) / 20.0);
             removed += lost * lost * self.level_energy[level];
         }
@@ -316,6 +329,29 @@ mod tests {
         let f = g.fit().unwrap();
         assert!((f.depth_db - 4.0).abs() < 0.2, "{f:?}");
         assert!(f.agreement > 0.99, "{f:?}");
+    }
+
+    #[test]
+    fn a_compressor_on_a_few_peaks_agrees_though_it_leaves_some_untouched() {
+        // Flat below; the 8 loudest blocks: 5 turned down 1.6 dB, 3 barely touched (ties,
+        // within the margin). None is turned up: the sign test agrees fully, and the energy
+        // the 1.6 dB takes from those blocks is what the model explains (the hinge alone,
+        // flat for want of blocks above the knee, would explain none of it).
+        let mut g = history(10, |_| 0.0);
+        for i in 0..8 {
+            g.add(-2.0, if i < 5 { -1.6 } else { -0.05 }, 0.63);
+        }
+        let f = g.fit().unwrap();
+        assert!(f.agreement > 0.99, "{f:?}");
+        assert!((f.depth_db - 1.6).abs() < 0.1, "{f:?}");
+        let lost = 1.0 - 10f64.powf(-f64::from(f.depth_db) / 20.0);
+        let total: f64 = g.level_energy.iter().sum();
+        let expected = 8.0 * 0.63 * lost * lost / total;
+        assert!(
+            (f.explained_share - expected).abs() < 0.1 * expected,
+            "{} vs {expected}",
+            f.explained_share
+        );
     }
 
     #[test]
