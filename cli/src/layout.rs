@@ -62,6 +62,8 @@ pub struct Layout {
     pub name: String,
     /// Its channels, in the file's order.
     pub speakers: Vec<Speaker>,
+    /// Its WAVE_FORMAT_EXTENSIBLE channel mask (0 for mono: no position).
+    pub mask: u32,
 }
 
 /// Masks with a usual name.
@@ -88,6 +90,7 @@ impl Layout {
                 short: "M",
                 long: "mono",
             }],
+            mask: 0,
         }
     }
 
@@ -170,7 +173,11 @@ impl Layout {
                 let shorts: Vec<&str> = speakers.iter().map(|s| s.short).collect();
                 format!("{count} channels ({})", shorts.join(" "))
             });
-        Ok(Self { name, speakers })
+        Ok(Self {
+            name,
+            speakers,
+            mask,
+        })
     }
 
     /// The layout of the file at `path` with `count` channels: from its own channel mask when it
@@ -198,6 +205,17 @@ fn too_many(count: u32) -> String {
     )
 }
 
+/// Sets the channel mask of the WAVE_FORMAT_EXTENSIBLE file at `path` (hound always writes
+/// the first-N-speakers mask). A file of another format is left alone.
+pub fn set_wav_channel_mask(path: &Path, mask: u32) -> std::io::Result<()> {
+    let Some((offset, _)) = find_channel_mask(path) else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    std::io::Write::write_all(&mut file, &mask.to_le_bytes())
+}
+
 /// Chunks walked before giving up on finding `fmt `.
 const MAX_CHUNKS: usize = 64;
 /// WAVE_FORMAT_EXTENSIBLE.
@@ -206,6 +224,11 @@ const FORMAT_EXTENSIBLE: u16 = 0xFFFE;
 /// The channel mask of a RIFF/WAVE file's WAVE_FORMAT_EXTENSIBLE `fmt ` chunk; `None` for any
 /// other file (or one that cannot be read: the decoder names that).
 pub fn wav_channel_mask(path: &Path) -> Option<u32> {
+    find_channel_mask(path).map(|(_, mask)| mask)
+}
+
+/// Where the channel mask of a WAVE_FORMAT_EXTENSIBLE file is (byte offset), and its value.
+fn find_channel_mask(path: &Path) -> Option<(u64, u32)> {
     let mut file = File::open(path).ok()?;
     let mut header = [0u8; 12];
     file.read_exact(&mut header).ok()?;
@@ -226,7 +249,11 @@ pub fn wav_channel_mask(path: &Path) -> Option<u32> {
             if tag != FORMAT_EXTENSIBLE {
                 return None;
             }
-            return Some(u32::from_le_bytes([fmt[20], fmt[21], fmt[22], fmt[23]]));
+            let offset = file.stream_position().ok()? - 4;
+            return Some((
+                offset,
+                u32::from_le_bytes([fmt[20], fmt[21], fmt[22], fmt[23]]),
+            ));
         }
         let padded = i64::from(size) + i64::from(size & 1);
         file.seek(SeekFrom::Current(padded)).ok()?;
@@ -267,7 +294,7 @@ mod tests {
         // 5.1 with side surrounds: the same names as with back surrounds.
         let side = Layout::from_mask(0x60F, 6).unwrap_or_else(|_| Layout::mono());
         let back = Layout::from_mask(0x3F, 6).unwrap_or_else(|_| Layout::mono());
-        assert_eq!(side, back);
+        assert_eq!((&side.name, &side.speakers), (&back.name, &back.speakers));
         // 7.1 wide (front centre pair): hound's default mask for 8 channels.
         let wide = Layout::from_mask(0xFF, 8).unwrap_or_else(|_| Layout::mono());
         assert_eq!(

@@ -18,6 +18,9 @@ const LFE_CORNER_HZ: f32 = 120.0;
 const GAIN_TOLERANCE_DB: f64 = 0.1;
 /// An offset this close to the truth is the exact sample count, in samples.
 const OFFSET_TOLERANCE_SAMPLES: f64 = 0.01;
+/// The mix and each stem rounded to 24 bits apart: their difference is within this of the
+/// truth, in 24-bit steps (half a step per file, five files).
+const ROUNDING_LSB: i32 = 3;
 /// The WAV 7.1 channel mask (L R C LFE, back pair, side pair).
 const MASK_7_1: u32 = 0x63F;
 
@@ -469,4 +472,54 @@ fn a_channel_mask_naming_too_few_speakers_is_refused() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("Song_Mix.wav"), "{}", run.stderr);
     assert!(run.stderr.contains("channel mask 0x7"), "{}", run.stderr);
+}
+
+#[test]
+fn the_difference_stem_of_a_5_1_delivery_has_every_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stems = stems(6);
+    let mix = mix_of(&stems);
+    let bass = index_of("Bass");
+    for x in &mut stems[bass].1[CENTRE] {
+        *x = -*x;
+    }
+    write_delivery(dir.path(), &stems, &mix, None);
+    let out = tempfile::tempdir().unwrap();
+    let residual = out.path().join("Difference.wav");
+    let status = Command::new(env!("CARGO_BIN_EXE_stemcheck"))
+        .args([
+            "check",
+            dir.path().to_str().unwrap(),
+            "--quiet",
+            "--write-residual",
+        ])
+        .arg(&residual)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let mut reader = hound::WavReader::open(&residual).unwrap();
+    assert_eq!(reader.spec().channels, 6);
+    let samples: Vec<i32> = reader.samples::<i32>().map(|s| s.unwrap()).collect();
+    // Integer files at one rate: the difference is exact, up to the rounding of the mix and
+    // of each stem to 24 bits apart. The centre holds twice the Bass's centre (the mix has it,
+    // the stem has it inverted); every other channel is silent.
+    for (c, name) in NAMES_5_1.iter().enumerate() {
+        let written: Vec<i32> = samples.iter().skip(c).step_by(6).copied().collect();
+        if c == CENTRE {
+            let truth: Vec<i32> = stems[bass].1[CENTRE]
+                .iter()
+                .map(|x| -2 * (x.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)
+                .collect();
+            assert_eq!(written.len(), truth.len());
+            let worst = written.iter().zip(&truth).map(|(a, b)| (a - b).abs()).max();
+            assert!(worst <= Some(ROUNDING_LSB), "{name}: {worst:?} LSB");
+        } else {
+            let worst = written.iter().map(|x| x.abs()).max();
+            assert!(worst <= Some(ROUNDING_LSB), "{name}: {worst:?} LSB");
+        }
+    }
+    assert_eq!(
+        stemcheck_cli::layout::wav_channel_mask(&residual),
+        Some(0x3F)
+    );
 }

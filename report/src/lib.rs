@@ -318,3 +318,37 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_without_the_surround_fields_still_reads() {
+        let mut report = Report::new(
+            Source::Files {
+                inputs: vec!["Stems/".into()],
+                profile: "default".into(),
+            },
+            Verdict::Nulls,
+            1.0,
+            48_000.0,
+        );
+        let old = report.to_json();
+        assert!(!old.contains("finding_channels") && !old.contains("\"channels\": ["));
+        let read: Report = serde_json::from_str(&old).expect("an old report reads");
+        assert_eq!(read, report);
+        // And a surround report round-trips.
+        report.layout = Some("5.1".into());
+        report.worst_channel = Some("C".into());
+        report.channels = vec![ChannelResult {
+            name: "C".into(),
+            speaker: "centre".into(),
+            residual_db: -12.5,
+            verdict: Verdict::Fails,
+            stems: vec!["Bass".into()],
+        }];
+        let read: Report = serde_json::from_str(&report.to_json()).expect("it reads back");
+        assert_eq!(read, report);
+    }
+}

@@ -135,11 +135,14 @@ pub fn to_markdown(report: &Report) -> String {
             } else {
                 ""
             };
+            let name = if c.speaker == c.name {
+                escape(&c.name)
+            } else {
+                format!("{} ({})", escape(&c.name), escape(&c.speaker))
+            };
             let _ = writeln!(
                 md,
-                "| {} ({}) | {:.1} dB{worst} | {} | {} |",
-                escape(&c.name),
-                escape(&c.speaker),
+                "| {name} | {:.1} dB{worst} | {} | {} |",
                 c.residual_db,
                 c.verdict.name(),
                 escape(&c.stems.join(", "))
@@ -194,8 +197,13 @@ pub fn to_markdown(report: &Report) -> String {
         let _ = writeln!(md, "## Null test\n");
         let _ = writeln!(
             md,
-            "- Residual (master minus stems): {:.1} dB re master",
-            m.null_residual_db
+            "- Residual (master minus stems): {:.1} dB re master{}",
+            m.null_residual_db,
+            report
+                .worst_channel
+                .as_ref()
+                .map(|c| format!(" (the worst channel, {}; these numbers are its)", escape(c)))
+                .unwrap_or_default()
         );
         let _ = writeln!(md, "- Common lag: {} samples", m.common_lag_samples);
         let _ = writeln!(
