@@ -237,6 +237,7 @@ fn a_clean_5_1_delivery_nulls_on_every_channel() {
     let channels = run.channels();
     let names: Vec<&str> = channels.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(names, NAMES_5_1);
+    eprintln!("clean 5.1 residuals: {channels:?}");
     for (name, residual_db, verdict) in &channels {
         assert_eq!(verdict, "nulls", "{name}");
         // Stems and mix quantised to 24 bits apart: the residual is the 24-bit floor.
@@ -298,6 +299,10 @@ fn a_gain_on_one_channel_of_one_stem_is_measured_on_that_channel() {
     assert_eq!(gain.len(), 1, "{problems:?}");
     assert_eq!(gain[0].stems, ["Harmony"]);
     assert_eq!(gain[0].channels, ["Ls"]);
+    eprintln!(
+        "measured gain: {:+.3} dB (truth {truth_db:+.1})",
+        gain[0].value
+    );
     assert!(
         (gain[0].value - truth_db).abs() <= GAIN_TOLERANCE_DB,
         "{} dB: {}",
@@ -337,6 +342,10 @@ fn an_offset_stem_is_named_to_the_sample_on_every_channel_it_has() {
         .collect();
     assert_eq!(offset.len(), 1, "{problems:?}");
     assert_eq!(offset[0].stems, ["Lead"]);
+    eprintln!(
+        "measured offset: {} samples (truth -{late_samples})",
+        offset[0].value
+    );
     // Late: negative, to the sample (the analysis measures it to a fraction of one).
     assert!(
         (offset[0].value + late_samples as f64).abs() < OFFSET_TOLERANCE_SAMPLES,
@@ -522,4 +531,43 @@ fn the_difference_stem_of_a_5_1_delivery_has_every_channel() {
         stemcheck_cli::layout::wav_channel_mask(&residual),
         Some(0x3F)
     );
+}
+
+#[test]
+fn a_mono_stem_in_a_5_1_delivery_is_compared_on_no_channel_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stems = stems(6);
+    let mix = mix_of(&stems);
+    let lead = index_of("Lead");
+    stems[lead].1.truncate(1);
+    let frames = stems[lead].1[0].len() as u64;
+    write_delivery(dir.path(), &stems, &mix, None);
+    let run = check(dir.path());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_ne!(run.json["verdict"], "nulls");
+    let format: Vec<Row> = run
+        .rows()
+        .into_iter()
+        .filter(|r| r.kind == "format-mismatch")
+        .collect();
+    assert_eq!(format.len(), 1, "{:?}", run.rows());
+    assert!(
+        format[0].message.contains("Song_Lead.wav")
+            && format[0]
+                .message
+                .contains("no channel of the mix was compared with Lead"),
+        "{}",
+        format[0].message
+    );
+    // Its facts still come from reading it: its length, to the sample.
+    let files = run.json["files"].as_array().unwrap();
+    let lead_file = files
+        .iter()
+        .find(|f| f["stem"] == "Lead")
+        .expect("the Lead is listed");
+    assert_eq!(lead_file["length_samples"].as_u64(), Some(frames));
+    // The Lead has content on every channel but the LFE: missing there, so no null.
+    for (name, _, verdict) in run.channels() {
+        assert_eq!(verdict == "nulls", name == "LFE", "{name}: {verdict}");
+    }
 }
