@@ -2,7 +2,8 @@
 //! file is resampled), stream them in lock step through the analysis core (the same one the
 //! plugin runs) while keeping their envelopes, and, when a stem turns out to start seconds early
 //! or late (or to match nothing), stream them once more with that stem shifted. Then add the
-//! file-level delivery findings. Files are read at most twice.
+//! file-level delivery findings. Files are read at most twice. A delivery with more than two
+//! channels is compared one channel at a time through the same passes (see `surround`).
 
 use std::path::PathBuf;
 
@@ -71,7 +72,15 @@ pub fn check_with_timeline(
     if formats.iter().any(|f| f.channels > 2) {
         // Surround: every channel compared on its own (see `surround`).
         drop(readers);
-        return crate::surround::check(inputs, spec, input_names, &paths, &names, &formats);
+        return crate::surround::check(
+            inputs,
+            spec,
+            input_names,
+            &paths,
+            &names,
+            &formats,
+            progress,
+        );
     }
     let analysed = analyse(readers, &paths, &names, spec, progress)?;
     let Analysed {

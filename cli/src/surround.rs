@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use indicatif::{ProgressBar, ProgressStyle};
 use stemcheck_analysis::{Finding, LevelSummary, Measurements, Verdict};
 use stemcheck_report::{ChannelResult, FileInfo, FileRole, Report, Source};
 
@@ -25,6 +26,8 @@ use crate::timeline::ResidualTimeline;
 
 /// A stem whose peak on a channel is below this carries nothing there, in dBFS.
 const SILENT_PEAK_DBFS: f32 = -120.0;
+/// How often the progress spinner turns, in ms.
+const PROGRESS_TICK_MS: u64 = 120;
 /// Frames read per step when a file takes part in no channel's comparison.
 const WATCH_BLOCK_FRAMES: usize = 8192;
 
@@ -48,7 +51,7 @@ struct ChannelRun {
 }
 
 /// Checks a delivery whose files (`paths`, the mix first, with their `names` and `formats`)
-/// have more than two channels.
+/// have more than two channels. `progress` shows the channels done on stderr.
 pub(crate) fn check(
     inputs: &Inputs,
     spec: &Spec,
@@ -56,6 +59,7 @@ pub(crate) fn check(
     paths: &[PathBuf],
     names: &[Option<String>],
     formats: &[Format],
+    progress: bool,
 ) -> Result<(Report, ResidualTimeline), InputError> {
     let layout = formats[0].layout.clone();
     let plans: Vec<ChannelPlan> = layout
@@ -72,9 +76,28 @@ pub(crate) fn check(
             ChannelPlan { speaker, members }
         })
         .collect();
-    let runs = in_parallel(&plans, |plan| analyse_channel(plan, paths, names, spec))
-        .into_iter()
-        .collect::<Result<Vec<ChannelRun>, InputError>>()?;
+    let bar = progress.then(|| {
+        let bar = ProgressBar::new(plans.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} channels {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("of {} files ({})", paths.len(), layout.name));
+        bar.enable_steady_tick(std::time::Duration::from_millis(PROGRESS_TICK_MS));
+        bar
+    });
+    let runs = in_parallel(&plans, |plan| {
+        let run = analyse_channel(plan, paths, names, spec);
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+        run
+    })
+    .into_iter()
+    .collect::<Result<Vec<ChannelRun>, InputError>>()?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     let rate = runs.first().map_or(formats[0].sample_rate_hz, |r| r.rate);
     let reference = runs
         .first()
