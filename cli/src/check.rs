@@ -2,7 +2,8 @@
 //! file is resampled), stream them in lock step through the analysis core (the same one the
 //! plugin runs) while keeping their envelopes, and, when a stem turns out to start seconds early
 //! or late (or to match nothing), stream them once more with that stem shifted. Then add the
-//! file-level delivery findings. Files are read at most twice.
+//! file-level delivery findings. Files are read at most twice. A delivery with more than two
+//! channels is compared one channel at a time through the same passes (see `surround`).
 
 use std::path::PathBuf;
 
@@ -26,18 +27,18 @@ const READ_AHEAD_BLOCKS: usize = 4;
 const BLOCK_FRAMES: usize = 8192;
 
 /// What one pass over the files leaves.
-struct Pass {
-    analyzer: Analyzer,
+pub(crate) struct Pass {
+    pub(crate) analyzer: Analyzer,
     /// Per file (the mix first).
-    watches: Vec<FileWatch>,
+    pub(crate) watches: Vec<FileWatch>,
     /// Per file, when asked for.
     envelopes: Option<Vec<Envelope>>,
     /// Every stem's coherence with the mix, as placed in the pass (the shifted pass only).
     coherence: Option<Coherence>,
     /// Per file: whether it was resampled.
-    resampled: Vec<bool>,
+    pub(crate) resampled: Vec<bool>,
     /// The residual over the analysed audio (for `--plot`).
-    timeline: ResidualTimeline,
+    pub(crate) timeline: ResidualTimeline,
 }
 
 /// Runs the check. `progress` shows a bar on stderr.
@@ -68,95 +69,27 @@ pub fn check_with_timeline(
         .collect();
     let readers = open_all(&paths)?;
     let formats: Vec<Format> = readers.iter().map(|r| r.format.clone()).collect();
-    let reference = reference_format(&formats);
-    // The stems' rate; but a mix at a lower rate holds nothing above its Nyquist, so the stems
-    // are brought down to it rather than the mix up (which would leave the stems' top band as
-    // a residual no delivery defect explains).
-    let rate = reference.sample_rate_hz.min(formats[0].sample_rate_hz);
-    let config = AnalyzerConfig {
-        true_peak_limit_dbtp: spec.true_peak_limit_dbtp,
-        usual_min_stems: spec.min_stems,
-        usual_max_stems: spec.max_stems,
-        ..AnalyzerConfig::default()
-    };
-    // The mix's length at the analysis rate, as declared (for the progress bar and the hop).
-    let total_frames = formats[0].declared_frames.map(|f| {
-        (f as f64 * f64::from(rate) / f64::from(formats[0].sample_rate_hz)).round() as u64
-    });
-    let hop = align::hop_frames(rate, total_frames);
-    let bar = match total_frames {
-        Some(total) if progress && total > 0 => {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {bar:40} {percent:>3}% {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.set_message(format!("checking {} files", paths.len()));
-            Some(bar)
-        }
-        _ => None,
-    };
-
-    let mut alignment = Alignment::unchanged(paths.len());
-    let first = run_pass(
-        readers,
-        &alignment,
-        None,
-        rate,
-        &config,
-        &names,
-        Some(hop),
-        bar.as_ref(),
-    )?;
-    let nulls = first
-        .analyzer
-        .findings()
-        .iter()
-        .any(|f| f.kind == FindingKind::Nulls);
-    let pass = match &first.envelopes {
-        // A delivery that nulls is aligned: nothing to search.
-        Some(envelopes) if !nulls => {
-            let frames: Vec<u64> = first
-                .watches
-                .iter()
-                .zip(&formats)
-                .map(|(w, f)| {
-                    (w.frames_read as f64 * f64::from(rate) / f64::from(f.sample_rate_hz)).round()
-                        as u64
-                })
-                .collect();
-            alignment =
-                Alignment::find(envelopes, &frames, first.analyzer.last_measurements(), rate);
-            if alignment.shifts_anything() {
-                let span = alignment.covered_span(&frames);
-                if let Some(bar) = &bar {
-                    bar.reset();
-                    bar.set_message("aligning the offset files and checking again");
-                }
-                let readers = open_all(&paths)?;
-                let second = run_pass(
-                    readers,
-                    &alignment,
-                    span,
-                    rate,
-                    &config,
-                    &names,
-                    None,
-                    bar.as_ref(),
-                )?;
-                if let Some(coherence) = &second.coherence {
-                    alignment.confirm(coherence, second.analyzer.last_measurements());
-                }
-                second
-            } else {
-                first
-            }
-        }
-        _ => first,
-    };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if formats.iter().any(|f| f.channels > 2) {
+        // Surround: every channel compared on its own (see `surround`).
+        drop(readers);
+        return crate::surround::check(
+            inputs,
+            spec,
+            input_names,
+            &paths,
+            &names,
+            &formats,
+            progress,
+        );
     }
+    let analysed = analyse(readers, &paths, &names, spec, progress)?;
+    let Analysed {
+        pass,
+        alignment,
+        rate,
+        config,
+        reference,
+    } = analysed;
 
     let facts: Vec<FileFacts> = paths
         .iter()
@@ -236,9 +169,146 @@ pub fn check_with_timeline(
         rate as f32,
     );
     report.files = files;
+    report.layout = Some(facts[0].format.layout.name.clone());
     report.findings = findings;
     report.measurements = Some(measurements);
     Ok((report, pass.timeline))
+}
+
+/// What the audio comparison of one set of files leaves (the mix first).
+pub(crate) struct Analysed {
+    pub(crate) pass: Pass,
+    pub(crate) alignment: Alignment,
+    /// The analysis rate, in Hz.
+    pub(crate) rate: u32,
+    pub(crate) config: AnalyzerConfig,
+    pub(crate) reference: delivery::Reference,
+}
+
+/// Streams `readers` (opened on `paths`, the mix first; each maybe on one selected channel)
+/// through the analysis: a first pass, and a second with the offset files shifted if the first
+/// found any. Files are read at most twice.
+pub(crate) fn analyse(
+    readers: Vec<AudioReader>,
+    paths: &[PathBuf],
+    names: &[Option<String>],
+    spec: &Spec,
+    progress: bool,
+) -> Result<Analysed, InputError> {
+    let readers_channels: Vec<Option<usize>> = readers.iter().map(|r| r.selected()).collect();
+    let formats: Vec<Format> = readers.iter().map(|r| r.format.clone()).collect();
+    let reference = reference_format(&formats);
+    // The stems' rate; but a mix at a lower rate holds nothing above its Nyquist, so the stems
+    // are brought down to it rather than the mix up (which would leave the stems' top band as
+    // a residual no delivery defect explains).
+    let rate = reference.sample_rate_hz.min(formats[0].sample_rate_hz);
+    let config = AnalyzerConfig {
+        true_peak_limit_dbtp: spec.true_peak_limit_dbtp,
+        usual_min_stems: spec.min_stems,
+        usual_max_stems: spec.max_stems,
+        ..AnalyzerConfig::default()
+    };
+    // The mix's length at the analysis rate, as declared (for the progress bar and the hop).
+    let total_frames = formats[0].declared_frames.map(|f| {
+        (f as f64 * f64::from(rate) / f64::from(formats[0].sample_rate_hz)).round() as u64
+    });
+    let hop = align::hop_frames(rate, total_frames);
+    let bar = match total_frames {
+        Some(total) if progress && total > 0 => {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {bar:40} {percent:>3}% {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_message(format!("checking {} files", paths.len()));
+            Some(bar)
+        }
+        _ => None,
+    };
+
+    let mut alignment = Alignment::unchanged(paths.len());
+    let first = run_pass(
+        readers,
+        &alignment,
+        None,
+        rate,
+        &config,
+        names,
+        Some(hop),
+        bar.as_ref(),
+    )?;
+    let nulls = first
+        .analyzer
+        .findings()
+        .iter()
+        .any(|f| f.kind == FindingKind::Nulls);
+    let pass = match &first.envelopes {
+        // A delivery that nulls is aligned: nothing to search.
+        Some(envelopes) if !nulls => {
+            let frames: Vec<u64> = first
+                .watches
+                .iter()
+                .zip(&formats)
+                .map(|(w, f)| {
+                    (w.frames_read as f64 * f64::from(rate) / f64::from(f.sample_rate_hz)).round()
+                        as u64
+                })
+                .collect();
+            alignment =
+                Alignment::find(envelopes, &frames, first.analyzer.last_measurements(), rate);
+            if alignment.shifts_anything() {
+                let span = alignment.covered_span(&frames);
+                if let Some(bar) = &bar {
+                    bar.reset();
+                    bar.set_message("aligning the offset files and checking again");
+                }
+                let readers = reopen(paths, &readers_channels)?;
+                let second = run_pass(
+                    readers,
+                    &alignment,
+                    span,
+                    rate,
+                    &config,
+                    names,
+                    None,
+                    bar.as_ref(),
+                )?;
+                if let Some(coherence) = &second.coherence {
+                    alignment.confirm(coherence, second.analyzer.last_measurements());
+                }
+                second
+            } else {
+                first
+            }
+        }
+        _ => first,
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+
+    Ok(Analysed {
+        pass,
+        alignment,
+        rate,
+        config,
+        reference,
+    })
+}
+
+/// Opens `paths` again, each on the channel it was read on.
+fn reopen(paths: &[PathBuf], channels: &[Option<usize>]) -> Result<Vec<AudioReader>, InputError> {
+    paths
+        .iter()
+        .zip(channels)
+        .map(|(p, c)| {
+            let mut reader = AudioReader::open(p)?;
+            if let Some(c) = c {
+                reader.select_channel(*c)?;
+            }
+            Ok(reader)
+        })
+        .collect()
 }
 
 fn open_all(paths: &[PathBuf]) -> Result<Vec<AudioReader>, InputError> {
@@ -260,7 +330,7 @@ fn run_pass(
     bar: Option<&ProgressBar>,
 ) -> Result<Pass, InputError> {
     let mix_path = readers[0].path.clone();
-    let channels: Vec<u32> = readers.iter().map(|r| r.format.channels).collect();
+    let channels: Vec<u32> = readers.iter().map(AudioReader::analysed_channels).collect();
     let streams = readers
         .into_iter()
         .enumerate()

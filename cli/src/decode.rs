@@ -52,6 +52,8 @@ pub struct Format {
     pub sample_rate_hz: u32,
     /// Number of channels (1 to 8).
     pub channels: u32,
+    /// Which speaker each channel feeds.
+    pub layout: crate::layout::Layout,
     /// Bit depth of the stored samples, in bits.
     pub bits_per_sample: u32,
     /// "int" or "float".
@@ -69,8 +71,11 @@ pub struct AudioReader {
     reader: Box<dyn FormatReader>,
     decoder: Box<dyn Decoder>,
     track_id: u32,
-    /// Decoded but not yet handed out, planar.
-    pending: [Vec<f32>; 2],
+    /// Decoded but not yet handed out, planar: one plane per channel of the file.
+    pending: Vec<Vec<f32>>,
+    /// The one channel handed out (as a mono signal), or `None` for the file's first two (a
+    /// mono file fills both).
+    selected: Option<usize>,
     pending_start: usize,
     sample_buffer: Option<SampleBuffer<f32>>,
     finished: bool,
@@ -144,12 +149,8 @@ impl AudioReader {
             .map(|c| c.count() as u32)
             .filter(|&c| c > 0)
             .ok_or_else(|| input_error(path, "has no channels"))?;
-        if channels > 8 {
-            return Err(input_error(
-                path,
-                format!("has {channels} channels; stems are mono or stereo"),
-            ));
-        }
+        let layout =
+            crate::layout::Layout::of_file(path, channels).map_err(|m| input_error(path, m))?;
         let codec = params.codec;
         let float = codec == symphonia::core::codecs::CODEC_TYPE_PCM_F32LE
             || codec == symphonia::core::codecs::CODEC_TYPE_PCM_F32BE
@@ -178,6 +179,7 @@ impl AudioReader {
             format: Format {
                 sample_rate_hz,
                 channels,
+                layout,
                 bits_per_sample,
                 sample_format: if float { "float" } else { "int" },
                 declared_frames,
@@ -185,7 +187,8 @@ impl AudioReader {
             track_id: track.id,
             reader,
             decoder,
-            pending: [Vec::new(), Vec::new()],
+            pending: vec![Vec::new(); channels as usize],
+            selected: None,
             pending_start: 0,
             sample_buffer: None,
             finished: false,
@@ -193,8 +196,40 @@ impl AudioReader {
         })
     }
 
-    /// Reads up to `max_frames` into `out` (left, right; a mono file fills both). Returns the
-    /// frames read: fewer than asked only at the end of the file.
+    /// Hands out only channel `channel` (0-based, in the file's order), as a mono signal: the
+    /// checker compares a multichannel delivery one channel at a time. Out of range: an error.
+    pub fn select_channel(&mut self, channel: usize) -> Result<(), InputError> {
+        if channel >= self.pending.len() {
+            return Err(input_error(
+                &self.path,
+                format!(
+                    "has no channel {} (it has {})",
+                    channel + 1,
+                    self.pending.len()
+                ),
+            ));
+        }
+        self.selected = Some(channel);
+        Ok(())
+    }
+
+    /// The channel handed out alone, if one was selected.
+    pub fn selected(&self) -> Option<usize> {
+        self.selected
+    }
+
+    /// Channels handed out as the analysis takes them: 1 for a mono file or a selected channel,
+    /// else 2.
+    pub fn analysed_channels(&self) -> u32 {
+        if self.selected.is_some() {
+            1
+        } else {
+            self.format.channels.min(2)
+        }
+    }
+
+    /// Reads up to `max_frames` into `out` (left, right; a mono file, or the selected channel,
+    /// fills both). Returns the frames read: fewer than asked only at the end of the file.
     pub fn read(
         &mut self,
         out: &mut [Vec<f32>; 2],
@@ -202,13 +237,17 @@ impl AudioReader {
     ) -> Result<usize, InputError> {
         out[0].clear();
         out[1].clear();
+        let (left, right) = match self.selected {
+            Some(c) => (c, c),
+            None => (0, if self.pending.len() > 1 { 1 } else { 0 }),
+        };
         while out[0].len() < max_frames {
             let available = self.pending[0].len() - self.pending_start;
             if available > 0 {
                 let take = available.min(max_frames - out[0].len());
                 let range = self.pending_start..self.pending_start + take;
-                out[0].extend_from_slice(&self.pending[0][range.clone()]);
-                out[1].extend_from_slice(&self.pending[1][range]);
+                out[0].extend_from_slice(&self.pending[left][range.clone()]);
+                out[1].extend_from_slice(&self.pending[right][range]);
                 self.pending_start += take;
                 continue;
             }
@@ -267,10 +306,10 @@ impl AudioReader {
     }
 }
 
-/// Copies a decoded packet into `pending` as planar left/right (mono fills both).
+/// Copies a decoded packet into `pending`, one plane per channel.
 fn store(
     sample_buffer: &mut Option<SampleBuffer<f32>>,
-    pending: &mut [Vec<f32>; 2],
+    pending: &mut [Vec<f32>],
     decoded: AudioBufferRef<'_>,
 ) {
     let spec: SignalSpec = *decoded.spec();
@@ -288,13 +327,18 @@ fn store(
     };
     buffer.copy_interleaved_ref(decoded);
     let samples = buffer.samples();
-    pending[0].clear();
-    pending[1].clear();
+    for plane in pending.iter_mut() {
+        plane.clear();
+    }
     for frame in samples.chunks(channels).take(frames) {
-        let left = frame[0];
-        let right = if channels > 1 { frame[1] } else { left };
-        pending[0].push(left);
-        pending[1].push(right);
+        for (plane, &x) in pending.iter_mut().zip(frame) {
+            plane.push(x);
+        }
+    }
+    // A packet with fewer channels than the file declared: its missing planes are silent.
+    let frames_kept = pending.first().map_or(0, Vec::len);
+    for plane in pending.iter_mut() {
+        plane.resize(frames_kept, 0.0);
     }
 }
 

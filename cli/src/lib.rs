@@ -8,7 +8,9 @@ mod coherence;
 pub mod decode;
 pub mod delivery;
 pub mod each;
+mod groups;
 pub mod inputs;
+pub mod layout;
 mod offsets;
 pub mod output;
 pub mod plot;
@@ -16,6 +18,7 @@ pub mod profile;
 pub mod residual_out;
 pub mod riff;
 mod stream;
+mod surround;
 pub mod timeline;
 
 use std::path::PathBuf;

@@ -115,11 +115,11 @@ pub fn write_residual(
     let paths: Vec<PathBuf> = std::iter::once(inputs.mix.clone())
         .chain(inputs.stems.iter().cloned())
         .collect();
-    let readers = paths
+    let probed = paths
         .iter()
         .map(|p| AudioReader::open(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let formats: Vec<Format> = readers.iter().map(|r| r.format.clone()).collect();
+    let formats: Vec<Format> = probed.iter().map(|r| r.format.clone()).collect();
     let reference = reference_format(&formats);
     let rate_hz = report.sample_rate_hz.round() as u32;
     let storage = Storage::of(reference.bits_per_sample, reference.sample_format);
@@ -132,13 +132,50 @@ pub fn write_residual(
         }),
     };
     let dithered = !exact;
-    let channels = formats[0].channels.clamp(1, 2);
+    let layout = &formats[0].layout;
+    let surround = formats.iter().any(|f| f.channels > 2);
+    let channels = if surround {
+        layout.count() as u32
+    } else {
+        formats[0].channels.clamp(1, 2)
+    };
     let delays = stem_delays(report);
-    let mut streams = readers
-        .into_iter()
-        .zip(&delays)
-        .map(|(r, &d)| TrackStream::new(r, rate_hz, d))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The lanes: files streamed together, the mix first, and which of their planes go to which
+    // output channel. Mono and stereo: one lane of whole files. Surround: one lane per channel
+    // of the mix, of that channel of the mix and of every stem that has it (by speaker name).
+    let mut lanes: Vec<Lane> = Vec::new();
+    if surround {
+        drop(probed);
+        for (k, speaker) in layout.speakers.iter().enumerate() {
+            let mut streams = Vec::new();
+            for (i, (p, f)) in paths.iter().zip(&formats).enumerate() {
+                let channel = if i == 0 {
+                    Some(k)
+                } else {
+                    f.layout.index_of(speaker.short)
+                };
+                if let Some(c) = channel {
+                    let mut reader = AudioReader::open(p)?;
+                    reader.select_channel(c)?;
+                    streams.push(TrackStream::new(reader, rate_hz, delays[i])?);
+                }
+            }
+            lanes.push(Lane {
+                streams,
+                outputs: vec![(0, k)],
+            });
+        }
+    } else {
+        let streams = probed
+            .into_iter()
+            .zip(&delays)
+            .map(|(r, &d)| TrackStream::new(r, rate_hz, d))
+            .collect::<Result<Vec<_>, _>>()?;
+        lanes.push(Lane {
+            streams,
+            outputs: (0..channels as usize).map(|c| (c, c)).collect(),
+        });
+    }
 
     let write_error = |e: &dyn std::fmt::Display| InputError {
         path: path.to_path_buf(),
@@ -172,24 +209,35 @@ pub fn write_residual(
         let mut rng = SmallRng::seed_from_u64(DITHER_SEED);
         let mut mix = [Vec::new(), Vec::new()];
         let mut stem = [Vec::new(), Vec::new()];
-        let mut difference = [Vec::<f64>::new(), Vec::new()];
+        let mut difference = vec![Vec::<f64>::new(); channels as usize];
         loop {
-            let (first, rest) = streams.split_at_mut(1);
-            let frames = first[0].read(&mut mix, BLOCK_FRAMES)?;
-            if frames == 0 {
-                break;
-            }
-            for c in 0..2 {
-                difference[c].clear();
-                difference[c].extend(mix[c].iter().map(|&x| f64::from(x)));
-            }
-            for s in rest.iter_mut() {
-                let got = s.read(&mut stem, frames)?;
-                for c in 0..2 {
-                    for (d, &x) in difference[c].iter_mut().zip(&stem[c][..got]) {
-                        *d -= f64::from(x);
+            // The mix's length rules: every lane reads as many frames as the first lane's mix.
+            let mut frames = BLOCK_FRAMES;
+            for (index, lane) in lanes.iter_mut().enumerate() {
+                let (first, rest) = lane.streams.split_at_mut(1);
+                let got = first[0].read(&mut mix, frames)?;
+                if index == 0 {
+                    frames = got;
+                }
+                for &(plane, c) in &lane.outputs {
+                    difference[c].clear();
+                    difference[c].extend(mix[plane].iter().map(|&x| f64::from(x)));
+                    difference[c].resize(frames, 0.0);
+                }
+                if frames == 0 {
+                    break;
+                }
+                for s in rest.iter_mut() {
+                    let got = s.read(&mut stem, frames)?;
+                    for &(plane, c) in &lane.outputs {
+                        for (d, &x) in difference[c].iter_mut().zip(&stem[plane][..got]) {
+                            *d -= f64::from(x);
+                        }
                     }
                 }
+            }
+            if frames == 0 {
+                break;
             }
             for i in 0..frames {
                 for d in difference.iter().take(channels as usize) {
@@ -222,6 +270,9 @@ pub fn write_residual(
             }
         }
         writer.finalize().map_err(|e| write_error(&e))?;
+        if surround {
+            crate::layout::set_wav_channel_mask(&temp, layout.mask).map_err(|e| write_error(&e))?;
+        }
         std::fs::File::open(&temp)
             .and_then(|f| f.sync_all())
             .map_err(|e| write_error(&e))?;
@@ -266,6 +317,13 @@ pub fn write_residual(
             .collect(),
         holds,
     })
+}
+
+/// Files streamed together for the difference, the mix first, and which plane of their blocks
+/// goes to which output channel: (plane, output channel).
+struct Lane {
+    streams: Vec<TrackStream>,
+    outputs: Vec<(usize, usize)>,
 }
 
 /// Peak and RMS of what was written.

@@ -217,6 +217,35 @@ pub struct Report {
     /// Checker only, with `--write-residual`: the difference stem written (absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub residual_file: Option<ResidualFile>,
+    /// Checker only: the mix's channel layout ("stereo", "5.1", "7.1").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    /// Checker only, deliveries of more than two channels: each channel of the mix's layout
+    /// compared on its own, in the file's order (empty for mono and stereo).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelResult>,
+    /// With `channels`: the channel whose residual is the worst, the one `measurements` are of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst_channel: Option<String>,
+    /// With `channels`, one entry per finding (same order as `findings`): the channels it
+    /// concerns by short name (`["C"]`); empty for a finding about whole files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finding_channels: Vec<Vec<String>>,
+}
+
+/// One channel of a surround delivery, compared on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelResult {
+    /// Its short name ("L", "C", "LFE", "Ls").
+    pub name: String,
+    /// Its long name ("centre", "left surround").
+    pub speaker: String,
+    /// The residual (mix minus stems) of this channel, in dB re the mix's channel.
+    pub residual_db: f32,
+    /// This channel's answer.
+    pub verdict: Verdict,
+    /// The stems compared on this channel (the stems that have it).
+    pub stems: Vec<String>,
 }
 
 /// The difference stem the checker wrote: the mix minus the stems' sum, the stems lined up by
@@ -267,7 +296,16 @@ impl Report {
             coverage: None,
             live_group: None,
             residual_file: None,
+            layout: None,
+            channels: Vec::new(),
+            worst_channel: None,
+            finding_channels: Vec::new(),
         }
+    }
+
+    /// The channels finding `index` concerns (empty: whole files, or a mono/stereo delivery).
+    pub fn channels_of(&self, index: usize) -> &[String] {
+        self.finding_channels.get(index).map_or(&[], Vec::as_slice)
     }
 
     /// The most severe finding's severity, if any.
@@ -278,5 +316,39 @@ impl Report {
     /// JSON, pretty-printed.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_without_the_surround_fields_still_reads() {
+        let mut report = Report::new(
+            Source::Files {
+                inputs: vec!["Stems/".into()],
+                profile: "default".into(),
+            },
+            Verdict::Nulls,
+            1.0,
+            48_000.0,
+        );
+        let old = report.to_json();
+        assert!(!old.contains("finding_channels") && !old.contains("\"channels\": ["));
+        let read: Report = serde_json::from_str(&old).expect("an old report reads");
+        assert_eq!(read, report);
+        // And a surround report round-trips.
+        report.layout = Some("5.1".into());
+        report.worst_channel = Some("C".into());
+        report.channels = vec![ChannelResult {
+            name: "C".into(),
+            speaker: "centre".into(),
+            residual_db: -12.5,
+            verdict: Verdict::Fails,
+            stems: vec!["Bass".into()],
+        }];
+        let read: Report = serde_json::from_str(&report.to_json()).expect("it reads back");
+        assert_eq!(read, report);
     }
 }

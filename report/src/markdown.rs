@@ -68,7 +68,7 @@ pub fn to_markdown(report: &Report) -> String {
     if report.findings.is_empty() {
         let _ = writeln!(md, "None.\n");
     }
-    for f in &report.findings {
+    for (index, f) in report.findings.iter().enumerate() {
         let icon = match f.severity {
             Severity::Error => "❌",
             Severity::Warning => "⚠️",
@@ -78,6 +78,12 @@ pub fn to_markdown(report: &Report) -> String {
             String::new()
         } else {
             format!(" — {}", f.stems.join(", "))
+        };
+        let channels = report.channels_of(index);
+        let stems = if channels.is_empty() {
+            stems
+        } else {
+            format!("{stems} [{}]", channels.join(", "))
         };
         let when = f
             .time_range_s
@@ -113,6 +119,33 @@ pub fn to_markdown(report: &Report) -> String {
                 file.length_samples,
                 file.peak_dbfs,
                 file.true_peak_dbtp
+            );
+        }
+        md.push('\n');
+    }
+    if !report.channels.is_empty() {
+        let _ = writeln!(
+            md,
+            "## Channels\n\nLayout: {}; every channel compared on its own.\n\n| Channel | Residual | Verdict | Stems compared |\n|---|---|---|---|",
+            report.layout.as_deref().unwrap_or("-")
+        );
+        for c in &report.channels {
+            let worst = if report.worst_channel.as_deref() == Some(c.name.as_str()) {
+                " (worst)"
+            } else {
+                ""
+            };
+            let name = if c.speaker == c.name {
+                escape(&c.name)
+            } else {
+                format!("{} ({})", escape(&c.name), escape(&c.speaker))
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {:.1} dB{worst} | {} | {} |",
+                c.residual_db,
+                c.verdict.name(),
+                escape(&c.stems.join(", "))
             );
         }
         md.push('\n');
@@ -164,8 +197,13 @@ pub fn to_markdown(report: &Report) -> String {
         let _ = writeln!(md, "## Null test\n");
         let _ = writeln!(
             md,
-            "- Residual (master minus stems): {:.1} dB re master",
-            m.null_residual_db
+            "- Residual (master minus stems): {:.1} dB re master{}",
+            m.null_residual_db,
+            report
+                .worst_channel
+                .as_ref()
+                .map(|c| format!(" (the worst channel, {}; these numbers are its)", escape(c)))
+                .unwrap_or_default()
         );
         let _ = writeln!(md, "- Common lag: {} samples", m.common_lag_samples);
         let _ = writeln!(

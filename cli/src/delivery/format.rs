@@ -9,6 +9,7 @@ use stemcheck_analysis::{Finding, Severity, Unit};
 
 use super::{Delivery, Rule, file_finding};
 use crate::decode::Format;
+use crate::layout::Layout;
 
 /// What the stems agree on (their majority; on a tie, the mix's value if it is among the tied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,38 @@ fn rate_problem(d: &Delivery<'_>, t: &super::FileFacts) -> Option<String> {
     })
 }
 
+/// What differs between a stem's channel `layout` and the mix's (more than two channels on one
+/// side): both layouts, and the channels that were therefore not compared. Channels are matched
+/// by speaker name (a surround check compares each of the mix's channels with the stems that
+/// have it).
+fn layout_problem(layout: &Layout, mix: &Layout, name: &str) -> String {
+    let absent = |from: &Layout, within: &Layout| -> Vec<&'static str> {
+        from.speakers
+            .iter()
+            .filter(|s| within.index_of(s.short).is_none())
+            .map(|s| s.short)
+            .collect()
+    };
+    let lacking = absent(mix, layout);
+    let extra = absent(layout, mix);
+    let mut text = format!("{} while the mix is {}", layout.describe(), mix.describe());
+    if lacking.len() == mix.count() {
+        text.push_str(&format!(": no channel of the mix was compared with {name}"));
+    } else if !lacking.is_empty() {
+        text.push_str(&format!(
+            ": the mix's {} channel(s) were compared without {name} (not a null test of {name} there)",
+            lacking.join(" ")
+        ));
+    }
+    if !extra.is_empty() {
+        text.push_str(&format!(
+            "; its {} channel(s) were not compared (the mix has none)",
+            extra.join(" ")
+        ));
+    }
+    text
+}
+
 /// Sample rate, bit depth, sample format, channels and container: against the stems' majority
 /// and the profile. One finding per odd file; its value is the file's bit depth in bits when
 /// that is odd (never a rate), else its rate in Hz.
@@ -109,11 +142,13 @@ pub(super) fn format_findings(d: &Delivery<'_>) -> Vec<Finding> {
                 f.bits_per_sample, f.sample_format, r.bits_per_sample, r.sample_format
             ));
         }
-        if !t.is_mix() && f.channels != mix.channels {
+        if !t.is_mix() && f.channels <= 2 && mix.channels <= 2 && f.channels != mix.channels {
             problems.push(format!(
                 "{} channel(s) while the mix has {}",
                 f.channels, mix.channels
             ));
+        } else if !t.is_mix() && f.layout != mix.layout {
+            problems.push(layout_problem(&f.layout, &mix.layout, &t.name()));
         }
         let off_profile = spec.formats.is_some_and(|formats| {
             !formats
@@ -203,6 +238,7 @@ mod tests {
             format: Format {
                 sample_rate_hz: rate,
                 channels: 2,
+                layout: Layout::stereo(),
                 bits_per_sample: bits,
                 sample_format: "int",
                 declared_frames: None,
