@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use stemcheck_analysis::StemInput;
-use stemcheck_analysis::{Analyzer, AnalyzerConfig, Block, FindingKind, SignalAudio, Verdict};
+use stemcheck_analysis::{
+    Analyzer, AnalyzerConfig, Block, Finding, FindingKind, SignalAudio, Verdict,
+};
 use stemcheck_report::{FileInfo, FileRole, Report, Source};
 
 use crate::align::{self, Envelope};
@@ -83,18 +85,12 @@ pub fn check_with_timeline(
         );
     }
     let analysed = analyse(readers, &paths, &names, spec, progress)?;
-    let Analysed {
-        pass,
-        alignment,
-        rate,
-        config,
-        reference,
-    } = analysed;
+    let (rate, reference) = (analysed.rate, analysed.reference);
 
     let facts: Vec<FileFacts> = paths
         .iter()
         .zip(&formats)
-        .zip(&pass.watches)
+        .zip(&analysed.pass.watches)
         .zip(&names)
         .map(|(((path, format), watch), name)| FileFacts {
             path: path.clone(),
@@ -112,16 +108,10 @@ pub fn check_with_timeline(
         reference,
         analysis_rate_hz: rate,
     });
-    let measurements = pass.analyzer.last_measurements().clone();
     let display: Vec<String> = facts.iter().map(FileFacts::name).collect();
-    findings.extend(alignment.findings(&measurements, &display, rate));
-    findings.extend(offsets::adjust_analysis_findings(
-        pass.analyzer.findings(),
-        &alignment,
-        &display,
-        config.true_peak_limit_dbtp,
-        measurements.sample_rate_hz,
-    ));
+    findings.extend(analysed.findings(&display));
+    let Analysed { pass, .. } = analysed;
+    let measurements = pass.analyzer.last_measurements().clone();
     if pass.resampled.iter().any(|&r| r) {
         offsets::allow_for_resampling(&mut findings);
     }
@@ -131,48 +121,67 @@ pub fn check_with_timeline(
     let files = facts
         .iter()
         .enumerate()
-        .map(|(index, t)| {
-            let levels = if index == 0 {
-                measurements.master_levels
-            } else {
-                measurements
-                    .stems
-                    .iter()
-                    .find(|s| s.id == index as u32)
-                    .map(|s| s.levels)
-            };
-            FileInfo {
-                path: t.path.display().to_string(),
-                role: if index == 0 {
-                    FileRole::Mix
-                } else {
-                    FileRole::Stem
-                },
-                stem: t.stem.clone(),
-                sample_rate_hz: t.format.sample_rate_hz,
-                bit_depth: t.format.bits_per_sample,
-                sample_format: t.format.sample_format.to_string(),
-                channels: t.format.channels,
-                length_samples: t.frames_read,
-                peak_dbfs: levels.map_or(f32::NAN, |l| l.peak_dbfs),
-                true_peak_dbtp: levels.map_or(f32::NAN, |l| l.true_peak_dbtp),
-            }
-        })
+        .map(|(index, t)| file_info(index, t, levels_in(&measurements, index)))
         .collect();
-    let mut report = Report::new(
-        Source::Files {
-            inputs: input_names,
-            profile: spec.name.to_string(),
-        },
-        Verdict::of(&findings),
-        facts[0].frames_read as f64 / f64::from(facts[0].format.sample_rate_hz),
-        rate as f32,
-    );
+    let mut report = files_report(input_names, spec, &findings, &facts[0], rate);
     report.files = files;
     report.layout = Some(facts[0].format.layout.name.clone());
     report.findings = findings;
     report.measurements = Some(measurements);
     Ok((report, pass.timeline))
+}
+
+/// A file's peak and true peak as the analysis measured them (`index`: the mix first), in
+/// dBFS and dBTP.
+pub(crate) fn levels_in(m: &stemcheck_analysis::Measurements, index: usize) -> Option<(f32, f32)> {
+    let levels = if index == 0 {
+        m.master_levels
+    } else {
+        m.stems
+            .iter()
+            .find(|s| s.id == index as u32)
+            .map(|s| s.levels)
+    };
+    levels.map(|l| (l.peak_dbfs, l.true_peak_dbtp))
+}
+
+/// The report's entry for file `index` (the mix first), with its peak and true peak.
+pub(crate) fn file_info(index: usize, t: &FileFacts, levels: Option<(f32, f32)>) -> FileInfo {
+    FileInfo {
+        path: t.path.display().to_string(),
+        role: if index == 0 {
+            FileRole::Mix
+        } else {
+            FileRole::Stem
+        },
+        stem: t.stem.clone(),
+        sample_rate_hz: t.format.sample_rate_hz,
+        bit_depth: t.format.bits_per_sample,
+        sample_format: t.format.sample_format.to_string(),
+        channels: t.format.channels,
+        length_samples: t.frames_read,
+        peak_dbfs: levels.map_or(f32::NAN, |l| l.0),
+        true_peak_dbtp: levels.map_or(f32::NAN, |l| l.1),
+    }
+}
+
+/// A report on files with `findings`, its length that of the `mix`.
+pub(crate) fn files_report(
+    input_names: Vec<String>,
+    spec: &Spec,
+    findings: &[Finding],
+    mix: &FileFacts,
+    rate: u32,
+) -> Report {
+    Report::new(
+        Source::Files {
+            inputs: input_names,
+            profile: spec.name.to_string(),
+        },
+        Verdict::of(findings),
+        mix.frames_read as f64 / f64::from(mix.format.sample_rate_hz),
+        rate as f32,
+    )
 }
 
 /// What the audio comparison of one set of files leaves (the mix first).
@@ -183,6 +192,23 @@ pub(crate) struct Analysed {
     pub(crate) rate: u32,
     pub(crate) config: AnalyzerConfig,
     pub(crate) reference: delivery::Reference,
+}
+
+impl Analysed {
+    /// The audio findings: the shifted and unmatched files', then the analysis', adjusted for
+    /// the shifts (`display`: per file its name, the mix first).
+    pub(crate) fn findings(&self, display: &[String]) -> Vec<Finding> {
+        let m = self.pass.analyzer.last_measurements();
+        let mut out = self.alignment.findings(m, display, self.rate);
+        out.extend(offsets::adjust_analysis_findings(
+            self.pass.analyzer.findings(),
+            &self.alignment,
+            display,
+            self.config.true_peak_limit_dbtp,
+            m.sample_rate_hz,
+        ));
+        out
+    }
 }
 
 /// Streams `readers` (opened on `paths`, the mix first; each maybe on one selected channel)

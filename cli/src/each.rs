@@ -10,8 +10,6 @@ use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use stemcheck_analysis::{Severity, Verdict};
 use stemcheck_report::Report;
@@ -200,12 +198,6 @@ fn check_cue(dir: &Path, args: &CheckArgs) -> CueResult {
     }
 }
 
-/// Results in the cues' order, and how many lines were printed.
-struct Progress {
-    results: Vec<Option<CueResult>>,
-    printed: usize,
-}
-
 /// Checks every cue on a bounded pool, prints a line per cue in order, the summary, and the
 /// JSON lines; returns the worst exit code.
 pub(crate) fn run_each(cues: &[PathBuf], args: &CheckArgs) -> ExitCode {
@@ -232,41 +224,18 @@ pub(crate) fn run_each(cues: &[PathBuf], args: &CheckArgs) -> ExitCode {
         )
     };
 
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(cues.len())
-        .max(1);
-    let next = AtomicUsize::new(0);
-    let progress = Mutex::new(Progress {
-        results: (0..cues.len()).map(|_| None).collect(),
-        printed: 0,
-    });
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    // Relaxed: the counter only hands out indices; the results travel through
-                    // the mutex.
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(dir) = cues.get(index) else {
-                        break;
-                    };
-                    let result = check_cue(dir, args);
-                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-                    p.results[index] = Some(result);
-                    while let Some(Some(r)) = p.results.get(p.printed) {
-                        say(
-                            &line(&names[p.printed], r),
-                            r.status == CueStatus::Unreadable,
-                        );
-                        p.printed += 1;
-                    }
-                }
-            });
-        }
-    });
-    let progress = progress.into_inner().unwrap_or_else(|e| e.into_inner());
-    let results: Vec<CueResult> = progress.results.into_iter().flatten().collect();
+    let mut printed = 0;
+    let results = crate::pool::in_parallel(
+        cues,
+        |dir| check_cue(dir, args),
+        |results| {
+            // Each cue's line once it and those before it are done.
+            while let Some(Some(r)) = results.get(printed) {
+                say(&line(&names[printed], r), r.status == CueStatus::Unreadable);
+                printed += 1;
+            }
+        },
+    );
 
     say(&summary(&results), false);
     if let Some(path) = &args.json {

@@ -14,6 +14,7 @@ pub mod layout;
 mod offsets;
 pub mod output;
 pub mod plot;
+mod pool;
 pub mod profile;
 pub mod residual_out;
 pub mod riff;

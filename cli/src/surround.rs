@@ -7,14 +7,12 @@
 //! channel's. Each channel reads the files it needs once more (twice when a stem is offset).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use stemcheck_analysis::{Finding, LevelSummary, Measurements, Verdict};
-use stemcheck_report::{ChannelResult, FileInfo, FileRole, Report, Source};
+use stemcheck_analysis::{Finding, Measurements};
+use stemcheck_report::{ChannelResult, Report};
 
-use crate::check::{Analysed, analyse};
+use crate::check::{Analysed, analyse, file_info, files_report, levels_in};
 use crate::decode::{AudioReader, Format, InputError};
 use crate::delivery::{self, Delivery, FileFacts, FileWatch};
 use crate::groups::{self, ChannelFindings};
@@ -86,13 +84,15 @@ pub(crate) fn check(
         bar.enable_steady_tick(std::time::Duration::from_millis(PROGRESS_TICK_MS));
         bar
     });
-    let runs = in_parallel(&plans, |plan| {
-        let run = analyse_channel(plan, paths, names, spec);
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
-        run
-    })
+    let runs = crate::pool::in_parallel(
+        &plans,
+        |plan| analyse_channel(plan, paths, names, spec),
+        |_| {
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+        },
+    )
     .into_iter()
     .collect::<Result<Vec<ChannelRun>, InputError>>()?;
     if let Some(bar) = bar {
@@ -190,35 +190,9 @@ pub(crate) fn check(
     let files = facts
         .iter()
         .enumerate()
-        .map(|(index, t)| {
-            let levels = levels_of(&plans, &runs, index);
-            FileInfo {
-                path: t.path.display().to_string(),
-                role: if index == 0 {
-                    FileRole::Mix
-                } else {
-                    FileRole::Stem
-                },
-                stem: t.stem.clone(),
-                sample_rate_hz: t.format.sample_rate_hz,
-                bit_depth: t.format.bits_per_sample,
-                sample_format: t.format.sample_format.to_string(),
-                channels: t.format.channels,
-                length_samples: t.frames_read,
-                peak_dbfs: levels.map_or(f32::NAN, |l| l.0),
-                true_peak_dbtp: levels.map_or(f32::NAN, |l| l.1),
-            }
-        })
+        .map(|(index, t)| file_info(index, t, levels_of(&plans, &runs, index)))
         .collect();
-    let mut report = Report::new(
-        Source::Files {
-            inputs: input_names,
-            profile: spec.name.to_string(),
-        },
-        Verdict::of(&findings),
-        facts[0].frames_read as f64 / f64::from(facts[0].format.sample_rate_hz),
-        rate as f32,
-    );
+    let mut report = files_report(input_names, spec, &findings, &facts[0], rate);
     report.files = files;
     report.findings = findings;
     report.finding_channels = finding_channels;
@@ -250,19 +224,8 @@ fn levels_of(plans: &[ChannelPlan], runs: &[ChannelRun], file: usize) -> Option<
         let Some(member) = plan.members.iter().position(|&(i, _)| i == file) else {
             continue;
         };
-        let levels: Option<LevelSummary> = if member == 0 {
-            run.measurements.master_levels
-        } else {
-            run.measurements
-                .stems
-                .iter()
-                .find(|s| s.id == member as u32)
-                .map(|s| s.levels)
-        };
-        if let Some(l) = levels {
-            out = Some(out.map_or((l.peak_dbfs, l.true_peak_dbtp), |(p, t)| {
-                (p.max(l.peak_dbfs), t.max(l.true_peak_dbtp))
-            }));
+        if let Some((peak, true_peak)) = levels_in(&run.measurements, member) {
+            out = Some(out.map_or((peak, true_peak), |(p, t)| (p.max(peak), t.max(true_peak))));
         }
     }
     out
@@ -294,26 +257,19 @@ fn analyse_channel(
             Ok(reader)
         })
         .collect::<Result<Vec<_>, InputError>>()?;
-    let Analysed {
-        pass,
-        alignment,
-        rate,
-        config,
-        reference,
-    } = analyse(readers, &sub_paths, &sub_names, spec, false)?;
+    let analysed = analyse(readers, &sub_paths, &sub_names, spec, false)?;
     let display: Vec<String> = sub_names
         .iter()
         .map(|n| n.clone().unwrap_or_else(|| "Mix".to_string()))
         .collect();
+    let findings = analysed.findings(&display);
+    let Analysed {
+        pass,
+        rate,
+        reference,
+        ..
+    } = analysed;
     let measurements = pass.analyzer.last_measurements().clone();
-    let mut findings = alignment.findings(&measurements, &display, rate);
-    findings.extend(offsets::adjust_analysis_findings(
-        pass.analyzer.findings(),
-        &alignment,
-        &display,
-        config.true_peak_limit_dbtp,
-        measurements.sample_rate_hz,
-    ));
     Ok(ChannelRun {
         findings,
         measurements,
@@ -334,35 +290,4 @@ fn watch_only(path: &std::path::Path) -> Result<FileWatch, InputError> {
         watch.observe(&buffer[0], &buffer[1]);
     }
     Ok(watch)
-}
-
-/// Runs `work` on every item, on as many threads as the machine has cores (at most one per
-/// item); the results in the items' order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, items.len().max(1));
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else {
-                        break;
-                    };
-                    let result = work(item);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    // A worker that panicked re-raises its panic when the scope ends: every slot is filled.
-    slots
-        .into_iter()
-        .filter_map(|slot| slot.into_inner().ok().flatten())
-        .collect()
 }

@@ -225,6 +225,13 @@ fn index_of(name: &str) -> usize {
     STEMS.iter().position(|s| *s == name).unwrap()
 }
 
+/// Inverts channel `channel` of the stem `name`.
+fn invert(stems: &mut [(&str, Planes)], name: &str, channel: usize) {
+    for x in &mut stems[index_of(name)].1[channel] {
+        *x = -*x;
+    }
+}
+
 #[test]
 fn a_clean_5_1_delivery_nulls_on_every_channel() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,10 +258,7 @@ fn the_inverted_centre_of_one_stem_is_named_on_the_centre_only() {
     let dir = tempfile::tempdir().unwrap();
     let mut stems = stems(6);
     let mix = mix_of(&stems);
-    let bass = index_of("Bass");
-    for x in &mut stems[bass].1[CENTRE] {
-        *x = -*x;
-    }
+    invert(&mut stems, "Bass", CENTRE);
     write_delivery(dir.path(), &stems, &mix, None);
     let run = check(dir.path());
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -393,11 +397,8 @@ fn a_7_1_delivery_names_the_defect_on_its_channel() {
     let mut stems = stems(8);
     let mix = mix_of(&stems);
     // The Drums' right rear surround (WAV 7.1 order: L R C LFE Lrs Rrs Ls Rs) inverted.
-    let drums = index_of("Drums");
     let rrs = 5;
-    for x in &mut stems[drums].1[rrs] {
-        *x = -*x;
-    }
+    invert(&mut stems, "Drums", rrs);
     write_delivery(dir.path(), &stems, &mix, Some(MASK_7_1));
     let run = check(dir.path());
     assert_eq!(run.code, 1, "{}", run.stderr);
@@ -488,10 +489,7 @@ fn the_difference_stem_of_a_5_1_delivery_has_every_channel() {
     let dir = tempfile::tempdir().unwrap();
     let mut stems = stems(6);
     let mix = mix_of(&stems);
-    let bass = index_of("Bass");
-    for x in &mut stems[bass].1[CENTRE] {
-        *x = -*x;
-    }
+    invert(&mut stems, "Bass", CENTRE);
     write_delivery(dir.path(), &stems, &mix, None);
     let out = tempfile::tempdir().unwrap();
     let residual = out.path().join("Difference.wav");
@@ -515,7 +513,7 @@ fn the_difference_stem_of_a_5_1_delivery_has_every_channel() {
     for (c, name) in NAMES_5_1.iter().enumerate() {
         let written: Vec<i32> = samples.iter().skip(c).step_by(6).copied().collect();
         if c == CENTRE {
-            let truth: Vec<i32> = stems[bass].1[CENTRE]
+            let truth: Vec<i32> = stems[index_of("Bass")].1[CENTRE]
                 .iter()
                 .map(|x| -2 * (x.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32)
                 .collect();
