@@ -177,6 +177,11 @@ impl Run {
             .collect()
     }
 
+    /// The findings of `kind`.
+    fn of_kind(&self, kind: &str) -> Vec<Row> {
+        self.rows().into_iter().filter(|r| r.kind == kind).collect()
+    }
+
     /// Findings at warning or above.
     fn problems(&self) -> Vec<Row> {
         self.rows()
@@ -429,11 +434,7 @@ fn a_stereo_stem_in_a_5_1_delivery_is_named_and_never_nulls() {
     let run = check(dir.path());
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_ne!(run.json["verdict"], "nulls");
-    let format: Vec<Row> = run
-        .rows()
-        .into_iter()
-        .filter(|r| r.kind == "format-mismatch")
-        .collect();
+    let format = run.of_kind("format-mismatch");
     assert_eq!(format.len(), 1, "{:?}", run.rows());
     assert_eq!(format[0].severity, "error");
     assert!(
@@ -543,11 +544,7 @@ fn a_mono_stem_in_a_5_1_delivery_is_compared_on_no_channel_and_said_so() {
     let run = check(dir.path());
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_ne!(run.json["verdict"], "nulls");
-    let format: Vec<Row> = run
-        .rows()
-        .into_iter()
-        .filter(|r| r.kind == "format-mismatch")
-        .collect();
+    let format = run.of_kind("format-mismatch");
     assert_eq!(format.len(), 1, "{:?}", run.rows());
     assert!(
         format[0].message.contains("Song_Lead.wav")
