@@ -1,0 +1,53 @@
+//! Stemcheck's shared-memory transport: the foundation for moving audio blocks from plugin
+//! instances to one analysis core across binary boundaries (the CLAP and the VST3 build in one
+//! host) and process boundaries (hosts that sandbox plugins in separate processes).
+//!
+//! It knows nothing of DSP, plugins or files other than its own segments. Four parts:
+//!
+//! - [`segment`]: a named POSIX shared-memory segment, per user (`/stemcheck-<uid>-...`), mode
+//!   0600, refused on open if it belongs to another user, is open to group/other, or is smaller
+//!   than its header says.
+//! - [`header`]: the fixed, versioned header at the start of every segment, validated before
+//!   anything else is read.
+//! - [`ring`]: a wait-free SPSC ring of audio blocks in a segment, the cross-process twin of
+//!   `stemcheck_bus::lane`: the producer never allocates, locks, makes a syscall or waits; the
+//!   consumer trusts no index or header it reads.
+//! - [`registry`]: a per-user registry of live processes with heartbeats, and the election of
+//!   exactly one leader (the analysis core), with takeover when it dies or hangs.
+//!
+//! All operating-system calls are in one private module (`os`), Linux first.
+//! See the crate's README for the layouts, the fault model and what is left for the plugin.
+
+// The crate maps memory shared with other processes: it cannot be free of `unsafe`, but every
+// block says why it is sound, and no unsafe operation hides in an unsafe fn's body.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[cfg(not(unix))]
+compile_error!("stemcheck-shm supports Unix (Linux first) only; see src/os.rs for porting");
+
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!("stemcheck-shm needs lock-free 64-bit atomics shared between processes");
+
+pub mod error;
+pub mod header;
+mod os;
+pub mod registry;
+pub mod ring;
+pub mod segment;
+
+pub use error::ShmError;
+pub use header::{LAYOUT_VERSION, SegmentHeader, SegmentKind, ValidHeader};
+pub use registry::{BinaryFormat, Entry, EntryStatus, Member, ReapReport, Registry};
+pub use ring::{RingConsumer, RingProducer, RingStats, capacity_bytes_for};
+pub use segment::{Namespace, Segment};
+
+/// The system-wide monotonic clock (`CLOCK_MONOTONIC`) in nanoseconds, as heartbeats use it.
+pub fn monotonic_ns() -> u64 {
+    os::monotonic_ns()
+}
+
+/// Whether a process with this id exists (`kill(pid, 0)`; a zombie counts as existing).
+pub fn pid_alive(pid: u32) -> bool {
+    os::pid_alive(pid)
+}

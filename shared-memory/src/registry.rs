@@ -1,0 +1,601 @@
+//! The per-user registry: one segment (`/stemcheck-<uid>-registry`) with a fixed number of
+//! slots, one per live process entry (an analysis core or a plugin instance), and the election
+//! of exactly one leader (the analysis core) among them.
+//!
+//! A process joins by claiming a free slot with a compare-and-swap, writes its pid, binary
+//! format, version, ring count and an id that names its ring segments
+//! ([`Namespace::ring_name`]), and keeps a heartbeat in it (`CLOCK_MONOTONIC` nanoseconds,
+//! system-wide on Linux). The leader is one word holding the leader's pid and slot, claimed by
+//! CAS; a leader whose process is gone, whose slot is no longer its own, or whose heartbeat is
+//! older than [`LEADER_TIMEOUT_NS`] is replaced by the next claimant.
+//! [`Registry::reap_stale`] frees the slots of dead (or long-hung) processes and unlinks their
+//! rings, and also unlinks ring segments of dead processes that never made it into a slot.
+//!
+//! # Layout (after the 64-byte [`crate::header::SegmentHeader`])
+//!
+//! | offset | size | field |
+//! |-------:|-----:|-------|
+//! | 64 | 8 | leader: `pid << 32 \| (slot + 1)`, 0 = none |
+//! | 128 + 64 * i | 64 | slot `i` (see below) |
+//!
+//! Slot: `state` u64 at +0 (0 free, else `tag << 32 \| pid`, tag 1 joining / 2 live),
+//! `heartbeat_ns` u64 at +8, `id` u64 at +16, `version` u32 at +24, `format` u32 at +28,
+//! `ring_count` u32 at +32, the rest reserved. One slot per cache line.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::ShmError;
+use crate::header::{LAYOUT_VERSION, SegmentHeader, SegmentKind};
+use crate::os;
+use crate::segment::{Namespace, Segment};
+
+/// Slots in a registry this build creates.
+pub const DEFAULT_NUM_SLOTS: usize = 64;
+
+/// Bytes per slot (one cache line).
+pub const SLOT_BYTES: usize = 64;
+
+/// Offset of the leader word.
+const LEADER_OFFSET: usize = 64;
+
+/// Offset of slot 0.
+pub const REGISTRY_SLOTS_OFFSET: usize = 128;
+
+const SLOT_STATE: usize = 0;
+const SLOT_HEARTBEAT: usize = 8;
+const SLOT_ID: usize = 16;
+const SLOT_VERSION: usize = 24;
+const SLOT_FORMAT: usize = 28;
+const SLOT_RING_COUNT: usize = 32;
+
+/// `state` tag of a slot whose fields are being written.
+const TAG_JOINING: u64 = 1;
+/// `state` tag of a slot whose fields are complete.
+const TAG_LIVE: u64 = 2;
+
+/// A leader whose heartbeat is older than this (500 ms) is replaced. Members beat every
+/// [`BEAT_PERIOD`]; with claimants trying at that period too, a hung leader is replaced within
+/// about 600 ms, a dead one within one period.
+pub const LEADER_TIMEOUT_NS: u64 = 500_000_000;
+
+/// How often a member is expected to call [`Member::beat`] and [`Member::try_lead`].
+pub const BEAT_PERIOD: Duration = Duration::from_millis(100);
+
+/// A live process whose heartbeat is older than this (5 s) is taken for hung: its slot is
+/// freed and its rings unlinked by [`Registry::reap_stale`]. A process that no longer exists is
+/// reaped at once.
+pub const REAP_AFTER_NS: u64 = 5_000_000_000;
+
+/// Most rings one entry may name; bounds what a garbage `ring_count` makes the reaper unlink.
+pub const MAX_RINGS_PER_ENTRY: u32 = 64;
+
+/// How long [`Registry::open_or_create`] waits for another process to finish creating the
+/// registry before taking a half-made one for the leftover of a crash.
+const CREATOR_WAIT: Duration = Duration::from_millis(200);
+
+/// How long to sleep between looks while waiting for a creator.
+const CREATOR_POLL: Duration = Duration::from_millis(1);
+
+/// Which build of the plugin (or which program) an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum BinaryFormat {
+    /// The CLAP build.
+    Clap = 1,
+    /// The VST3 build.
+    Vst3 = 2,
+    /// Anything else (the command-line tool, a test helper).
+    Other = 3,
+}
+
+impl BinaryFormat {
+    fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            1 => Some(Self::Clap),
+            2 => Some(Self::Vst3),
+            3 => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// What an entry is, as seen now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryStatus {
+    /// Its fields are still being written.
+    Joining,
+    /// Alive and beating, of our version.
+    Live,
+    /// Alive and beating, but of another version: reported, never used.
+    OtherVersion,
+    /// Alive, but its heartbeat is older than [`LEADER_TIMEOUT_NS`].
+    Stale,
+    /// Its process no longer exists.
+    Dead,
+}
+
+impl fmt::Display for EntryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Joining => "joining",
+            Self::Live => "live",
+            Self::OtherVersion => "cannot join: other version",
+            Self::Stale => "stale heartbeat",
+            Self::Dead => "process gone",
+        })
+    }
+}
+
+/// One registry slot, as read now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The slot index.
+    pub slot: usize,
+    /// The process id.
+    pub pid: u32,
+    /// Its binary format (`None` if the slot holds an unknown value).
+    pub format: Option<BinaryFormat>,
+    /// The layout version it speaks.
+    pub version: u32,
+    /// Its last heartbeat, `CLOCK_MONOTONIC` nanoseconds.
+    pub heartbeat_ns: u64,
+    /// Nanoseconds since that heartbeat (0 if it is in the future).
+    pub heartbeat_age_ns: u64,
+    /// The id that names its rings.
+    pub id: u64,
+    /// How many rings it names (`ring_name(id, 0..ring_count)`).
+    pub ring_count: u32,
+    /// What it is now.
+    pub status: EntryStatus,
+}
+
+impl Entry {
+    /// Whether this entry can be used by this build: live and of our version.
+    pub fn is_usable(&self) -> bool {
+        self.status == EntryStatus::Live
+    }
+}
+
+/// What [`Registry::reap_stale`] cleaned up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReapReport {
+    /// Slots freed, with the pid that held each.
+    pub freed: Vec<(usize, u32)>,
+    /// Ring segments unlinked.
+    pub unlinked: Vec<String>,
+}
+
+/// The registry segment of a namespace, mapped.
+#[derive(Debug)]
+pub struct Registry {
+    segment: Segment,
+    namespace: Namespace,
+    num_slots: usize,
+}
+
+impl Registry {
+    /// Opens the namespace's registry, creating it if there is none. A registry of another
+    /// layout version is [`ShmError::OtherVersion`] ("cannot join: other version"). Waits up
+    /// to [`CREATOR_WAIT`] for a process that is creating it right now; a registry still
+    /// without a header after that is the leftover of a crash mid-creation and is replaced.
+    /// Not for the audio thread (it may sleep).
+    pub fn open_or_create(namespace: &Namespace) -> Result<Self, ShmError> {
+        let name = namespace.registry_name();
+        let started = Instant::now();
+        let mut replaced_leftover = false;
+        loop {
+            match Segment::create(
+                &name,
+                SegmentKind::Registry,
+                SegmentHeader::registry_params(DEFAULT_NUM_SLOTS as u64),
+            ) {
+                Ok(segment) => return Ok(Self::from_segment(segment, namespace)),
+                Err(e) if e.is_already_exists() => {}
+                Err(e) => return Err(e),
+            }
+            match Segment::open(&name, SegmentKind::Registry) {
+                Ok(segment) => return Ok(Self::from_segment(segment, namespace)),
+                // Unlinked between our create and open: try again.
+                Err(e) if e.is_not_found() => {}
+                // No header yet: its creator is between `ftruncate` and the magic.
+                Err(ShmError::BadMagic { found: 0, .. } | ShmError::TooSmall { .. }) => {
+                    if started.elapsed() < CREATOR_WAIT {
+                        std::thread::sleep(CREATOR_POLL);
+                    } else if !replaced_leftover {
+                        replaced_leftover = true;
+                        let _ = Segment::unlink(&name);
+                    } else {
+                        return Segment::open(&name, SegmentKind::Registry)
+                            .map(|segment| Self::from_segment(segment, namespace));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn from_segment(segment: Segment, namespace: &Namespace) -> Self {
+        let num_slots = segment.header().params[0] as usize;
+        Self {
+            segment,
+            namespace: namespace.clone(),
+            num_slots,
+        }
+    }
+
+    /// The namespace this registry belongs to.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        self.segment.name()
+    }
+
+    /// Slots in this registry.
+    pub fn num_slots(&self) -> usize {
+        self.num_slots
+    }
+
+    fn slot_u64(&self, slot: usize, field: usize) -> &AtomicU64 {
+        self.segment
+            .atomic_u64(REGISTRY_SLOTS_OFFSET + slot * SLOT_BYTES + field)
+    }
+
+    fn slot_u32(&self, slot: usize, field: usize) -> &AtomicU32 {
+        self.segment
+            .atomic_u32(REGISTRY_SLOTS_OFFSET + slot * SLOT_BYTES + field)
+    }
+
+    fn leader_word(&self) -> &AtomicU64 {
+        self.segment.atomic_u64(LEADER_OFFSET)
+    }
+
+    /// Reads slot `slot`; `None` if it is free.
+    fn read_entry(&self, slot: usize, now_ns: u64) -> Option<Entry> {
+        // Acquire: pairs with the joiner's Release store of the live state, so the fields it
+        // wrote before are the ones read below.
+        let state = self.slot_u64(slot, SLOT_STATE).load(Ordering::Acquire);
+        if state == 0 {
+            return None;
+        }
+        let pid = state as u32;
+        let tag = state >> 32;
+        // Relaxed: the fields were published by the Acquire load above; the heartbeat is a
+        // value read on its own.
+        let heartbeat_ns = self.slot_u64(slot, SLOT_HEARTBEAT).load(Ordering::Relaxed);
+        let version = self.slot_u32(slot, SLOT_VERSION).load(Ordering::Relaxed);
+        let heartbeat_age_ns = now_ns.saturating_sub(heartbeat_ns);
+        let status = if !os::pid_alive(pid) {
+            EntryStatus::Dead
+        } else if tag != TAG_LIVE {
+            EntryStatus::Joining
+        } else if heartbeat_age_ns > LEADER_TIMEOUT_NS {
+            EntryStatus::Stale
+        } else if version != LAYOUT_VERSION {
+            EntryStatus::OtherVersion
+        } else {
+            EntryStatus::Live
+        };
+        Some(Entry {
+            slot,
+            pid,
+            format: BinaryFormat::from_raw(
+                self.slot_u32(slot, SLOT_FORMAT).load(Ordering::Relaxed),
+            ),
+            version,
+            heartbeat_ns,
+            heartbeat_age_ns,
+            id: self.slot_u64(slot, SLOT_ID).load(Ordering::Relaxed),
+            ring_count: self.slot_u32(slot, SLOT_RING_COUNT).load(Ordering::Relaxed),
+            status,
+        })
+    }
+
+    /// Every taken slot, whatever its status.
+    pub fn entries(&self) -> Vec<Entry> {
+        let now_ns = os::monotonic_ns();
+        (0..self.num_slots)
+            .filter_map(|slot| self.read_entry(slot, now_ns))
+            .collect()
+    }
+
+    /// The entries of processes that are alive and beating: [`EntryStatus::Live`], and
+    /// [`EntryStatus::OtherVersion`] (listed so that they can be reported, never used).
+    pub fn live_entries(&self) -> Vec<Entry> {
+        self.entries()
+            .into_iter()
+            .filter(|e| matches!(e.status, EntryStatus::Live | EntryStatus::OtherVersion))
+            .collect()
+    }
+
+    /// The current leader, if the leader word names a slot that is still its own and live.
+    pub fn leader(&self) -> Option<Entry> {
+        let word = self.leader_word().load(Ordering::Relaxed);
+        self.valid_leader(word, os::monotonic_ns())
+    }
+
+    /// The entry a leader word names, if it is still a valid leader: its slot holds the same
+    /// pid, live, alive, with a heartbeat no older than [`LEADER_TIMEOUT_NS`].
+    fn valid_leader(&self, word: u64, now_ns: u64) -> Option<Entry> {
+        let slot_plus_one = (word & u64::from(u32::MAX)) as usize;
+        let pid = (word >> 32) as u32;
+        if slot_plus_one == 0 || slot_plus_one > self.num_slots {
+            return None;
+        }
+        let entry = self.read_entry(slot_plus_one - 1, now_ns)?;
+        (entry.pid == pid && matches!(entry.status, EntryStatus::Live | EntryStatus::OtherVersion))
+            .then_some(entry)
+    }
+
+    /// Claims a slot for this process and returns the membership. Cleans up after crashed
+    /// processes first ([`Self::reap_stale`]). `ring_count` rings may then be created under
+    /// [`Member::ring_name`].
+    pub fn join(self, format: BinaryFormat, ring_count: u32) -> Result<Member, ShmError> {
+        self.join_as(format, LAYOUT_VERSION, ring_count)
+    }
+
+    /// [`Self::join`] announcing another `version`: for tests of mixed installs.
+    #[doc(hidden)]
+    pub fn join_as(
+        self,
+        format: BinaryFormat,
+        version: u32,
+        ring_count: u32,
+    ) -> Result<Member, ShmError> {
+        self.reap_stale();
+        let pid = os::current_pid();
+        let id = new_id(pid);
+        let ring_count = ring_count.min(MAX_RINGS_PER_ENTRY);
+        for slot in 0..self.num_slots {
+            let state = self.slot_u64(slot, SLOT_STATE);
+            // Acquire on success: pairs with the Release store that freed the slot, so the
+            // previous holder's writes to the fields come before ours.
+            if state
+                .compare_exchange(
+                    0,
+                    (TAG_JOINING << 32) | u64::from(pid),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            // Relaxed: published by the Release store of the live state below.
+            self.slot_u64(slot, SLOT_HEARTBEAT)
+                .store(os::monotonic_ns(), Ordering::Relaxed);
+            self.slot_u64(slot, SLOT_ID).store(id, Ordering::Relaxed);
+            self.slot_u32(slot, SLOT_VERSION)
+                .store(version, Ordering::Relaxed);
+            self.slot_u32(slot, SLOT_FORMAT)
+                .store(format as u32, Ordering::Relaxed);
+            self.slot_u32(slot, SLOT_RING_COUNT)
+                .store(ring_count, Ordering::Relaxed);
+            let live = (TAG_LIVE << 32) | u64::from(pid);
+            // Release: the fields above are visible to whoever sees the live state (Acquire).
+            state.store(live, Ordering::Release);
+            return Ok(Member {
+                registry: self,
+                slot,
+                state_word: live,
+                pid,
+                id,
+                has_left: false,
+            });
+        }
+        Err(ShmError::RegistryFull {
+            num_slots: self.num_slots,
+        })
+    }
+
+    /// Frees the slots of processes that no longer exist or whose heartbeat is older than
+    /// [`REAP_AFTER_NS`], unlinking the rings they named; then unlinks ring segments of this
+    /// namespace whose id names a dead process and no slot (a crash between creating a ring and
+    /// joining, or after leaving). Safe to run from several processes at once: each slot is
+    /// freed by one CAS.
+    pub fn reap_stale(&self) -> ReapReport {
+        let mut report = ReapReport::default();
+        let now_ns = os::monotonic_ns();
+        for slot in 0..self.num_slots {
+            let Some(entry) = self.read_entry(slot, now_ns) else {
+                continue;
+            };
+            let hung = entry.heartbeat_age_ns > REAP_AFTER_NS
+                && matches!(entry.status, EntryStatus::Stale);
+            if entry.status != EntryStatus::Dead && !hung {
+                continue;
+            }
+            let state = self.slot_u64(slot, SLOT_STATE);
+            let current = state.load(Ordering::Relaxed);
+            if current as u32 != entry.pid {
+                continue;
+            }
+            // Release: our reads of the holder's fields above come before a later joiner's
+            // writes to them (it claims the freed slot with Acquire). The CAS itself makes sure
+            // that the slot still holds the state we judged, and that one reaper frees it.
+            if state
+                .compare_exchange(current, 0, Ordering::Release, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            let leader_of_slot = (u64::from(entry.pid) << 32) | (slot as u64 + 1);
+            // Relaxed: the leader word publishes no memory; it only names a slot.
+            let _ = self.leader_word().compare_exchange(
+                leader_of_slot,
+                0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            report.freed.push((slot, entry.pid));
+            for index in 0..entry.ring_count.min(MAX_RINGS_PER_ENTRY) {
+                let name = self.namespace.ring_name(entry.id, index);
+                if Segment::unlink(&name).is_ok() {
+                    report.unlinked.push(name);
+                }
+            }
+        }
+        self.reap_orphan_rings(&mut report);
+        report
+    }
+
+    fn reap_orphan_rings(&self, report: &mut ReapReport) {
+        let Ok(names) = os::list_segments(&self.namespace.ring_prefix()) else {
+            return;
+        };
+        let ids_in_use: Vec<u64> = self.entries().iter().map(|e| e.id).collect();
+        for name in names {
+            let Some((id, _)) = self.namespace.parse_ring_name(&name) else {
+                continue;
+            };
+            let pid = (id >> 32) as u32;
+            if ids_in_use.contains(&id) || os::pid_alive(pid) {
+                continue;
+            }
+            if Segment::unlink(&name).is_ok() {
+                report.unlinked.push(name);
+            }
+        }
+    }
+}
+
+/// A fresh entry id: the pid in the high 32 bits (so that leftovers of a dead process can be
+/// recognised by name), and the low 32 bits of the clock and a counter in the low bits (so that
+/// a later process with the same pid does not collide).
+fn new_id(pid: u32) -> u64 {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    // Relaxed: only uniqueness of the value matters.
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let low = (os::monotonic_ns() as u32).wrapping_add(count.wrapping_mul(0x9e37_79b9));
+    (u64::from(pid) << 32) | u64::from(low)
+}
+
+/// A claimed slot. Leaves (frees the slot, gives up the leadership) on drop.
+#[derive(Debug)]
+pub struct Member {
+    registry: Registry,
+    slot: usize,
+    /// The slot's state word while we hold it.
+    state_word: u64,
+    pid: u32,
+    id: u64,
+    has_left: bool,
+}
+
+impl Member {
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Our slot index.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    /// Our id, which names our rings.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name of our ring `index`.
+    pub fn ring_name(&self, index: u32) -> String {
+        self.registry.namespace.ring_name(self.id, index)
+    }
+
+    fn leader_value(&self) -> u64 {
+        (u64::from(self.pid) << 32) | (self.slot as u64 + 1)
+    }
+
+    /// Whether we still hold our slot (a reaper may have taken it while we were hung).
+    pub fn holds_slot(&self) -> bool {
+        self.registry
+            .slot_u64(self.slot, SLOT_STATE)
+            .load(Ordering::Relaxed)
+            == self.state_word
+    }
+
+    /// Updates our heartbeat. Returns `false` if our slot was taken from us (we were taken for
+    /// hung); then this member should leave and join again. No allocation, one clock read.
+    pub fn beat(&self) -> bool {
+        if !self.holds_slot() {
+            return false;
+        }
+        // Relaxed: the heartbeat is a value read on its own.
+        self.registry
+            .slot_u64(self.slot, SLOT_HEARTBEAT)
+            .store(os::monotonic_ns(), Ordering::Relaxed);
+        true
+    }
+
+    /// Claims the leadership if nobody holds it validly (no leader, or a leader whose process is
+    /// gone, whose slot is not its own any more, or whose heartbeat is older than
+    /// [`LEADER_TIMEOUT_NS`]). Returns whether we are the leader now. Call it every
+    /// [`BEAT_PERIOD`], after [`Self::beat`].
+    pub fn try_lead(&self) -> bool {
+        if !self.holds_slot() {
+            return false;
+        }
+        let leader = self.registry.leader_word();
+        let mine = self.leader_value();
+        // Relaxed (here and in the CAS): the leader word publishes no other memory; it only names
+        // a slot, whose fields are read with their own Acquire. The CAS alone makes the claim
+        // exclusive: of two claimants replacing the same stale word, one wins.
+        let current = leader.load(Ordering::Relaxed);
+        if current == mine {
+            return true;
+        }
+        if current != 0
+            && self
+                .registry
+                .valid_leader(current, os::monotonic_ns())
+                .is_some()
+        {
+            return false;
+        }
+        leader
+            .compare_exchange(current, mine, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Whether the leader word names us. A leader that was hung may find it does not any more:
+    /// it must then stop acting as the core.
+    pub fn is_leader(&self) -> bool {
+        self.registry.leader_word().load(Ordering::Relaxed) == self.leader_value()
+    }
+
+    /// Gives up the leadership (if ours) and frees our slot.
+    pub fn leave(mut self) {
+        self.do_leave();
+    }
+
+    fn do_leave(&mut self) {
+        if self.has_left {
+            return;
+        }
+        self.has_left = true;
+        // Relaxed: the leader word publishes no memory.
+        let _ = self.registry.leader_word().compare_exchange(
+            self.leader_value(),
+            0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        // Release: our earlier writes to the slot's fields come before a later joiner's (it
+        // claims with Acquire). Only if the slot is still ours.
+        let _ = self
+            .registry
+            .slot_u64(self.slot, SLOT_STATE)
+            .compare_exchange(self.state_word, 0, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.do_leave();
+    }
+}

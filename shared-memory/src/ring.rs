@@ -1,0 +1,623 @@
+//! A single-producer/single-consumer ring of audio blocks in a shared-memory segment, for a
+//! producer (a plugin instance's audio thread) and a consumer (the analysis core) in different
+//! processes. The shared-memory counterpart of `stemcheck_bus::lane`.
+//!
+//! The producer's [`RingProducer::push_block`] never allocates, locks, makes a syscall or waits:
+//! it checks for room, copies, and otherwise counts the block as dropped (in shared memory); the
+//! next block that gets through carries the number of frames dropped before it.
+//!
+//! The consumer trusts nothing it reads: the producer's index and every record header are
+//! checked against the capacity and the destination before a byte of samples is copied. A value
+//! that cannot be right ends the read with [`ShmError::CorruptRing`] and marks the ring broken;
+//! it never panics or reads out of bounds.
+//!
+//! # Layout (after the 64-byte [`crate::header::SegmentHeader`])
+//!
+//! | offset | size | field | written by |
+//! |-------:|-----:|-------|------------|
+//! | 128 | 8 | `head`: bytes ever written (monotonic) | producer (Release) |
+//! | 136 | 8 | blocks pushed | producer |
+//! | 144 | 8 | frames pushed | producer |
+//! | 152 | 8 | blocks dropped (ring full) | producer |
+//! | 160 | 8 | frames dropped (ring full) | producer |
+//! | 256 | 8 | `tail`: bytes ever read (monotonic) | consumer (Release) |
+//! | 264 | 4 | broken flag (1 = a corrupt read was seen) | consumer |
+//! | 384 | capacity | records | producer, then consumer |
+//!
+//! `head` and `tail` are on separate 128-byte lines (two cache lines, against adjacent-line
+//! prefetch), so the two processes never write the same line. A record is a 64-byte
+//! [`RecordHeader`] followed by the block's samples, planar (all of channel 0, then channel 1),
+//! padded to a multiple of 64 bytes. The capacity is a power of two of at least 64 bytes, so a
+//! record header never straddles the end of the data area; samples may wrap around.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use stemcheck_bus::{BlockHeader, BlockInfo, PositionSource, PushOutcome};
+
+use crate::error::ShmError;
+use crate::header::{SegmentHeader, SegmentKind};
+use crate::segment::Segment;
+
+/// Channels carried per block (as `stemcheck_bus::lane::MAX_CHANNELS`); extra channels are not
+/// sent. Part of the layout: a ring of another value is refused.
+pub const MAX_CHANNELS: usize = 2;
+
+/// Blocks longer than this are split into records of at most this many frames (as
+/// `stemcheck_bus::lane::MAX_PIECE_FRAMES`). Part of the layout.
+pub const MAX_BLOCK_FRAMES: usize = 4096;
+
+/// Records start at multiples of this many bytes; it is also a record header's size.
+pub const RECORD_ALIGN_BYTES: usize = 64;
+
+/// Largest data capacity a ring header may declare (1 GiB).
+pub const MAX_RING_CAPACITY_BYTES: u64 = 1 << 30;
+
+/// Offset of the producer's line (`head` and the counters).
+const PRODUCER_LINE_OFFSET: usize = 128;
+/// Offset of the consumer's line (`tail` and the broken flag).
+const CONSUMER_LINE_OFFSET: usize = 256;
+/// Offset of the records.
+pub const RING_DATA_OFFSET: usize = 384;
+
+const HEAD_OFFSET: usize = PRODUCER_LINE_OFFSET;
+const PUSHED_BLOCKS_OFFSET: usize = PRODUCER_LINE_OFFSET + 8;
+const PUSHED_FRAMES_OFFSET: usize = PRODUCER_LINE_OFFSET + 16;
+const DROPPED_BLOCKS_OFFSET: usize = PRODUCER_LINE_OFFSET + 24;
+const DROPPED_FRAMES_OFFSET: usize = PRODUCER_LINE_OFFSET + 32;
+const TAIL_OFFSET: usize = CONSUMER_LINE_OFFSET;
+const BROKEN_OFFSET: usize = CONSUMER_LINE_OFFSET + 8;
+
+/// Bytes per sample.
+const SAMPLE_BYTES: usize = std::mem::size_of::<f32>();
+
+/// `RecordHeader::source` for [`PositionSource::HostTransport`].
+const SOURCE_HOST_TRANSPORT: u8 = 0;
+/// `RecordHeader::source` for [`PositionSource::FreeRunning`].
+const SOURCE_FREE_RUNNING: u8 = 1;
+
+/// The header of one record in the data area, as stored. Integers only, so any bytes are a
+/// valid value; the consumer checks each field before use.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RecordHeader {
+    /// Sequence number, counting dropped blocks too.
+    pub seq: u64,
+    /// Timeline position of the first frame, in samples.
+    pub pos_samples: i64,
+    /// Frames dropped between the previous record and this one.
+    pub dropped_frames_before: u64,
+    /// Size of the whole record (header, samples, padding) in bytes.
+    pub record_bytes: u64,
+    /// Frames in the block (1 to [`MAX_BLOCK_FRAMES`]).
+    pub num_frames: u32,
+    /// Sample rate in Hz, as `f32::to_bits`.
+    pub sample_rate_bits: u32,
+    /// Channels (1 to [`MAX_CHANNELS`]).
+    pub num_channels: u16,
+    /// 1 if the transport was rolling, else 0.
+    pub playing: u8,
+    /// Where `pos_samples` came from (0 host transport, 1 free-running).
+    pub source: u8,
+    /// Zero.
+    pub reserved: [u8; 20],
+}
+
+const _: () = assert!(std::mem::size_of::<RecordHeader>() == RECORD_ALIGN_BYTES);
+
+/// Bytes a record of `num_frames` x `num_channels` takes, padding included.
+pub fn record_bytes(num_frames: usize, num_channels: usize) -> usize {
+    let raw = RECORD_ALIGN_BYTES + num_frames * num_channels * SAMPLE_BYTES;
+    raw.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES
+}
+
+/// A capacity (power of two, in bytes) that holds at least `seconds` of stereo audio at
+/// `sample_rate_hz` in 512-frame blocks, and at least one largest record.
+pub fn capacity_bytes_for(sample_rate_hz: f32, seconds: f32) -> u64 {
+    let rate = if sample_rate_hz.is_finite() && sample_rate_hz > 0.0 {
+        sample_rate_hz.min(768_000.0)
+    } else {
+        48_000.0
+    };
+    let seconds = if seconds.is_finite() && seconds > 0.0 {
+        seconds.min(60.0)
+    } else {
+        1.0
+    };
+    let blocks = ((rate * seconds) as usize).div_ceil(512);
+    let needed = (blocks * record_bytes(512, MAX_CHANNELS))
+        .max(record_bytes(MAX_BLOCK_FRAMES, MAX_CHANNELS));
+    (needed.next_power_of_two() as u64).min(MAX_RING_CAPACITY_BYTES)
+}
+
+/// Counters of a ring, as written by its producer into shared memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RingStats {
+    /// Records pushed.
+    pub pushed_blocks: u64,
+    /// Frames pushed.
+    pub pushed_frames: u64,
+    /// Records dropped because the ring was full.
+    pub dropped_blocks: u64,
+    /// Frames dropped because the ring was full.
+    pub dropped_frames: u64,
+}
+
+/// What both halves share: the segment and where its parts are.
+#[derive(Debug)]
+struct RingShared {
+    segment: Segment,
+    /// Start of the data area.
+    data: NonNull<u8>,
+    /// Data capacity in bytes (a validated power of two).
+    capacity_bytes: u64,
+}
+
+impl RingShared {
+    fn new(segment: Segment) -> Self {
+        let capacity_bytes = segment.header().params[0];
+        // SAFETY: the header was validated: total size = RING_DATA_OFFSET + capacity, and the
+        // mapping is at least the total size, so the data area is inside the mapping.
+        let data = unsafe { segment.base_ptr().add(RING_DATA_OFFSET) };
+        Self {
+            segment,
+            data,
+            capacity_bytes,
+        }
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        self.segment.atomic_u64(HEAD_OFFSET)
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        self.segment.atomic_u64(TAIL_OFFSET)
+    }
+
+    fn broken(&self) -> &AtomicU32 {
+        self.segment.atomic_u32(BROKEN_OFFSET)
+    }
+
+    fn mask(&self) -> u64 {
+        self.capacity_bytes - 1
+    }
+
+    fn stats(&self) -> RingStats {
+        // Relaxed: each counter is a statistic read on its own; nothing is published through it.
+        let load = |offset| self.segment.atomic_u64(offset).load(Ordering::Relaxed);
+        RingStats {
+            pushed_blocks: load(PUSHED_BLOCKS_OFFSET),
+            pushed_frames: load(PUSHED_FRAMES_OFFSET),
+            dropped_blocks: load(DROPPED_BLOCKS_OFFSET),
+            dropped_frames: load(DROPPED_FRAMES_OFFSET),
+        }
+    }
+
+    /// Copies `src` into the data area at byte position `pos` (taken modulo the capacity),
+    /// wrapping around the end.
+    ///
+    /// # Safety
+    /// The `src.len() * 4` bytes from `pos` must be free for the producer (not readable by the
+    /// consumer until `head` is published), and no more than the capacity.
+    unsafe fn write_wrapped(&self, pos: u64, src: &[f32]) {
+        let start = (pos & self.mask()) as usize;
+        let len_bytes = std::mem::size_of_val(src);
+        let first_bytes = len_bytes.min(self.capacity_bytes as usize - start);
+        let first = first_bytes / SAMPLE_BYTES;
+        // SAFETY: `start + first_bytes <= capacity`, inside the data area; `start` is a multiple
+        // of 4 (records are 64-aligned, headers 64 bytes, samples 4), so the f32 writes are
+        // aligned; `src` is process memory, not overlapping the mapping; the caller guarantees
+        // that the consumer does not read these bytes now.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                self.data.as_ptr().add(start).cast::<f32>(),
+                first,
+            );
+            std::ptr::copy_nonoverlapping(
+                src.as_ptr().add(first),
+                self.data.as_ptr().cast::<f32>(),
+                src.len() - first,
+            );
+        }
+    }
+
+    /// Copies from the data area at byte position `pos` (modulo the capacity) into `dst`,
+    /// wrapping around the end.
+    ///
+    /// # Safety
+    /// `dst.len() * 4` must be at most the capacity, and the bytes must have been published by
+    /// the producer (before `head`).
+    unsafe fn read_wrapped(&self, pos: u64, dst: &mut [f32]) {
+        let start = (pos & self.mask()) as usize;
+        let len_bytes = std::mem::size_of_val(dst);
+        let first_bytes = len_bytes.min(self.capacity_bytes as usize - start);
+        let first = first_bytes / SAMPLE_BYTES;
+        // SAFETY: as in `write_wrapped`, with the roles swapped; `dst` is our own buffer and
+        // `len_bytes <= capacity` (caller), so the second part fits before `start` too.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.data.as_ptr().add(start).cast::<f32>(),
+                dst.as_mut_ptr(),
+                first,
+            );
+            std::ptr::copy_nonoverlapping(
+                self.data.as_ptr().cast::<f32>(),
+                dst.as_mut_ptr().add(first),
+                dst.len() - first,
+            );
+        }
+    }
+}
+
+// SAFETY: `data` points into `segment`'s mapping, which moves with it; see `Segment`'s impls.
+unsafe impl Send for RingShared {}
+
+/// The producer's half: the audio thread of a plugin instance. Creates the segment and owns its
+/// name (unlinked on drop; a consumer that has it mapped keeps reading).
+#[derive(Debug)]
+pub struct RingProducer {
+    shared: RingShared,
+    /// Our copy of `head` (only we write it).
+    head: u64,
+    /// Sequence number of the next block, dropped or not.
+    next_seq: u64,
+    /// Frames dropped since the last record that got through.
+    pending_dropped_frames: u64,
+    /// Local copies of the counters, so that the audio thread only stores to shared memory.
+    stats: RingStats,
+}
+
+impl RingProducer {
+    /// Creates ring segment `name` with `capacity_bytes` of data area (a power of two from 64
+    /// bytes; see [`capacity_bytes_for`]). All memory is mapped here, none later.
+    pub fn create(name: &str, capacity_bytes: u64) -> Result<Self, ShmError> {
+        let segment = Segment::create(
+            name,
+            SegmentKind::Ring,
+            SegmentHeader::ring_params(capacity_bytes),
+        )?;
+        Ok(Self {
+            shared: RingShared::new(segment),
+            head: 0,
+            next_seq: 0,
+            pending_dropped_frames: 0,
+            stats: RingStats::default(),
+        })
+    }
+
+    /// Whether a block of `num_frames` x `num_channels` fits now (each record at most
+    /// [`MAX_BLOCK_FRAMES`]). For producers that may wait (offline renders, tests); the audio
+    /// thread just pushes.
+    pub fn has_room_for(&self, num_frames: usize, num_channels: usize) -> bool {
+        let num_channels = num_channels.min(MAX_CHANNELS);
+        let full = num_frames / MAX_BLOCK_FRAMES;
+        let rest = num_frames % MAX_BLOCK_FRAMES;
+        let mut needed = full as u64 * record_bytes(MAX_BLOCK_FRAMES, num_channels) as u64;
+        if rest > 0 {
+            needed += record_bytes(rest, num_channels) as u64;
+        }
+        needed <= self.free_bytes()
+    }
+
+    /// Bytes free for records now. A `tail` that cannot be right (beyond `head`, or more than
+    /// the capacity behind) leaves no room: the producer never writes on a word it cannot trust.
+    fn free_bytes(&self) -> u64 {
+        // Acquire: pairs with the consumer's Release store of `tail`, so its reads of the
+        // records before `tail` are finished before we overwrite those bytes.
+        let tail = self.shared.tail().load(Ordering::Acquire);
+        let used = self.head.wrapping_sub(tail);
+        self.shared.capacity_bytes.saturating_sub(used)
+    }
+
+    /// Copies one block into the ring. Real-time safe: no allocation, lock, syscall or wait.
+    /// Channels beyond [`MAX_CHANNELS`] are ignored; channels of unequal length are cut to the
+    /// shortest; a block longer than [`MAX_BLOCK_FRAMES`] goes as several records. A record the
+    /// ring has no room for is a counted drop, reported by the next record that gets through.
+    pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
+        let num_channels = channels.len().min(MAX_CHANNELS);
+        let num_frames = channels
+            .iter()
+            .take(num_channels)
+            .map(|c| c.as_ref().len())
+            .min()
+            .unwrap_or(0);
+        if num_frames == 0 {
+            return PushOutcome::Empty;
+        }
+        let mut outcome = PushOutcome::Pushed;
+        let mut offset = 0;
+        while offset < num_frames {
+            let piece_frames = (num_frames - offset).min(MAX_BLOCK_FRAMES);
+            let rec_bytes = record_bytes(piece_frames, num_channels) as u64;
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            if rec_bytes > self.free_bytes() {
+                outcome = PushOutcome::Dropped;
+                self.stats.dropped_blocks += 1;
+                self.stats.dropped_frames += piece_frames as u64;
+                self.pending_dropped_frames += piece_frames as u64;
+                offset += piece_frames;
+                continue;
+            }
+            let header = RecordHeader {
+                seq,
+                pos_samples: info.pos_samples.saturating_add(offset as i64),
+                dropped_frames_before: self.pending_dropped_frames,
+                record_bytes: rec_bytes,
+                num_frames: piece_frames as u32,
+                sample_rate_bits: info.sample_rate_hz.to_bits(),
+                num_channels: num_channels as u16,
+                playing: u8::from(info.playing),
+                source: match info.source {
+                    PositionSource::HostTransport => SOURCE_HOST_TRANSPORT,
+                    PositionSource::FreeRunning => SOURCE_FREE_RUNNING,
+                },
+                reserved: [0; 20],
+            };
+            let start = (self.head & self.shared.mask()) as usize;
+            // SAFETY: `start` is a multiple of 64 and the capacity a power of two >= 64, so the
+            // 64-byte header lies inside the data area, 64-aligned; the record's bytes are free
+            // (`rec_bytes <= free_bytes()`: the consumer has finished with them and will not
+            // read them before we publish `head`).
+            unsafe {
+                std::ptr::write_volatile(
+                    self.shared.data.as_ptr().add(start).cast::<RecordHeader>(),
+                    header,
+                );
+            }
+            let mut pos = self.head + RECORD_ALIGN_BYTES as u64;
+            for channel in channels.iter().take(num_channels) {
+                let part = &channel.as_ref()[offset..offset + piece_frames];
+                // SAFETY: inside the record we just found room for (header + samples <=
+                // rec_bytes <= free bytes <= capacity).
+                unsafe { self.shared.write_wrapped(pos, part) };
+                pos += (piece_frames * SAMPLE_BYTES) as u64;
+            }
+            self.head += rec_bytes;
+            // Release: the record's header and samples written above are visible to the
+            // consumer before it can see the new `head` (it loads `head` with Acquire).
+            self.shared.head().store(self.head, Ordering::Release);
+            self.pending_dropped_frames = 0;
+            self.stats.pushed_blocks += 1;
+            self.stats.pushed_frames += piece_frames as u64;
+            offset += piece_frames;
+        }
+        self.publish_stats();
+        outcome
+    }
+
+    fn publish_stats(&self) {
+        // Relaxed: statistics, each read on its own; no memory is published through them.
+        let store = |offset, value| {
+            self.shared
+                .segment
+                .atomic_u64(offset)
+                .store(value, Ordering::Relaxed)
+        };
+        store(PUSHED_BLOCKS_OFFSET, self.stats.pushed_blocks);
+        store(PUSHED_FRAMES_OFFSET, self.stats.pushed_frames);
+        store(DROPPED_BLOCKS_OFFSET, self.stats.dropped_blocks);
+        store(DROPPED_FRAMES_OFFSET, self.stats.dropped_frames);
+    }
+
+    /// The counters, as this producer keeps them.
+    pub fn stats(&self) -> RingStats {
+        self.stats
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        self.shared.segment.name()
+    }
+
+    /// The data capacity in bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.shared.capacity_bytes
+    }
+
+    /// Bytes pushed and not yet taken by the consumer (as far as its `tail` says).
+    pub fn pending_bytes(&self) -> u64 {
+        self.shared.capacity_bytes - self.free_bytes()
+    }
+}
+
+impl Drop for RingProducer {
+    fn drop(&mut self) {
+        // The producer owns the name; a consumer that has the segment mapped keeps reading.
+        let _ = Segment::unlink(self.shared.segment.name());
+    }
+}
+
+/// The consumer's half: the analysis core. Opens an existing ring segment.
+#[derive(Debug)]
+pub struct RingConsumer {
+    shared: RingShared,
+    /// Our copy of `tail` (only we write it).
+    tail: u64,
+    /// A corrupt read was seen; every later read fails.
+    is_broken: bool,
+}
+
+impl RingConsumer {
+    /// Opens ring segment `name` (ours, mode 0600, valid header; see [`Segment::open`]).
+    pub fn open(name: &str) -> Result<Self, ShmError> {
+        let segment = Segment::open(name, SegmentKind::Ring)?;
+        let shared = RingShared::new(segment);
+        // Acquire: pairs with the Release store of a consumer that had this ring before us (a
+        // core that was replaced), so its reads are done before we go on from its `tail`.
+        let tail = shared.tail().load(Ordering::Acquire);
+        // Relaxed: the flag is read on its own.
+        let is_broken = shared.broken().load(Ordering::Relaxed) != 0;
+        Ok(Self {
+            shared,
+            tail,
+            is_broken,
+        })
+    }
+
+    fn corrupt(&mut self, head: u64, what: String) -> ShmError {
+        self.is_broken = true;
+        // Relaxed: a flag read on its own, by a later consumer or a diagnostic.
+        self.shared.broken().store(1, Ordering::Relaxed);
+        ShmError::CorruptRing {
+            name: self.shared.segment.name().to_owned(),
+            what,
+            head,
+            tail: self.tail,
+            capacity_bytes: self.shared.capacity_bytes,
+        }
+    }
+
+    /// Pops the next block into `out` (one buffer per channel; a buffer shorter than the block
+    /// is grown, at most to [`MAX_BLOCK_FRAMES`]). `Ok(None)` if the ring is empty.
+    ///
+    /// Every value read from shared memory is checked first: the producer's index against our
+    /// own and the capacity, the record's frames, channels, size and flags against the layout,
+    /// the bytes available and `out`. A value that cannot be right marks the ring broken and
+    /// returns [`ShmError::CorruptRing`]; fewer buffers than channels is
+    /// [`ShmError::DestinationTooSmall`] (nothing consumed).
+    pub fn pop_block(&mut self, out: &mut [Vec<f32>]) -> Result<Option<BlockHeader>, ShmError> {
+        if self.is_broken {
+            return Err(ShmError::Broken {
+                name: self.shared.segment.name().to_owned(),
+            });
+        }
+        // Acquire: pairs with the producer's Release store of `head`, so the record bytes
+        // before `head` are visible before we read them.
+        let head = self.shared.head().load(Ordering::Acquire);
+        let capacity = self.shared.capacity_bytes;
+        let available = head.wrapping_sub(self.tail);
+        if available == 0 {
+            return Ok(None);
+        }
+        if available > capacity {
+            return Err(self.corrupt(
+                head,
+                format!("head is {available} bytes past tail, beyond the capacity"),
+            ));
+        }
+        if available % RECORD_ALIGN_BYTES as u64 != 0 {
+            return Err(self.corrupt(head, "head is not on a record boundary".to_owned()));
+        }
+        let start = (self.tail & self.shared.mask()) as usize;
+        // SAFETY: `start` is a multiple of 64 (tail moves by record sizes, checked multiples of
+        // 64) below the capacity, a power of two >= 64: the 64-byte header is inside the data
+        // area and aligned. `RecordHeader` is plain integers, valid for any bytes.
+        let record = unsafe {
+            std::ptr::read_volatile(self.shared.data.as_ptr().add(start).cast::<RecordHeader>())
+        };
+        let frames = record.num_frames as usize;
+        let channels = record.num_channels as usize;
+        if frames == 0 || frames > MAX_BLOCK_FRAMES {
+            return Err(self.corrupt(
+                head,
+                format!("record of {frames} frames (1 to {MAX_BLOCK_FRAMES})"),
+            ));
+        }
+        if channels == 0 || channels > MAX_CHANNELS {
+            return Err(self.corrupt(
+                head,
+                format!("record of {channels} channels (1 to {MAX_CHANNELS})"),
+            ));
+        }
+        let expected_bytes = record_bytes(frames, channels) as u64;
+        if record.record_bytes != expected_bytes || expected_bytes > available {
+            return Err(self.corrupt(
+                head,
+                format!(
+                    "record says {} bytes, {frames}x{channels} needs {expected_bytes}, {available} available",
+                    record.record_bytes
+                ),
+            ));
+        }
+        let source = match record.source {
+            SOURCE_HOST_TRANSPORT => PositionSource::HostTransport,
+            SOURCE_FREE_RUNNING => PositionSource::FreeRunning,
+            other => return Err(self.corrupt(head, format!("record source {other}"))),
+        };
+        if record.playing > 1 {
+            return Err(self.corrupt(head, format!("record playing flag {}", record.playing)));
+        }
+        if out.len() < channels {
+            return Err(ShmError::DestinationTooSmall {
+                needed: channels,
+                given: out.len(),
+            });
+        }
+        let mut pos = self.tail + RECORD_ALIGN_BYTES as u64;
+        for channel in out.iter_mut().take(channels) {
+            if channel.len() < frames {
+                channel.resize(frames, 0.0);
+            }
+            // SAFETY: `frames * 4 <= expected_bytes <= available <= capacity`, and these bytes
+            // are inside the record the producer published before `head`.
+            unsafe { self.shared.read_wrapped(pos, &mut channel[..frames]) };
+            pos += (frames * SAMPLE_BYTES) as u64;
+        }
+        self.tail += expected_bytes;
+        // Release: our reads of the record above are finished before the producer can see the
+        // new `tail` and overwrite those bytes (it loads `tail` with Acquire).
+        self.shared.tail().store(self.tail, Ordering::Release);
+        Ok(Some(BlockHeader {
+            seq: record.seq,
+            pos_samples: record.pos_samples,
+            dropped_frames_before: record.dropped_frames_before,
+            num_frames: record.num_frames,
+            num_channels: record.num_channels,
+            playing: record.playing == 1,
+            source,
+            sample_rate_hz: f32::from_bits(record.sample_rate_bits),
+        }))
+    }
+
+    /// Whether a corrupt read was seen (by us, or by a consumer before us).
+    pub fn is_broken(&self) -> bool {
+        self.is_broken
+    }
+
+    /// The producer's counters, as it last published them.
+    pub fn stats(&self) -> RingStats {
+        self.shared.stats()
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        self.shared.segment.name()
+    }
+
+    /// The data capacity in bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.shared.capacity_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_matches_the_bus_lane() {
+        assert_eq!(MAX_CHANNELS, stemcheck_bus::lane::MAX_CHANNELS);
+        assert_eq!(MAX_BLOCK_FRAMES, stemcheck_bus::lane::MAX_PIECE_FRAMES);
+    }
+
+    #[test]
+    fn records_are_padded_to_64_bytes() {
+        // 64 header + 1 * 1 * 4 = 68 -> 128; 64 + 512 * 2 * 4 = 4160 = 65 * 64.
+        assert_eq!(record_bytes(1, 1), 128);
+        assert_eq!(record_bytes(512, 2), 4160);
+        assert_eq!(record_bytes(15, 1), 128);
+        assert_eq!(record_bytes(16, 1), 128);
+        assert_eq!(record_bytes(17, 1), 192);
+    }
+
+    #[test]
+    fn capacity_for_a_second_at_48k_is_a_power_of_two_that_holds_it() {
+        let cap = capacity_bytes_for(48_000.0, 1.0);
+        assert!(cap.is_power_of_two());
+        // 94 blocks of 4160 bytes = 391_040 -> 524_288.
+        assert_eq!(cap, 524_288);
+        assert!(capacity_bytes_for(f32::NAN, f32::INFINITY).is_power_of_two());
+    }
+}
