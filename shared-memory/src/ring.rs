@@ -306,8 +306,12 @@ impl RingProducer {
         // Acquire: pairs with the consumer's Release store of `tail`, so its reads of the
         // records before `tail` are finished before we overwrite those bytes.
         let tail = self.shared.tail().load(Ordering::Acquire);
-        let used = self.head.wrapping_sub(tail);
-        self.shared.capacity_bytes.saturating_sub(used)
+        // The byte counters never wrap (2^64 bytes is centuries of audio): a tail ahead of
+        // head is garbage, and leaves no room.
+        match self.head.checked_sub(tail) {
+            Some(used) => self.shared.capacity_bytes.saturating_sub(used),
+            None => 0,
+        }
     }
 
     /// Copies one block into the ring. Real-time safe: no allocation, lock, syscall or wait.
@@ -487,7 +491,10 @@ impl RingConsumer {
         // before `head` are visible before we read them.
         let head = self.shared.head().load(Ordering::Acquire);
         let capacity = self.shared.capacity_bytes;
-        let available = head.wrapping_sub(self.tail);
+        // The byte counters never wrap (2^64 bytes is centuries of audio).
+        let Some(available) = head.checked_sub(self.tail) else {
+            return Err(self.corrupt(head, "head is behind tail".to_owned()));
+        };
         if available == 0 {
             return Ok(None);
         }
