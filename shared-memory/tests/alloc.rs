@@ -87,6 +87,9 @@ fn pushing_never_allocates_even_when_the_ring_is_full() {
         }
     }
     assert_eq!(counted, 0, "allocations during pushes");
-    assert!(pushed > 100 && dropped > 1000, "pushed {pushed}, dropped {dropped}");
+    assert!(
+        pushed > 100 && dropped > 1000,
+        "pushed {pushed}, dropped {dropped}"
+    );
     assert!(tx.stats().dropped_frames > 0);
 }

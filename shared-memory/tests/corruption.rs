@@ -9,7 +9,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stemcheck_bus::PushOutcome;
 use stemcheck_shm::ring::{MAX_BLOCK_FRAMES, RING_DATA_OFFSET};
-use stemcheck_shm::{Namespace, Registry, RingConsumer, RingProducer, Segment, SegmentKind, ShmError};
+use stemcheck_shm::{
+    Namespace, Registry, RingConsumer, RingProducer, Segment, SegmentKind, ShmError,
+};
 
 const CAPACITY_BYTES: u64 = 1 << 14;
 /// Byte offsets of the header fields and the ring's indices (see the module docs).
@@ -48,7 +50,14 @@ fn wrong_magic_version_and_kind_are_refused() {
     assert!(RingConsumer::open(&name).is_ok());
 
     poke(&name, KIND_AT, &2u32.to_le_bytes());
-    assert!(matches!(open_err(&name), ShmError::WrongKind { found: 2, expected: SegmentKind::Ring, .. }));
+    assert!(matches!(
+        open_err(&name),
+        ShmError::WrongKind {
+            found: 2,
+            expected: SegmentKind::Ring,
+            ..
+        }
+    ));
     // A ring is not a registry either.
     poke(&name, KIND_AT, &1u32.to_le_bytes());
     assert!(matches!(
@@ -58,12 +67,27 @@ fn wrong_magic_version_and_kind_are_refused() {
 
     poke(&name, VERSION_AT, &99u32.to_le_bytes());
     let err = open_err(&name);
-    assert!(matches!(err, ShmError::OtherVersion { found: 99, expected: 1, .. }), "{err}");
-    assert!(err.to_string().contains("cannot join: other version"), "{err}");
+    assert!(
+        matches!(
+            err,
+            ShmError::OtherVersion {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("cannot join: other version"),
+        "{err}"
+    );
     poke(&name, VERSION_AT, &1u32.to_le_bytes());
 
     poke(&name, MAGIC_AT, b"NOTSTEM!");
-    assert!(matches!(open_err(&name), ShmError::BadMagic { found, .. } if found == u64::from_le_bytes(*b"NOTSTEM!")));
+    assert!(
+        matches!(open_err(&name), ShmError::BadMagic { found, .. } if found == u64::from_le_bytes(*b"NOTSTEM!"))
+    );
 }
 
 #[test]
@@ -81,10 +105,20 @@ fn truncated_segments_are_refused() {
     truncate(&name, 10);
     assert!(matches!(
         open_err(&name),
-        ShmError::TooSmall { actual_bytes: 10, needed_bytes: 64, .. }
+        ShmError::TooSmall {
+            actual_bytes: 10,
+            needed_bytes: 64,
+            ..
+        }
     ));
     truncate(&name, 0);
-    assert!(matches!(open_err(&name), ShmError::TooSmall { actual_bytes: 0, .. }));
+    assert!(matches!(
+        open_err(&name),
+        ShmError::TooSmall {
+            actual_bytes: 0,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -102,13 +136,25 @@ fn garbage_capacity_and_size_are_refused() {
     poke(&name, CAPACITY_AT, &CAPACITY_BYTES.to_le_bytes());
     // A total size larger than the file: refused before anything is read past the header.
     poke(&name, TOTAL_AT, &(1u64 << 50).to_le_bytes());
-    assert!(matches!(open_err(&name), ShmError::TooSmall { needed_bytes, .. } if needed_bytes == 1 << 50));
+    assert!(
+        matches!(open_err(&name), ShmError::TooSmall { needed_bytes, .. } if needed_bytes == 1 << 50)
+    );
     // A total size smaller than the layout needs for the capacity.
     poke(&name, TOTAL_AT, &100u64.to_le_bytes());
-    assert!(matches!(open_err(&name), ShmError::BadParameter { value: 100, .. }));
-    poke(&name, TOTAL_AT, &(RING_DATA_OFFSET as u64 + CAPACITY_BYTES).to_le_bytes());
+    assert!(matches!(
+        open_err(&name),
+        ShmError::BadParameter { value: 100, .. }
+    ));
+    poke(
+        &name,
+        TOTAL_AT,
+        &(RING_DATA_OFFSET as u64 + CAPACITY_BYTES).to_le_bytes(),
+    );
     poke(&name, MAX_CHANNELS_AT, &8u64.to_le_bytes());
-    assert!(matches!(open_err(&name), ShmError::BadParameter { value: 8, .. }));
+    assert!(matches!(
+        open_err(&name),
+        ShmError::BadParameter { value: 8, .. }
+    ));
     poke(&name, MAX_CHANNELS_AT, &2u64.to_le_bytes());
     assert!(RingConsumer::open(&name).is_ok());
 }
@@ -128,7 +174,10 @@ fn pop_is_corrupt(what: &str, corrupt: impl FnOnce(&str)) {
         other => panic!("{what}: expected CorruptRing, got {other:?}"),
     }
     assert!(rx.is_broken());
-    assert!(matches!(rx.pop_block(&mut out), Err(ShmError::Broken { .. })));
+    assert!(matches!(
+        rx.pop_block(&mut out),
+        Err(ShmError::Broken { .. })
+    ));
     // The flag is in shared memory: a consumer that opens the ring later sees it too.
     assert!(RingConsumer::open(&name).unwrap().is_broken());
     // Nothing was written past the buffers' own length (the pop grew them at most to the
@@ -157,23 +206,41 @@ fn garbage_indices_and_record_headers_end_the_read_with_an_error() {
         Err(ShmError::CorruptRing { what, tail: 2112, .. }) if what.contains("behind tail")
     ));
     // Head not on a record boundary.
-    pop_is_corrupt("record boundary", |name| poke(name, HEAD_AT, &100u64.to_le_bytes()));
+    pop_is_corrupt("record boundary", |name| {
+        poke(name, HEAD_AT, &100u64.to_le_bytes())
+    });
     // A record header with more frames than any record may have.
     pop_is_corrupt("frames", |name| {
-        poke(name, DATA_AT + REC_FRAMES_AT, &((MAX_BLOCK_FRAMES as u32) + 1).to_le_bytes())
+        poke(
+            name,
+            DATA_AT + REC_FRAMES_AT,
+            &((MAX_BLOCK_FRAMES as u32) + 1).to_le_bytes(),
+        )
     });
-    pop_is_corrupt("frames", |name| poke(name, DATA_AT + REC_FRAMES_AT, &u32::MAX.to_le_bytes()));
-    pop_is_corrupt("frames", |name| poke(name, DATA_AT + REC_FRAMES_AT, &0u32.to_le_bytes()));
+    pop_is_corrupt("frames", |name| {
+        poke(name, DATA_AT + REC_FRAMES_AT, &u32::MAX.to_le_bytes())
+    });
+    pop_is_corrupt("frames", |name| {
+        poke(name, DATA_AT + REC_FRAMES_AT, &0u32.to_le_bytes())
+    });
     // More frames than were pushed, still a legal record size, but past head.
     pop_is_corrupt("available", |name| {
         poke(name, DATA_AT + REC_FRAMES_AT, &4000u32.to_le_bytes());
-        poke(name, DATA_AT + REC_BYTES_AT, &(64u64 + 4000 * 8).to_le_bytes());
+        poke(
+            name,
+            DATA_AT + REC_BYTES_AT,
+            &(64u64 + 4000 * 8).to_le_bytes(),
+        );
     });
     pop_is_corrupt("record says", |name| {
         poke(name, DATA_AT + REC_BYTES_AT, &12345u64.to_le_bytes())
     });
-    pop_is_corrupt("channels", |name| poke(name, DATA_AT + REC_CHANNELS_AT, &3u16.to_le_bytes()));
-    pop_is_corrupt("channels", |name| poke(name, DATA_AT + REC_CHANNELS_AT, &0u16.to_le_bytes()));
+    pop_is_corrupt("channels", |name| {
+        poke(name, DATA_AT + REC_CHANNELS_AT, &3u16.to_le_bytes())
+    });
+    pop_is_corrupt("channels", |name| {
+        poke(name, DATA_AT + REC_CHANNELS_AT, &0u16.to_le_bytes())
+    });
     pop_is_corrupt("source", |name| poke(name, DATA_AT + REC_SOURCE_AT, &[7]));
 }
 
@@ -185,9 +252,17 @@ fn a_garbage_tail_makes_the_producer_drop_never_write() {
     let a = signal(10, 0, 0, 64);
     for tail in [1u64 << 62, u64::MAX - 5, 12_345_678] {
         poke(&name, TAIL_AT, &tail.to_le_bytes());
-        assert_eq!(tx.push_block(&info(0), &[&a]), PushOutcome::Dropped, "tail {tail}");
+        assert_eq!(
+            tx.push_block(&info(0), &[&a]),
+            PushOutcome::Dropped,
+            "tail {tail}"
+        );
     }
-    assert_eq!(peek(&name, DATA_AT, CAPACITY_BYTES as usize), before, "data untouched");
+    assert_eq!(
+        peek(&name, DATA_AT, CAPACITY_BYTES as usize),
+        before,
+        "data untouched"
+    );
     assert_eq!(tx.stats().dropped_frames, 3 * 64);
 }
 
@@ -244,7 +319,10 @@ fn seeded_random_bytes_never_panic_or_read_out_of_bounds() {
         drop(tx);
     }
     assert_eq!(refused_header, 100, "every random header refused");
-    assert!(corrupt_reads >= 150, "{corrupt_reads} corrupt reads, {ok_reads} ok");
+    assert!(
+        corrupt_reads >= 150,
+        "{corrupt_reads} corrupt reads, {ok_reads} ok"
+    );
 }
 
 #[test]
@@ -256,14 +334,23 @@ fn a_registry_of_garbage_or_another_version_is_refused() {
     drop(registry);
     poke(&name, VERSION_AT, &2u32.to_le_bytes());
     let err = Registry::open_or_create(ns).unwrap_err();
-    assert!(matches!(err, ShmError::OtherVersion { found: 2, .. }), "{err}");
-    assert!(err.to_string().starts_with("cannot join: other version"), "{err}");
+    assert!(
+        matches!(err, ShmError::OtherVersion { found: 2, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with("cannot join: other version"),
+        "{err}"
+    );
     poke(&name, VERSION_AT, &1u32.to_le_bytes());
     // num_slots garbage.
     poke(&name, CAPACITY_AT, &1_000_000u64.to_le_bytes());
     assert!(matches!(
         Registry::open_or_create(ns),
-        Err(ShmError::BadParameter { value: 1_000_000, .. })
+        Err(ShmError::BadParameter {
+            value: 1_000_000,
+            ..
+        })
     ));
     poke(&name, CAPACITY_AT, &64u64.to_le_bytes());
     assert!(Registry::open_or_create(ns).is_ok());

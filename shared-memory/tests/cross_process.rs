@@ -93,7 +93,10 @@ fn stream(ns: &stemcheck_shm::Namespace, seed: u64, total_frames: u64, deadline:
         pos += frames as u64;
     }
     while ring.pending_bytes() > 0 {
-        assert!(Instant::now() < deadline, "the parent never drained the ring");
+        assert!(
+            Instant::now() < deadline,
+            "the parent never drained the ring"
+        );
         member.beat();
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -153,7 +156,11 @@ impl Helpers {
                     assert!(status.success(), "helper {} failed: {status}", child.id());
                     break;
                 }
-                assert!(Instant::now() < deadline, "helper {} did not finish", child.id());
+                assert!(
+                    Instant::now() < deadline,
+                    "helper {} did not finish",
+                    child.id()
+                );
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -198,10 +205,12 @@ fn wait_for_rings(registry: &Registry, pids: &[u32]) -> Vec<(u32, String)> {
 
 /// Opens a helper's ring, waiting for the helper to create it.
 fn open_ring(name: &str) -> RingConsumer {
-    wait_for("a helper's ring", WAIT_LIMIT, || match RingConsumer::open(name) {
-        Ok(rx) => Some(rx),
-        Err(e) if e.is_not_found() => None,
-        Err(e) => panic!("{e}"),
+    wait_for("a helper's ring", WAIT_LIMIT, || {
+        match RingConsumer::open(name) {
+            Ok(rx) => Some(rx),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => panic!("{e}"),
+        }
     })
 }
 
@@ -268,7 +277,10 @@ fn three_helpers_stream_seeded_signals_that_arrive_bit_identical_and_in_sequence
     for r in &readers {
         assert_eq!(r.next_frame, STREAM_FRAMES, "seed {}", r.seed);
         let stats = r.rx.stats();
-        assert_eq!((stats.pushed_frames, stats.dropped_frames), (STREAM_FRAMES, 0));
+        assert_eq!(
+            (stats.pushed_frames, stats.dropped_frames),
+            (STREAM_FRAMES, 0)
+        );
     }
     helpers.wait_success(WAIT_LIMIT);
     // They left: no slot, and their rings are unlinked by their producers.
@@ -367,7 +379,10 @@ fn killing_or_stopping_the_leader_elects_another_within_one_second() {
     });
     let takeover = killed_at.elapsed();
     eprintln!("takeover after SIGKILL: {takeover:?}");
-    assert!(takeover < TAKEOVER_LIMIT, "takeover after SIGKILL took {takeover:?}");
+    assert!(
+        takeover < TAKEOVER_LIMIT,
+        "takeover after SIGKILL took {takeover:?}"
+    );
     assert!(pids.contains(&second));
 
     // SIGSTOP: alive but hung; its heartbeat goes stale and it is replaced.
@@ -379,14 +394,21 @@ fn killing_or_stopping_the_leader_elects_another_within_one_second() {
     });
     let takeover = stopped_at.elapsed();
     eprintln!("takeover after SIGSTOP: {takeover:?}");
-    assert!(takeover < TAKEOVER_LIMIT, "takeover after SIGSTOP took {takeover:?}");
+    assert!(
+        takeover < TAKEOVER_LIMIT,
+        "takeover after SIGSTOP took {takeover:?}"
+    );
     assert!(
         takeover >= Duration::from_nanos(LEADER_TIMEOUT_NS) - BEAT_PERIOD,
         "a hung leader keeps its role until its heartbeat is stale ({takeover:?})"
     );
     assert!(pids.contains(&third) && third != first);
     // The stopped one is still listed, stale, not dead.
-    let stopped = registry.entries().into_iter().find(|e| e.pid == second).unwrap();
+    let stopped = registry
+        .entries()
+        .into_iter()
+        .find(|e| e.pid == second)
+        .unwrap();
     assert_eq!(stopped.status, EntryStatus::Stale);
     let _ = kill_process(pid, Signal::CONT);
     // Resumed, it does not take the role back: the new leader is beating.

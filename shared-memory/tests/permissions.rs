@@ -70,7 +70,13 @@ fn a_segment_of_another_user_is_refused() {
     }
     let err = RingConsumer::open(&name).unwrap_err();
     assert!(
-        matches!(err, ShmError::ForeignOwner { owner_uid: OTHER_UID, .. }),
+        matches!(
+            err,
+            ShmError::ForeignOwner {
+                owner_uid: OTHER_UID,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("65534"), "{err}");
@@ -79,6 +85,9 @@ fn a_segment_of_another_user_is_refused() {
     std::os::unix::fs::chown(format!("{SHM_DIR}{registry_name}"), Some(OTHER_UID), None).unwrap();
     assert!(matches!(
         Registry::open_or_create(&t.ns),
-        Err(ShmError::ForeignOwner { owner_uid: OTHER_UID, .. })
+        Err(ShmError::ForeignOwner {
+            owner_uid: OTHER_UID,
+            ..
+        })
     ));
 }

@@ -111,7 +111,10 @@ fn too_few_output_buffers_is_an_error_that_consumes_nothing() {
     let mut one = vec![Vec::new()];
     assert!(matches!(
         rx.pop_block(&mut one),
-        Err(ShmError::DestinationTooSmall { needed: 2, given: 1 })
+        Err(ShmError::DestinationTooSmall {
+            needed: 2,
+            given: 1
+        })
     ));
     assert!(!rx.is_broken());
     let mut two = vec![Vec::new(), Vec::new()];
@@ -129,26 +132,29 @@ fn a_full_ring_counts_the_exact_dropped_frames_and_the_next_block_reports_them()
     assert_eq!(record_bytes(512, 2), 4160);
     let mut tx = RingProducer::create(&name, capacity).unwrap();
     let mut rx = RingConsumer::open(&name).unwrap();
-    let block = |k: u64| {
-        [
-            signal(3, 0, k * 512, 512),
-            signal(3, 1, k * 512, 512),
-        ]
-    };
+    let block = |k: u64| [signal(3, 0, k * 512, 512), signal(3, 1, k * 512, 512)];
     for k in 0..6u64 {
         let expected = if k < 3 {
             PushOutcome::Pushed
         } else {
             PushOutcome::Dropped
         };
-        assert_eq!(tx.push_block(&info(k as i64 * 512), &block(k)), expected, "block {k}");
+        assert_eq!(
+            tx.push_block(&info(k as i64 * 512), &block(k)),
+            expected,
+            "block {k}"
+        );
     }
     // A 100-frame mono block still fits in the 3904 bytes left (64 + 400 -> 512 bytes).
     let mono = signal(3, 0, 0, 100);
     assert_eq!(tx.push_block(&info(3072), &[&mono]), PushOutcome::Pushed);
     let stats = rx.stats();
     assert_eq!(
-        (stats.dropped_blocks, stats.dropped_frames, stats.pushed_blocks),
+        (
+            stats.dropped_blocks,
+            stats.dropped_frames,
+            stats.pushed_blocks
+        ),
         (3, 1536, 4)
     );
     let mut out = vec![Vec::new(), Vec::new()];
@@ -159,7 +165,10 @@ fn a_full_ring_counts_the_exact_dropped_frames_and_the_next_block_reports_them()
     }
     // The mono block got through after three drops: it says so, and its seq counts them.
     let h = rx.pop_block(&mut out).unwrap().unwrap();
-    assert_eq!((h.seq, h.dropped_frames_before, h.pos_samples), (6, 1536, 3072));
+    assert_eq!(
+        (h.seq, h.dropped_frames_before, h.pos_samples),
+        (6, 1536, 3072)
+    );
     assert_eq!(bits(&out[0][..100]), bits(&mono));
     // Reported once: the next block says nothing was dropped before it.
     assert_eq!(tx.push_block(&info(3172), &block(7)), PushOutcome::Pushed);
@@ -169,7 +178,10 @@ fn a_full_ring_counts_the_exact_dropped_frames_and_the_next_block_reports_them()
     let huge = signal(3, 0, 0, MAX_BLOCK_FRAMES);
     let small_name = t.name("small");
     let mut small = RingProducer::create(&small_name, 4096).unwrap();
-    assert_eq!(small.push_block(&info(0), &[&huge, &huge]), PushOutcome::Dropped);
+    assert_eq!(
+        small.push_block(&info(0), &[&huge, &huge]),
+        PushOutcome::Dropped
+    );
     assert_eq!(small.stats().dropped_frames, MAX_BLOCK_FRAMES as u64);
 }
 

@@ -56,7 +56,10 @@ impl TestNamespace {
 
     /// A segment name of this namespace for a test's own use.
     pub fn name(&self, what: &str) -> String {
-        format!("{}-{what}", self.ns.registry_name().trim_end_matches("-registry"))
+        format!(
+            "{}-{what}",
+            self.ns.registry_name().trim_end_matches("-registry")
+        )
     }
 }
 
