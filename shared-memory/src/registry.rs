@@ -178,7 +178,7 @@ pub struct Registry {
 impl Registry {
     /// Opens the namespace's registry, creating it if there is none. A registry of another
     /// layout version is [`ShmError::OtherVersion`] ("cannot join: other version"). Waits up
-    /// to [`CREATOR_WAIT`] for a process that is creating it right now; a registry still
+    /// to 200 ms for a process that is creating it right now; a registry still
     /// without a header after that is the leftover of a crash mid-creation and is replaced.
     /// Not for the audio thread (it may sleep).
     pub fn open_or_create(namespace: &Namespace) -> Result<Self, ShmError> {

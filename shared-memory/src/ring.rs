@@ -504,7 +504,7 @@ impl RingConsumer {
                 format!("head is {available} bytes past tail, beyond the capacity"),
             ));
         }
-        if available % RECORD_ALIGN_BYTES as u64 != 0 {
+        if !available.is_multiple_of(RECORD_ALIGN_BYTES as u64) {
             return Err(self.corrupt(head, "head is not on a record boundary".to_owned()));
         }
         let start = (self.tail & self.shared.mask()) as usize;

@@ -255,7 +255,8 @@ impl Segment {
     /// validated parameters.
     pub(crate) fn atomic_u64(&self, offset_bytes: usize) -> &AtomicU64 {
         assert!(
-            offset_bytes % 8 == 0 && offset_bytes + 8 <= self.header.total_size_bytes as usize,
+            offset_bytes.is_multiple_of(8)
+                && offset_bytes + 8 <= self.header.total_size_bytes as usize,
             "atomic_u64 at {offset_bytes} outside the segment"
         );
         // SAFETY: in bounds and 8-aligned (checked above, the mapping is page-aligned); an
@@ -267,7 +268,8 @@ impl Segment {
     /// The `AtomicU32` at byte `offset_bytes`; like [`Self::atomic_u64`].
     pub(crate) fn atomic_u32(&self, offset_bytes: usize) -> &AtomicU32 {
         assert!(
-            offset_bytes % 4 == 0 && offset_bytes + 4 <= self.header.total_size_bytes as usize,
+            offset_bytes.is_multiple_of(4)
+                && offset_bytes + 4 <= self.header.total_size_bytes as usize,
             "atomic_u32 at {offset_bytes} outside the segment"
         );
         // SAFETY: as in `atomic_u64`, for 4 bytes.

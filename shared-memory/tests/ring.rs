@@ -49,9 +49,9 @@ fn random_block_sizes_round_trip_bit_identical_through_many_wraparounds() {
             assert_eq!((h.num_channels, h.dropped_frames_before), (2, 0));
             assert!(h.playing);
             assert_eq!(h.sample_rate_hz, 48_000.0);
-            for channel in 0..2 {
+            for (channel, samples) in out.iter().enumerate() {
                 assert_eq!(
-                    bits(&out[channel][..frames]),
+                    bits(&samples[..frames]),
                     bits(&signal(SEED, channel, popped, frames)),
                     "record {next_seq} channel {channel}"
                 );
