@@ -18,7 +18,9 @@
 //! | 64 | 8 | leader: `pid << 32 \| (slot + 1)`, 0 = none |
 //! | 128 + 64 * i | 64 | slot `i` (see below) |
 //!
-//! Slot: `state` u64 at +0 (0 free, else `tag << 32 \| pid`, tag 1 joining / 2 live),
+//! Slot: `state` u64 at +0 (`generation << 40 \| tag << 32 \| pid`; tag 0 free, 1 joining,
+//! 2 live; the generation counts claims of the slot, so that a slot freed and claimed again by
+//! the same process is not taken for the old claim),
 //! `heartbeat_ns` u64 at +8, `id` u64 at +16, `version` u32 at +24, `format` u32 at +28,
 //! `ring_count` u32 at +32, the rest reserved. One slot per cache line.
 
@@ -50,10 +52,40 @@ const SLOT_VERSION: usize = 24;
 const SLOT_FORMAT: usize = 28;
 const SLOT_RING_COUNT: usize = 32;
 
+/// `state` tag of a free slot.
+const TAG_FREE: u64 = 0;
 /// `state` tag of a slot whose fields are being written.
 const TAG_JOINING: u64 = 1;
 /// `state` tag of a slot whose fields are complete.
 const TAG_LIVE: u64 = 2;
+/// Where the tag starts in `state`.
+const TAG_SHIFT: u32 = 32;
+/// Where the generation starts in `state`.
+const GENERATION_SHIFT: u32 = 40;
+/// The generation's bits (24): it wraps after 16 million claims of one slot.
+const GENERATION_MASK: u64 = (1 << 24) - 1;
+
+/// A slot's state word.
+fn make_state(generation: u64, tag: u64, pid: u32) -> u64 {
+    ((generation & GENERATION_MASK) << GENERATION_SHIFT)
+        | ((tag & 0xff) << TAG_SHIFT)
+        | u64::from(pid)
+}
+
+/// The tag of a state word.
+fn state_tag(state: u64) -> u64 {
+    (state >> TAG_SHIFT) & 0xff
+}
+
+/// The generation of a state word.
+fn state_generation(state: u64) -> u64 {
+    state >> GENERATION_SHIFT
+}
+
+/// The state word that frees a slot held as `state` (same generation, no tag, no pid).
+fn freed(state: u64) -> u64 {
+    make_state(state_generation(state), TAG_FREE, 0)
+}
 
 /// A leader whose heartbeat is older than this (500 ms) is replaced. Members beat every
 /// [`BEAT_PERIOD`]; with claimants trying at that period too, a hung leader is replaced within
@@ -256,14 +288,19 @@ impl Registry {
 
     /// Reads slot `slot`; `None` if it is free.
     fn read_entry(&self, slot: usize, now_ns: u64) -> Option<Entry> {
+        self.read_slot(slot, now_ns).map(|(entry, _)| entry)
+    }
+
+    /// Reads slot `slot` and the state word it was read under; `None` if it is free.
+    fn read_slot(&self, slot: usize, now_ns: u64) -> Option<(Entry, u64)> {
         // Acquire: pairs with the joiner's Release store of the live state, so the fields it
         // wrote before are the ones read below.
         let state = self.slot_u64(slot, SLOT_STATE).load(Ordering::Acquire);
-        if state == 0 {
+        let tag = state_tag(state);
+        if tag == TAG_FREE {
             return None;
         }
         let pid = state as u32;
-        let tag = state >> 32;
         // Relaxed: the fields were published by the Acquire load above; the heartbeat is a
         // value read on its own.
         let heartbeat_ns = self.slot_u64(slot, SLOT_HEARTBEAT).load(Ordering::Relaxed);
@@ -280,7 +317,7 @@ impl Registry {
         } else {
             EntryStatus::Live
         };
-        Some(Entry {
+        let entry = Entry {
             slot,
             pid,
             format: BinaryFormat::from_raw(
@@ -292,7 +329,8 @@ impl Registry {
             id: self.slot_u64(slot, SLOT_ID).load(Ordering::Relaxed),
             ring_count: self.slot_u32(slot, SLOT_RING_COUNT).load(Ordering::Relaxed),
             status,
-        })
+        };
+        Some((entry, state))
     }
 
     /// Every taken slot, whatever its status.
@@ -352,12 +390,18 @@ impl Registry {
         let ring_count = ring_count.min(MAX_RINGS_PER_ENTRY);
         for slot in 0..self.num_slots {
             let state = self.slot_u64(slot, SLOT_STATE);
+            // Relaxed: only a candidate for the CAS below, which decides.
+            let free = state.load(Ordering::Relaxed);
+            if state_tag(free) != TAG_FREE {
+                continue;
+            }
+            let generation = state_generation(free) + 1;
             // Acquire on success: pairs with the Release store that freed the slot, so the
             // previous holder's writes to the fields come before ours.
             if state
                 .compare_exchange(
-                    0,
-                    (TAG_JOINING << 32) | u64::from(pid),
+                    free,
+                    make_state(generation, TAG_JOINING, pid),
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 )
@@ -375,7 +419,7 @@ impl Registry {
                 .store(format as u32, Ordering::Relaxed);
             self.slot_u32(slot, SLOT_RING_COUNT)
                 .store(ring_count, Ordering::Relaxed);
-            let live = (TAG_LIVE << 32) | u64::from(pid);
+            let live = make_state(generation, TAG_LIVE, pid);
             // Release: the fields above are visible to whoever sees the live state (Acquire).
             state.store(live, Ordering::Release);
             return Ok(Member {
@@ -401,7 +445,7 @@ impl Registry {
         let mut report = ReapReport::default();
         let now_ns = os::monotonic_ns();
         for slot in 0..self.num_slots {
-            let Some(entry) = self.read_entry(slot, now_ns) else {
+            let Some((entry, current)) = self.read_slot(slot, now_ns) else {
                 continue;
             };
             let hung = entry.heartbeat_age_ns > REAP_AFTER_NS
@@ -410,15 +454,16 @@ impl Registry {
                 continue;
             }
             let state = self.slot_u64(slot, SLOT_STATE);
-            let current = state.load(Ordering::Relaxed);
-            if current as u32 != entry.pid {
-                continue;
-            }
             // Release: our reads of the holder's fields above come before a later joiner's
             // writes to them (it claims the freed slot with Acquire). The CAS itself makes sure
             // that the slot still holds the state we judged, and that one reaper frees it.
             if state
-                .compare_exchange(current, 0, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(
+                    current,
+                    freed(current),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
                 .is_err()
             {
                 continue;
@@ -590,7 +635,12 @@ impl Member {
         let _ = self
             .registry
             .slot_u64(self.slot, SLOT_STATE)
-            .compare_exchange(self.state_word, 0, Ordering::Release, Ordering::Relaxed);
+            .compare_exchange(
+                self.state_word,
+                freed(self.state_word),
+                Ordering::Release,
+                Ordering::Relaxed,
+            );
     }
 }
 

@@ -16,6 +16,18 @@ use crate::os;
 /// Longest segment name accepted, in bytes with the leading `/` (Linux's `NAME_MAX`).
 pub const MAX_NAME_BYTES: usize = 255;
 
+/// Largest segment [`Segment::open`] maps: the largest ring (1 GiB of data and its fixed
+/// part, 384 bytes). A bigger file is refused before it is mapped.
+pub const MAX_SEGMENT_BYTES: u64 =
+    crate::ring::MAX_RING_CAPACITY_BYTES + crate::ring::RING_DATA_OFFSET as u64;
+
+// The largest registry fits too.
+const _: () = assert!(
+    crate::header::MAX_REGISTRY_SLOTS * crate::registry::SLOT_BYTES as u64
+        + crate::registry::REGISTRY_SLOTS_OFFSET as u64
+        <= MAX_SEGMENT_BYTES
+);
+
 /// Prefix of every segment name; the user id and then the namespace's tag follow.
 pub const NAME_PREFIX: &str = "/stemcheck";
 
@@ -196,6 +208,13 @@ impl Segment {
                 name: name.to_owned(),
                 actual_bytes: stat.size_bytes,
                 needed_bytes: HEADER_BYTES as u64,
+            });
+        }
+        if stat.size_bytes > MAX_SEGMENT_BYTES {
+            return Err(ShmError::BadParameter {
+                name: name.to_owned(),
+                what: "file size (more than any layout needs)",
+                value: stat.size_bytes,
             });
         }
         let len_bytes = usize::try_from(stat.size_bytes).map_err(|_| ShmError::BadParameter {

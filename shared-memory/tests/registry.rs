@@ -1,0 +1,194 @@
+//! The registry in one process: slots claimed by CAS under contention, a full registry, exactly
+//! one leader among racing claimants, a hung leader replaced, a hung member reaped, and a
+//! registry left half-made by a crash replaced.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::{SHM_DIR, TestNamespace, poke, truncate};
+use stemcheck_shm::registry::{DEFAULT_NUM_SLOTS, REGISTRY_SLOTS_OFFSET, SLOT_BYTES};
+use stemcheck_shm::{
+    BinaryFormat, EntryStatus, Member, Registry, RingConsumer, RingProducer, ShmError,
+};
+
+/// Offset of the heartbeat in a slot.
+const HEARTBEAT_IN_SLOT: usize = 8;
+/// Threads racing in the contention tests.
+const THREADS: usize = 8;
+
+fn join(t: &TestNamespace, format: BinaryFormat, rings: u32) -> Member {
+    Registry::open_or_create(&t.ns)
+        .unwrap()
+        .join(format, rings)
+        .unwrap()
+}
+
+/// Makes `member`'s heartbeat `age_ns` old, as if it had hung.
+fn age_heartbeat(member: &Member, age_ns: u64) {
+    let offset = REGISTRY_SLOTS_OFFSET + member.slot() * SLOT_BYTES + HEARTBEAT_IN_SLOT;
+    let heartbeat = stemcheck_shm::monotonic_ns().saturating_sub(age_ns);
+    poke(
+        member.registry().name(),
+        offset as u64,
+        &heartbeat.to_le_bytes(),
+    );
+}
+
+#[test]
+fn racing_joins_take_distinct_slots_and_a_full_registry_is_an_error() {
+    let t = Arc::new(TestNamespace::new("full"));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let per_thread = DEFAULT_NUM_SLOTS / THREADS;
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (t, barrier) = (t.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..per_thread)
+                    .map(|_| join(&t, BinaryFormat::Vst3, 0))
+                    .collect::<Vec<Member>>()
+            })
+        })
+        .collect();
+    let members: Vec<Member> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let mut slots: Vec<usize> = members.iter().map(|m| m.slot()).collect();
+    slots.sort();
+    slots.dedup();
+    assert_eq!(
+        slots.len(),
+        DEFAULT_NUM_SLOTS,
+        "every join got its own slot"
+    );
+    let mut ids: Vec<u64> = members.iter().map(|m| m.id()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), DEFAULT_NUM_SLOTS, "every id is unique");
+    assert!(matches!(
+        Registry::open_or_create(&t.ns)
+            .unwrap()
+            .join(BinaryFormat::Clap, 0),
+        Err(ShmError::RegistryFull { num_slots: 64 })
+    ));
+    let registry = Registry::open_or_create(&t.ns).unwrap();
+    assert_eq!(registry.live_entries().len(), DEFAULT_NUM_SLOTS);
+    drop(members);
+    assert!(
+        registry.entries().is_empty(),
+        "dropping a member frees its slot"
+    );
+}
+
+#[test]
+fn exactly_one_of_many_racing_claimants_leads() {
+    let t = Arc::new(TestNamespace::new("race"));
+    for round in 0..20 {
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (t, barrier) = (t.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let member = join(&t, BinaryFormat::Clap, 0);
+                    barrier.wait();
+                    let leads = member.try_lead();
+                    (member, leads)
+                })
+            })
+            .collect();
+        let results: Vec<(Member, bool)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let leaders: Vec<&Member> = results.iter().filter(|(_, l)| *l).map(|(m, _)| m).collect();
+        assert_eq!(leaders.len(), 1, "round {round}");
+        let registry = Registry::open_or_create(&t.ns).unwrap();
+        assert_eq!(registry.leader().unwrap().slot, leaders[0].slot());
+        assert_eq!(results.iter().filter(|(m, _)| m.is_leader()).count(), 1);
+    }
+}
+
+#[test]
+fn a_leader_with_a_stale_heartbeat_is_replaced_and_knows_it() {
+    let t = TestNamespace::new("stale");
+    let first = join(&t, BinaryFormat::Clap, 0);
+    let second = join(&t, BinaryFormat::Vst3, 0);
+    assert!(first.try_lead());
+    assert!(!second.try_lead(), "a beating leader keeps the role");
+    // 400 ms without a beat: still the leader (timeout 500 ms).
+    age_heartbeat(&first, 400_000_000);
+    assert!(!second.try_lead());
+    age_heartbeat(&first, 600_000_000);
+    assert_eq!(
+        first
+            .registry()
+            .entries()
+            .iter()
+            .find(|e| e.slot == first.slot())
+            .unwrap()
+            .status,
+        EntryStatus::Stale
+    );
+    assert!(second.try_lead(), "a stale leader is replaced");
+    assert!(!first.is_leader() && second.is_leader());
+    // The former leader beats again: it does not get the role back while the new one beats.
+    assert!(first.beat());
+    assert!(!first.try_lead());
+}
+
+#[test]
+fn a_member_hung_for_longer_than_the_reap_timeout_loses_its_slot_and_rings() {
+    let t = TestNamespace::new("hung");
+    let member = join(&t, BinaryFormat::Clap, 2);
+    let rings = [
+        RingProducer::create(&member.ring_name(0), 4096).unwrap(),
+        RingProducer::create(&member.ring_name(1), 4096).unwrap(),
+    ];
+    let registry = Registry::open_or_create(&t.ns).unwrap();
+    // Hung for 4 s: stale, but not reaped yet (5 s).
+    age_heartbeat(&member, 4_000_000_000);
+    assert_eq!(registry.reap_stale().freed, vec![]);
+    age_heartbeat(&member, 6_000_000_000);
+    let report = registry.reap_stale();
+    assert_eq!(report.freed, vec![(member.slot(), std::process::id())]);
+    assert_eq!(
+        report.unlinked,
+        vec![member.ring_name(0), member.ring_name(1)]
+    );
+    for ring in &rings {
+        assert!(RingConsumer::open(ring.name()).unwrap_err().is_not_found());
+    }
+    // When it wakes up, it learns that it lost its slot.
+    assert!(!member.holds_slot());
+    assert!(!member.beat());
+    assert!(!member.try_lead());
+    // Its leaving does not free a slot that someone else has claimed since.
+    let other = join(&t, BinaryFormat::Vst3, 0);
+    assert_eq!(other.slot(), member.slot());
+    drop(member);
+    assert_eq!(registry.live_entries().len(), 1);
+    drop(other);
+}
+
+#[test]
+fn a_registry_left_without_a_header_by_a_crash_is_replaced() {
+    let t = TestNamespace::new("halfmade");
+    let name = t.ns.registry_name();
+    // What a creator that died between shm_open and writing the header leaves: a zero-filled
+    // file, 0600.
+    {
+        let _registry = Registry::open_or_create(&t.ns).unwrap();
+    }
+    truncate(&name, 0);
+    truncate(&name, 4096);
+    assert!(std::path::Path::new(&format!("{SHM_DIR}{name}")).exists());
+    let started = Instant::now();
+    let member = join(&t, BinaryFormat::Clap, 0);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200),
+        "waited {waited:?} for a creator"
+    );
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    assert_eq!(member.registry().live_entries().len(), 1);
+}
