@@ -56,7 +56,10 @@ pub fn create(name: &str, size_bytes: u64) -> io::Result<OwnedFd> {
         Mode::from_raw_mode(SEGMENT_MODE),
     )
     .map_err(to_io)?;
-    if let Err(e) = rustix::fs::ftruncate(&fd, size_bytes) {
+    // The umask may have taken bits off the mode: set exactly 0600 (never more).
+    let sized = rustix::fs::fchmod(&fd, Mode::from_raw_mode(SEGMENT_MODE))
+        .and_then(|()| rustix::fs::ftruncate(&fd, size_bytes));
+    if let Err(e) = sized {
         // Leave nothing half-made behind under this name.
         let _ = shm::unlink(name);
         return Err(to_io(e));

@@ -507,10 +507,15 @@ impl RingConsumer {
         if !available.is_multiple_of(RECORD_ALIGN_BYTES as u64) {
             return Err(self.corrupt(head, "head is not on a record boundary".to_owned()));
         }
+        // Our tail came from shared memory when we opened the ring (a consumer before us may
+        // have left it): off a record boundary, a record header could straddle the end.
+        if !self.tail.is_multiple_of(RECORD_ALIGN_BYTES as u64) {
+            return Err(self.corrupt(head, "tail is not on a record boundary".to_owned()));
+        }
         let start = (self.tail & self.shared.mask()) as usize;
-        // SAFETY: `start` is a multiple of 64 (tail moves by record sizes, checked multiples of
-        // 64) below the capacity, a power of two >= 64: the 64-byte header is inside the data
-        // area and aligned. `RecordHeader` is plain integers, valid for any bytes.
+        // SAFETY: `start` is a multiple of 64 (checked just above) below the capacity, a power
+        // of two >= 64: the 64-byte header is inside the data area and aligned. `RecordHeader`
+        // is plain integers, valid for any bytes.
         let record = unsafe {
             std::ptr::read_volatile(self.shared.data.as_ptr().add(start).cast::<RecordHeader>())
         };

@@ -194,11 +194,21 @@ fn garbage_indices_and_record_headers_end_the_read_with_an_error() {
     pop_is_corrupt("beyond the capacity", |name| {
         poke(name, HEAD_AT, &u64::MAX.to_le_bytes())
     });
+    // A tail off a record boundary, as a consumer before us might have left it.
+    let t = TestNamespace::new("tailalign");
+    let (_tx, name) = ring_with_one_record(&t);
+    poke(&name, TAIL_AT, &8u64.to_le_bytes());
+    poke(&name, HEAD_AT, &(8u64 + 2112).to_le_bytes());
+    let mut rx = RingConsumer::open(&name).unwrap();
+    let mut out = vec![Vec::new(), Vec::new()];
+    assert!(matches!(
+        rx.pop_block(&mut out),
+        Err(ShmError::CorruptRing { what, tail: 8, .. }) if what.contains("tail is not on a record boundary")
+    ));
     // Head behind tail: the consumer has read the record (tail 2112), then head goes back.
     let t = TestNamespace::new("behind");
     let (_tx, name) = ring_with_one_record(&t);
     let mut rx = RingConsumer::open(&name).unwrap();
-    let mut out = vec![Vec::new(), Vec::new()];
     assert!(rx.pop_block(&mut out).unwrap().is_some());
     poke(&name, HEAD_AT, &64u64.to_le_bytes());
     assert!(matches!(
