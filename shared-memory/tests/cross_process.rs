@@ -30,6 +30,8 @@ const STREAM_FRAMES: u64 = 300_000;
 /// Ring capacity of the helpers: a quarter of a second at 48 kHz, so that they wait on the
 /// parent often.
 const HELPER_RING_BYTES: u64 = 1 << 17;
+/// The last block of a real-time stream, pushed when there is room.
+const FINAL_BLOCK_FRAMES: usize = 64;
 /// Leadership must move within this after its holder is killed or stopped.
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(1);
 
@@ -54,6 +56,7 @@ fn helper() {
         "stream" => stream(&ns, seed, STREAM_FRAMES, deadline),
         "stream-forever" => stream(&ns, seed, u64::MAX, deadline),
         "candidate" => candidate(&ns, deadline),
+        "stream-rt" => stream_real_time(&ns, seed, deadline),
         other => panic!("unknown helper role {other}"),
     }
 }
@@ -92,6 +95,47 @@ fn stream(ns: &stemcheck_shm::Namespace, seed: u64, total_frames: u64, deadline:
         );
         pos += frames as u64;
     }
+    while ring.pending_bytes() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the parent never drained the ring"
+        );
+        member.beat();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Like an audio thread: pushes [`STREAM_FRAMES`] in seeded random block sizes without ever
+/// waiting (a full ring drops), then one last 64-frame block, waiting for room, so that the
+/// drops before it are reported; then waits for the ring to drain.
+fn stream_real_time(ns: &stemcheck_shm::Namespace, seed: u64, deadline: Instant) {
+    let member = Registry::open_or_create(ns)
+        .unwrap()
+        .join(BinaryFormat::Vst3, 1)
+        .unwrap();
+    let mut ring = RingProducer::create(&member.ring_name(0), HELPER_RING_BYTES).unwrap();
+    let mut sizes = BlockSizes::new(seed ^ 0x4a11, 1024);
+    let mut pos = 0u64;
+    while pos < STREAM_FRAMES {
+        let frames = sizes.next_size().min((STREAM_FRAMES - pos) as usize);
+        let left = signal(seed, 0, pos, frames);
+        let right = signal(seed, 1, pos, frames);
+        ring.push_block(&info(pos as i64), &[&left, &right]);
+        pos += frames as u64;
+        if pos % 16 == 0 {
+            member.beat();
+        }
+    }
+    while !ring.has_room_for(FINAL_BLOCK_FRAMES, 2) {
+        assert!(Instant::now() < deadline, "the parent never made room");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let last = signal(seed, 0, pos, FINAL_BLOCK_FRAMES);
+    let last_right = signal(seed, 1, pos, FINAL_BLOCK_FRAMES);
+    assert_eq!(
+        ring.push_block(&info(pos as i64), &[&last, &last_right]),
+        PushOutcome::Pushed
+    );
     while ring.pending_bytes() > 0 {
         assert!(
             Instant::now() < deadline,
@@ -471,4 +515,61 @@ fn leftover_rings_of_dead_processes_are_cleaned_at_the_next_join() {
     assert!(RingConsumer::open(&live_name).is_ok());
     drop(live);
     drop(member);
+}
+
+#[test]
+fn a_real_time_producer_in_another_process_drops_and_every_dropped_frame_is_accounted_for() {
+    let t = TestNamespace::new("xdrop");
+    let registry = Registry::open_or_create(&t.ns).unwrap();
+    let seed = 77;
+    let mut helpers = Helpers::spawn(&t, "stream-rt", &[seed]);
+    let rings = wait_for_rings(&registry, &helpers.pids());
+    let mut rx = open_ring(&rings[0].1);
+    let mut out = vec![Vec::new(), Vec::new()];
+    let total = STREAM_FRAMES + FINAL_BLOCK_FRAMES as u64;
+    let (mut received, mut reported_dropped, mut seq_gaps) = (0u64, 0u64, 0u64);
+    let mut expected_seq = 0u64;
+    let deadline = Instant::now() + WAIT_LIMIT;
+    while received + reported_dropped < total {
+        assert!(Instant::now() < deadline, "stream did not complete");
+        let Some(h) = rx.pop_block(&mut out).unwrap() else {
+            std::thread::sleep(Duration::from_micros(200));
+            continue;
+        };
+        // A slow consumer: the producer outruns it and drops.
+        std::thread::sleep(Duration::from_micros(50));
+        assert!(h.seq >= expected_seq, "sequence goes forward");
+        seq_gaps += h.seq - expected_seq;
+        expected_seq = h.seq + 1;
+        reported_dropped += h.dropped_frames_before;
+        // Positions say where the dropped frames were: what arrives is still the signal at its
+        // position, bit for bit.
+        let start = h.pos_samples as u64;
+        assert_eq!(
+            start,
+            received + reported_dropped,
+            "no frame unaccounted for"
+        );
+        let frames = h.num_frames as usize;
+        for (channel, samples) in out.iter().enumerate() {
+            assert_eq!(
+                bits(&samples[..frames]),
+                bits(&signal(seed, channel, start, frames))
+            );
+        }
+        received += frames as u64;
+    }
+    helpers.wait_success(WAIT_LIMIT);
+    let stats = rx.stats();
+    eprintln!(
+        "real-time stream: {received} frames received, {reported_dropped} dropped in {seq_gaps} records"
+    );
+    assert_eq!(received + reported_dropped, total);
+    assert!(reported_dropped > 0, "the test must make the producer drop");
+    assert_eq!(
+        stats.dropped_frames, reported_dropped,
+        "shared counter = reported drops"
+    );
+    assert_eq!(stats.dropped_blocks, seq_gaps, "seq gaps = dropped records");
+    assert_eq!(stats.pushed_frames, received);
 }
