@@ -206,3 +206,55 @@ fn the_producer_unlinks_its_name_on_drop_and_the_consumer_keeps_reading() {
             .is_already_exists()
     );
 }
+
+#[test]
+fn a_producer_thread_and_a_consumer_thread_stream_concurrently_bit_identical() {
+    let t = TestNamespace::new("threads");
+    let name = t.name("ring");
+    // Small: the two threads meet at the boundary all the time.
+    let mut tx = RingProducer::create(&name, 1 << 13).unwrap();
+    let mut rx = RingConsumer::open(&name).unwrap();
+    const SEED: u64 = 21;
+    const TOTAL_FRAMES: u64 = 1_000_000;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let consumer = std::thread::spawn(move || {
+        let mut out = vec![Vec::new(), Vec::new()];
+        let (mut next, mut seq) = (0u64, 0u64);
+        while next < TOTAL_FRAMES {
+            assert!(std::time::Instant::now() < deadline, "consumer timed out");
+            let Some(h) = rx.pop_block(&mut out).unwrap() else {
+                std::hint::spin_loop();
+                continue;
+            };
+            let frames = h.num_frames as usize;
+            assert_eq!((h.seq, h.pos_samples), (seq, next as i64));
+            for (channel, samples) in out.iter().enumerate() {
+                assert_eq!(
+                    bits(&samples[..frames]),
+                    bits(&signal(SEED, channel, next, frames))
+                );
+            }
+            seq += 1;
+            next += frames as u64;
+        }
+        next
+    });
+    let mut sizes = BlockSizes::new(5, 700);
+    let mut pos = 0u64;
+    while pos < TOTAL_FRAMES {
+        let frames = sizes.next_size().min((TOTAL_FRAMES - pos) as usize);
+        let left = signal(SEED, 0, pos, frames);
+        let right = signal(SEED, 1, pos, frames);
+        while !tx.has_room_for(frames, 2) {
+            assert!(std::time::Instant::now() < deadline, "producer timed out");
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            tx.push_block(&info(pos as i64), &[&left, &right]),
+            PushOutcome::Pushed
+        );
+        pos += frames as u64;
+    }
+    assert_eq!(consumer.join().unwrap(), TOTAL_FRAMES);
+    assert_eq!(tx.stats().dropped_frames, 0);
+}
