@@ -202,8 +202,11 @@ pub struct ReapReport {
 /// The registry segment of a namespace, mapped.
 #[derive(Debug)]
 pub struct Registry {
+    /// The mapped registry segment (header validated as a registry).
     segment: Segment,
+    /// The names this registry and its members' rings live under.
     namespace: Namespace,
+    /// Slots in the segment, from the validated header.
     num_slots: usize,
 }
 
@@ -522,12 +525,17 @@ fn new_id(pid: u32) -> u64 {
 /// A claimed slot. Leaves (frees the slot, gives up the leadership) on drop.
 #[derive(Debug)]
 pub struct Member {
+    /// The registry we joined (our own mapping of it).
     registry: Registry,
+    /// Our slot index.
     slot: usize,
-    /// The slot's state word while we hold it.
+    /// The slot's state word while we hold it (generation, live tag, our pid).
     state_word: u64,
+    /// Our process id, as written in the slot and the leader word.
     pid: u32,
+    /// The id that names our rings.
     id: u64,
+    /// `leave` ran (explicitly or on drop): do not free the slot twice.
     has_left: bool,
 }
 

@@ -146,6 +146,7 @@ pub struct RingStats {
 /// What both halves share: the segment and where its parts are.
 #[derive(Debug)]
 struct RingShared {
+    /// The mapped ring segment (header validated as a ring).
     segment: Segment,
     /// Start of the data area.
     data: NonNull<u8>,
@@ -257,6 +258,7 @@ unsafe impl Send for RingShared {}
 /// name (unlinked on drop; a consumer that has it mapped keeps reading).
 #[derive(Debug)]
 pub struct RingProducer {
+    /// The segment and where its parts are.
     shared: RingShared,
     /// Our copy of `head` (only we write it).
     head: u64,
@@ -436,6 +438,7 @@ impl Drop for RingProducer {
 /// The consumer's half: the analysis core. Opens an existing ring segment.
 #[derive(Debug)]
 pub struct RingConsumer {
+    /// The segment and where its parts are.
     shared: RingShared,
     /// Our copy of `tail` (only we write it).
     tail: u64,
