@@ -116,14 +116,16 @@ fn stream_real_time(ns: &stemcheck_shm::Namespace, seed: u64, deadline: Instant)
     let mut ring = RingProducer::create(&member.ring_name(0), HELPER_RING_BYTES).unwrap();
     let mut sizes = BlockSizes::new(seed ^ 0x4a11, 1024);
     let mut pos = 0u64;
+    let mut last_beat = Instant::now();
     while pos < STREAM_FRAMES {
         let frames = sizes.next_size().min((STREAM_FRAMES - pos) as usize);
         let left = signal(seed, 0, pos, frames);
         let right = signal(seed, 1, pos, frames);
         ring.push_block(&info(pos as i64), &[&left, &right]);
         pos += frames as u64;
-        if pos % 16 == 0 {
+        if last_beat.elapsed() >= BEAT_PERIOD / 2 {
             member.beat();
+            last_beat = Instant::now();
         }
     }
     while !ring.has_room_for(FINAL_BLOCK_FRAMES, 2) {
