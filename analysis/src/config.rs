@@ -322,12 +322,23 @@ pub const DROPOUT_SILENCE_AMPLITUDE: f32 = 1e-4;
 /// Time constant of a stem's level "around" a silent stretch (before it, and after it), in
 /// seconds.
 pub const DROPOUT_AROUND_SECONDS: f64 = 1.0;
-/// In a dropout the residual rises over its level elsewhere (re master) by at least this much
 /// A stretch a stem is silent in while the mix is not, shorter than this (and with the stem
-/// sounding again after it), is not named as a dropout: rests of a beat or two are everywhere in
-/// real parts, and by its energy alone a short gap cannot be told from a rest. A mute left on or
-/// a cut region lasts bars; an export that ends early stays silent and is named at any length.
+/// sounding again after it), is named as a dropout only when it holds most of the whole
+/// residual ([`DROPOUT_SHORT_MIN_SHARE`]): rests of a beat or two are everywhere in real parts,
+/// and beside another defect (a source no stem carries playing in a rest) a short gap cannot
+/// be told from a rest by its energy alone. A mute left on or a cut region lasts bars; an export
+/// that ends early stays silent and is named at any length.
 pub const DROPOUT_MIN_NAMED_SECONDS: f64 = 1.0;
+/// ... the share of the whole run's residual energy a shorter stretch must hold to be named
+/// (0.5, -3 dB): then it is *the* effect, and no other cause is left to take it.
+pub const DROPOUT_SHORT_MIN_SHARE: f32 = 0.5;
+/// The moments after a silent stretch in which the residual must fall back when the stem
+/// sounds again, in seconds (0.1 s: a few notes' onsets).
+pub const DROPOUT_FALL_SECONDS: f64 = 0.1;
+/// ... by at least this much re its share in the stretch (6 dB): a stem resting while another
+/// stem's mute goes on leaves the residual raised after it; the muted stem takes it away.
+pub const DROPOUT_FALL_DB: f32 = 6.0;
+/// In a dropout the residual rises over its level elsewhere (re master) by at least this much
 /// (10 dB): a stem resting in the mix too leaves the residual where it was.
 pub const DROPOUT_RISE_DB: f32 = 10.0;
 /// ... and over its share in the second before the stretch by at least this much (6 dB): a

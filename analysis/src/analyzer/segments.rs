@@ -14,8 +14,8 @@
 
 use crate::config::{
     ANALYSIS_LOW_HZ, CLIPPED_HOPS_MAX_SHARE, DROPOUT_AROUND_SECONDS, DROPOUT_BASELINE_FLOOR,
-    DROPOUT_EVENTS_PER_STEM, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_DB,
-    DROPOUT_SILENCE_AMPLITUDE, DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
+    DROPOUT_EVENTS_PER_STEM, DROPOUT_FALL_SECONDS, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS,
+    DROPOUT_RISE_DB, DROPOUT_SILENCE_AMPLITUDE, DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
 };
 use crate::decibels::db_to_power;
 use crate::ring::Ring;
@@ -65,6 +65,10 @@ struct Stretch {
     after: f64,
     /// ... over this many sounding segments.
     after_segments: u32,
+    /// The residual's and the master's mid energy in the first [`DROPOUT_FALL_SECONDS`] after
+    /// the stretch (sums of squares): whether the residual fell back when the stem sounded
+    /// again.
+    after_sums: [f64; 2],
     /// Whether the residual rose enough for the stretch to be kept out of the whole-run
     /// accumulators.
     suspect: bool,
@@ -301,8 +305,16 @@ impl Analyzer {
         let baseline = baseline_share(baseline.0, baseline.1);
         let decay = (-(len as f64) / (DROPOUT_AROUND_SECONDS * sr)).exp();
         let around_segments = ((DROPOUT_AROUND_SECONDS * sr) as i64 / len).max(1) as u32;
+        let fall_segments = ((DROPOUT_FALL_SECONDS * sr) as i64 / len).max(1) as u32;
         let min_level = db_to_power(f64::from(DROPOUT_MIN_LEVEL_DB));
-        let (residual, master) = (sums[RESIDUAL_MID], sums[MASTER_MID]);
+        // A hop holding a clip is the clip's (kept out of the whole run too): its residual
+        // raises no stem's silent stretch.
+        let residual = if seg.hop_clipped {
+            0.0
+        } else {
+            sums[RESIDUAL_MID]
+        };
+        let master = sums[MASTER_MID];
         let raised = risen(residual, master, baseline);
         let mut take_out_from: Option<i64> = None;
         let recent_before = seg.recent;
@@ -328,6 +340,7 @@ impl Analyzer {
                         before: track.around,
                         after: 0.0,
                         after_segments: 0,
+                        after_sums: [0.0; 2],
                         suspect: false,
                         bands: [0.0; OCTAVES],
                         share_before: baseline_share(recent_before[0], recent_before[1]),
@@ -373,6 +386,10 @@ impl Analyzer {
                 }
                 if let Some(e) = track.after_for {
                     let event = &mut track.events[e];
+                    if event.after_segments < fall_segments {
+                        event.after_sums[0] += residual;
+                        event.after_sums[1] += master;
+                    }
                     event.after += level;
                     event.after_segments += 1;
                     if event.after_segments >= around_segments {

@@ -4,9 +4,10 @@
 //! whole-run causes are decided on the residual outside the dropouts.
 
 use crate::config::{
-    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_NAMED_SECONDS,
-    DROPOUT_MIN_RESIDUAL_DB, DROPOUT_RISE_DB,
+    DROPOUT_FALL_DB, DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MIN_LEVEL_DB,
+    DROPOUT_MIN_NAMED_SECONDS, DROPOUT_MIN_RESIDUAL_DB, DROPOUT_RISE_DB, DROPOUT_SHORT_MIN_SHARE,
 };
+use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::{DropoutMeasurement, Measurements};
 
@@ -20,9 +21,12 @@ pub(super) fn format_time(seconds: f64) -> String {
 
 /// Whether a candidate is a dropout: the residual rose in the stretch, to about the stem's
 /// level around it, audibly, and the stem explains it at least as well as any other stem
-/// silent at the same time.
-fn is_dropout(d: &DropoutMeasurement) -> bool {
-    (d.open || d.end_s - d.start_s >= DROPOUT_MIN_NAMED_SECONDS) && explains_residual(d)
+/// silent at the same time; a short gap only if it holds most of the whole residual
+/// (`null_residual_db`, re master, over the whole run).
+fn is_dropout(d: &DropoutMeasurement, null_residual_db: f32) -> bool {
+    let long = d.open || d.end_s - d.start_s >= DROPOUT_MIN_NAMED_SECONDS;
+    let most = db_to_power_f32(d.explains_db - null_residual_db) >= DROPOUT_SHORT_MIN_SHARE;
+    (long || most) && explains_residual(d)
 }
 
 /// Whether a candidate's silence explains the residual in its stretch, whatever its length:
@@ -34,6 +38,7 @@ fn explains_residual(d: &DropoutMeasurement) -> bool {
         && d.level_vs_stem_db >= DROPOUT_MIN_LEVEL_DB
         && d.residual_db >= DROPOUT_MIN_RESIDUAL_DB
         && d.spectral_match >= d.rival_match - DROPOUT_MATCH_MARGIN
+        && d.fall_after_db >= DROPOUT_FALL_DB
 }
 
 impl Diagnosis {
@@ -63,7 +68,7 @@ impl Diagnosis {
         for d in m
             .dropouts
             .iter()
-            .filter(|d| is_dropout(d) && !resting_beside(d))
+            .filter(|d| is_dropout(d, m.null_residual_db) && !resting_beside(d))
         {
             let key = format!("{}@{:.1}", d.stem, d.start_s);
             if !self.over(FindingKind::StemDropout, &key, d.rise_db, DROPOUT_RISE_DB) {
@@ -105,8 +110,15 @@ impl Diagnosis {
             f.time_range_s = Some((d.start_s, if d.open { d.sounds_until_s } else { d.end_s }));
             out.push(f);
         }
+        // The spectral residuals are whole-run frame averages, and a frame over a dropout's
+        // edge still holds part of it; but what lining the stems up and fitting them leaves
+        // is never more than the residual itself: outside the dropouts, neither exceeds the
+        // time-domain residual there.
+        let outside = m.null_residual_outside_dropouts_db;
         named.then(|| Measurements {
-            null_residual_db: m.null_residual_outside_dropouts_db,
+            null_residual_db: outside,
+            residual_spectral_db: m.residual_spectral_db.min(outside),
+            unexplained_db: m.unexplained_db.min(outside),
             ..m.clone()
         })
     }

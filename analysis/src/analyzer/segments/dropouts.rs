@@ -2,7 +2,7 @@
 //! stretch whose residual rose, with its place in time, how far the residual rose, and how well
 //! the residual's spectrum matches the stem's own against the other stems silent at once.
 
-use crate::config::{DROPOUT_MIN_SECONDS, DROPOUT_RISE_LATE_SECONDS};
+use crate::config::{DROPOUT_FALL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_LATE_SECONDS};
 use crate::decibels::energy_ratio_db;
 use crate::measurements::DropoutMeasurement;
 
@@ -30,7 +30,7 @@ impl Analyzer {
             .iter()
             .map(|s| self.segments.octaves(|i| s.pkk[i]))
             .collect();
-        let mut placed: Vec<(usize, i64, i64, [f64; OCTAVES], bool)> = Vec::new();
+        let mut placed: Vec<(usize, i64, i64, [f64; OCTAVES], bool, bool)> = Vec::new();
         for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
             let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
                 (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
@@ -64,22 +64,32 @@ impl Analyzer {
                     // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
                     explains_db: energy_ratio_db(2.0 * s.residual, total_master),
                     rested_first,
+                    // Not measured (still open, or the pass ended first): taken as fallen.
+                    fall_after_db: if s.after_segments > 0 && s.after_sums[1] > 0.0 {
+                        energy_ratio_db(s.residual * s.after_sums[1], s.master * s.after_sums[0])
+                    } else {
+                        f32::INFINITY
+                    },
                 });
-                placed.push((k, start, s.end, s.bands, rested_first));
+                let fell = out
+                    .last()
+                    .is_some_and(|d| d.fall_after_db >= DROPOUT_FALL_DB);
+                placed.push((k, start, s.end, s.bands, rested_first, fell));
             }
         }
         for (i, d) in out.iter_mut().enumerate() {
-            let (k, start, end, bands, rested_first) = placed[i];
+            let (k, start, end, bands, rested_first, _) = placed[i];
             if bands.iter().sum::<f64>() <= 0.0 {
                 continue;
             }
             d.spectral_match = bhattacharyya(&bands, &usual[k]);
             // Other stems silent at the same time; those that rested first are no rivals of
-            // one that went silent where the residual rose.
+            // one that went silent where the residual rose, nor those that left the residual
+            // raised when they sounded again.
             d.rival_match = placed
                 .iter()
                 .filter(|o| o.0 != k && o.1 < end && o.2 > start)
-                .filter(|o| !o.4 || rested_first)
+                .filter(|o| (!o.4 || rested_first) && o.5)
                 .map(|o| bhattacharyya(&bands, &usual[o.0]))
                 .fold(0.0, f32::max);
         }

@@ -114,6 +114,40 @@ fn a_rest_the_mix_shares_is_not_a_dropout() {
 }
 
 #[test]
+fn a_stem_resting_inside_another_stems_mute_leaves_the_residual_raised_and_is_not_named() {
+    let len = (6.0 * RATE) as usize;
+    let mut a = noise(1, len, 0.3);
+    let mut b = noise(2, len, 0.2);
+    // Lead rests from 2.0 s to 2.4 s, in its stem and in the mix alike; Drums is muted from
+    // 2.0 s to 3.0 s in its stem only.
+    b[(2.0 * RATE) as usize..(2.4 * RATE) as usize].fill(0.0);
+    let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    a[(2.0 * RATE) as usize..(3.0 * RATE) as usize].fill(0.0);
+    let analyzer = analyse(&a, &b, &master);
+    let m = analyzer.measurements();
+    let lead = m
+        .dropouts
+        .iter()
+        .find(|d| d.stem == "Lead")
+        .expect("Lead's rest");
+    // Drums' part is still missing when Lead returns: the residual does not fall.
+    assert!(lead.fall_after_db.abs() < 3.0, "{lead:?}");
+    let drums = m
+        .dropouts
+        .iter()
+        .find(|d| d.stem == "Drums")
+        .expect("Drums");
+    assert!(drums.fall_after_db > 12.0, "{drums:?}");
+    let named: Vec<_> = analyzer
+        .findings()
+        .into_iter()
+        .filter(|f| f.kind == crate::FindingKind::StemDropout)
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0].stems, vec!["Drums".to_string()]);
+}
+
+#[test]
 fn bhattacharyya_is_one_for_one_shape_and_zero_for_disjoint_bands() {
     // The same shape at another level: 1. No band in common: 0.
     assert!((bhattacharyya(&[1.0, 4.0, 0.0], &[2.0, 8.0, 0.0]) - 1.0).abs() < 1e-6);

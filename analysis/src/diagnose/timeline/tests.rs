@@ -19,6 +19,7 @@ fn candidate() -> DropoutMeasurement {
         rival_match: 0.0,
         explains_db: -20.0,
         rested_first: false,
+        fall_after_db: f32::INFINITY,
     }
 }
 
@@ -43,9 +44,17 @@ fn times_read_as_minutes_seconds_and_milliseconds() {
 fn a_stem_that_stops_early_is_an_error_with_its_range_and_folds_the_residual() {
     let mut diagnosis = Diagnosis::default();
     let mut out = Vec::new();
-    let m = measurements(vec![candidate()]);
+    // Frames over the dropout's edges leave a little of it in the whole-run spectra.
+    let m = Measurements {
+        unexplained_db: -44.0,
+        residual_spectral_db: -44.0,
+        ..measurements(vec![candidate()])
+    };
     let folded = diagnosis.dropouts(&m, 1.0, &mut out).expect("folded");
     assert_eq!(folded.null_residual_db, -110.0);
+    // Outside the dropout nothing is left to explain: no more than the residual there.
+    assert_eq!(folded.unexplained_db, -110.0);
+    assert_eq!(folded.residual_spectral_db, -110.0);
     assert_eq!(out.len(), 1);
     let f = &out[0];
     assert_eq!(f.kind, FindingKind::StemDropout);
@@ -82,12 +91,23 @@ fn rests_tails_and_rivals_are_not_dropouts() {
             rival_match: 0.9,
             ..candidate()
         },
-        // A gap of 0.46 s with the stem sounding again after it: a rest, whatever the residual
-        // did (under DROPOUT_MIN_NAMED_SECONDS).
+        // A gap of 0.46 s with the stem sounding again after it, holding a tenth of the
+        // residual (-30 dB re master against -20 dB in all): beside another defect a short
+        // gap is a rest, whatever the residual did (under DROPOUT_MIN_NAMED_SECONDS).
         DropoutMeasurement {
             start_s: 19.008,
             end_s: 19.468,
             open: false,
+            explains_db: -30.0,
+            ..candidate()
+        },
+        // A stem resting while another's mute goes on: the residual stays raised (0.5 dB
+        // lower) when it sounds again.
+        DropoutMeasurement {
+            start_s: 4.003,
+            end_s: 4.325,
+            open: false,
+            fall_after_db: 0.5,
             ..candidate()
         },
     ];
@@ -135,6 +155,7 @@ fn a_stem_resting_beside_a_dropout_is_not_named_but_alone_it_is() {
         end_s: 6.0,
         open: false,
         rested_first: true,
+        fall_after_db: f32::INFINITY,
         ..candidate()
     };
     let mut out = Vec::new();
@@ -145,10 +166,11 @@ fn a_stem_resting_beside_a_dropout_is_not_named_but_alone_it_is() {
     );
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].stems, vec!["Drums".to_string()]);
-    // Drums muted for half a second only: too short to be named, but still the residual's
-    // owner; Lead is not named in its place.
+    // Drums muted for half a second only, holding a tenth of the residual: too short to be
+    // named, but still the residual's owner; Lead is not named in its place.
     let short = DropoutMeasurement {
         end_s: 4.5,
+        explains_db: -30.0,
         ..drums
     };
     let mut out = Vec::new();
@@ -160,4 +182,28 @@ fn a_stem_resting_beside_a_dropout_is_not_named_but_alone_it_is() {
     Diagnosis::default().dropouts(&measurements(vec![lead]), 1.0, &mut out);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].stems, vec!["Lead".to_string()]);
+}
+
+#[test]
+fn a_short_mute_holding_the_residual_is_a_dropout() {
+    // Drums muted for half a second in a delivery that otherwise nulls: the gap holds nearly
+    // all of the residual (-20.5 dB of -20 dB re master, 89 %) and the residual falls back
+    // when the drums return.
+    let d = DropoutMeasurement {
+        start_s: 4.0,
+        end_s: 4.5,
+        open: false,
+        explains_db: -20.5,
+        fall_after_db: 60.0,
+        ..candidate()
+    };
+    let mut out = Vec::new();
+    Diagnosis::default().dropouts(&measurements(vec![d]), 1.0, &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].time_range_s, Some((4.0, 4.5)));
+    assert!(
+        out[0].message.contains("0:04.000 to 0:04.500"),
+        "{}",
+        out[0].message
+    );
 }
