@@ -138,9 +138,9 @@ fn a_stem_resting_inside_another_stems_mute_leaves_the_residual_raised_and_is_no
         .find(|d| d.stem == "Drums")
         .expect("Drums");
     assert!(drums.fall_after_db > 12.0, "{drums:?}");
-    let named: Vec<_> = analyzer
-        .findings()
-        .into_iter()
+    let findings = analyzer.findings();
+    let named: Vec<_> = findings
+        .iter()
         .filter(|f| f.kind == crate::FindingKind::StemDropout)
         .collect();
     assert_eq!(named.len(), 1, "{named:?}");
