@@ -269,6 +269,20 @@ struct Reader {
 }
 
 impl Reader {
+    /// One reader per ring, each expecting the signal of its seed.
+    fn for_rings<T>(rings: &[(T, String)], seeds: &[u64]) -> Vec<Reader> {
+        rings
+            .iter()
+            .zip(seeds)
+            .map(|((_, name), &seed)| Reader {
+                seed,
+                rx: open_ring(name),
+                next_frame: 0,
+                next_seq: 0,
+            })
+            .collect()
+    }
+
     /// Reads what is there; checks every record against the seeded signal.
     fn drain(&mut self, out: &mut [Vec<f32>]) -> u64 {
         let mut frames_read = 0;
@@ -301,16 +315,7 @@ fn three_helpers_stream_seeded_signals_that_arrive_bit_identical_and_in_sequence
     let seeds = [101, 202, 303];
     let mut helpers = Helpers::spawn(&t, "stream", &seeds);
     let rings = wait_for_rings(&registry, &helpers.pids());
-    let mut readers: Vec<Reader> = rings
-        .iter()
-        .zip(seeds)
-        .map(|((_, name), seed)| Reader {
-            seed,
-            rx: open_ring(name),
-            next_frame: 0,
-            next_seq: 0,
-        })
-        .collect();
+    let mut readers = Reader::for_rings(&rings, &seeds);
     let mut out = vec![Vec::new(), Vec::new()];
     let deadline = Instant::now() + WAIT_LIMIT;
     while readers.iter().any(|r| r.next_frame < STREAM_FRAMES) {
@@ -344,16 +349,7 @@ fn a_killed_helper_goes_stale_is_reaped_and_its_ring_unlinked() {
     let mut helpers = Helpers::spawn(&t, "stream-forever", &seeds);
     let pids = helpers.pids();
     let rings = wait_for_rings(&registry, &pids);
-    let mut readers: Vec<Reader> = rings
-        .iter()
-        .zip(seeds)
-        .map(|((_, name), seed)| Reader {
-            seed,
-            rx: open_ring(name),
-            next_frame: 0,
-            next_seq: 0,
-        })
-        .collect();
+    let mut readers = Reader::for_rings(&rings, &seeds);
     let mut out = vec![Vec::new(), Vec::new()];
     // Mid-run: both have streamed something.
     wait_for("both helpers to stream", WAIT_LIMIT, || {
