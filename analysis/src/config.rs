@@ -149,6 +149,28 @@ pub const COMPRESSION_MIN_LOUDEST_BLOCKS: u64 = 8;
 pub const COMPRESSION_MIN_BIN_BLOCKS: u64 = 5;
 /// A block is turned down (or up) when its gain is this far from the reference, in dB.
 pub const COMPRESSION_AGREEMENT_MARGIN_DB: f32 = 0.2;
+/// The peak-ceiling model of a limiter (analyzer/ceiling.rs) keeps this many segments with
+/// the highest peaks of the stems' sum (a few seconds of the loudest passages).
+pub const CEILING_TOP_BLOCKS: usize = 256;
+/// A segment is clamped when its predicted peak (the sum's, with the bus's fitted gain) passes
+/// the master's highest peak by this much, in dB (0.3 dB: a prediction error of 3.5% of the
+/// peak, far above a master that nulls within -30 dB).
+pub const CEILING_MARGIN_DB: f32 = 0.3;
+/// ... and it is held at the ceiling when its master peak is within this much of it, in dB (a
+/// sample-peak limiter holds its peaks to the ceiling exactly; 0.1 dB leaves room for dither).
+pub const CEILING_HOLD_DB: f32 = 0.1;
+/// A ceiling is read from this many segments held at it (a drive that touches only a few
+/// peaks holds them all at one level, to a hundredth of a dB) ...
+pub const CEILING_MIN_HELD_BLOCKS: usize = 4;
+/// ... this many of them clamped (a song's loudest hit repeated at one velocity reaches one
+/// level several times too, but a plain gain never holds a peak 0.3 dB below its prediction) ...
+pub const CEILING_MIN_CLAMPED_HELD_BLOCKS: usize = 2;
+/// ... when at least this share of the clamped segments is held (a limiter's release, pulling
+/// a segment after a bigger peak below the ceiling, leaves some out); the other views' sign
+/// test asks as much (`DYNAMICS_MIN_CORRELATION`).
+pub const CEILING_MIN_AGREEMENT: f32 = 0.6;
+/// A ceiling at or above this (-0.05 dBFS) is full scale: clipping, not a limiter.
+pub const CEILING_FULL_SCALE_DBFS: f32 = -0.05;
 /// A frame's master is divided by its broadband gain (for what no stem explains) only above
 /// this gain (-26 dB); below, the frame is taken as it is.
 pub const MIN_NORMALISED_FRAME_GAIN: f32 = 0.05;

@@ -1,7 +1,8 @@
 //! Level-dependent gain, as data: the master's gain against the predicted master (the stems at
 //! their fitted gains through the bus's EQ), block by block, against the predicted master's
-//! level. A master-bus compressor or limiter shows as gain that falls as level rises. Measured
-//! in `analyzer/level_gain.rs` (the model) and `analyzer/frame_gain.rs` (the blocks).
+//! level. A master-bus compressor or limiter shows as gain that falls as level rises; a limiter
+//! also as a flat peak ceiling the predicted master passes. Measured in `analyzer/level_gain.rs`
+//! and `analyzer/ceiling.rs` (the models) and `analyzer/frame_gain.rs` (the blocks).
 
 use serde::{Deserialize, Serialize};
 
@@ -49,4 +50,22 @@ pub struct LevelGainFit {
     /// total energy (linear): what the level-dependent gain explains of the residual, re
     /// master.
     pub explained_share: f64,
+}
+
+/// The fitted peak ceiling of a limiter (see `analyzer/ceiling.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CeilingFit {
+    /// The master's highest block peak, in dBFS (sample peak; a full-scale sample is 0 dBFS).
+    pub ceiling_dbfs: f32,
+    /// Blocks whose predicted peak passes the ceiling by [`crate::config::CEILING_MARGIN_DB`].
+    pub clamped_blocks: usize,
+    /// Blocks (of those kept, clamped or not) whose master peak sits at the ceiling (within
+    /// [`crate::config::CEILING_HOLD_DB`]).
+    pub held_blocks: usize,
+    /// The share of the clamped blocks held at the ceiling.
+    pub agreement: f32,
+    /// The median of how far the clamped blocks' predicted peaks pass the ceiling, in dB.
+    pub depth_db: f32,
+    /// The most any block's predicted peak passes the ceiling, in dB.
+    pub most_db: f32,
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::dynamics::{DynamicsEstimate, LevelGainFit};
+use crate::dynamics::{CeilingFit, DynamicsEstimate, LevelGainFit};
 use crate::headroom::LevelSummary;
 use crate::input::StemId;
 
@@ -158,6 +158,10 @@ pub struct Measurements {
     /// enough blocks are in.
     #[serde(default)]
     pub dynamics_fit: Option<LevelGainFit>,
+    /// The master's peak ceiling against the predicted master's peaks (a limiter), once
+    /// enough blocks pass it.
+    #[serde(default)]
+    pub ceiling: Option<CeilingFit>,
     /// Master energy no stem explains, re master, in dB.
     pub unexplained_db: f32,
     /// Master minus the aligned sum in the analysis band (spectral, stems' own offsets

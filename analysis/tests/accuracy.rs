@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use stemcheck_analysis::FindingKind;
-use stemcheck_testkit::process::{Biquad, Compressor, delay_fractional, delay_samples};
+use stemcheck_testkit::process::{Biquad, Compressor, Limiter, delay_fractional, delay_samples};
 use stemcheck_testkit::{gain_db, quantize_24bit, sum};
 
 const SECONDS: f32 = 8.0;
@@ -252,6 +252,58 @@ mod master_bus {
             "{:#?}",
             out.findings
         );
+    }
+    /// A limiter driven 3 dB into a ceiling 1 dB under the driven peaks touches only the few
+    /// loudest peaks: its drive is most of what the master changes, but the peaks held flat at
+    /// the ceiling name it (not a master fader).
+    #[test]
+    fn a_limiter_driven_3_db_is_named_by_its_ceiling_not_as_a_master_gain() {
+        let song = song(SECONDS);
+        let driven = gain_db(&song.master(), 3.0);
+        let peak = driven.iter().flatten().fold(0.0f32, |m, &x| m.max(x.abs()));
+        let ceiling_db = 20.0 * peak.log10() - 1.0;
+        let limiter = Limiter {
+            ceiling_db,
+            lookahead_ms: 1.5,
+            release_ms: 80.0,
+        };
+        let (limited, most_db) = limiter.process(&driven, RATE);
+        assert!(
+            (most_db - 1.0).abs() < 0.01,
+            "the test limiter works: {most_db}"
+        );
+        let out = analyse(&limited, &stems_with(&song, &[]), Blocks::Fixed(512));
+        out.expect(FindingKind::MasterBusDynamics);
+        assert!(
+            out.find(FindingKind::MasterBusGain).is_none(),
+            "{:#?}",
+            out.findings
+        );
+        let c = out.measurements.ceiling.expect("a ceiling");
+        assert!(
+            (c.ceiling_dbfs - ceiling_db).abs() < 0.05,
+            "{c:?} vs {ceiling_db}"
+        );
+        assert!(c.most_db > 0.5 && c.most_db < 1.2, "{c:?}");
+        assert!(c.agreement >= 0.6, "{c:?}");
+    }
+
+    /// The same drive without the limiter is a plain master gain, with no ceiling.
+    #[test]
+    fn a_plain_3_db_master_gain_has_no_ceiling() {
+        let song = song(SECONDS);
+        let out = analyse(
+            &gain_db(&song.master(), 3.0),
+            &stems_with(&song, &[]),
+            Blocks::Fixed(512),
+        );
+        out.expect(FindingKind::MasterBusGain);
+        assert!(
+            out.measurements.ceiling.is_none(),
+            "{:?}",
+            out.measurements.ceiling
+        );
+        assert!(out.find(FindingKind::MasterBusDynamics).is_none());
     }
 }
 

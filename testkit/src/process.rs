@@ -180,6 +180,49 @@ impl Compressor {
     }
 }
 
+/// A stereo-linked look-ahead brickwall limiter: the gain at each sample is the least any
+/// sample in the next `lookahead_ms` requires to stay under the ceiling, and recovers with a
+/// one-pole release. Its output is aligned with its input (latency compensated, as on export).
+#[derive(Debug, Clone, Copy)]
+pub struct Limiter {
+    /// The most any output sample reaches, in dBFS.
+    pub ceiling_db: f32,
+    /// How far ahead the gain looks, in milliseconds.
+    pub lookahead_ms: f32,
+    /// Gain recovery time constant, in milliseconds.
+    pub release_ms: f32,
+}
+
+impl Limiter {
+    /// Returns the limited signal and the largest gain reduction applied, in dB.
+    pub fn process(&self, signal: &Stereo, sample_rate_hz: f32) -> (Stereo, f32) {
+        let n = signal[0].len();
+        let ceiling = 10f32.powf(self.ceiling_db / 20.0);
+        let look = ((self.lookahead_ms * 0.001 * sample_rate_hz) as usize).max(1);
+        let release = (-1.0 / (self.release_ms * 0.001 * sample_rate_hz)).exp();
+        let required: Vec<f32> = (0..n)
+            .map(|i| {
+                let peak = signal[0][i].abs().max(signal[1][i].abs());
+                if peak > ceiling { ceiling / peak } else { 1.0 }
+            })
+            .collect();
+        let mut gain = 1.0f32;
+        let mut least = 1.0f32;
+        let mut out = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        for i in 0..n {
+            let ahead = required[i..(i + look).min(n)]
+                .iter()
+                .fold(1.0f32, |m, &g| m.min(g));
+            // Down at once to what is ahead, up slowly.
+            gain = ahead.min(1.0 - release * (1.0 - gain));
+            least = least.min(gain);
+            out[0].push(signal[0][i] * gain);
+            out[1].push(signal[1][i] * gain);
+        }
+        (out, -20.0 * least.log10())
+    }
+}
+
 /// Delays by a whole number of samples (negative: advances), keeping the length.
 pub fn delay_samples(signal: &Stereo, delay: i64) -> Stereo {
     let shift = |x: &[f32]| {

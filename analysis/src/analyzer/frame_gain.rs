@@ -9,7 +9,8 @@
 //!   limiter; a plain gain or an EQ is the same at every level.
 
 use crate::config::{
-    COMPRESSION_BLOCKS_PER_FRAME, DYNAMICS_MIN_CORRELATION, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN,
+    CEILING_MIN_AGREEMENT, COMPRESSION_BLOCKS_PER_FRAME, DYNAMICS_MIN_CORRELATION, MIN_FRAMES,
+    MIN_NORMALISED_FRAME_GAIN,
 };
 use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
 use crate::dynamics::{DynamicsEstimate, LevelGainFit};
@@ -17,6 +18,7 @@ use crate::measurements::Measurements;
 use crate::spectra::Cf;
 
 use super::Analyzer;
+use super::ceiling::PeakCeiling;
 use super::eq_phase::{log_magnitude, minimum_phase};
 use super::level_gain::LevelGain;
 
@@ -31,6 +33,9 @@ pub(super) struct BusTracking {
     /// Block peak gains binned by the predicted master's block peak (a limiter acts on peaks;
     /// same writer).
     pub peaks: LevelGain,
+    /// Segment sample peaks, master against the stems' sum: a limiter's ceiling (writer:
+    /// [`Analyzer::time_domain_hop`]; emptied by `restart_accumulators`).
+    pub ceiling: PeakCeiling,
     /// The frame's predicted master spectrum, `fft.bins()` bins (scratch of
     /// `record_block_gains`, sized at the first frame).
     predicted_spectrum: Vec<Cf>,
@@ -49,6 +54,7 @@ impl BusTracking {
             band_gain: vec![1.0; num_bands],
             dynamics: LevelGain::default(),
             peaks: LevelGain::default(),
+            ceiling: PeakCeiling::default(),
             predicted_spectrum: Vec::new(),
             predicted: Vec::new(),
             master: Vec::new(),
@@ -216,6 +222,30 @@ impl Analyzer {
             }),
             (level, peak) => level.or(peak),
         };
+        // The third view, a limiter's peak ceiling (`ceiling.rs`): a drive that touches only
+        // millisecond peaks moves no block's energy, but holds every peak it touches at one
+        // level. It is the estimate when the energy and peak views agree on nothing deeper.
+        let ceiling = self
+            .bus
+            .ceiling
+            .fit(m.bus_gain_db)
+            .filter(|c| c.agreement >= CEILING_MIN_AGREEMENT);
+        m.ceiling = ceiling;
+        if let Some(c) = ceiling
+            && fit.is_none_or(|f| agreed(&f) < c.depth_db)
+        {
+            m.dynamics = Some(DynamicsEstimate {
+                gain_reduction_db: c.depth_db,
+                correlation: -c.agreement,
+                level_span_db: fit.map_or(0.0, |f| f.level_span_db),
+                frames: c.clamped_blocks as u64,
+            });
+            // What the clamped peaks lose is a few milliseconds' energy: nothing next to the
+            // drive, which the bus gain measures (and the finding folds in).
+            m.dynamics_explains_db = energy_ratio_db(0.0, 1.0);
+            m.dynamics_fit = fit;
+            return;
+        }
         let Some(fit) = fit else {
             m.dynamics = None;
             m.dynamics_explains_db = energy_ratio_db(0.0, 1.0);

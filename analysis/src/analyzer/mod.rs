@@ -22,6 +22,7 @@
 //! Memory is fixed by the sample rate and the number of stems, never by the song's length.
 
 mod cancellation;
+mod ceiling;
 mod clips;
 mod cross_spectra;
 mod eq_phase;
@@ -356,6 +357,7 @@ impl Analyzer {
         self.pairs.clear();
         self.bus.dynamics.clear();
         self.bus.peaks.clear();
+        self.bus.ceiling.clear();
         self.welch.frames = 0;
     }
 

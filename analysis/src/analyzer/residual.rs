@@ -149,6 +149,9 @@ impl Analyzer {
         let seg_len = self.segments.seg_len;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
         let mut segment: SegmentSums = [0.0; 7];
+        // The segment's sample peaks, master and sum, over both channels (a limiter's ceiling
+        // is on the louder channel's samples).
+        let mut segment_peaks = [0.0f32; 2];
         let mut offset = 0;
         while offset < n {
             let t = &mut self.residual.time;
@@ -161,6 +164,7 @@ impl Analyzer {
                 .excluding((offset / seg_len).min(SEGMENTS_PER_HOP - 1));
             let range = offset..offset + len;
             let mut sums = [0.0f32; 9];
+            let (mut peak_m, mut peak_s) = (0.0f32, 0.0f32);
             for (((&a, &b), &c), &d) in ml[range.clone()]
                 .iter()
                 .zip(&mr[range.clone()])
@@ -178,7 +182,10 @@ impl Analyzer {
                 sums[6] += mm * mm;
                 sums[7] += sm * sm;
                 sums[8] += rm * sm;
+                peak_m = peak_m.max(a.abs()).max(b.abs());
+                peak_s = peak_s.max(c.abs()).max(d.abs());
             }
+            segment_peaks = [segment_peaks[0].max(peak_m), segment_peaks[1].max(peak_s)];
             let sums = sums.map(f64::from);
             let mut chunk: SegmentSums = [0.0; 7];
             chunk.copy_from_slice(&sums[..7]);
@@ -237,7 +244,14 @@ impl Analyzer {
                     baseline,
                 );
                 self.residual.time.add(&taken, -1.0);
+                if !excluded && segment_peaks[0] > 0.0 && segment_peaks[1] > 0.0 {
+                    self.bus.ceiling.add(
+                        20.0 * segment_peaks[1].log10(),
+                        20.0 * segment_peaks[0].log10(),
+                    );
+                }
                 segment = [0.0; 7];
+                segment_peaks = [0.0; 2];
             }
         }
         let t = &mut self.residual.time;

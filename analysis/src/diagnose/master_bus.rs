@@ -70,10 +70,31 @@ impl Diagnosis {
             causes.explained = true;
             causes.take(explains_db);
             dynamic = true;
-            let knee = m
-                .dynamics_fit
-                .map(|fit| format!(" above about {:.0} dBFS", fit.knee_dbfs))
-                .unwrap_or_default();
+            let message = match m.ceiling {
+                // A limiter's ceiling: where it holds the peaks, and the drive into it (the
+                // broadband gain it brings, folded into this finding).
+                Some(c) => {
+                    let drive = if m.bus_gain_db >= BUS_GAIN_THRESHOLD_DB {
+                        format!(" after {:+.1} dB of gain into it", m.bus_gain_db)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "The master bus limits: it holds the peaks at {:.1} dBFS{drive}, up to {:.1} dB down, a limiter the stems lack.",
+                        c.ceiling_dbfs, c.most_db
+                    )
+                }
+                None => {
+                    let knee = m
+                        .dynamics_fit
+                        .map(|fit| format!(" above about {:.0} dBFS", fit.knee_dbfs))
+                        .unwrap_or_default();
+                    format!(
+                        "The master bus compresses: it turns the loudest passages down by about {:.1} dB{knee}, a compressor or limiter the stems lack.",
+                        d.gain_reduction_db
+                    )
+                }
+            };
             out.push(Finding::new(
                 FindingKind::MasterBusDynamics,
                 Severity::Error,
@@ -81,11 +102,9 @@ impl Diagnosis {
                 f64::from(d.gain_reduction_db),
                 Unit::Db,
                 causes.confidence,
-                format!(
-                    "The master bus compresses: it turns the loudest passages down by about {:.1} dB{knee}, a compressor or limiter the stems lack.",
-                    d.gain_reduction_db
-                ),
-                "Print the master-bus compressor/limiter into the stems, or bypass it for both.".into(),
+                message,
+                "Print the master-bus compressor/limiter into the stems, or bypass it for both."
+                    .into(),
             ));
         }
         let mut equalised = false;

@@ -1,0 +1,204 @@
+//! The master bus's peak ceiling: an explicit model of a look-ahead limiter.
+//!
+//! A limiter driven a few dB touches only millisecond peaks: block energies (the gain-by-level
+//! model in `level_gain.rs`) barely move, and what is left looks like a plain master gain (the
+//! drive). What does show is a flat ceiling: the master's sample peaks never pass one level,
+//! while the predicted master (the stems at their fitted gains through the bus's fitted gain and
+//! EQ, drive included) passes it in every loud block, by different amounts. A plain gain has no
+//! such ceiling: where the predicted master peaks above the master's highest peak, the master
+//! peaks there too (the prediction only errs by the residual).
+//!
+//! Per ~10 ms segment, the master's sample peak and the predicted master's are recorded; the
+//! blocks with the highest predicted peaks are kept ([`CEILING_TOP_BLOCKS`], fixed memory), and
+//! the master's highest peak is the candidate ceiling. The model ([`PeakCeiling::fit`]): the
+//! blocks whose predicted peak passes that ceiling by [`CEILING_MARGIN_DB`] are the clamped
+//! ones; the share of them whose master peak sits at the ceiling (within
+//! [`CEILING_HOLD_DB`]) is the agreement, and how far their predicted peaks pass it is the
+//! depth.
+
+use crate::config::{
+    CEILING_FULL_SCALE_DBFS, CEILING_HOLD_DB, CEILING_MARGIN_DB, CEILING_MIN_CLAMPED_HELD_BLOCKS,
+    CEILING_MIN_HELD_BLOCKS, CEILING_TOP_BLOCKS,
+};
+use crate::dynamics::CeilingFit;
+
+/// Segment peaks, the loudest predicted ones kept (writer: `Analyzer::time_domain_hop`).
+pub struct PeakCeiling {
+    /// `(predicted peak, master peak)` in dBFS of the blocks with the highest predicted peaks,
+    /// at most [`CEILING_TOP_BLOCKS`] (unordered).
+    top: Vec<(f32, f32)>,
+    /// Index in `top` of its lowest predicted peak (valid while `top` is full).
+    lowest: usize,
+    /// The master's highest block peak so far, in dBFS.
+    master_max_dbfs: f32,
+}
+
+impl Default for PeakCeiling {
+    fn default() -> Self {
+        Self {
+            top: Vec::with_capacity(CEILING_TOP_BLOCKS),
+            lowest: 0,
+            master_max_dbfs: f32::NEG_INFINITY,
+        }
+    }
+}
+
+impl PeakCeiling {
+    /// Records one block's sample peaks, in dBFS: the stems' sum's and the master's. Never
+    /// allocates (the kept blocks are preallocated).
+    pub fn add(&mut self, predicted_dbfs: f32, master_dbfs: f32) {
+        if !(predicted_dbfs.is_finite() && master_dbfs.is_finite()) {
+            return;
+        }
+        self.master_max_dbfs = self.master_max_dbfs.max(master_dbfs);
+        if self.top.len() < CEILING_TOP_BLOCKS {
+            self.top.push((predicted_dbfs, master_dbfs));
+            if self.top.len() == CEILING_TOP_BLOCKS {
+                self.find_lowest();
+            }
+            return;
+        }
+        if predicted_dbfs > self.top[self.lowest].0 {
+            self.top[self.lowest] = (predicted_dbfs, master_dbfs);
+            self.find_lowest();
+        }
+    }
+
+    fn find_lowest(&mut self) {
+        self.lowest = self
+            .top
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
+            .map_or(0, |(i, _)| i);
+    }
+
+    /// Forgets every block (the capacity stays).
+    pub fn clear(&mut self) {
+        self.top.clear();
+        self.lowest = 0;
+        self.master_max_dbfs = f32::NEG_INFINITY;
+    }
+
+    /// The model, when enough blocks pass the candidate ceiling and are held at it (None
+    /// otherwise, and when the ceiling is full scale: that is clipping, told by the file
+    /// checks, not a limiter).
+    /// `gain_db` is the master bus's fitted broadband gain: the predicted master is the sum
+    /// that much louder (a limiter's drive).
+    pub fn fit(&self, gain_db: f32) -> Option<CeilingFit> {
+        let ceiling = self.master_max_dbfs;
+        if !ceiling.is_finite() || ceiling >= CEILING_FULL_SCALE_DBFS {
+            return None;
+        }
+        let mut excess: Vec<f32> = Vec::new();
+        let (mut held, mut clamped_held) = (0usize, 0usize);
+        for &(sum, master) in &self.top {
+            let predicted = sum + gain_db;
+            let at_ceiling = master >= ceiling - CEILING_HOLD_DB;
+            held += usize::from(at_ceiling);
+            if predicted > ceiling + CEILING_MARGIN_DB {
+                excess.push(predicted - ceiling);
+                clamped_held += usize::from(at_ceiling);
+            }
+        }
+        if held < CEILING_MIN_HELD_BLOCKS || clamped_held < CEILING_MIN_CLAMPED_HELD_BLOCKS {
+            return None;
+        }
+        excess.sort_by(f32::total_cmp);
+        Some(CeilingFit {
+            ceiling_dbfs: ceiling,
+            clamped_blocks: excess.len(),
+            held_blocks: held,
+            agreement: clamped_held as f32 / excess.len() as f32,
+            depth_db: excess[excess.len() / 2],
+            most_db: excess[excess.len() - 1],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seeded pseudo-random block peaks, -30 to 0 dBFS (a simple LCG: no dependency).
+    fn peaks(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                -30.0 + 30.0 * ((state >> 40) as f32 / (1u64 << 24) as f32)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_limiter_holds_the_peaks_at_its_ceiling() {
+        // Drive +3 dB into a -2 dBFS ceiling: every block whose peak passes -2 comes out at -2.
+        let mut c = PeakCeiling::default();
+        for p in peaks(2000, 1) {
+            let driven = p + 3.0 - 4.0; // peaks up to -1 dBFS
+            c.add(driven, driven.min(-2.0));
+        }
+        let f = c.fit(0.0).unwrap();
+        assert!((f.ceiling_dbfs + 2.0).abs() < 1e-4, "{f:?}");
+        assert!(f.agreement > 0.99, "{f:?}");
+        // Predicted peaks spread evenly from -2 to -1: clamped from -1.7, median excess ~0.65.
+        assert!((f.depth_db - 0.65).abs() < 0.1, "{f:?}");
+        assert!((f.most_db - 1.0).abs() < 0.05, "{f:?}");
+    }
+
+    #[test]
+    fn a_plain_gain_has_no_ceiling() {
+        // The master is the prediction give or take 0.1 dB of residual: nothing passes the
+        // master's highest peak by the margin.
+        let mut c = PeakCeiling::default();
+        let noise = peaks(2000, 2);
+        for (p, n) in peaks(2000, 1).into_iter().zip(noise) {
+            let p = p - 3.0;
+            c.add(p, p + 0.1 * (n + 15.0) / 15.0);
+        }
+        assert!(c.fit(0.0).is_none(), "{:?}", c.fit(0.0));
+    }
+
+    #[test]
+    fn a_poor_prediction_passes_the_ceiling_without_holding_at_it() {
+        // Errors of up to 3 dB either way (a source the stems lack): some predicted peaks pass
+        // the master's highest, but the master's peaks there scatter below it.
+        let mut c = PeakCeiling::default();
+        let noise = peaks(4000, 3);
+        for (p, n) in peaks(4000, 4).into_iter().zip(noise) {
+            let p = p - 3.0;
+            c.add(p, p + 3.0 * n / 15.0 + 3.0);
+        }
+        if let Some(f) = c.fit(0.0) {
+            assert!(f.agreement < 0.5, "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_clipped_master_at_full_scale_is_not_a_limiter() {
+        let mut c = PeakCeiling::default();
+        for p in peaks(2000, 5) {
+            let driven = p + 6.0;
+            c.add(driven, driven.min(0.0));
+        }
+        assert!(c.fit(0.0).is_none());
+    }
+
+    #[test]
+    fn memory_is_fixed_and_the_loudest_blocks_are_kept() {
+        let mut c = PeakCeiling::default();
+        for (i, p) in peaks(10 * CEILING_TOP_BLOCKS, 6).into_iter().enumerate() {
+            c.add(p, p);
+            assert!(c.top.len() <= CEILING_TOP_BLOCKS, "{i}");
+        }
+        let mut all = peaks(10 * CEILING_TOP_BLOCKS, 6);
+        all.sort_by(|a, b| b.total_cmp(a));
+        let kept_lowest = c.top.iter().map(|t| t.0).fold(f32::INFINITY, f32::min);
+        assert_eq!(kept_lowest, all[CEILING_TOP_BLOCKS - 1]);
+        c.clear();
+        assert!(c.fit(0.0).is_none());
+    }
+}
