@@ -116,6 +116,9 @@ pub const STEM_GAIN_ERROR_DB: f32 = 0.5;
 pub const BUS_GAIN_THRESHOLD_DB: f32 = 0.1;
 /// A master-bus gain off by at least this much is an error (below, a warning), in dB.
 pub const BUS_GAIN_ERROR_DB: f32 = 1.0;
+/// Beside a master-bus EQ, a broadband gain is named only above this share of the EQ's depth
+/// (a tenth: a wide bell of -3.7 dB at 2.5 kHz moved the median band by -0.23 dB).
+pub const BUS_GAIN_BESIDE_EQ_MIN_RATIO: f32 = 0.1;
 /// Master-bus EQ reported when a band deviates from the broadband gain by this much, in dB.
 pub const BUS_EQ_THRESHOLD_DB: f32 = 0.5;
 
@@ -171,6 +174,13 @@ pub const CEILING_MIN_CLAMPED_HELD_BLOCKS: usize = 2;
 pub const CEILING_MIN_AGREEMENT: f32 = 0.6;
 /// A ceiling at or above this (-0.05 dBFS) is full scale: clipping, not a limiter.
 pub const CEILING_FULL_SCALE_DBFS: f32 = -0.05;
+/// A stem's fitted gain that moves this much (6 dB) or flips its sign empties the block-gain
+/// histories: they were read against a prediction now known to be wrong (a compressor makes
+/// fitted gains wander by a few dB as the fit learns; that history is still worth keeping).
+pub const FITTED_GAIN_MOVED_DB: f32 = 6.0;
+/// ... if the stem holds at least this share of the master's energy (-20 dB: a faint stem's
+/// fit wanders, and moves the prediction by little).
+pub const FITTED_GAIN_MOVED_MIN_SHARE_DB: f32 = -20.0;
 /// A frame's master is divided by its broadband gain (for what no stem explains) only above
 /// this gain (-26 dB); below, the frame is taken as it is.
 pub const MIN_NORMALISED_FRAME_GAIN: f32 = 0.05;
@@ -375,6 +385,11 @@ pub const DROPOUT_BASELINE_FLOOR: f64 = 1e-7;
 pub const DROPOUT_MIN_LEVEL_DB: f32 = -15.0;
 /// ... and at least this share of the master in the stretch, in dB (what is audible).
 pub const DROPOUT_MIN_RESIDUAL_DB: f32 = -40.0;
+/// ... and at most this much re the master (+1 dB): a stem's missing part is part of the
+/// master, so the residual of a dropout is at most the master itself. A residual louder than
+/// the master holds what the stems add and the mix lacks: another stem's defect (inverted, or
+/// too hot) sounding while this one rests.
+pub const DROPOUT_MAX_RESIDUAL_DB: f32 = 1.0;
 /// A silent stretch shorter than this is not reported as a dropout, in seconds.
 pub const DROPOUT_MIN_SECONDS: f64 = 0.2;
 /// Where the residual rose only this long after the stem went silent, the dropout starts where

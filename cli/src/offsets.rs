@@ -27,8 +27,8 @@ const NOTHING_MAX_GAIN_DB: f32 = -30.0;
 /// that stem: a part from another version of the song whose onsets met the mix's by chance
 /// (same tempo, same key). A real stem placed right sits near 0 dB, or at its gain defect.
 const PLACED_NOTHING_MAX_GAIN_DB: f32 = -20.0;
-/// A stem the first pass found in place (its lag locked, not inverted, its gain in the mix
-/// not below -1 dB) fits where it is: the envelopes never move it. The decimated files are a
+/// A stem the first pass found in place (its lag locked, its gain in the mix not below -1 dB,
+/// inverted or not) fits where it is: the envelopes never move it. The decimated files are a
 /// coarse view, the analysis' fit at full rate is not. Only a gain *below* 0 dB can come from a
 /// misplaced stem (a least-squares gain on partly coherent audio is the coherent share, under
 /// the true gain); a stem louder in the mix than in its file has a gain defect, named as such.
@@ -81,12 +81,13 @@ impl Alignment {
         out.searched_seconds = envelopes[0].points.len() as f64 * envelopes[0].hop_frames() as f64
             / f64::from(rate_hz);
         for (i, envelope) in envelopes.iter().enumerate().skip(1) {
-            let fits = first.stems.iter().any(|s| {
-                s.id == i as u32
-                    && s.lag_locked
-                    && !s.inverted
-                    && s.gain_db >= -FITS_MAX_GAIN_LOSS_DB
-            });
+            // Inverted or not: a stem in place but inverted fits at its full gain, with the
+            // sign flipped; one misplaced (half a period off on a tonal part) fits at a gain
+            // well under 0 dB, its coherent share.
+            let fits = first
+                .stems
+                .iter()
+                .any(|s| s.id == i as u32 && s.lag_locked && s.gain_db >= -FITS_MAX_GAIN_LOSS_DB);
             if !fits {
                 // The offset the lengths imply: the stem's end lined up with the mix's.
                 let by_lengths = frames[i] as i64 - frames[0] as i64;
@@ -544,7 +545,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stem_louder_in_the_mix_is_never_moved_by_its_envelopes_one_quieter_may_be() {
+    fn a_stem_louder_or_inverted_in_the_mix_is_never_moved_by_its_envelopes_one_quieter_may_be() {
         // A looped part (an 8-hop pattern): the stem's envelope matches the mix's a bar off as
         // well as in place, and 2 s late by its own burst. Locked in place by the first pass,
         // 2 dB louder in the mix: that is a gain defect (a misplaced stem only fits quieter),
@@ -579,6 +580,13 @@ mod tests {
         assert!(!hot.shifts_anything());
         let quiet = Alignment::find(&envelopes, &frames, &first(-6.0), 48_000);
         assert!(quiet.matches[1].is_some());
+        // Inverted in place at its full gain: its defect is its polarity, and no envelope
+        // search moves it (one did: a reverb stem, inverted, went 0.192 s late).
+        let mut inverted = first(0.0);
+        inverted.stems[0].inverted = true;
+        let inverted = Alignment::find(&envelopes, &frames, &inverted, 48_000);
+        assert_eq!(inverted.matches[1], None);
+        assert!(!inverted.shifts_anything());
     }
 
     #[test]

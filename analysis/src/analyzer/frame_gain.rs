@@ -9,8 +9,8 @@
 //!   limiter; a plain gain or an EQ is the same at every level.
 
 use crate::config::{
-    CEILING_MIN_AGREEMENT, COMPRESSION_BLOCKS_PER_FRAME, DYNAMICS_MIN_CORRELATION, MIN_FRAMES,
-    MIN_NORMALISED_FRAME_GAIN,
+    CEILING_MIN_AGREEMENT, COMPRESSION_BLOCKS_PER_FRAME, DYNAMICS_MIN_CORRELATION,
+    FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN,
 };
 use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
 use crate::dynamics::{DynamicsEstimate, LevelGainFit};
@@ -166,11 +166,25 @@ impl Analyzer {
             for (gain, &db) in self.bus.band_gain.iter_mut().zip(&m.bus_band_gain_db) {
                 *gain = db_to_gain_f32(db);
             }
+            let mut moved = false;
             for stem in &mut self.stems {
                 if let Some(fit) = m.stems.iter().find(|s| s.id == stem.id) {
                     let g = db_to_gain_f32(fit.gain_db);
-                    stem.fitted_gain = if fit.inverted { -g } else { g };
+                    let g = if fit.inverted { -g } else { g };
+                    // A stem that matters whose sign flipped, or whose gain moved by 6 dB
+                    // or more, was predicted wrong in every block so far.
+                    let ratio = g / stem.fitted_gain;
+                    let steady = ratio > 0.0 && 20.0 * ratio.log10().abs() < FITTED_GAIN_MOVED_DB;
+                    moved |= fit.energy_share_db >= FITTED_GAIN_MOVED_MIN_SHARE_DB && !steady;
+                    stem.fitted_gain = g;
                 }
+            }
+            if moved {
+                // The block gains so far were read against a prediction the fit has just
+                // corrected (the first fit, typically: an inverted stem predicted upright
+                // reads as tens of dB of compression): they go.
+                self.bus.dynamics.clear();
+                self.bus.peaks.clear();
             }
             self.update_eq_phase();
         }

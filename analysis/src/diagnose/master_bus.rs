@@ -3,8 +3,9 @@
 //! (`master-bus-dynamics`), EQ (`master-bus-eq`), gain (`master-bus-gain`).
 
 use crate::config::{
-    BUS_EQ_THRESHOLD_DB, BUS_GAIN_ERROR_DB, BUS_GAIN_THRESHOLD_DB, CAUSE_MIN_SHARE,
-    DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE, DYNAMICS_MIN_CORRELATION, DYNAMICS_THRESHOLD_DB,
+    BUS_EQ_THRESHOLD_DB, BUS_GAIN_BESIDE_EQ_MIN_RATIO, BUS_GAIN_ERROR_DB, BUS_GAIN_THRESHOLD_DB,
+    CAUSE_MIN_SHARE, DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE, DYNAMICS_MIN_CORRELATION,
+    DYNAMICS_THRESHOLD_DB,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
@@ -145,9 +146,11 @@ impl Diagnosis {
             out.push(f);
         }
         // Beside an EQ, a broadband gain must explain a real share of the whole residual, not
-        // only of the crumbs the EQ left: an EQ's bell moves the broadband level a little too.
-        let beside_eq_ok =
-            !equalised || causes.aligned_share(m.bus_gain_explains_db) >= CAUSE_MIN_SHARE;
+        // only of the crumbs the EQ left, and be more than a wide bell drags the broadband level
+        // along by: an EQ's bell moves the broadband level a little too.
+        let beside_eq_ok = !equalised
+            || (causes.aligned_share(m.bus_gain_explains_db) >= CAUSE_MIN_SHARE
+                && m.bus_gain_db.abs() > BUS_GAIN_BESIDE_EQ_MIN_RATIO * m.bus_eq_max_db.abs());
         if !dynamic
             && !long_response
             && beside_eq_ok

@@ -181,6 +181,17 @@ fn a_small_broadband_gain_beside_an_eq_is_the_eq_s() {
     };
     let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
     assert_eq!(kinds, vec![FindingKind::MasterBusEq]);
+    // Explaining a real share (-27 dB: 20%), but a fifteenth of the bell's depth: the bell's
+    // own drag on the broadband level (neon eq-2500 in the corpus).
+    let dragged = Measurements {
+        bus_gain_explains_db: -27.0,
+        ..m.clone()
+    };
+    let kinds: Vec<_> = summary(&diagnose(&dragged))
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(kinds, vec![FindingKind::MasterBusEq]);
     // A real master gain beside the EQ (-21 dB: 79% of the residual) is still named.
     let m = Measurements {
         bus_gain_db: -2.0,
