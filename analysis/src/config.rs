@@ -278,6 +278,10 @@ pub const MIN_CONFIDENCE: f64 = 0.2;
 pub const MAX_PAIR_STEMS: usize = 24;
 /// Two stems summing this far below the sum of their energies in a band cancel, in dB.
 pub const CANCELLATION_THRESHOLD_DB: f32 = -3.0;
+/// ... and correlate in that band at this or lower (-0.7: one signal in antiphase, 5.2 dB lost
+/// at equal levels; parts doubling a line cancel by chance at -0.5 to -0.6, measured on the
+/// corpus's orchestral piece: 3.7 dB).
+pub const CANCELLATION_MAX_CORRELATION: f32 = -0.7;
 /// A cancellation matters only in a band that carries part of the low end: the pair's energy
 /// there within this many dB of the stems' strongest low band (-20 dB). Below that it is
 /// window leakage or rumble nobody hears.

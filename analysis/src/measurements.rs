@@ -63,6 +63,10 @@ pub struct Cancellation {
     pub band_hz: (f32, f32),
     /// Energy of their sum minus the sum of their energies, in dB (negative: cancellation).
     pub loss_db: f32,
+    /// Their normalised correlation in that band (`Re sum xj xk*` over the geometric mean of
+    /// their energies): -1 for one signal in antiphase, near 0 for independent parts.
+    #[serde(default)]
+    pub correlation: f32,
 }
 
 /// A stretch in which a stem was (near-)digitally silent while the residual rose: a candidate

@@ -8,24 +8,8 @@ use stemcheck_corpus::{Outcome, failures, fast, run_case, table};
 /// Cases that fail today, each with the item of issue 11 it waits on.
 const KNOWN_WRONG: &[(&str, &str)] = &[
     (
-        "clean/lantern/48k-24bit-short",
-        "7: a -4.3 dB Brass/Piano cancellation the audio does not have (under 1.1 dB in every low band)",
-    ),
-    (
         "missing-stem/harbor/48k-24bit-short/no-Keys",
         "4: a missing dry stem named as a missing reverb return",
-    ),
-    (
-        "missing-return/lantern/48k-24bit-short/no-FX",
-        "7: the Brass/Piano cancellation false alarm beside the right finding",
-    ),
-    (
-        "master-gain/lantern/48k-24bit-short/master+1dB",
-        "7: the Brass/Piano cancellation false alarm beside the right finding",
-    ),
-    (
-        "tail-cut/lantern/48k-24bit-short/cut0s-after-music",
-        "7: the Brass/Piano cancellation false alarm beside the right finding",
     ),
     (
         "mix-format/neon/48k-24bit-short/mix-44100Hz-16bit",

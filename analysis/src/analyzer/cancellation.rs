@@ -115,6 +115,9 @@ impl Analyzer {
                     }
                 }
                 if let Some((loss, b)) = worst {
+                    let (ej, ek) = (self.pairs.stem[j * nb + b], self.pairs.stem[k * nb + b]);
+                    let ejk = self.pairs.pair[pair * nb + b];
+                    let correlation = ((ejk - ej - ek) / (2.0 * (ej * ek).sqrt())) as f32;
                     cancellations.push(Cancellation {
                         stems: [self.stems[j].name.clone(), self.stems[k].name.clone()],
                         band_hz: (
@@ -122,6 +125,7 @@ impl Analyzer {
                             self.layout.low_bands[b].high_hz,
                         ),
                         loss_db: loss,
+                        correlation,
                     });
                 }
                 pair += 1;

@@ -1,6 +1,6 @@
 //! Rules for `stem-phase-cancellation`: two stems that lose energy when summed in a low band.
 
-use crate::config::CANCELLATION_THRESHOLD_DB;
+use crate::config::{CANCELLATION_MAX_CORRELATION, CANCELLATION_THRESHOLD_DB};
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
 
@@ -14,7 +14,14 @@ impl Diagnosis {
         confidence: f32,
         out: &mut Vec<Finding>,
     ) {
-        for c in &m.cancellations {
+        // Two parts doubling a line cancel by chance where their phases happen to oppose
+        // (a few dB: a correlation of -0.5 costs 3 dB at equal levels); a polarity or timing
+        // fault makes them one signal in antiphase, and most of their energy goes.
+        for c in m
+            .cancellations
+            .iter()
+            .filter(|c| c.correlation <= CANCELLATION_MAX_CORRELATION)
+        {
             let key = format!("{}+{}", c.stems[0], c.stems[1]);
             if self.over(
                 FindingKind::StemPhaseCancellation,

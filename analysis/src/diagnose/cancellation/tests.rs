@@ -12,6 +12,7 @@ fn pair_losing(loss_db: f32) -> Measurements {
             stems: ["Bass".into(), "Keys".into()],
             band_hz: (89.1, 112.2),
             loss_db,
+            correlation: -0.9,
         }],
         ..nulling()
     }
@@ -49,4 +50,15 @@ fn a_pair_losing_less_than_3_db_does_not_and_the_threshold_has_hysteresis() {
     assert!(cancels(&diagnosis.update(&pair_losing(-3.0), &config)));
     assert!(cancels(&diagnosis.update(&pair_losing(-2.97), &config)));
     assert!(!cancels(&diagnose(&pair_losing(-2.97))));
+}
+
+#[test]
+fn parts_doubling_a_line_that_cancel_by_chance_do_not() {
+    // 3.7 dB lost at a correlation of -0.57 (equal levels): two instruments on one line whose
+    // phases happen to oppose in a band, not one signal in antiphase.
+    let mut m = pair_losing(-3.7);
+    m.cancellations[0].correlation = -0.57;
+    assert!(!cancels(&diagnose(&m)));
+    m.cancellations[0].correlation = -0.75;
+    assert!(cancels(&diagnose(&m)));
 }
