@@ -233,7 +233,10 @@ pub fn register(
         handle.sender = Some(sender);
         handle.thread = Some(thread);
     }
-    if let Some(agent) = federation::current().filter(|a| !a.is_leader())
+    // A leader of another version could not read our ring: stay in our own core (the
+    // snapshots then say that the other version cannot join).
+    if let Some(agent) =
+        federation::current().filter(|a| !a.is_leader() && !a.leader_speaks_other_version())
         && let Some(ring) = RingSender::create(&agent, &shared, sample_rate_hz)
     {
         let serial = handle.next_serial;

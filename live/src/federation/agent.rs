@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use stemcheck_shm::registry::{BEAT_PERIOD, MAX_RINGS_PER_ENTRY};
 use stemcheck_shm::{
-    BinaryFormat, Board, Member, Namespace, Registry, RingMetaWriter, RingProducer,
-    capacity_bytes_for,
+    BinaryFormat, Board, Entry, EntryStatus, Member, Namespace, Registry, RingMetaWriter,
+    RingProducer, capacity_bytes_for,
 };
 
 use super::meta::InstanceMeta;
@@ -60,6 +60,9 @@ pub(crate) struct Agent {
     is_leader: AtomicBool,
     /// Instances of this process streaming through rings.
     rings: Mutex<Vec<RingInstance>>,
+    /// Live registry entries of another layout version, as of the last beat (they cannot
+    /// join; the snapshots say so).
+    other_versions: Mutex<Vec<Entry>>,
     /// Set to end the agent thread.
     stop: AtomicBool,
     /// The agent thread.
@@ -111,6 +114,7 @@ impl Agent {
             board,
             is_leader: AtomicBool::new(false),
             rings: Mutex::new(Vec::new()),
+            other_versions: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
         });
@@ -143,6 +147,20 @@ impl Agent {
     /// Whether this process held the leadership at the last look (at most a beat period old).
     pub fn is_leader(&self) -> bool {
         self.is_leader.load(Ordering::Relaxed)
+    }
+
+    /// Whether the registry's leader speaks another layout version: its core cannot read our
+    /// rings, so instances registering now stay in this process's own core.
+    pub fn leader_speaks_other_version(&self) -> bool {
+        self.member
+            .registry()
+            .leader()
+            .is_some_and(|leader| leader.status == EntryStatus::OtherVersion)
+    }
+
+    /// Live entries of another layout version, as of the last beat.
+    pub fn other_versions(&self) -> Vec<Entry> {
+        lock_or_recover(&self.other_versions).clone()
     }
 
     /// Runs for leader; returns and remembers whether we lead.
@@ -211,6 +229,14 @@ impl Agent {
                 tracing::warn!("Stemcheck: this process lost its registry slot");
             }
             let leads = self.try_lead();
+            let others: Vec<Entry> = self
+                .member
+                .registry()
+                .live_entries()
+                .into_iter()
+                .filter(|e| e.status == EntryStatus::OtherVersion)
+                .collect();
+            *lock_or_recover(&self.other_versions) = others;
             for ring in lock_or_recover(&self.rings).iter_mut() {
                 let meta = InstanceMeta::of(&ring.shared, ring.sample_rate_hz).encode();
                 if meta != ring.last && ring.writer.publish(&meta) {

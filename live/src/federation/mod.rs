@@ -103,6 +103,32 @@ pub(crate) fn join_problem_warning() -> Option<String> {
     ))
 }
 
+/// One plain-language note per Stemcheck of another version that runs beside us (its
+/// instances cannot join this comparison).
+pub(crate) fn other_version_warnings() -> Vec<String> {
+    let Some(agent) = current() else {
+        return Vec::new();
+    };
+    agent
+        .other_versions()
+        .iter()
+        .map(|entry| {
+            format!(
+                "A Stemcheck of another version ({}, process {}, shared-memory layout {}) cannot \
+                 join this comparison: install the same Stemcheck version for every plugin format \
+                 and host, then restart the host.",
+                match entry.format {
+                    Some(stemcheck_shm::BinaryFormat::Clap) => "CLAP",
+                    Some(stemcheck_shm::BinaryFormat::Vst3) => "VST3",
+                    _ => "other",
+                },
+                entry.pid,
+                entry.version
+            )
+        })
+        .collect()
+}
+
 /// Publishes `snapshot` of group `index` on the board, if this process leads. Core thread.
 pub(crate) fn publish_snapshot(index: usize, snapshot: &GroupSnapshot) {
     let Some(agent) = current() else {
