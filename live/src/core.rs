@@ -200,9 +200,7 @@ fn publish(index: usize, group: &mut Group, runs: &[EpochSummary], save: bool) {
         }
     }
     snapshot.last_report = group.last_report.clone();
-    snapshot
-        .warnings
-        .extend(federation::join_problem_warning().into_iter());
+    snapshot.warnings.extend(federation::join_problem_warning());
     snapshot
         .warnings
         .extend(federation::other_version_warnings());
