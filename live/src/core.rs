@@ -9,9 +9,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use stemcheck_bus::timeline::EpochSummary;
 use stemcheck_bus::{LaneConsumer, LaneId};
 
+use crate::federation::{self, intake::Intake};
 use crate::group::{Group, Member};
 use crate::instance::InstanceShared;
-use crate::{NUM_GROUPS, report, snapshot};
+use crate::{NUM_GROUPS, report};
 
 /// How long the core sleeps when no lane had audio. Lanes buffer a second, so this is far from
 /// causing drops at any real-time rate.
@@ -43,13 +44,17 @@ pub(crate) enum Command {
 struct Core {
     groups: Vec<Group>,
     last_publish: Instant,
+    /// Reads the instances of other processes and binaries while this process leads (`None`
+    /// without shared memory).
+    intake: Option<Intake>,
 }
 
 /// The core thread's body, until [`Command::Shutdown`] or the channel closes.
-pub(crate) fn run(commands: Receiver<Command>) {
+pub(crate) fn run(commands: Receiver<Command>, intake: Option<Intake>) {
     let mut core = Core {
         groups: (0..NUM_GROUPS).map(Group::new).collect(),
         last_publish: Instant::now(),
+        intake,
     };
     let mut busy = false;
     loop {
@@ -121,9 +126,12 @@ impl Core {
 
     /// One pass over every group. Returns whether any audio arrived.
     fn step(&mut self) -> bool {
+        let mut busy = self
+            .intake
+            .as_mut()
+            .is_some_and(|intake| intake.step(&mut self.groups));
         self.move_strays();
         let now = Instant::now();
-        let mut busy = false;
         let mut ended = Vec::new();
         for group in &mut self.groups {
             if group.poll() {
@@ -192,5 +200,9 @@ fn publish(index: usize, group: &mut Group, runs: &[EpochSummary], save: bool) {
         }
     }
     snapshot.last_report = group.last_report.clone();
-    snapshot::publish(index, snapshot);
+    snapshot.warnings.extend(federation::join_problem_warning());
+    snapshot
+        .warnings
+        .extend(federation::other_version_warnings());
+    federation::publish(index, snapshot);
 }

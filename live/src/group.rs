@@ -15,7 +15,8 @@ use stemcheck_analysis::{
 };
 
 use crate::instance::InstanceShared;
-use crate::snapshot::{GroupSnapshot, InstanceSnapshot, LaneActivity, Role};
+pub use crate::snapshot::GoneInstance;
+use crate::snapshot::{GroupSnapshot, InstanceLocation, InstanceSnapshot, LaneActivity, Role};
 
 /// The residual history keeps one point per this much audio, in seconds...
 const HISTORY_STEP_SECONDS: f64 = 0.5;
@@ -23,6 +24,8 @@ const HISTORY_STEP_SECONDS: f64 = 0.5;
 const HISTORY_POINTS: usize = 120;
 /// Time constant of the level meter, in seconds.
 const LEVEL_TIME_CONSTANT_S: f64 = 0.3;
+/// Gone instances a group remembers (the oldest is forgotten first).
+pub const MAX_GONE: usize = 16;
 /// Floor for levels shown in dBFS (digital silence).
 pub const SILENCE_DBFS: f32 = -200.0;
 
@@ -373,6 +376,8 @@ pub(crate) struct Group {
     sink: Sink,
     pub last_activity: Instant,
     generation: u64,
+    /// Instances of other processes that went away without unregistering (federation intake).
+    gone: Vec<GoneInstance>,
 }
 
 impl Group {
@@ -404,7 +409,21 @@ impl Group {
             },
             last_activity: Instant::now(),
             generation: 0,
+            gone: Vec::new(),
         }
+    }
+
+    /// Whether lane `id` is a member here.
+    pub fn has_member(&self, id: LaneId) -> bool {
+        self.sink.members.iter().any(|m| m.id == id)
+    }
+
+    /// Remembers an instance that went away without unregistering, for the snapshot.
+    pub fn note_gone(&mut self, gone: GoneInstance) {
+        if self.gone.len() >= MAX_GONE {
+            self.gone.remove(0);
+        }
+        self.gone.push(gone);
     }
 
     /// Adds an instance's lane. An instance without a generated number yet, or whose number
@@ -535,7 +554,9 @@ impl Group {
             };
             let role = member.shared.role();
             let c = status.counters;
-            dropped_frames += c.dropped_frames;
+            // Frames a remote instance's ring dropped never reached its lane: count them too.
+            let ring_dropped_frames = member.shared.ring_dropped_frames();
+            dropped_frames += c.dropped_frames + ring_dropped_frames;
             run_dropped_frames += member.run_dropped_frames;
             instances.push(InstanceSnapshot {
                 lane_id: status.id,
@@ -558,12 +579,17 @@ impl Group {
                     + c.stale_frames
                     + c.rate_mismatch_frames
                     + c.stopped_frames,
-                dropped_frames: c.dropped_frames,
+                dropped_frames: c.dropped_frames + ring_dropped_frames,
                 late_frames: c.late_frames,
                 stale_frames: c.stale_frames,
                 rate_mismatch_frames: c.rate_mismatch_frames,
                 non_finite_samples: c.non_finite_samples,
                 host_transport: member.host_transport,
+                location: InstanceLocation {
+                    format: member.shared.format(),
+                    pid: member.shared.pid(),
+                    shared_memory: member.shared.is_remote(),
+                },
             });
         }
         // Only the stems it analyses: instances that joined since it started belong to the next
@@ -610,6 +636,15 @@ impl Group {
         let wide = crate::coverage::wider_than_compared(&instances);
         if !wide.is_empty() {
             warnings.push(crate::coverage::channels_message(&wide));
+        }
+        for gone in &self.gone {
+            warnings.push(format!(
+                "{} ({}, process {}) is gone: {}. Its audio is missing from the comparison since then.",
+                gone.name,
+                gone.format.label(),
+                gone.pid,
+                gone.reason
+            ));
         }
         if instances.iter().any(|i| !i.host_transport) {
             warnings.push(
@@ -719,6 +754,7 @@ impl Group {
             sample_rate_mismatch,
             dropped_frames,
             warnings,
+            gone: self.gone.clone(),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! core drains what is left and forgets the instance, and the last instance to go stops the
 //! core thread.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::snapshot::Role;
@@ -27,16 +27,64 @@ pub struct InstanceShared {
     /// The host's track name, when the host tells us.
     pub track_name: Mutex<String>,
     /// The core's lane id plus one (0: not registered), for editors to find their own row.
-    lane: std::sync::atomic::AtomicU32,
+    lane: AtomicU32,
     /// The number in this instance's generated name ("Stem 3"), used when neither the user nor
     /// the host names it; 0 until the core gives one. Written by the core when the instance
     /// joins a group (the smallest number free in it), read by the core and the editor, which
     /// shows it so that the user can find and rename the stem.
-    fallback_number: std::sync::atomic::AtomicU32,
+    fallback_number: AtomicU32,
     /// Channels of the bus the instance sits on, as the host set it up (0: not told). The
     /// lanes carry the first [`stemcheck_bus::lane::MAX_CHANNELS`]; a wider bus (5.1, 7.1) passes
     /// the rest through unchecked, and the group says so.
-    bus_channels: std::sync::atomic::AtomicU32,
+    bus_channels: AtomicU32,
+    /// The plugin format of the binary the instance runs in, as [`PluginFormat`] `as u8`;
+    /// written by the plugin glue before it registers (its host's API).
+    format: AtomicU8,
+    /// The process the instance runs in: 0 for this one. Non-zero only on the core's stand-ins
+    /// for instances of other processes or binaries (written by the federation intake).
+    pid: AtomicU32,
+    /// Whether this is the core's stand-in for an instance that streams through shared memory
+    /// (written once by the federation intake).
+    remote: AtomicBool,
+    /// Frames the instance dropped before they reached the core's lane (a full shared-memory
+    /// ring), as counted by the stand-in's intake; added to the lane's own drops.
+    ring_dropped_frames: AtomicU64,
+}
+
+/// Which build of the plugin an instance runs in, as its host loaded it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+#[repr(u8)]
+pub enum PluginFormat {
+    /// Not told (a test, the command-line tool, the standalone).
+    #[default]
+    Other = 0,
+    /// The CLAP build.
+    Clap = 1,
+    /// The VST3 build.
+    Vst3 = 2,
+}
+
+impl PluginFormat {
+    /// The format stored as `format as u8`; anything unknown is [`PluginFormat::Other`].
+    pub fn from_u8(value: u8) -> Self {
+        match value {
+            1 => Self::Clap,
+            2 => Self::Vst3,
+            _ => Self::Other,
+        }
+    }
+
+    /// How reports and editors name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Other => "other",
+            Self::Clap => "CLAP",
+            Self::Vst3 => "VST3",
+        }
+    }
 }
 
 impl InstanceShared {
@@ -86,6 +134,47 @@ impl InstanceShared {
     /// Records the channel count of the bus the host set up (the plugin's `activate()`).
     pub fn set_bus_channels(&self, channels: u32) {
         self.bus_channels.store(channels, Ordering::Relaxed);
+    }
+
+    /// Records the plugin format the instance runs in (the plugin's `activate()`, before it
+    /// registers).
+    pub fn set_format(&self, format: PluginFormat) {
+        self.format.store(format as u8, Ordering::Relaxed);
+    }
+
+    /// The plugin format the instance runs in.
+    pub fn format(&self) -> PluginFormat {
+        PluginFormat::from_u8(self.format.load(Ordering::Relaxed))
+    }
+
+    /// The process the instance runs in (this one's id for a local instance).
+    pub fn pid(&self) -> u32 {
+        match self.pid.load(Ordering::Relaxed) {
+            0 => std::process::id(),
+            pid => pid,
+        }
+    }
+
+    /// Whether this is the core's stand-in for an instance streaming through shared memory.
+    pub fn is_remote(&self) -> bool {
+        self.remote.load(Ordering::Relaxed)
+    }
+
+    /// Makes this the stand-in of an instance of process `pid` (the federation intake).
+    pub(crate) fn set_remote(&self, pid: u32) {
+        self.pid.store(pid, Ordering::Relaxed);
+        self.remote.store(true, Ordering::Relaxed);
+    }
+
+    /// Frames dropped in the instance's shared-memory ring (stand-ins only).
+    pub fn ring_dropped_frames(&self) -> u64 {
+        self.ring_dropped_frames.load(Ordering::Relaxed)
+    }
+
+    /// Adds frames dropped in the ring (the federation intake).
+    pub(crate) fn add_ring_dropped_frames(&self, frames: u64) {
+        self.ring_dropped_frames
+            .fetch_add(frames, Ordering::Relaxed);
     }
 
     /// Channels of the instance's bus (0: not told).

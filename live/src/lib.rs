@@ -2,10 +2,11 @@
 //! audio through a bus lane; one core thread per process aligns the instances of each group,
 //! meters them, and publishes a snapshot per group that editors and tests read without waiting.
 //!
-//! Sharing works within one host process and one binary: the CLAP and the VST3 build are two
-//! libraries with two cores, and a host that runs plugins in separate processes gives each
-//! process its own core. Instances that cannot see each other say so in their snapshot (a group
-//! with no master, or no stems).
+//! Sharing crosses binaries and processes through shared memory ([`federation`]): the CLAP and
+//! the VST3 build in one host, and hosts that run plugins in separate processes, elect one core
+//! per user; the other processes' instances stream to it through shared-memory rings and read
+//! its snapshots from shared memory. Without shared memory (switched off, another version's
+//! registry) each process keeps its own core, and the snapshots say why.
 //!
 //! This crate knows nothing of plugin frameworks: the plugin glue hands it transport facts and
 //! sample slices.
@@ -13,6 +14,7 @@
 pub mod clock;
 mod core;
 pub mod coverage;
+pub mod federation;
 pub mod group;
 pub mod instance;
 pub mod registration;
@@ -20,9 +22,11 @@ pub mod report;
 pub mod snapshot;
 
 pub use clock::FallbackClock;
-pub use instance::InstanceShared;
-pub use registration::{MAX_INSTANCES, RegisterError, Registration, register};
-pub use snapshot::{GroupSnapshot, InstanceSnapshot, Role, latest_snapshot};
+pub use instance::{InstanceShared, PluginFormat};
+pub use registration::{MAX_INSTANCES, Producer, RegisterError, Registration, register};
+pub use snapshot::{
+    GoneInstance, GroupSnapshot, InstanceLocation, InstanceSnapshot, Role, latest_snapshot,
+};
 
 /// Groups an instance can join ("A" to "H"): separate comparisons in one host process.
 pub const NUM_GROUPS: usize = 8;

@@ -16,9 +16,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use stemcheck_bus::subnormal::flush_subnormals;
 use stemcheck_bus::{BlockInfo, LaneConfig, LaneId, LaneProducer, PushOutcome, lane_pair};
 
 use crate::core::{self, Command};
+use crate::federation::{self, RingSender, intake::Intake};
 use crate::instance::{InstanceShared, lock_or_recover};
 
 /// Most instances one process can register at once.
@@ -75,14 +77,50 @@ impl std::fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
-/// An instance's place in the core. Holds the lane's producer for the audio thread.
+/// The audio thread's end of an instance's transport to the core, chosen once at registration
+/// (never switched on the audio thread).
+pub enum Producer {
+    /// An in-process lane: this process (and binary) holds the shared core, or no shared
+    /// memory is available.
+    Lane(LaneProducer),
+    /// A shared-memory ring, read by the core of another process or binary.
+    Ring(RingSender),
+}
+
+impl Producer {
+    /// Sends one block: wait-free, a full lane or ring is a counted drop. No allocation, lock,
+    /// syscall or wait.
+    pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
+        match self {
+            Self::Lane(lane) => lane.push_block(info, channels),
+            Self::Ring(ring) => ring.push_block(info, channels, None),
+        }
+    }
+
+    /// Whether the core has taken in everything pushed: 0 when drained (for a lane, the
+    /// pieces still in it; for a ring, 1 while any byte is).
+    pub fn pending_pieces(&self) -> usize {
+        match self {
+            Self::Lane(lane) => lane.pending_pieces(),
+            Self::Ring(ring) => usize::from(ring.pending_bytes() > 0),
+        }
+    }
+
+    /// Whether the audio goes to another process's or binary's core through shared memory.
+    pub fn is_shared_memory(&self) -> bool {
+        matches!(self, Self::Ring(_))
+    }
+}
+
+/// An instance's place in the core. Holds the transport's producer for the audio thread.
 pub struct Registration {
-    /// The lane's id in the core (an instance keeps it when it registers again).
+    /// The lane's id in the core (an instance keeps it when it registers again). Unused by an
+    /// instance that streams through shared memory (the leader's core numbers its stand-in).
     pub lane_id: LaneId,
     /// This registration's number (see `Handle::next_serial`).
     serial: u64,
-    /// The audio thread's end of the lane.
-    pub producer: LaneProducer,
+    /// The audio thread's end of the lane or ring.
+    pub producer: Producer,
     /// The sample rate the lane was sized for, in Hz.
     sample_rate_hz: f32,
     /// Whether the host renders offline: a full lane then waits (bounded) instead of dropping.
@@ -111,11 +149,14 @@ impl Registration {
     /// Sends one block to the core. Real time: wait-free, a full lane is a counted drop. Offline:
     /// waits for room, at most [`OFFLINE_WAIT_LIMIT`]; no allocation or lock either way.
     pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
-        if self.offline {
-            self.producer
-                .push_block_waiting(info, channels, OFFLINE_WAIT_LIMIT)
-        } else {
-            self.producer.push_block(info, channels)
+        match (&mut self.producer, self.offline) {
+            (Producer::Lane(lane), true) => {
+                lane.push_block_waiting(info, channels, OFFLINE_WAIT_LIMIT)
+            }
+            (Producer::Lane(lane), false) => lane.push_block(info, channels),
+            (Producer::Ring(ring), offline) => {
+                ring.push_block(info, channels, offline.then_some(OFFLINE_WAIT_LIMIT))
+            }
         }
     }
 
@@ -127,11 +168,30 @@ impl Registration {
         info: &BlockInfo,
         channels: &mut [C],
     ) -> PushOutcome {
-        if self.offline {
-            self.producer
-                .push_block_flushing_waiting(info, channels, OFFLINE_WAIT_LIMIT)
-        } else {
-            self.producer.push_block_flushing(info, channels)
+        match (&mut self.producer, self.offline) {
+            (Producer::Lane(lane), true) => {
+                lane.push_block_flushing_waiting(info, channels, OFFLINE_WAIT_LIMIT)
+            }
+            (Producer::Lane(lane), false) => lane.push_block_flushing(info, channels),
+            (Producer::Ring(ring), offline) => {
+                // The ring's copy does not flush: flush in place first (what the host gets
+                // back), then copy. No allocation: at most `MAX_CHANNELS` borrowed views.
+                for channel in channels.iter_mut() {
+                    flush_subnormals(channel.as_mut());
+                }
+                let mut views: [&[f32]; stemcheck_bus::lane::MAX_CHANNELS] =
+                    [&[]; stemcheck_bus::lane::MAX_CHANNELS];
+                let mut num_channels = 0;
+                for (view, channel) in views.iter_mut().zip(channels.iter_mut()) {
+                    *view = channel.as_mut();
+                    num_channels += 1;
+                }
+                ring.push_block(
+                    info,
+                    &views[..num_channels],
+                    offline.then_some(OFFLINE_WAIT_LIMIT),
+                )
+            }
         }
     }
 }
@@ -143,26 +203,54 @@ impl Drop for Registration {
 }
 
 /// Registers an instance at `sample_rate_hz`. Allocates; call from a non-audio thread.
+///
+/// The first registration of the process also starts its federation agent (see
+/// [`crate::federation`]), which joins the per-user registry as the format the instance says
+/// ([`InstanceShared::set_format`]). If this process then holds the shared core, the instance
+/// streams through an in-process lane; otherwise through a shared-memory ring to the process
+/// that does. The choice holds for the registration's life.
 pub fn register(
     shared: Arc<InstanceShared>,
     sample_rate_hz: f32,
 ) -> Result<Registration, RegisterError> {
-    let (producer, consumer) = lane_pair(LaneConfig::for_sample_rate(sample_rate_hz));
     let mut handle = lock_or_recover(&HANDLE);
     if handle.live_instances >= MAX_INSTANCES {
         return Err(RegisterError::TooManyInstances);
     }
     if handle.sender.is_none() {
+        let agent = federation::start(shared.format());
         // Bounded: a host creating instances faster than the core takes them in waits here (on
         // its main thread, in `activate()`), instead of queueing lanes without limit.
         let (sender, receiver) = crossbeam_channel::bounded(COMMAND_QUEUE);
+        let intake = agent.map(Intake::new);
         let thread = std::thread::Builder::new()
             .name("stemcheck-core".into())
-            .spawn(move || core::run(receiver))
-            .map_err(|e| RegisterError::CoreUnavailable(e.to_string()))?;
+            .spawn(move || core::run(receiver, intake))
+            .map_err(|e| {
+                federation::stop();
+                RegisterError::CoreUnavailable(e.to_string())
+            })?;
         handle.sender = Some(sender);
         handle.thread = Some(thread);
     }
+    // A leader of another version could not read our ring: stay in our own core (the
+    // snapshots then say that the other version cannot join).
+    if let Some(agent) =
+        federation::current().filter(|a| !a.is_leader() && !a.leader_speaks_other_version())
+        && let Some(ring) = RingSender::create(&agent, &shared, sample_rate_hz)
+    {
+        let serial = handle.next_serial;
+        handle.next_serial += 1;
+        handle.live_instances += 1;
+        return Ok(Registration {
+            lane_id: LaneId::MAX,
+            serial,
+            producer: Producer::Ring(ring),
+            sample_rate_hz,
+            offline: false,
+        });
+    }
+    let (producer, consumer) = lane_pair(LaneConfig::for_sample_rate(sample_rate_hz));
     // An instance that registers again (a re-activation at another rate) keeps its lane id: the
     // core hands the new consumer to its existing lane, so the instance never has two.
     let lane_id = match shared.lane_id() {
@@ -194,7 +282,7 @@ pub fn register(
     Ok(Registration {
         lane_id,
         serial,
-        producer,
+        producer: Producer::Lane(producer),
         sample_rate_hz,
         offline: false,
     })
@@ -215,5 +303,6 @@ fn unregister(lane_id: LaneId, serial: u64) {
         {
             tracing::error!("the Stemcheck core thread panicked");
         }
+        federation::stop();
     }
 }

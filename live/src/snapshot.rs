@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use stemcheck_analysis::{Finding, Measurements, Verdict};
 
 use crate::NUM_GROUPS;
+use crate::instance::PluginFormat;
 
 /// What an instance's audio is in the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,6 +107,42 @@ pub struct InstanceSnapshot {
     pub non_finite_samples: u64,
     /// Whether its timeline comes from the host's transport (`false`: the fallback clock).
     pub host_transport: bool,
+    /// Where it runs: plugin format and process.
+    #[serde(default)]
+    pub location: InstanceLocation,
+}
+
+/// Where an instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InstanceLocation {
+    /// The plugin format of its binary.
+    pub format: PluginFormat,
+    /// Its host process's id (0: not known).
+    pub pid: u32,
+    /// Whether it streams to the core through shared memory (another process or binary).
+    pub shared_memory: bool,
+}
+
+impl std::fmt::Display for InstanceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, process {}", self.format.label(), self.pid)
+    }
+}
+
+/// An instance of another process or binary that went away without unregistering: its process
+/// died, hangs, or its stream was corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoneInstance {
+    /// Its name when it went.
+    pub name: String,
+    /// Stem or master.
+    pub role: Role,
+    /// The plugin format of its binary.
+    pub format: PluginFormat,
+    /// Its process's id.
+    pub pid: u32,
+    /// Why it is gone, in plain words ("its process ended").
+    pub reason: String,
 }
 
 /// The state of one group, published by the core.
@@ -162,6 +199,10 @@ pub struct GroupSnapshot {
     pub residual_history_end_frames: u64,
     /// The last report written for this group, if any.
     pub last_report: Option<String>,
+    /// Instances of other processes or binaries that went away without unregistering, most
+    /// recent last (at most [`crate::group::MAX_GONE`]).
+    #[serde(default)]
+    pub gone: Vec<GoneInstance>,
 }
 
 impl GroupSnapshot {
@@ -189,8 +230,14 @@ impl GroupSnapshot {
 static SNAPSHOTS: [ArcSwapOption<GroupSnapshot>; NUM_GROUPS] =
     [const { ArcSwapOption::const_empty() }; NUM_GROUPS];
 
-/// The latest snapshot of group `group` (0 = "A"), if the core has published one. Never waits.
+/// The latest snapshot of group `group` (0 = "A"), if the core has published one. In a
+/// process that does not hold the shared core, it is the one the core's process published in
+/// shared memory (read and parsed when it changed; not for the audio thread). Never waits for
+/// the core.
 pub fn latest_snapshot(group: usize) -> Option<Arc<GroupSnapshot>> {
+    if let Some(snapshot) = crate::federation::remote_snapshot(group) {
+        return Some(snapshot);
+    }
     SNAPSHOTS.get(group)?.load_full()
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use nice_plug::prelude::*;
 use stemcheck_bus::subnormal::flush_subnormals;
 use stemcheck_bus::{BlockInfo, PositionSource};
-use stemcheck_live::{FallbackClock, InstanceShared, Registration};
+use stemcheck_live::{FallbackClock, InstanceShared, PluginFormat, Registration};
 
 pub mod editor;
 pub mod params;
@@ -107,9 +107,16 @@ impl Plugin for Stemcheck {
         &mut self,
         audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
-        _context: &mut impl ActivateContext<Self>,
+        context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.sample_rate_hz = buffer_config.sample_rate;
+        // The format this binary was loaded as: the core shows where each instance lives, and
+        // the first instance's format is what this binary announces to the others.
+        self.shared.set_format(match context.plugin_api() {
+            PluginApi::Clap => PluginFormat::Clap,
+            PluginApi::Vst3 => PluginFormat::Vst3,
+            PluginApi::Standalone => PluginFormat::Other,
+        });
         self.shared.set_bus_channels(
             audio_io_layout
                 .main_input_channels

@@ -19,6 +19,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use crate::board::{
+    BOARD_SLOTS_OFFSET, MAX_BOARD_SLOT_BYTES, MAX_BOARD_SLOTS, MIN_BOARD_SLOT_BYTES,
+};
 use crate::error::ShmError;
 use crate::registry::{REGISTRY_SLOTS_OFFSET, SLOT_BYTES};
 use crate::ring::{
@@ -30,8 +33,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"STEMSHM\x01");
 
 /// Version of the whole layout (this header, the ring's and the registry's). Bumped on any
 /// change of an offset, a size or a meaning; a segment of another version is refused with
-/// [`ShmError::OtherVersion`].
-pub const LAYOUT_VERSION: u32 = 1;
+/// [`ShmError::OtherVersion`]. Version 2: rings carry a closed flag and their instance's
+/// metadata (a seqlock before the records); the snapshot board ([`SegmentKind::Board`]).
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Size of [`SegmentHeader`] in bytes.
 pub const HEADER_BYTES: usize = 64;
@@ -51,6 +55,8 @@ pub enum SegmentKind {
     Ring = 1,
     /// The per-user registry of live processes ([`crate::registry`]).
     Registry = 2,
+    /// The snapshot board the elected core publishes to ([`crate::board`]).
+    Board = 3,
 }
 
 /// The header at offset 0 of every segment. See the module docs for the layout.
@@ -66,7 +72,7 @@ pub struct SegmentHeader {
     /// Size of the whole segment in bytes, header included.
     total_size_bytes: AtomicU64,
     /// Per-kind parameters. Ring: `[capacity_bytes, MAX_CHANNELS, MAX_BLOCK_FRAMES, 0]`.
-    /// Registry: `[num_slots, SLOT_BYTES, 0, 0]`.
+    /// Registry: `[num_slots, SLOT_BYTES, 0, 0]`. Board: `[num_slots, slot_bytes, 0, 0]`.
     params: [AtomicU64; NUM_PARAMS],
     /// Zero; room for a later field without moving the others.
     reserved: AtomicU64,
@@ -116,6 +122,11 @@ impl SegmentHeader {
         [num_slots, SLOT_BYTES as u64, 0, 0]
     }
 
+    /// The layout parameters a board of `num_slots` slots of `slot_bytes` is created with.
+    pub fn board_params(num_slots: u64, slot_bytes: u64) -> [u64; NUM_PARAMS] {
+        [num_slots, slot_bytes, 0, 0]
+    }
+
     /// Total segment size in bytes for a kind's parameters (`None` on overflow).
     pub fn total_size_for(kind: SegmentKind, params: &[u64; NUM_PARAMS]) -> Option<u64> {
         match kind {
@@ -123,6 +134,9 @@ impl SegmentHeader {
             SegmentKind::Registry => params[0]
                 .checked_mul(SLOT_BYTES as u64)?
                 .checked_add(REGISTRY_SLOTS_OFFSET as u64),
+            SegmentKind::Board => params[0]
+                .checked_mul(params[1])?
+                .checked_add(BOARD_SLOTS_OFFSET as u64),
         }
     }
 
@@ -202,6 +216,20 @@ impl SegmentHeader {
                 }
                 if params[1] != SLOT_BYTES as u64 {
                     return Err(bad("slot_bytes (must be this build's)", params[1]));
+                }
+            }
+            SegmentKind::Board => {
+                if params[0] == 0 || params[0] > MAX_BOARD_SLOTS {
+                    return Err(bad("num_slots (1 to 64)", params[0]));
+                }
+                if params[1] < MIN_BOARD_SLOT_BYTES
+                    || params[1] > MAX_BOARD_SLOT_BYTES
+                    || !params[1].is_multiple_of(64)
+                {
+                    return Err(bad(
+                        "slot_bytes (a multiple of 64 from 128 bytes to 8 MiB)",
+                        params[1],
+                    ));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! instances to one analysis core across binary boundaries (the CLAP and the VST3 build in one
 //! host) and process boundaries (hosts that sandbox plugins in separate processes).
 //!
-//! It knows nothing of DSP, plugins or files other than its own segments. Four parts:
+//! It knows nothing of DSP, plugins or files other than its own segments. Five parts:
 //!
 //! - [`segment`]: a named POSIX shared-memory segment, per user (`/stemcheck-<uid>-...`), mode
 //!   0600, refused on open if it belongs to another user, is open to group/other, or is smaller
@@ -14,6 +14,8 @@
 //!   consumer trusts no index or header it reads.
 //! - [`registry`]: a per-user registry of live processes with heartbeats, and the election of
 //!   exactly one leader (the analysis core), with takeover when it dies or hangs.
+//! - [`board`]: where the elected core publishes each group's snapshot for editors in other
+//!   processes (a sequence lock per slot: readers never block the writer).
 //!
 //! All operating-system calls are in one private module (`os`), Linux first.
 //! See the crate's README for the layouts, the fault model and what is left for the plugin.
@@ -29,17 +31,20 @@ compile_error!("stemcheck-shm supports Unix (Linux first) only; see src/os.rs fo
 #[cfg(not(target_has_atomic = "64"))]
 compile_error!("stemcheck-shm needs lock-free 64-bit atomics shared between processes");
 
+pub mod board;
 pub mod error;
 pub mod header;
 mod os;
 pub mod registry;
 pub mod ring;
 pub mod segment;
+mod seqlock;
 
+pub use board::{Board, BoardValue};
 pub use error::ShmError;
 pub use header::{LAYOUT_VERSION, SegmentHeader, SegmentKind, ValidHeader};
 pub use registry::{BinaryFormat, Entry, EntryStatus, Member, ReapReport, Registry};
-pub use ring::{RingConsumer, RingProducer, RingStats, capacity_bytes_for};
+pub use ring::{RingConsumer, RingMetaWriter, RingProducer, RingStats, capacity_bytes_for};
 pub use segment::{Namespace, Segment};
 
 /// The system-wide monotonic clock (`CLOCK_MONOTONIC`) in nanoseconds, as heartbeats use it.

@@ -20,9 +20,11 @@
 //! | 144 | 8 | frames pushed | producer |
 //! | 152 | 8 | blocks dropped (ring full) | producer |
 //! | 160 | 8 | frames dropped (ring full) | producer |
+//! | 168 | 4 | closed flag (1 = the producer is gone for good) | producer |
 //! | 256 | 8 | `tail`: bytes ever read (monotonic) | consumer (Release) |
 //! | 264 | 4 | broken flag (1 = a corrupt read was seen) | consumer |
-//! | 384 | capacity | records | producer, then consumer |
+//! | 384 | 256 | metadata: a seqlock of up to [`RING_META_MAX_BYTES`] opaque bytes | the producer's non-audio side |
+//! | 640 | capacity | records | producer, then consumer |
 //!
 //! `head` and `tail` are on separate 128-byte lines (two cache lines, against adjacent-line
 //! prefetch), so the two processes never write the same line. A record is a 64-byte
@@ -31,6 +33,7 @@
 //! record header never straddles the end of the data area; samples may wrap around.
 
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use stemcheck_bus::{BlockHeader, BlockInfo, PositionSource, PushOutcome};
@@ -38,6 +41,13 @@ use stemcheck_bus::{BlockHeader, BlockInfo, PositionSource, PushOutcome};
 use crate::error::ShmError;
 use crate::header::{SegmentHeader, SegmentKind};
 use crate::segment::Segment;
+use crate::seqlock::{SEQLOCK_HEADER_BYTES, SeqlockRegion};
+
+/// The metadata region of a ring.
+const META_REGION: SeqlockRegion = SeqlockRegion {
+    offset: META_OFFSET,
+    capacity_bytes: RING_META_MAX_BYTES,
+};
 
 /// Channels carried per block (as `stemcheck_bus::lane::MAX_CHANNELS`); extra channels are not
 /// sent. Part of the layout: a ring of another value is refused.
@@ -57,14 +67,22 @@ pub const MAX_RING_CAPACITY_BYTES: u64 = 1 << 30;
 const PRODUCER_LINE_OFFSET: usize = 128;
 /// Offset of the consumer's line (`tail` and the broken flag).
 const CONSUMER_LINE_OFFSET: usize = 256;
+/// Offset of the metadata seqlock.
+const META_OFFSET: usize = 384;
+/// Bytes of the metadata area (seqlock header and value).
+const META_AREA_BYTES: usize = 256;
+/// Most bytes of metadata a ring carries (what the instance is: its name, role, group...; the
+/// bytes are the user's to define, this crate only moves them).
+pub const RING_META_MAX_BYTES: usize = META_AREA_BYTES - SEQLOCK_HEADER_BYTES;
 /// Offset of the records.
-pub const RING_DATA_OFFSET: usize = 384;
+pub const RING_DATA_OFFSET: usize = META_OFFSET + META_AREA_BYTES;
 
 const HEAD_OFFSET: usize = PRODUCER_LINE_OFFSET;
 const PUSHED_BLOCKS_OFFSET: usize = PRODUCER_LINE_OFFSET + 8;
 const PUSHED_FRAMES_OFFSET: usize = PRODUCER_LINE_OFFSET + 16;
 const DROPPED_BLOCKS_OFFSET: usize = PRODUCER_LINE_OFFSET + 24;
 const DROPPED_FRAMES_OFFSET: usize = PRODUCER_LINE_OFFSET + 32;
+const CLOSED_OFFSET: usize = PRODUCER_LINE_OFFSET + 40;
 const TAIL_OFFSET: usize = CONSUMER_LINE_OFFSET;
 const BROKEN_OFFSET: usize = CONSUMER_LINE_OFFSET + 8;
 
@@ -146,8 +164,9 @@ pub struct RingStats {
 /// What both halves share: the segment and where its parts are.
 #[derive(Debug)]
 struct RingShared {
-    /// The mapped ring segment (header validated as a ring).
-    segment: Segment,
+    /// The mapped ring segment (header validated as a ring); shared with the producer's
+    /// [`RingMetaWriter`], so that the mapping outlives whichever of the two goes last.
+    segment: Arc<Segment>,
     /// Start of the data area.
     data: NonNull<u8>,
     /// Data capacity in bytes (a validated power of two).
@@ -155,7 +174,7 @@ struct RingShared {
 }
 
 impl RingShared {
-    fn new(segment: Segment) -> Self {
+    fn new(segment: Arc<Segment>) -> Self {
         let capacity_bytes = segment.header().params[0];
         // SAFETY: the header was validated: total size = RING_DATA_OFFSET + capacity, and the
         // mapping is at least the total size, so the data area is inside the mapping.
@@ -268,6 +287,8 @@ pub struct RingProducer {
     pending_dropped_frames: u64,
     /// Local copies of the counters, so that the audio thread only stores to shared memory.
     stats: RingStats,
+    /// The one [`RingMetaWriter`] was handed out.
+    meta_writer_taken: bool,
 }
 
 impl RingProducer {
@@ -280,11 +301,12 @@ impl RingProducer {
             SegmentHeader::ring_params(capacity_bytes),
         )?;
         Ok(Self {
-            shared: RingShared::new(segment),
+            shared: RingShared::new(Arc::new(segment)),
             head: 0,
             next_seq: 0,
             pending_dropped_frames: 0,
             stats: RingStats::default(),
+            meta_writer_taken: false,
         })
     }
 
@@ -422,6 +444,18 @@ impl RingProducer {
         self.shared.capacity_bytes
     }
 
+    /// The writer of this ring's metadata, for the instance's non-audio side (the audio thread
+    /// keeps the producer). Only one: the metadata is a single-writer seqlock. Allocation-free
+    /// to use; `None` once taken.
+    pub fn take_meta_writer(&mut self) -> Option<RingMetaWriter> {
+        if std::mem::replace(&mut self.meta_writer_taken, true) {
+            return None;
+        }
+        Some(RingMetaWriter {
+            segment: self.shared.segment.clone(),
+        })
+    }
+
     /// Bytes pushed and not yet taken by the consumer (as far as its `tail` says).
     pub fn pending_bytes(&self) -> u64 {
         self.shared.capacity_bytes - self.free_bytes()
@@ -430,8 +464,29 @@ impl RingProducer {
 
 impl Drop for RingProducer {
     fn drop(&mut self) {
+        // Relaxed: a flag read on its own; the records before it were published with `head`.
+        self.shared
+            .segment
+            .atomic_u32(CLOSED_OFFSET)
+            .store(1, Ordering::Relaxed);
         // The producer owns the name; a consumer that has the segment mapped keeps reading.
         let _ = Segment::unlink(self.shared.segment.name());
+    }
+}
+
+/// Writes a ring's metadata (what the instance is) from the instance's non-audio side. Keeps
+/// the mapping alive on its own; writing after the producer is gone is harmless.
+#[derive(Debug)]
+pub struct RingMetaWriter {
+    /// The ring's segment (header validated as a ring).
+    segment: Arc<Segment>,
+}
+
+impl RingMetaWriter {
+    /// Publishes `value` (at most [`RING_META_MAX_BYTES`]) for the consumer. Returns `false`
+    /// if it is too long. Never waits (a single writer finds the lock free).
+    pub fn publish(&self, value: &[u8]) -> bool {
+        META_REGION.write(&self.segment, value, true)
     }
 }
 
@@ -450,7 +505,7 @@ impl RingConsumer {
     /// Opens ring segment `name` (ours, mode 0600, valid header; see [`Segment::open`]).
     pub fn open(name: &str) -> Result<Self, ShmError> {
         let segment = Segment::open(name, SegmentKind::Ring)?;
-        let shared = RingShared::new(segment);
+        let shared = RingShared::new(Arc::new(segment));
         // Acquire: pairs with the Release store of a consumer that had this ring before us (a
         // core that was replaced), so its reads are done before we go on from its `tail`.
         let tail = shared.tail().load(Ordering::Acquire);
@@ -584,6 +639,29 @@ impl RingConsumer {
             source,
             sample_rate_hz: f32::from_bits(record.sample_rate_bits),
         }))
+    }
+
+    /// Copies the producer's metadata into `out`; returns the sequence it was read at (it
+    /// changes with every publication), or `None` if none was published yet or it could not
+    /// be read consistently now. The bytes are the producer's: check them before use.
+    pub fn read_meta(&self, out: &mut Vec<u8>) -> Option<u64> {
+        META_REGION.read(&self.shared.segment, out)
+    }
+
+    /// The metadata's sequence now, to skip reading it when it did not change.
+    pub fn meta_sequence(&self) -> u64 {
+        META_REGION.sequence(&self.shared.segment)
+    }
+
+    /// Whether the producer is gone for good (its [`RingProducer`] was dropped): what is left
+    /// in the ring is the last of its audio.
+    pub fn is_producer_closed(&self) -> bool {
+        // Relaxed: a flag read on its own.
+        self.shared
+            .segment
+            .atomic_u32(CLOSED_OFFSET)
+            .load(Ordering::Relaxed)
+            != 0
     }
 
     /// Whether a corrupt read was seen (by us, or by a consumer before us).

@@ -17,9 +17,16 @@ use crate::os;
 pub const MAX_NAME_BYTES: usize = 255;
 
 /// Largest segment [`Segment::open`] maps: the largest ring (1 GiB of data and its fixed
-/// part, 384 bytes). A bigger file is refused before it is mapped.
+/// part, [`crate::ring::RING_DATA_OFFSET`] bytes). A bigger file is refused before it is mapped.
 pub const MAX_SEGMENT_BYTES: u64 =
     crate::ring::MAX_RING_CAPACITY_BYTES + crate::ring::RING_DATA_OFFSET as u64;
+
+// The largest board fits too.
+const _: () = assert!(
+    crate::board::MAX_BOARD_SLOTS * crate::board::MAX_BOARD_SLOT_BYTES
+        + crate::board::BOARD_SLOTS_OFFSET as u64
+        <= MAX_SEGMENT_BYTES
+);
 
 // The largest registry fits too.
 const _: () = assert!(
@@ -35,6 +42,7 @@ pub const NAME_PREFIX: &str = "/stemcheck";
 /// `/stemcheck-<uid>-<tag>` for an isolated group (tests, several products side by side).
 ///
 /// - registry: `<prefix>-registry`
+/// - snapshot board: `<prefix>-board`
 /// - rings: `<prefix>-ring-<id as 16 hex digits>-<index>`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
@@ -69,6 +77,11 @@ impl Namespace {
     /// The name of this namespace's registry segment.
     pub fn registry_name(&self) -> String {
         format!("{}-registry", self.prefix)
+    }
+
+    /// The name of this namespace's snapshot board ([`crate::board`]).
+    pub fn board_name(&self) -> String {
+        format!("{}-board", self.prefix)
     }
 
     /// The name of ring `index` of the process entry `id`.

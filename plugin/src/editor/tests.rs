@@ -30,6 +30,7 @@ fn instance(lane_id: u32, name: &str, role: Role) -> InstanceSnapshot {
         rate_mismatch_frames: 0,
         non_finite_samples: 0,
         host_transport: true,
+        location: Default::default(),
     }
 }
 
@@ -146,6 +147,7 @@ pub fn session() -> GroupSnapshot {
         residual_history_db: (0..40).map(|i| -18.0 - (i % 5) as f32).collect(),
         residual_history_end_frames: 480_000,
         last_report: None,
+        gone: vec![],
     }
 }
 
