@@ -7,7 +7,8 @@
 //!    test. Copies, because the workspace test build below rebuilds the library without the
 //!    feature. Ardour (Debian package `ardour`) and DawDreamer (PyPI `dawdreamer`, the second
 //!    real VST3 host, `tests/tests/dawdreamer.rs`) are installed when missing.
-//! 2. Runs `cargo test --workspace` (extra arguments are passed on).
+//! 2. Runs `cargo test --workspace` (extra arguments are passed on), in a shared-memory
+//!    namespace of its own (`STEMCHECK_SHM_TAG`), removed afterwards.
 //! 3. Compiles the benchmarks, so they cannot rot.
 
 use std::process::Command;
@@ -49,12 +50,17 @@ pub fn run(args: Vec<String>) -> Result<()> {
     // Every test binary runs even when one fails, so that one run shows every failure.
     let mut test_args = vec!["test", "--workspace", "--no-fail-fast"];
     test_args.extend(args.iter().map(String::as_str));
+    // The tests' instances (and the hosts they start) meet in a shared-memory namespace of
+    // their own: never in a DAW's running on this machine, and its segments go afterwards.
+    let tag = format!("xtask_test_{}", std::process::id());
     let status = Command::new(cargo())
         .args(&test_args)
         .env("STEMCHECK_TEST_PLUGIN", &test_plugin)
         .env("STEMCHECK_TEST_VST3", &vst3)
+        .env(SHM_TAG_ENV, &tag)
         .status()
         .context("running cargo test")?;
+    remove_shared_segments(&tag);
     if !status.success() {
         bail!("tests failed");
     }
@@ -116,6 +122,25 @@ fn ensure_dawdreamer() -> Result<()> {
         bail!("{names} installed, but python3 cannot import them");
     }
     Ok(())
+}
+
+/// The environment variable that isolates a shared-memory namespace (`stemcheck_live`'s).
+const SHM_TAG_ENV: &str = "STEMCHECK_SHM_TAG";
+
+/// Removes the segments the test run left under namespace `tag` (Linux keeps POSIX shared
+/// memory as files in `/dev/shm`, named `stemcheck-<uid>-<tag>-...`).
+fn remove_shared_segments(tag: &str) {
+    let Ok(entries) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    let infix = format!("-{tag}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("stemcheck-") && name.contains(&infix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn run_cargo(args: &[&str]) -> Result<()> {
