@@ -589,6 +589,7 @@ impl Group {
                     format: member.shared.format(),
                     pid: member.shared.pid(),
                     shared_memory: member.shared.is_remote(),
+                    ring_key: member.shared.ring_key(),
                 },
             });
         }

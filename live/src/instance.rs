@@ -49,6 +49,16 @@ pub struct InstanceShared {
     /// Frames the instance dropped before they reached the core's lane (a full shared-memory
     /// ring), as counted by the stand-in's intake; added to the lane's own drops.
     ring_dropped_frames: AtomicU64,
+    /// Which shared-memory ring the instance streams through ([`ring_key`]; 0: none): set on
+    /// the instance when its ring is made and on the core's stand-in when it opens the ring,
+    /// so that an editor finds its own row in a snapshot from another process.
+    ring_key: AtomicU64,
+}
+
+/// The key of ring `index` of registry entry `entry_id` (never 0): what an instance and the
+/// core's stand-in for it share.
+pub fn ring_key(entry_id: u64, index: u32) -> u64 {
+    (entry_id.rotate_left(8) ^ u64::from(index)).max(1)
 }
 
 /// Which build of the plugin an instance runs in, as its host loaded it.
@@ -164,6 +174,16 @@ impl InstanceShared {
     pub(crate) fn set_remote(&self, pid: u32) {
         self.pid.store(pid, Ordering::Relaxed);
         self.remote.store(true, Ordering::Relaxed);
+    }
+
+    /// The key of the shared-memory ring the instance streams through (0: none).
+    pub fn ring_key(&self) -> u64 {
+        self.ring_key.load(Ordering::Relaxed)
+    }
+
+    /// Records the instance's ring ([`ring_key`]; the federation).
+    pub(crate) fn set_ring_key(&self, key: u64) {
+        self.ring_key.store(key, Ordering::Relaxed);
     }
 
     /// Frames dropped in the instance's shared-memory ring (stand-ins only).

@@ -121,6 +121,9 @@ pub struct InstanceLocation {
     pub pid: u32,
     /// Whether it streams to the core through shared memory (another process or binary).
     pub shared_memory: bool,
+    /// Its ring's key (`stemcheck_live::instance::ring_key`; 0: an in-process lane).
+    #[serde(default)]
+    pub ring_key: u64,
 }
 
 impl std::fmt::Display for InstanceLocation {

@@ -177,7 +177,9 @@ fn three_processes_form_one_group_a_defect_is_named_and_a_killed_process_is_gone
         .find(|l| l.starts_with("SNAPSHOT group=A"))
         .expect("a snapshot line for group A");
     assert!(
-        line.contains("instances=3") && line.contains("leader=false"),
+        line.contains("instances=3")
+            && line.contains("leader=false")
+            && line.contains("own_rows=1"),
         "{line}"
     );
     stop.store(true, Ordering::Relaxed);

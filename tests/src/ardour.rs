@@ -83,6 +83,10 @@ pub fn run_session(scratch: &Path, session: &Session) -> ArdourRun {
         .arg(lua_dir.join("session.lua"))
         .envs(ardour_env(scratch))
         .env("VST3_PATH", &vst3_dir)
+        .env(
+            "STEMCHECK_SHM_TAG",
+            crate::support::isolated_shm_tag("ardour"),
+        )
         .env("STEMCHECK_REPORT_DIR", &reports)
         .env("STEMCHECK_E2E_SESSION", scratch.join("session"))
         .env("STEMCHECK_E2E_SECONDS", session.seconds.to_string())

@@ -7,6 +7,19 @@ use stemcheck_analysis::Severity;
 
 use crate::host::{AudioSide, LiveReport, Transport, reports_for_group};
 
+/// A shared-memory namespace tag (`STEMCHECK_SHM_TAG`) of its own for one host process a test
+/// starts: hosts started side by side (the Ardour sessions run in parallel) would otherwise
+/// meet in one federation and mix their groups, as two hosts of one user on one machine do.
+pub fn isolated_shm_tag(label: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Under the suite's own tag when there is one (`cargo xtask test` removes its segments).
+    let parent = std::env::var("STEMCHECK_SHM_TAG")
+        .map(|t| format!("{t}_"))
+        .unwrap_or_default();
+    format!("{parent}{label}_{}_{n}", std::process::id())
+}
+
 /// Waits (up to a minute) for the report of run `count` (counting from 1 in this process) of
 /// `group` ("A" ...).
 pub fn wait_for_report(group: &str, count: usize) -> LiveReport {

@@ -66,6 +66,10 @@ fn render(scratch: &Path) -> (String, Vec<LiveReport>) {
         .args(["--seconds", &RENDER_SECONDS.to_string()])
         .arg("--scratch")
         .arg(scratch)
+        .env(
+            "STEMCHECK_SHM_TAG",
+            stemcheck_host_tests::support::isolated_shm_tag("dawdreamer"),
+        )
         .env("STEMCHECK_REPORT_DIR", &reports)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -127,13 +127,14 @@ fn ensure_dawdreamer() -> Result<()> {
 /// The environment variable that isolates a shared-memory namespace (`stemcheck_live`'s).
 const SHM_TAG_ENV: &str = "STEMCHECK_SHM_TAG";
 
-/// Removes the segments the test run left under namespace `tag` (Linux keeps POSIX shared
-/// memory as files in `/dev/shm`, named `stemcheck-<uid>-<tag>-...`).
+/// Removes the segments the test run left under namespace `tag` and the tags tests made from
+/// it (Linux keeps POSIX shared memory as files in `/dev/shm`, named
+/// `stemcheck-<uid>-<tag>[_<more>]-...`).
 fn remove_shared_segments(tag: &str) {
     let Ok(entries) = std::fs::read_dir("/dev/shm") else {
         return;
     };
-    let infix = format!("-{tag}-");
+    let infix = format!("-{tag}");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();

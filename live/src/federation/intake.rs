@@ -23,6 +23,7 @@ use super::agent::Agent;
 use super::meta::InstanceMeta;
 use crate::NUM_GROUPS;
 use crate::group::{GoneInstance, Group, Member};
+use crate::instance::ring_key;
 use crate::instance::{InstanceShared, store_name};
 
 /// How often the registry is scanned for new rings, dead processes and metadata changes.
@@ -169,6 +170,7 @@ impl Intake {
                 }
                 let shared = Arc::new(InstanceShared::default());
                 shared.set_remote(entry.pid);
+                shared.set_ring_key(ring_key(entry.id, ring_index));
                 let mut remote = Remote {
                     entry_id: entry.id,
                     index: ring_index,

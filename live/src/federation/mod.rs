@@ -200,6 +200,7 @@ impl RingSender {
         sample_rate_hz: f32,
     ) -> Option<Self> {
         let (ring, index) = agent.create_ring(shared, sample_rate_hz)?;
+        shared.set_ring_key(crate::instance::ring_key(agent.member().id(), index));
         Some(Self {
             ring,
             agent: agent.clone(),

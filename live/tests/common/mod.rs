@@ -239,13 +239,28 @@ pub fn helper_main() {
     groups.dedup();
     for group in groups {
         match stemcheck_live::latest_snapshot(group) {
-            Some(s) => println!(
-                "SNAPSHOT group={} instances={} null={:?} leader={}",
-                s.group,
-                s.instances.len(),
-                s.null_residual_db,
-                stemcheck_live::federation::is_leader()
-            ),
+            Some(s) => {
+                // This process's instances of the group whose rows the snapshot holds, found
+                // by their rings (as an editor finds its own row).
+                let own_rows = pusher
+                    .instances
+                    .iter()
+                    .filter(|(spec, shared, _)| {
+                        spec.group == group
+                            && shared.ring_key() != 0
+                            && s.instances
+                                .iter()
+                                .any(|i| i.location.ring_key == shared.ring_key())
+                    })
+                    .count();
+                println!(
+                    "SNAPSHOT group={} instances={} null={:?} leader={} own_rows={own_rows}",
+                    s.group,
+                    s.instances.len(),
+                    s.null_residual_db,
+                    stemcheck_live::federation::is_leader()
+                )
+            }
             None => println!("SNAPSHOT group={group} none"),
         }
     }

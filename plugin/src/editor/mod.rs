@@ -84,7 +84,14 @@ impl NiceEguiApp for Dashboard {
         // The snapshot is swapped in whole by the core: reading it never waits.
         let snapshot = latest_snapshot(group);
         egui::ScrollArea::vertical().show(ui, |ui| match snapshot {
-            Some(snapshot) => view::draw(ui, &snapshot, self.shared.lane_id()),
+            Some(snapshot) => view::draw(
+                ui,
+                &snapshot,
+                view::OwnRow {
+                    lane_id: self.shared.lane_id(),
+                    ring_key: self.shared.ring_key(),
+                },
+            ),
             None => {
                 ui.label("Waiting for audio: start playback in the host.");
             }

@@ -165,7 +165,16 @@ fn rendered_text(snapshot: &GroupSnapshot, scale: f32) -> String {
     let mut text = String::new();
     // Two passes: egui sizes some things on the first.
     for _ in 0..2 {
-        let mut output = ctx.run_ui(input.clone(), |ui| view::draw(ui, snapshot, Some(5)));
+        let mut output = ctx.run_ui(input.clone(), |ui| {
+            view::draw(
+                ui,
+                snapshot,
+                view::OwnRow {
+                    lane_id: Some(5),
+                    ring_key: 0,
+                },
+            )
+        });
         // No renderer here: the font texture is not uploaded anywhere.
         output.textures_delta.clear();
         text.clear();
@@ -307,4 +316,25 @@ fn finding_time_ranges_are_marked_on_the_history() {
     // And it is drawn: its label is on the history as well as in the findings list.
     let text = rendered_text(&snapshot, 1.0);
     assert_eq!(text.matches("Choir").count(), 2, "{text}");
+}
+
+#[test]
+fn the_own_row_is_found_by_lane_here_and_by_ring_from_another_process() {
+    let mut local = instance(5, "Bass", Role::Stem);
+    let mut remote = instance(5, "Keys", Role::Stem);
+    remote.location.ring_key = 0xBEEF;
+    remote.location.shared_memory = true;
+    let here = view::OwnRow {
+        lane_id: Some(5),
+        ring_key: 0,
+    };
+    // The leader's core numbers its stand-ins on its own: a stand-in may share a local lane id.
+    assert!(here.is(&local) && !here.is(&remote));
+    let streaming = view::OwnRow {
+        lane_id: None,
+        ring_key: 0xBEEF,
+    };
+    assert!(streaming.is(&remote) && !streaming.is(&local));
+    local.location.ring_key = 0xF00D;
+    assert!(!streaming.is(&local));
 }

@@ -40,8 +40,29 @@ fn severity_style(severity: Severity) -> (&'static str, Color32) {
     }
 }
 
-/// The whole dashboard for `snapshot`; `own_lane` is highlighted.
-pub fn draw(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own_lane: Option<u32>) {
+/// Which row of a snapshot is the editor's own instance: by its lane in this process's core,
+/// or, for an instance streaming to another process's core, by its shared-memory ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OwnRow {
+    /// The instance's lane id in this process's core, if it has one.
+    pub lane_id: Option<u32>,
+    /// Its ring's key (0: it streams through a lane).
+    pub ring_key: u64,
+}
+
+impl OwnRow {
+    /// Whether `instance` is this row.
+    pub fn is(&self, instance: &stemcheck_live::InstanceSnapshot) -> bool {
+        if self.ring_key != 0 {
+            instance.location.ring_key == self.ring_key
+        } else {
+            Some(instance.lane_id) == self.lane_id && instance.location.ring_key == 0
+        }
+    }
+}
+
+/// The whole dashboard for `snapshot`; the `own` instance's row is highlighted.
+pub fn draw(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own: OwnRow) {
     null_meter(ui, snapshot);
     for warning in &snapshot.warnings {
         ui.label(RichText::new(format!("Warning: {warning}")).color(AMBER));
@@ -55,7 +76,7 @@ pub fn draw(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own_lane: Option<u32>) 
     });
     ui.separator();
     ui.heading("Stems");
-    stems_table(ui, snapshot, own_lane);
+    stems_table(ui, snapshot, own);
     ui.separator();
     ui.heading("Spectrum");
     spectrum(ui, snapshot);
@@ -239,7 +260,7 @@ fn checklist_view(ui: &mut egui::Ui, snapshot: &GroupSnapshot) {
     }
 }
 
-fn stems_table(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own_lane: Option<u32>) {
+fn stems_table(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own: OwnRow) {
     let rate = f64::from(snapshot.sample_rate_hz.max(1.0));
     egui::Grid::new("stems")
         .striped(true)
@@ -266,7 +287,7 @@ fn stems_table(ui: &mut egui::Ui, snapshot: &GroupSnapshot, own_lane: Option<u32
                     .measurements
                     .as_ref()
                     .and_then(|m| m.stems.iter().find(|s| s.id == instance.lane_id));
-                let name = if Some(instance.lane_id) == own_lane {
+                let name = if own.is(instance) {
                     RichText::new(format!("> {}", instance.name))
                         .strong()
                         .color(Color32::WHITE)
