@@ -4,8 +4,6 @@
 //! bounded wait included, must count zero allocations on the pushing thread. A counting global
 //! allocator (per thread) wraps the system one, as `stemcheck-shm`'s own alloc test does.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -14,49 +12,10 @@ use stemcheck_bus::{BlockInfo, PositionSource, PushOutcome};
 use stemcheck_live::{InstanceShared, Producer, Role, register};
 use stemcheck_shm::registry::BEAT_PERIOD;
 use stemcheck_shm::{BinaryFormat, Namespace, Registry};
-
-/// Counts allocations (and reallocations) made on the current thread.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the thread-local may be gone while a thread shuts down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every call is forwarded unchanged to `System`, which upholds `GlobalAlloc`'s contract;
-// counting touches only a const-initialised thread-local `Cell`, which does not allocate.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use stemcheck_testkit::alloc_count::{CountingAlloc, allocations};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(|n| n.get())
-}
 
 /// Blocks pushed: about 11 s of audio at 48 kHz, ten times what the ring holds, so most of
 /// them are drops (the leader here never reads).
@@ -99,6 +58,9 @@ fn pushing_into_a_shared_memory_ring_never_allocates() {
     let mut right = vec![-0.25f32; BLOCK_FRAMES];
     left[7] = f32::from_bits(1);
     let mut outcomes = [0usize; 3];
+    let probe = allocations();
+    std::hint::black_box(Box::new(0u64));
+    assert_eq!(allocations() - probe, 1, "the counting allocator counts");
     let before = allocations();
     for b in 0..NUM_BLOCKS {
         let info = BlockInfo {

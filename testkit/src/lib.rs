@@ -6,6 +6,7 @@
 // DSP over parallel arrays reads clearest with index loops.
 #![allow(clippy::needless_range_loop)]
 
+pub mod alloc_count;
 pub mod process;
 pub mod song;
 pub mod wav;
