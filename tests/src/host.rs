@@ -454,31 +454,11 @@ impl AudioSide<'_> {
             buffer[..frames].copy_from_slice(data);
         }
         let transport_event = match transport {
-            Transport::Playing(pos) | Transport::Stopped(pos) => {
-                let seconds = pos as f64 / self.sample_rate_hz;
-                let mut flags = TransportFlags::HAS_SECONDS_TIMELINE
-                    | TransportFlags::HAS_TEMPO
-                    | TransportFlags::HAS_BEATS_TIMELINE;
-                if matches!(transport, Transport::Playing(_)) {
-                    flags |= TransportFlags::IS_PLAYING;
-                }
-                Some(TransportEvent {
-                    header: EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
-                    flags,
-                    song_pos_beats: BeatTime::from_float(seconds * 2.0),
-                    song_pos_seconds: SecondsTime::from_float(seconds),
-                    tempo: 120.0,
-                    tempo_inc: 0.0,
-                    loop_start_beats: BeatTime::from_float(0.0),
-                    loop_end_beats: BeatTime::from_float(0.0),
-                    loop_start_seconds: SecondsTime::from_float(0.0),
-                    loop_end_seconds: SecondsTime::from_float(0.0),
-                    bar_start: BeatTime::from_float(0.0),
-                    bar_number: 0,
-                    time_signature_numerator: 4,
-                    time_signature_denominator: 4,
-                })
-            }
+            Transport::Playing(pos) | Transport::Stopped(pos) => Some(transport_event(
+                pos,
+                self.sample_rate_hz,
+                matches!(transport, Transport::Playing(_)),
+            )),
             Transport::None => None,
         };
         self.events.clear();
@@ -664,4 +644,32 @@ pub fn passes_through(output: &[Vec<f32>], input: &[&[f32]]) -> bool {
                     .zip(*i)
                     .all(|(a, b)| a.to_bits() == expected_output(*b).to_bits())
         })
+}
+
+/// The CLAP transport of a host at sample `pos` (at `sample_rate_hz`), 120 BPM in 4/4, playing
+/// or stopped: nice-plug derives the plugin's `pos_samples` from `song_pos_seconds`.
+pub fn transport_event(pos: i64, sample_rate_hz: f64, playing: bool) -> TransportEvent {
+    let seconds = pos as f64 / sample_rate_hz;
+    let mut flags = TransportFlags::HAS_SECONDS_TIMELINE
+        | TransportFlags::HAS_TEMPO
+        | TransportFlags::HAS_BEATS_TIMELINE;
+    if playing {
+        flags |= TransportFlags::IS_PLAYING;
+    }
+    TransportEvent {
+        header: EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
+        flags,
+        song_pos_beats: BeatTime::from_float(seconds * 2.0),
+        song_pos_seconds: SecondsTime::from_float(seconds),
+        tempo: 120.0,
+        tempo_inc: 0.0,
+        loop_start_beats: BeatTime::from_float(0.0),
+        loop_end_beats: BeatTime::from_float(0.0),
+        loop_start_seconds: SecondsTime::from_float(0.0),
+        loop_end_seconds: SecondsTime::from_float(0.0),
+        bar_start: BeatTime::from_float(0.0),
+        bar_number: 0,
+        time_signature_numerator: 4,
+        time_signature_denominator: 4,
+    }
 }

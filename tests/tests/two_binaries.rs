@@ -14,11 +14,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use clack_extensions::track_info::{HostTrackInfo, HostTrackInfoImpl, TrackInfo, TrackInfoWriter};
-use clack_host::events::event_types::{TransportEvent, TransportFlags};
 use clack_host::prelude::*;
-use clack_host::utils::{BeatTime, SecondsTime};
 use stemcheck_analysis::FindingKind;
-use stemcheck_host_tests::host::{parse_live_report, plugin_path};
+use stemcheck_host_tests::host::{parse_live_report, plugin_path, transport_event};
 use stemcheck_host_tests::signals::noise;
 
 const PLUGIN_ID: &str = "com.stemcheck.stemcheck";
@@ -122,29 +120,7 @@ impl Instance {
         for (buffer, data) in self.inputs.iter_mut().zip(input) {
             buffer.copy_from_slice(data);
         }
-        let seconds = pos as f64 / RATE_HZ;
-        let mut flags = TransportFlags::HAS_SECONDS_TIMELINE
-            | TransportFlags::HAS_TEMPO
-            | TransportFlags::HAS_BEATS_TIMELINE;
-        if playing {
-            flags |= TransportFlags::IS_PLAYING;
-        }
-        let transport = TransportEvent {
-            header: EventHeader::new_core(0, clack_host::events::EventFlags::empty()),
-            flags,
-            song_pos_beats: BeatTime::from_float(seconds * 2.0),
-            song_pos_seconds: SecondsTime::from_float(seconds),
-            tempo: 120.0,
-            tempo_inc: 0.0,
-            loop_start_beats: BeatTime::from_float(0.0),
-            loop_end_beats: BeatTime::from_float(0.0),
-            loop_start_seconds: SecondsTime::from_float(0.0),
-            loop_end_seconds: SecondsTime::from_float(0.0),
-            bar_start: BeatTime::from_float(0.0),
-            bar_number: 0,
-            time_signature_numerator: 4,
-            time_signature_denominator: 4,
-        };
+        let transport = transport_event(pos, RATE_HZ, playing);
         let input_audio = self.input_ports.with_input_buffers([AudioPortBuffer {
             latency: 0,
             channels: AudioPortBufferType::f32_input_only(
