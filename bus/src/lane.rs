@@ -27,6 +27,19 @@ use crate::subnormal::{copy_flushed, flush_subnormals};
 /// channels passed through untouched but not analysed.
 pub const MAX_CHANNELS: usize = 2;
 
+/// What of a block a transport carries: its first `max_channels` channels, cut to the
+/// shortest of them. Returns `(channels, frames)`.
+pub fn block_shape<C: AsRef<[f32]>>(channels: &[C], max_channels: usize) -> (usize, usize) {
+    let num_channels = channels.len().min(max_channels);
+    let num_frames = channels
+        .iter()
+        .take(num_channels)
+        .map(|c| c.as_ref().len())
+        .min()
+        .unwrap_or(0);
+    (num_channels, num_frames)
+}
+
 /// Blocks longer than this are split into pieces of at most this many frames, each with its own
 /// header. This bounds the consumer's scratch memory and lets a lane carry any host block size.
 pub const MAX_PIECE_FRAMES: usize = 4096;
@@ -191,13 +204,7 @@ impl LaneProducer {
         channels: &[C],
         max_wait: Option<Duration>,
     ) -> PushOutcome {
-        let num_channels = channels.len().min(MAX_CHANNELS);
-        let num_frames = channels
-            .iter()
-            .take(num_channels)
-            .map(|c| c.as_ref().len())
-            .min()
-            .unwrap_or(0);
+        let (num_channels, num_frames) = block_shape(channels, MAX_CHANNELS);
         self.push_pieces(info, num_channels, num_frames, max_wait, |ring, frames| {
             let Some(samples) = ring else {
                 return false;

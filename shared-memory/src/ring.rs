@@ -343,13 +343,7 @@ impl RingProducer {
     /// shortest; a block longer than [`MAX_BLOCK_FRAMES`] goes as several records. A record the
     /// ring has no room for is a counted drop, reported by the next record that gets through.
     pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
-        let num_channels = channels.len().min(MAX_CHANNELS);
-        let num_frames = channels
-            .iter()
-            .take(num_channels)
-            .map(|c| c.as_ref().len())
-            .min()
-            .unwrap_or(0);
+        let (num_channels, num_frames) = stemcheck_bus::lane::block_shape(channels, MAX_CHANNELS);
         if num_frames == 0 {
             return PushOutcome::Empty;
         }

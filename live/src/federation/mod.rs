@@ -220,13 +220,8 @@ impl RingSender {
         if let Some(max_wait) = max_wait
             && !self.wait_timed_out
         {
-            let num_channels = channels.len().min(MAX_CHANNELS);
-            let num_frames = channels
-                .iter()
-                .take(num_channels)
-                .map(|c| c.as_ref().len())
-                .min()
-                .unwrap_or(0);
+            let (num_channels, num_frames) =
+                stemcheck_bus::lane::block_shape(channels, MAX_CHANNELS);
             if !self.wait_for_room(num_frames, num_channels, max_wait) {
                 self.wait_timed_out = true;
             }
