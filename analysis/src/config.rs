@@ -209,6 +209,32 @@ pub const ENVELOPE_HISTORY: usize = 16;
 pub const TAIL_FROM_BLOCKS: usize = 5;
 /// End (exclusive) of the tail window, counted back (15 blocks: 300 ms).
 pub const TAIL_TO_BLOCKS: usize = 15;
+/// The return model (`analyzer/return_model.rs`) looks this many steps (every other frame,
+/// about 0.34 s) before and after: about 2 s, a long reverb's decay.
+pub const RETURN_MODEL_LAGS: usize = 6;
+/// Its octave bands start here, in Hz.
+pub const RETURN_MODEL_LOW_HZ: f32 = 62.5;
+/// ... and end at or below here, in Hz.
+pub const RETURN_MODEL_HIGH_HZ: f32 = 16_000.0;
+/// Rows (steps with a full lag history) before it reports: about 8 s.
+pub const RETURN_MODEL_MIN_STEPS: u64 = 24;
+/// The decays per step (about 0.34 s) its kernel may take: from a short room (0.2: 24 dB a
+/// step) to a long hall or a delay with feedback (0.9: 1 dB a step).
+pub const RETURN_MODEL_DECAYS: [f64; 5] = [0.2, 0.4, 0.6, 0.75, 0.9];
+/// Coordinate-descent sweeps of its non-negative least squares (a weight per stem).
+pub const RETURN_MODEL_NNLS_SWEEPS: usize = 40;
+/// It weighs each stem as a possible send up to this many stems (above, the sum only).
+pub const RETURN_MODEL_MAX_STEMS: usize = 16;
+/// It fits again after this many new rows (about 3 s).
+pub const RETURN_MODEL_REFIT_ROWS: u64 = 8;
+/// A residual is a return only if the stems' past explains at least this share of its
+/// band-energy envelope (the corpus's returns: 0.38 to 0.55; its missing dry stems: 0.03 to
+/// 0.42) ...
+pub const RETURN_MIN_CAUSAL_EXPLAINED: f32 = 0.24;
+/// ... and this much more than the stems' future does (returns: 0.07 to 0.19; a dry part
+/// co-moving with the song explains about as much either way: -0.14 to 0.08, and at most
+/// 0.04 where the past explains 0.24 or more).
+pub const RETURN_MIN_CAUSALITY: f32 = 0.05;
 /// Content in the master that no stem explains, reported from this level re master, in dB.
 pub const MISSING_CONTENT_THRESHOLD_DB: f32 = -50.0;
 /// A residual no single cause explains is reported with this factor on the confidence.

@@ -117,6 +117,25 @@ pub struct DropoutMeasurement {
     pub fall_after_db: f32,
 }
 
+/// The residual's envelope against the stems' (see `analyzer/return_model.rs`): the share of
+/// its variance, per octave band and weighted by the band's residual energy, that the stems'
+/// energy smeared by a decay explains from before (causal) and from after (anticausal). A return fed by the stems explains far more causally; a source no stem
+/// carries about as much either way.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReturnFit {
+    /// Explained from the sum up to about 2 s before (1 = all of it).
+    pub causal_explained: f32,
+    /// Explained from the sum up to about 2 s after.
+    pub anticausal_explained: f32,
+}
+
+impl ReturnFit {
+    /// How much more the past explains than the future.
+    pub fn causality(&self) -> f32 {
+        self.causal_explained - self.anticausal_explained
+    }
+}
+
 /// Everything measured so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Measurements {
@@ -191,6 +210,11 @@ pub struct Measurements {
     /// its own (about 1 or more).
     #[serde(default)]
     pub residual_onset_ratio: f32,
+    /// How much of the residual's band-energy envelope the stems' envelopes explain before it
+    /// (a return trails its sources) and after it (see `analyzer/return_model.rs`), once
+    /// enough of the run is in.
+    #[serde(default)]
+    pub residual_return_fit: Option<ReturnFit>,
     /// Levels of the master, once it arrived.
     pub master_levels: Option<LevelSummary>,
     /// Levels of the stems' sum, once every stem was present.

@@ -313,7 +313,12 @@ mod missing {
     /// The master has everything; the FX stem (a reverb return) is not delivered, scaled to
     /// `level_db` re master.
     fn without_fx(level_db: f32) -> Outcome {
-        let song = song(SECONDS);
+        without_fx_for(level_db, SECONDS)
+    }
+
+    /// ... over a song of `seconds`.
+    fn without_fx_for(level_db: f32, seconds: f32) -> Outcome {
+        let song = song(seconds);
         let fx = &song.stem("FX").audio;
         let dry: Vec<&stemcheck_testkit::Stereo> = song
             .stems
@@ -383,6 +388,81 @@ mod missing {
             );
             shaker.iter_mut().for_each(|x| *x /= scale);
         }
+    }
+
+    /// The return model needs about 12 s of the run: over 20 s, the reverb fed by the lead and
+    /// the harmony trails them, and a wide sustained part with its own chords (a stereo string
+    /// pad, 0.1 left/right) does not, so it is a source, not a return.
+    #[test]
+    fn over_a_longer_run_a_return_trails_the_stems_and_a_wide_dry_pad_does_not() {
+        const LONG_SECONDS: f32 = 20.0;
+        let out = without_fx_for(-15.0, LONG_SECONDS);
+        let fit = out
+            .measurements
+            .residual_return_fit
+            .expect("a fit after 20 s");
+        assert!(
+            fit.causal_explained >= 0.24 && fit.causality() >= 0.05,
+            "{fit:?}"
+        );
+        out.expect(FindingKind::MissingFxReturn);
+
+        let song = song(LONG_SECONDS);
+        let pad = wide_pad(song.len());
+        let energy = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
+        let master = song.master();
+        let scale =
+            ((energy(&master[0]) / energy(&pad[0])).sqrt() * 10f64.powf(-15.0 / 20.0)) as f32;
+        let pad = gain_db(&pad, 20.0 * scale.log10());
+        let out = analyse(
+            &sum(&[&master, &pad]),
+            &stems_with(&song, &[]),
+            Blocks::Fixed(512),
+        );
+        assert!(
+            out.measurements.residual_lr_correlation < 0.5,
+            "{}",
+            out.measurements.residual_lr_correlation
+        );
+        let fit = out
+            .measurements
+            .residual_return_fit
+            .expect("a fit after 20 s");
+        assert!(fit.causality() < 0.05, "{fit:?}");
+        let f = out.expect(FindingKind::MissingContent);
+        assert!((f.value + 15.0).abs() < 3.0, "{f:#?}");
+        assert!(
+            out.find(FindingKind::MissingFxReturn).is_none(),
+            "{:#?}",
+            out.findings
+        );
+    }
+
+    /// A stereo pad: a chord a bar (2.1 s, off the song's grid), each note a sine with a slow
+    /// attack and release, detuned differently left and right (wide, as a section is).
+    fn wide_pad(len: usize) -> stemcheck_testkit::Stereo {
+        const CHORDS_HZ: [[f32; 3]; 4] = [
+            [261.6, 329.6, 392.0],
+            [220.0, 261.6, 329.6],
+            [174.6, 220.0, 261.6],
+            [196.0, 246.9, 293.7],
+        ];
+        let bar = (2.1 * RATE) as usize;
+        let side = |detune: f32, phase: f32| -> Vec<f32> {
+            (0..len)
+                .map(|i| {
+                    let (chord, at) = (i / bar, (i % bar) as f32 / RATE);
+                    let envelope = (at / 0.4).min(1.0) * (-(at - 1.2).max(0.0) * 3.0).exp();
+                    let t = i as f32 / RATE;
+                    CHORDS_HZ[chord % 4]
+                        .iter()
+                        .map(|hz| (std::f32::consts::TAU * hz * detune * t + phase).sin())
+                        .sum::<f32>()
+                        * envelope
+                })
+                .collect()
+        };
+        [side(1.003, 0.0), side(0.997, 1.3)]
     }
 
     fn noise_bursts(len: usize) -> Vec<f32> {

@@ -8,10 +8,6 @@ use stemcheck_corpus::{Outcome, failures, fast, run_case, table};
 /// Cases that fail today, each with the item of issue 11 it waits on.
 const KNOWN_WRONG: &[(&str, &str)] = &[
     (
-        "missing-stem/harbor/48k-24bit-short/no-Keys",
-        "4: a missing dry stem named as a missing reverb return",
-    ),
-    (
         "mix-format/neon/48k-24bit-short/mix-44100Hz-16bit",
         "5: the mix at another rate and depth: the odd file named, then resampled",
     ),

@@ -32,6 +32,7 @@ mod frame_gain;
 mod ingest;
 mod level_gain;
 mod residual;
+mod return_model;
 mod segments;
 mod stems;
 mod timing;
@@ -55,6 +56,7 @@ use cross_spectra::{FrameSpectra, Welch};
 use frame_gain::BusTracking;
 use ingest::{MasterInput, SumInput};
 use residual::ResidualState;
+use return_model::ReturnModel;
 use segments::Segments;
 use stems::Stem;
 
@@ -158,6 +160,8 @@ pub struct Analyzer {
     pairs: PairEnergies,
     /// The time-domain null residual and the residual's response spread.
     residual: ResidualState,
+    /// Whether the residual's envelope trails the sum's (a return) or not (a source).
+    return_model: ReturnModel,
     /// The residual and the stems' levels per ~10 ms segment: the dropouts.
     segments: Segments,
     /// The hops in which the master clipped (`clips.rs`).
@@ -228,6 +232,7 @@ impl Analyzer {
             bus: BusTracking::new(num_bands),
             pairs: PairEnergies::default(),
             residual: ResidualState::default(),
+            return_model: ReturnModel::new(bin_hz, nyquist * ANALYSIS_HIGH_NYQUIST_SHARE),
             segments: Segments::new(hop, analysis_bins, bin_hz),
             master_clips: ClipMarks::default(),
             scratch: Scratch {
@@ -295,6 +300,13 @@ impl Analyzer {
         // their frames stay out of the whole-run estimates, which still refresh on schedule.
         if self.segments.hop_excluded {
             self.transform_frame(start);
+            self.return_model.push(
+                start as u64 / self.layout.hop as u64,
+                &self.spectra.master,
+                &self.spectra.corrected,
+                self.stems.iter().map(|s| s.spectrum.as_slice()),
+                false,
+            );
             self.add_frame_to_stretches();
             self.progress.analysed_frames_total += 1;
             self.progress.frames_since_update += 1;
@@ -317,6 +329,13 @@ impl Analyzer {
         self.transform_frame(start);
         let norm = self.record_frame_gain(start);
         self.accumulate_cross_spectra(norm);
+        self.return_model.push(
+            start as u64 / self.layout.hop as u64,
+            &self.spectra.master,
+            &self.spectra.corrected,
+            self.stems.iter().map(|s| s.spectrum.as_slice()),
+            true,
+        );
         self.accumulate_pairs();
         self.accumulate_gram();
         self.welch.frames += 1;
@@ -344,6 +363,7 @@ impl Analyzer {
             return;
         }
         self.residual.ir_spread = self.residual_impulse_spread();
+        self.return_model.refit(false);
         self.refresh_findings();
         self.apply_fitted_gains();
     }
@@ -358,6 +378,7 @@ impl Analyzer {
         self.bus.dynamics.clear();
         self.bus.peaks.clear();
         self.bus.ceiling.clear();
+        self.return_model.clear();
         self.welch.frames = 0;
     }
 
@@ -374,6 +395,7 @@ impl Analyzer {
 
     /// Call at the end of a pass: runs a last update so that short passes get findings.
     pub fn finish(&mut self) {
+        self.return_model.refit(true);
         if self.progress.frames_since_update > 0 {
             self.progress.frames_since_update = 0;
             self.update();
@@ -426,6 +448,7 @@ impl Analyzer {
         m.bands = self.band_view(&unexplained);
         m.stems = self.measure_stems(&fit, &bin_gains, common_lag, sum_pmm);
         m.cancellations = self.cancellations();
+        m.residual_return_fit = self.return_model.fit();
         m
     }
 }

@@ -5,9 +5,9 @@
 use crate::config::{
     CAUSE_MIN_SHARE, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
     MISSING_AFTER_OTHER_CAUSE_SHARE, MISSING_CONTENT_ERROR_DB, MISSING_CONTENT_THRESHOLD_DB,
-    MISSING_MIN_NON_COLLINEAR_SHARE, OWN_ONSETS_MIN_RATIO, SOURCE_MIN_CORRELATION,
-    TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION, UNEXPLAINED_CONFIDENCE_FACTOR,
-    WIDE_RESIDUAL_CORRELATION,
+    MISSING_MIN_NON_COLLINEAR_SHARE, OWN_ONSETS_MIN_RATIO, RETURN_MIN_CAUSAL_EXPLAINED,
+    RETURN_MIN_CAUSALITY, SOURCE_MIN_CORRELATION, TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION,
+    UNEXPLAINED_CONFIDENCE_FACTOR, WIDE_RESIDUAL_CORRELATION,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -98,14 +98,23 @@ impl Diagnosis {
             // A dry source has onsets of its own (a return's envelope is its sources' smeared)
             // and, mixed narrow, its direct sound in both channels: such a residual is a source
             // no stem carries even where it responds like a return to the stems (a missing
-            // kick locked to the bass). A wide residual with onsets stays a return: a reverb
-            // fed by a percussive source has them too.
+            // kick locked to the bass).
             let own_onsets = m.residual_onset_ratio >= OWN_ONSETS_MIN_RATIO;
             let source_like = own_onsets && m.residual_lr_correlation >= SOURCE_MIN_CORRELATION;
+            // Otherwise the return model decides once it has enough of the run: a return's
+            // envelope is the stems' smeared forward in time, a source's is not (a wide
+            // stereo piano or string section is as wide as a reverb). Before that, the
+            // residual's response, width and tail.
+            let trails_the_sum = m.residual_return_fit.map(|fit| {
+                fit.causal_explained >= RETURN_MIN_CAUSAL_EXPLAINED
+                    && fit.causality() >= RETURN_MIN_CAUSALITY
+            });
             let is_fx = !source_like
-                && (long_response
-                    || wide
-                    || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION));
+                && trails_the_sum.unwrap_or(
+                    long_response
+                        || wide
+                        || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION),
+                );
             // Alone, the missing content is the whole residual (part of a reverb tail is
             // coherent with its dry source within a frame, so "unexplained" undercounts it).
             let level = if other_cause {

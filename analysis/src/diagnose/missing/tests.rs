@@ -158,3 +158,33 @@ fn what_a_compressor_leaves_collinear_with_the_sum_is_not_missing_content() {
     only(&beside, FindingKind::MasterBusDynamics);
     only(&beside, FindingKind::MissingContent);
 }
+
+#[test]
+fn the_return_model_decides_between_a_wide_source_and_a_return() {
+    use crate::measurements::ReturnFit;
+    // A wide residual (0.1 left/right, a stereo piano or string section) whose envelope the
+    // sum's past explains no better than its future (0.06 against 0.15): a source.
+    let mut wide = missing_source();
+    wide.residual_lr_correlation = 0.1;
+    wide.residual_return_fit = Some(ReturnFit {
+        causal_explained: 0.06,
+        anticausal_explained: 0.15,
+    });
+    only(&diagnose(&wide), FindingKind::MissingContent);
+    // The same residual trailing the sum (0.45 from the past, 0.25 from the future): a return,
+    // even narrow (a mono delay).
+    wide.residual_return_fit = Some(ReturnFit {
+        causal_explained: 0.45,
+        anticausal_explained: 0.25,
+    });
+    only(&diagnose(&wide), FindingKind::MissingFxReturn);
+    wide.residual_lr_correlation = 0.7;
+    only(&diagnose(&wide), FindingKind::MissingFxReturn);
+    // Explained from the past, but as much from the future (0.45 and 0.43): the song's
+    // structure, not a trail.
+    wide.residual_return_fit = Some(ReturnFit {
+        causal_explained: 0.45,
+        anticausal_explained: 0.43,
+    });
+    only(&diagnose(&wide), FindingKind::MissingContent);
+}
