@@ -185,6 +185,10 @@ pub struct Measurements {
     /// enough blocks pass it.
     #[serde(default)]
     pub ceiling: Option<CeilingFit>,
+    /// The same at full scale: the master held flat at 0 dBFS where the predicted master
+    /// passes it (clipped in overs too short for a run of clipped samples).
+    #[serde(default)]
+    pub master_full_scale_hold: Option<CeilingFit>,
     /// Master energy no stem explains, re master, in dB.
     pub unexplained_db: f32,
     /// Master minus the aligned sum in the analysis band (spectral, stems' own offsets

@@ -81,8 +81,8 @@ impl PeakCeiling {
     }
 
     /// The model, when enough blocks pass the candidate ceiling and are held at it (None
-    /// otherwise, and when the ceiling is full scale: that is clipping, told by the file
-    /// checks, not a limiter).
+    /// otherwise, and when the ceiling is full scale: that is clipping, see
+    /// [`Self::full_scale_hold`], not a limiter).
     /// `gain_db` is the master bus's fitted broadband gain: the predicted master is the sum
     /// that much louder (a limiter's drive).
     pub fn fit(&self, gain_db: f32) -> Option<CeilingFit> {
@@ -90,6 +90,29 @@ impl PeakCeiling {
         if !ceiling.is_finite() || ceiling >= CEILING_FULL_SCALE_DBFS {
             return None;
         }
+        self.held_at(
+            ceiling,
+            gain_db,
+            (CEILING_MIN_HELD_BLOCKS, CEILING_MIN_CLAMPED_HELD_BLOCKS),
+        )
+    }
+
+    /// The same model when the master's ceiling is full scale: peaks the stems' sum takes over
+    /// full scale, held flat at it in the master (an export that clipped in overs of a sample
+    /// or two, which no run of clipped samples shows; or a limiter at 0 dBFS). One such block
+    /// is enough: a master cannot stay under full scale where its sources pass it by the
+    /// margin unless something clamps it.
+    pub fn full_scale_hold(&self, gain_db: f32) -> Option<CeilingFit> {
+        let ceiling = self.master_max_dbfs;
+        if !ceiling.is_finite() || ceiling < CEILING_FULL_SCALE_DBFS {
+            return None;
+        }
+        self.held_at(ceiling, gain_db, (1, 1))
+    }
+
+    /// The blocks held at `ceiling` against those the prediction takes over it, if at least
+    /// `min_held.0` blocks sit at it and `min_held.1` of them are clamped.
+    fn held_at(&self, ceiling: f32, gain_db: f32, min_held: (usize, usize)) -> Option<CeilingFit> {
         let mut excess: Vec<f32> = Vec::new();
         let (mut held, mut clamped_held) = (0usize, 0usize);
         for &(sum, master) in &self.top {
@@ -101,7 +124,7 @@ impl PeakCeiling {
                 clamped_held += usize::from(at_ceiling);
             }
         }
-        if held < CEILING_MIN_HELD_BLOCKS || clamped_held < CEILING_MIN_CLAMPED_HELD_BLOCKS {
+        if held < min_held.0 || clamped_held < min_held.1 {
             return None;
         }
         excess.sort_by(f32::total_cmp);
@@ -131,6 +154,28 @@ mod tests {
                 -30.0 + 30.0 * ((state >> 40) as f32 / (1u64 << 24) as f32)
             })
             .collect()
+    }
+
+    #[test]
+    fn one_over_held_at_full_scale_is_a_full_scale_hold_and_no_limiter() {
+        // A mix 0.5 dB too hot, clipped at full scale: one block's peak passes it.
+        let mut c = PeakCeiling::default();
+        for p in peaks(2000, 3) {
+            let p = p - 1.0;
+            c.add(p, p);
+        }
+        c.add(0.5, 0.0);
+        assert!(c.fit(0.0).is_none());
+        let f = c.full_scale_hold(0.0).unwrap();
+        assert_eq!((f.clamped_blocks, f.held_blocks), (1, 1));
+        assert!((f.most_db - 0.5).abs() < 1e-6, "{f:?}");
+        // Peaks that reach full scale as predicted are held by nothing.
+        let mut c = PeakCeiling::default();
+        for p in peaks(2000, 3) {
+            c.add(p, p);
+        }
+        c.add(0.0, 0.0);
+        assert!(c.full_scale_hold(0.0).is_none());
     }
 
     #[test]

@@ -245,6 +245,11 @@ impl Analyzer {
             .fit(m.bus_gain_db)
             .filter(|c| c.agreement >= CEILING_MIN_AGREEMENT);
         m.ceiling = ceiling;
+        m.master_full_scale_hold = self
+            .bus
+            .ceiling
+            .full_scale_hold(m.bus_gain_db)
+            .filter(|c| c.agreement >= CEILING_MIN_AGREEMENT);
         if let Some(c) = ceiling
             && fit.is_none_or(|f| agreed(&f) < c.depth_db)
         {

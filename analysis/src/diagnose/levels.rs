@@ -33,6 +33,31 @@ impl Diagnosis {
         }
         for (name, levels, is_stem) in &signals {
             let stems = if *is_stem { vec![name.clone()] } else { vec![] };
+            // The master held at full scale where the stems' sum passes it: overs of a sample
+            // or two (0.5 dB over) leave no run of clipped samples, but flatten every peak
+            // the stems take over.
+            let held = m.master_full_scale_hold.filter(|_| !*is_stem);
+            if levels.clipped_samples == 0
+                && let Some(hold) = held
+            {
+                out.push(Finding::new(
+                    FindingKind::Clipping,
+                    Severity::Error,
+                    stems.clone(),
+                    hold.clamped_blocks as f64,
+                    Unit::Count,
+                    1.0,
+                    format!(
+                        "{name} clips: {} held at full scale where the stems reach up to {:+.1} dBFS (clipped at export, or a limiter at 0 dBFS the stems lack).",
+                        match hold.clamped_blocks {
+                            1 => "one of its peaks is".to_string(),
+                            n => format!("{n} of its peaks are"),
+                        },
+                        hold.ceiling_dbfs + hold.most_db
+                    ),
+                    format!("Lower {name}'s level before export (or export as 32-bit float)."),
+                ));
+            }
             if levels.clipped_samples > 0 {
                 out.push(Finding::new(
                     FindingKind::Clipping,

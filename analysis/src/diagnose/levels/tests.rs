@@ -29,6 +29,37 @@ fn clipping_names_the_stem_and_not_the_master() {
 }
 
 #[test]
+fn a_master_held_at_full_scale_where_the_stems_pass_it_clips_without_a_clipped_run() {
+    use crate::dynamics::CeilingFit;
+    let mut m = nulling();
+    m.master_full_scale_hold = Some(CeilingFit {
+        ceiling_dbfs: 0.0,
+        clamped_blocks: 3,
+        held_blocks: 3,
+        agreement: 1.0,
+        depth_db: 0.4,
+        most_db: 0.5,
+    });
+    let f = only(&diagnose(&m), FindingKind::Clipping);
+    assert!(f.stems.is_empty(), "{f:?}");
+    assert_eq!(f.value, 3.0);
+    assert!(
+        f.message
+            .starts_with("Master clips: 3 of its peaks are held at full scale where the stems reach up to +0.5 dBFS"),
+        "{}",
+        f.message
+    );
+    // A run of clipped samples says it already, once.
+    m.master_levels.as_mut().unwrap().clipped_samples = 3;
+    let clips: Vec<_> = diagnose(&m)
+        .into_iter()
+        .filter(|f| f.kind == FindingKind::Clipping)
+        .collect();
+    assert_eq!(clips.len(), 1);
+    assert!(clips[0].message.starts_with("Master clips: 3 samples"));
+}
+
+#[test]
 fn true_peak_over_the_limit_and_not_at_it() {
     let mut m = nulling();
     m.master_levels.as_mut().unwrap().true_peak_dbtp = -0.5;
