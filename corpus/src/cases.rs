@@ -4,7 +4,7 @@
 //! (`delivery.rs`), because "the loudest stem" or "where the lead starts" depends on the audio.
 
 use crate::dsp::Shape;
-use crate::pieces::PieceId;
+use crate::pieces::{PieceId, arrangement};
 
 /// A family of delivery mistakes (or a clean delivery), as the confusion table groups them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -417,7 +417,7 @@ impl Defect {
 pub enum Length {
     /// About 9 s of music (the fast test).
     Short,
-    /// About 24 s (the benchmark).
+    /// About 24 s (the benchmark; a piece in whole phrases may round up: Willow plays 31 s).
     Normal,
     /// About 52 s (offsets of 10 to 30 s).
     Long,
@@ -507,6 +507,7 @@ pub fn dry_stems(piece: PieceId) -> &'static [&'static str] {
         PieceId::Harbor => &["Drums", "Bass", "Keys", "Guitar", "Lead"],
         PieceId::Lantern => &["Strings", "Piano", "Winds", "Brass"],
         PieceId::Neon => &["Drums", "Bass", "Keys", "Brass", "Synth"],
+        PieceId::Willow => &["Drums", "Bass", "Guitar", "Vibes", "Sax"],
     }
 }
 
@@ -516,6 +517,7 @@ fn steady_stems(piece: PieceId) -> &'static [&'static str] {
         PieceId::Harbor => &["Drums", "Keys", "Bass"],
         PieceId::Lantern => &["Piano", "Strings"],
         PieceId::Neon => &["Drums", "Bass", "Keys"],
+        PieceId::Willow => &["Drums", "Bass", "Guitar"],
     }
 }
 
@@ -525,7 +527,18 @@ fn late_entry_stem(piece: PieceId) -> &'static str {
         PieceId::Harbor => "Lead",
         PieceId::Lantern => "Brass",
         PieceId::Neon => "Synth",
+        PieceId::Willow => "Sax",
     }
+}
+
+/// Whether the piece has a Bass stem and a Kick track of its own (the sub-layer, kick-split and
+/// multitrack-with-a-defect cases need them).
+fn has_bass_and_kick(piece: PieceId) -> bool {
+    dry_stems(piece).contains(&"Bass")
+        && arrangement(piece, 2)
+            .tracks
+            .iter()
+            .any(|t| t.name == "Kick" && t.stem == "Drums")
 }
 
 const RATE: u32 = 48_000;
@@ -845,8 +858,8 @@ pub fn full() -> Vec<Case> {
             vec![D::Multitrack],
         );
     }
-    // Families that need a bass or a kick track.
-    for piece in [PieceId::Harbor, PieceId::Neon] {
+    // Families that need a bass and a kick track.
+    for piece in PieceId::ALL.into_iter().filter(|p| has_bass_and_kick(*p)) {
         for (crossover_hz, gain_db) in [(300.0, 0.0), (400.0, -3.0)] {
             add(
                 F::LowEndCancellation,
@@ -970,6 +983,29 @@ pub fn full() -> Vec<Case> {
             file_name: "Lantern_Piano copy.wav",
         }],
     );
+    // A numbered take and a DAW's default bounce name.
+    add(
+        F::Naming,
+        PieceId::Willow,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: Some("Vibes"),
+            file_name: "Willow_Vibes_take3.wav",
+        }],
+    );
+    add(
+        F::Naming,
+        PieceId::Willow,
+        Normal,
+        RATE,
+        Format::Int24,
+        vec![D::Rename {
+            stem: Some("Sax"),
+            file_name: "Audio 04.wav",
+        }],
+    );
     // Pairs of defects.
     let pairs: Vec<(PieceId, Vec<Defect>)> = vec![
         (
@@ -1078,6 +1114,40 @@ pub fn full() -> Vec<Case> {
                     lookahead_ms: 1.5,
                 },
                 D::MixShift { samples: 72 },
+            ],
+        ),
+        (
+            PieceId::Willow,
+            vec![
+                D::Polarity {
+                    stem: StemSel::Named("Bass"),
+                },
+                D::StemShift {
+                    stem: StemSel::Named("Guitar"),
+                    samples: 240,
+                },
+            ],
+        ),
+        (
+            PieceId::Willow,
+            vec![
+                D::StemMute {
+                    stem: StemSel::Named("Vibes"),
+                    from_s: 9.0,
+                    to_s: 13.0,
+                },
+                D::MasterGain { db: -1.5 },
+            ],
+        ),
+        (
+            PieceId::Willow,
+            vec![
+                D::DropStem {
+                    stem: StemSel::Named("Guitar"),
+                },
+                D::MasterEq {
+                    bands: vec![(Shape::HighShelf { gain_db: 2.0 }, 6000.0, 0.7)],
+                },
             ],
         ),
     ];

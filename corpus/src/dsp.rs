@@ -1,7 +1,7 @@
 //! The mixing console's processing, small and correct: RBJ-cookbook biquads, a Linkwitz-Riley
 //! crossover, a feed-forward compressor, a look-ahead brickwall limiter (with its latency), a
-//! Freeverb-style stereo reverb, a tempo delay and constant-power panning. Offline, on whole
-//! buffers (the corpus renders files, it is not a plugin), in `f64` state.
+//! Freeverb-style stereo reverb, a tempo delay, mid/side width and constant-power panning.
+//! Offline, on whole buffers (the corpus renders files, it is not a plugin), in `f64` state.
 
 use std::f64::consts::PI;
 
@@ -72,6 +72,19 @@ pub fn pan(x: &mut Stereo, pan: f64) {
     }
     for v in x[1].iter_mut() {
         *v = (f64::from(*v) * r) as f32;
+    }
+}
+
+/// Stereo width by mid/side scaling: 0 folds to mono, 1 leaves the signal as it is, above 1
+/// widens (the side grows, the mid stays). A console's width knob before the pan.
+pub fn width(x: &mut Stereo, width: f64) {
+    let [l, r] = x;
+    for (a, b) in l.iter_mut().zip(r.iter_mut()) {
+        let (left, right) = (f64::from(*a), f64::from(*b));
+        let mid = 0.5 * (left + right);
+        let side = 0.5 * (left - right) * width;
+        *a = (mid + side) as f32;
+        *b = (mid - side) as f32;
     }
 }
 
@@ -447,6 +460,18 @@ mod tests {
             "{}",
             gain_to_db(peak(&x))
         );
+    }
+
+    #[test]
+    fn width_folds_to_mono_and_widens_the_side_only() {
+        // (l, r) = (1.0, 0.5): mid 0.75, side 0.25. Width 0: both 0.75; width 2: side 0.5, so
+        // (1.25, 0.25).
+        let mut x: Stereo = [vec![1.0], vec![0.5]];
+        width(&mut x, 0.0);
+        assert_eq!((x[0][0], x[1][0]), (0.75, 0.75));
+        let mut y: Stereo = [vec![1.0], vec![0.5]];
+        width(&mut y, 2.0);
+        assert_eq!((y[0][0], y[1][0]), (1.25, 0.25));
     }
 
     #[test]

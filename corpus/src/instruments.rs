@@ -109,6 +109,16 @@ impl Patch {
         }
     }
 
+    /// One of FluidR3's General MIDI drum kits (bank 128) by program: 40 is "Brush" (brushed
+    /// snare taps, slaps and swirls, a jazz kick, ride and foot hi-hat).
+    pub const fn gm_kit(program: i32) -> Self {
+        Self {
+            font: Font::Gm,
+            bank: 128,
+            program,
+        }
+    }
+
     fn is_drums(self) -> bool {
         self.bank == 128
     }

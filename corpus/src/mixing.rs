@@ -1,6 +1,6 @@
 //! The console: renders every track of an arrangement, runs its channel strip (EQ, compressor,
-//! fader, pan), feeds the reverb and delay sends, and sums tracks into stems and stems into the
-//! mix. One render per (piece, bars, sample rate), kept for the life of the process.
+//! fader, width, pan), feeds the reverb and delay sends, and sums tracks into stems and stems into
+//! the mix. One render per (piece, bars, sample rate), kept for the life of the process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -102,6 +102,10 @@ fn render(arr: &Arrangement, sample_rate_hz: u32) -> Session {
             c.run(&mut audio, rate);
         }
         dsp::scale(&mut audio, db_to_gain(t.fader_db));
+        // NOTE: width 1 is no processing at all, so the pieces mixed without it render as before.
+        if t.width != 1.0 {
+            dsp::width(&mut audio, t.width);
+        }
         dsp::pan(&mut audio, t.pan);
         if let Some(db) = t.reverb_send_db {
             add_into(&mut reverb_send, &audio, db_to_gain(db));
