@@ -650,3 +650,114 @@ mod transport {
         assert_eq!(lane1.sample_rate_hz, 44_100.0);
     }
 }
+
+mod hold {
+    use super::*;
+
+    /// Lane 0 delivers `[0, 2048)` and is polled; lane 1, which announced itself before that
+    /// audio was pushed but which the owner adds only after the poll, delivers the same
+    /// stretch; then both stop. Returns the frames present per lane.
+    fn lane_added_after_a_poll(
+        hold: bool,
+    ) -> std::collections::BTreeMap<LaneId, (usize, Vec<u32>)> {
+        let (mut aligner, mut producers) = aligner_with(1);
+        if hold {
+            aligner.hold_audio_one_poll();
+        }
+        let mut rec = Recorder::default();
+        let (tx, rx) = lane_pair(LaneConfig::for_sample_rate(RATE_HZ));
+        producers.push(tx);
+        push(&mut producers[0], 0, 1, 0, 2048, true);
+        aligner.poll(&mut rec);
+        // The owner finds the new instance between two polls.
+        aligner.add_lane(1, rx);
+        push(&mut producers[1], 1, 1, 0, 2048, true);
+        aligner.poll(&mut rec);
+        stop(&mut aligner, &mut producers, 2048, &mut rec);
+        aligner.finish(&mut rec);
+        rec.verify()
+    }
+
+    #[test]
+    fn a_lane_added_between_two_polls_takes_part_from_the_first_frame() {
+        let seen = lane_added_after_a_poll(true);
+        assert_eq!(seen[&0].0, 2048);
+        assert_eq!(seen[&1].0, 2048);
+        // Without the hold the first poll emits lane 0's audio alone: lane 1's is late.
+        let seen = lane_added_after_a_poll(false);
+        assert_eq!(seen[&0].0, 2048);
+        assert_eq!(seen.get(&1).map_or(0, |l| l.0), 0);
+    }
+
+    #[test]
+    fn held_audio_is_all_delivered_in_random_block_sizes() {
+        let mut rng = SmallRng::seed_from_u64(17);
+        let (mut aligner, mut producers) = aligner_with(3);
+        aligner.hold_audio_one_poll();
+        let mut rec = Recorder::default();
+        let mut next = [0i64; 3];
+        let end = 100_000;
+        while next.iter().any(|&n| n < end) {
+            let lane = rng.gen_range(0..3);
+            let lowest = *next.iter().min().unwrap();
+            if next[lane] >= end || next[lane] > lowest + 16_000 {
+                continue;
+            }
+            let frames = rng.gen_range(1..=4096).min((end - next[lane]) as usize);
+            push(
+                &mut producers[lane],
+                lane as LaneId,
+                1,
+                next[lane],
+                frames,
+                true,
+            );
+            next[lane] += frames as i64;
+            if rng.gen_bool(0.3) {
+                aligner.poll(&mut rec);
+            }
+        }
+        stop(&mut aligner, &mut producers, end, &mut rec);
+        aligner.finish(&mut rec);
+        let seen = rec.verify();
+        for id in 0..3 {
+            assert_eq!(seen[&id].0, 100_000, "lane {id}");
+        }
+        assert!(rec.chunks.iter().all(|c| c.3.iter().all(|l| l.1)));
+    }
+
+    #[test]
+    fn a_quiet_lane_is_still_let_go_after_one_window() {
+        let (mut aligner, mut producers) = aligner_with(2);
+        aligner.hold_audio_one_poll();
+        let mut rec = Recorder::default();
+        play(
+            &mut aligner,
+            &mut producers,
+            &[512, 512],
+            1,
+            0,
+            10_240,
+            &mut rec,
+        );
+        play(
+            &mut aligner,
+            &mut producers[..1],
+            &[512],
+            1,
+            10_240,
+            100_000,
+            &mut rec,
+        );
+        let window = AlignerConfig::default().window_frames as i64;
+        let emitted: i64 = rec.chunks.iter().map(|c| c.2 as i64).sum();
+        assert!(
+            emitted >= 100_000 - window - 2 * 512,
+            "emission kept going: {emitted}"
+        );
+        aligner.end_epoch_if_stalled(&mut rec);
+        let seen = rec.verify();
+        assert_eq!(seen[&0].0, 100_000);
+        assert_eq!(seen[&1].0, 10_240);
+    }
+}
