@@ -393,6 +393,10 @@ impl Group {
                 // first, and the lane must still be there for it.
                 let mut aligner = Aligner::new(AlignerConfig::default());
                 aligner.keep_abandoned_lanes();
+                // Instances of other processes and binaries are found between two polls (the
+                // federation intake; local ones are added between polls too): audio waits one
+                // poll, so that they take part from their first block.
+                aligner.hold_audio_one_poll();
                 aligner
             },
             sink: Sink {

@@ -199,6 +199,9 @@ impl Agent {
         let writer = ring.take_meta_writer()?;
         let last = InstanceMeta::of(shared, sample_rate_hz).encode();
         writer.publish(&last);
+        // Before the instance's first block: the leader's core then waits for this ring at
+        // every position the other instances deliver from now on.
+        self.member.announce_ring();
         rings.push(RingInstance {
             index,
             shared: shared.clone(),

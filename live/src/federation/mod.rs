@@ -7,10 +7,12 @@
 //! 2. `registration.rs` decides an instance's transport once, when it registers: the leader's
 //!    instances use in-process lanes as before; the others get a shared-memory ring
 //!    ([`RingSender`]) whose metadata (role, group, name, format) the agent keeps current
-//!    ([`meta`]).
+//!    ([`meta`]), announced in the registry before the instance's first block.
 //! 3. [`intake`]: the leader's core reads every other instance's ring into a stand-in's lane,
 //!    so groups align and analyse them like local instances; instances of a process that died
-//!    or hangs are shown as gone.
+//!    or hangs are shown as gone. An announced ring is opened at the core's next step, and the
+//!    groups hold each poll's audio until the next one, so a ring's backlog is aligned from
+//!    its first block (a host that renders right after loading a session loses nothing).
 //! 4. This file: the leader publishes each group's snapshot on the board; editors in other
 //!    processes read it there ([`remote_snapshot`]). Why an instance cannot join (another
 //!    version's registry, shared memory unavailable) is kept for the snapshots' warnings.
