@@ -264,10 +264,10 @@ pub struct Aligner {
     remove_abandoned: bool,
     /// Whether audio placed in one poll waits for the next ([`Self::hold_audio_one_poll`]).
     hold_one_poll: bool,
-    /// With `hold_one_poll`: the epoch and the position emission may reach until the next
-    /// poll (the furthest frame placed when this poll began). Emission in an epoch that began
-    /// during this poll waits for the next.
-    release: Option<(u64, i64)>,
+    /// With `hold_one_poll`: the earliest timeline position placed since the current poll
+    /// began (`None`: nothing yet). Emission stops short of it until the next poll; everything
+    /// before it was placed in earlier polls, or by no lane (a gap may be passed).
+    placed_this_poll_from: Option<i64>,
 }
 
 /// What the piece at the head of a lane may do now.
@@ -302,7 +302,7 @@ impl Aligner {
             scratch: [vec![0.0; MAX_PIECE_FRAMES], vec![0.0; MAX_PIECE_FRAMES]],
             remove_abandoned: true,
             hold_one_poll: false,
-            release: None,
+            placed_this_poll_from: None,
         }
     }
 
@@ -410,18 +410,17 @@ impl Aligner {
     /// consumed. Lanes whose producer is gone are removed once
     /// their last piece has been consumed.
     pub fn poll(&mut self, sink: &mut impl AlignSink) -> bool {
-        if self.hold_one_poll {
-            // Nothing is placed between two polls: the furthest frame placed now is the last
-            // one placed before the owner's look for new lanes.
-            self.release = self.epoch.as_ref().map(|e| (e.id, self.max_frontier()));
-        }
+        // Everything placed so far was placed before the owner's last look for new lanes.
+        self.placed_this_poll_from = None;
         let mut consumed_any = false;
         loop {
             let mut consumed = false;
             for index in 0..self.lanes.len() {
                 consumed |= self.drain_lane(index, sink);
             }
-            self.emit_ready(sink);
+            // Emitting makes room in the window: drain again (audio held from the previous
+            // poll is emitted here, before any is drained).
+            let moved = self.emit_ready(sink);
 
             if self.epoch.is_some() && !self.lanes.iter().any(Self::holds_epoch_open) {
                 self.end_epoch(EpochEnd::Transport, sink);
@@ -437,7 +436,7 @@ impl Aligner {
                 consumed = true;
             }
             consumed_any |= consumed;
-            if !consumed {
+            if !consumed && !moved {
                 break;
             }
         }
@@ -620,6 +619,12 @@ impl Aligner {
         if lane.frontier.is_none() || channels > lane.num_channels {
             lane.num_channels = channels;
         }
+        if skip < frames {
+            let from = pos + skip as i64;
+            self.placed_this_poll_from =
+                Some(self.placed_this_poll_from.map_or(from, |f| f.min(from)));
+        }
+        let lane = &mut self.lanes[index];
         for i in skip..frames {
             let slot = (pos + i as i64).rem_euclid(window as i64) as usize;
             for c in 0..MAX_CHANNELS {
@@ -634,10 +639,11 @@ impl Aligner {
         lane.last_end = Some(header.end_pos_samples());
     }
 
-    /// Emits every frame that all lanes in the epoch have delivered.
-    fn emit_ready(&mut self, sink: &mut impl AlignSink) {
+    /// Emits every frame that all lanes in the epoch have delivered. Returns whether the
+    /// cursor moved.
+    fn emit_ready(&mut self, sink: &mut impl AlignSink) -> bool {
         let Some(epoch) = self.epoch.as_ref() else {
-            return;
+            return false;
         };
         let ready_end = self
             .lanes
@@ -650,16 +656,14 @@ impl Aligner {
             // Nobody holds the epoch open: everything placed is final.
             None => self.max_frontier(),
         };
-        self.emit_until(end.min(self.release_end()), sink);
+        self.emit_until(end.min(self.release_end()), sink)
     }
 
     /// How far emission may go in this poll (see [`Self::hold_audio_one_poll`]).
     fn release_end(&self) -> i64 {
-        match (self.hold_one_poll, self.epoch.as_ref(), self.release) {
-            (false, _, _) | (_, None, _) => i64::MAX,
-            (true, Some(epoch), Some((id, end))) if id == epoch.id => end,
-            // The epoch began in this poll: all of it was placed after the owner's last look.
-            (true, Some(epoch), _) => epoch.cursor,
+        match self.placed_this_poll_from {
+            Some(from) if self.hold_one_poll => from,
+            _ => i64::MAX,
         }
     }
 

@@ -727,6 +727,51 @@ mod hold {
     }
 
     #[test]
+    fn a_render_far_faster_than_the_core_still_drains_by_polls_alone() {
+        // Two tiny lanes (16384 frames, 40 headers of room) fed 200000 frames unpolled: 16000
+        // get through, the rest is dropped (the first 8 drops leave markers, then the header
+        // ring is full too), and the next block that gets through, far past the window, says
+        // how many frames were dropped before it. Polls alone (no finish, no stall) must move
+        // on to it and end the run at the stop.
+        let mut aligner = Aligner::new(AlignerConfig::default());
+        aligner.hold_audio_one_poll();
+        let mut producers = Vec::new();
+        for id in 0..2 {
+            let (tx, rx) = lane_pair(LaneConfig {
+                capacity_frames: 16_384,
+                capacity_headers: 40,
+            });
+            aligner.add_lane(id, rx);
+            producers.push(tx);
+        }
+        let mut rec = Recorder::default();
+        for block in 0..400 {
+            for (id, tx) in producers.iter_mut().enumerate() {
+                push(tx, id as LaneId, 1, block * 500, 500, true);
+            }
+        }
+        for block in 400..420 {
+            for (id, tx) in producers.iter_mut().enumerate() {
+                push(tx, id as LaneId, 1, block * 500, 500, true);
+            }
+            aligner.poll(&mut rec);
+        }
+        for (id, tx) in producers.iter_mut().enumerate() {
+            push(tx, id as LaneId, 0, 210_000, 128, false);
+        }
+        for _ in 0..8 {
+            aligner.poll(&mut rec);
+        }
+        assert_eq!(rec.epochs.len(), 1, "the stop ended the run");
+        assert_eq!(rec.epochs[0].reason, EpochEnd::Transport);
+        assert_eq!(rec.epochs[0].end_pos_samples, 210_000);
+        let seen = rec.verify();
+        for id in 0..2 {
+            assert_eq!(seen[&id].0, 16_000 + 9_500, "lane {id}");
+        }
+    }
+
+    #[test]
     fn a_quiet_lane_is_still_let_go_after_one_window() {
         let (mut aligner, mut producers) = aligner_with(2);
         aligner.hold_audio_one_poll();
