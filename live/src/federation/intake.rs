@@ -21,6 +21,7 @@ use stemcheck_shm::{EntryStatus, RingConsumer, ShmError};
 
 use super::agent::Agent;
 use super::meta::InstanceMeta;
+use super::relocation;
 use crate::NUM_GROUPS;
 use crate::group::{GoneInstance, Group, Member};
 use crate::instance::ring_key;
@@ -101,7 +102,10 @@ impl Intake {
     /// that block's positions are analysed, and its backlog (everything since its first block)
     /// is aligned by position like any other audio.
     pub fn step(&mut self, groups: &mut [Group]) -> bool {
-        if !self.agent.is_leader() {
+        let leads = self.agent.is_leader();
+        // This process's own lanes move to rings while another process leads.
+        relocation::step(&self.agent, leads, groups);
+        if !leads {
             if !self.remotes.is_empty() {
                 tracing::info!("Stemcheck: another process leads; letting go of its rings");
                 for remote in std::mem::take(&mut self.remotes) {
@@ -214,6 +218,10 @@ impl Intake {
         let mut moved = false;
         let mut index = 0;
         while index < self.remotes.len() {
+            // A leader that was stopped may resume here: another core reads these rings now.
+            if !self.agent.is_leader() {
+                break;
+            }
             let remote = &mut self.remotes[index];
             let Some(lane) = remote.lane.as_mut() else {
                 index += 1;

@@ -17,6 +17,12 @@
 //!    processes read it there ([`remote_snapshot`]). Why an instance cannot join (another
 //!    version's registry, shared memory unavailable) is kept for the snapshots' warnings.
 //!
+//! 5. [`relocation`]: when another process took the core over while this one hung (a
+//!    debugger, a stop signal), this process's lanes move to rings as soon as it resumes: the
+//!    core thread makes each ring and hands it to the audio thread through the registration's
+//!    handover (one atomic swap on the audio thread), so the group is one again without
+//!    re-activation.
+//!
 //! Takeover: when the leader's process dies, another agent's `try_lead` succeeds within a
 //! beat period or two (half a second for a hung one); its intake then reads every ring, its
 //! own process's included, and nothing changes on any audio thread.
@@ -24,6 +30,7 @@
 pub(crate) mod agent;
 pub(crate) mod intake;
 pub(crate) mod meta;
+pub(crate) mod relocation;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
