@@ -100,6 +100,9 @@ pub(crate) fn step(agent: &Arc<Agent>, leads: bool, groups: &mut [Group]) {
             if !should_move() {
                 continue;
             }
+            // Resumed before our agent thread's next beat, our entry still looks hung: beat
+            // first, so that the leader opens the ring when it is announced.
+            agent.member().beat();
             match RingSender::create(agent, &member.shared, transport.sample_rate_hz) {
                 Some(ring) => match transport.handover.offer(Producer::Ring(ring)) {
                     Ok(()) => transport.offered = true,
