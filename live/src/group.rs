@@ -576,9 +576,8 @@ impl Group {
             };
             let role = member.shared.role();
             let c = status.counters;
-            // Frames a remote instance's ring dropped never reached its lane: count them too.
-            let ring_dropped_frames = member.shared.ring_dropped_frames();
-            dropped_frames += c.dropped_frames + ring_dropped_frames;
+            // A remote instance's lane reports the frames its ring dropped as its own.
+            dropped_frames += c.dropped_frames;
             run_dropped_frames += member.run_dropped_frames;
             instances.push(InstanceSnapshot {
                 lane_id: status.id,
@@ -601,7 +600,7 @@ impl Group {
                     + c.stale_frames
                     + c.rate_mismatch_frames
                     + c.stopped_frames,
-                dropped_frames: c.dropped_frames + ring_dropped_frames,
+                dropped_frames: c.dropped_frames,
                 late_frames: c.late_frames,
                 stale_frames: c.stale_frames,
                 rate_mismatch_frames: c.rate_mismatch_frames,

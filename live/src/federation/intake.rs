@@ -233,11 +233,10 @@ impl Intake {
             while frames < PUMP_FRAMES_PER_STEP {
                 match remote.consumer.pop_block(&mut self.buffers) {
                     Ok(Some(header)) => {
-                        if header.dropped_frames_before > 0 {
-                            remote
-                                .shared
-                                .add_ring_dropped_frames(header.dropped_frames_before);
-                        }
+                        // Frames the ring dropped (full: the core fell behind, or read it
+                        // late) are the lane's next piece's drops: the run counts them and
+                        // is reported incomplete.
+                        lane.add_dropped_frames(header.dropped_frames_before);
                         let n = header.num_frames as usize;
                         let channels = [&self.buffers[0][..n], &self.buffers[1][..n]];
                         let info = BlockInfo {
