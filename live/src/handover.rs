@@ -4,6 +4,11 @@
 //! the box back holding the old value, for the other thread to drop. Used to move a playing
 //! instance from an in-process lane to a shared-memory ring when its process stops leading
 //! (`federation/relocation.rs`).
+//!
+//! The tests were run under ThreadSanitizer (nightly:
+//! `RUSTFLAGS="-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer" cargo +nightly test
+//! -p stemcheck-live --target x86_64-unknown-linux-gnu --lib handover`): no report involves
+//! this module (the one report is in libtest's own channel, std being uninstrumented).
 
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
