@@ -185,6 +185,14 @@ impl LaneProducer {
         self.push(info, channels, None)
     }
 
+    /// Counts `frames` lost before they reached this lane (upstream: a shared-memory ring that
+    /// was full): the next piece that gets through reports them with this lane's own drops,
+    /// so that the consumer counts them as dropped and leaves their stretch missing. Does not
+    /// change this lane's own drop counters. Real-time safe.
+    pub fn add_dropped_frames(&mut self, frames: u64) {
+        self.pending_dropped_frames += frames;
+    }
+
     /// Like [`Self::push_block`], but a full lane waits for room, at most `max_wait` for the
     /// whole block, instead of dropping at once: for a host's offline render only (it spins,
     /// yields the thread and reads the clock, so it is not wait-free). No allocation or lock.
@@ -538,6 +546,24 @@ mod tests {
         assert_eq!((h1.seq, h1.pos_samples, h1.num_frames), (1, 1100, 200));
         assert_eq!(&out[1][..200], &right[100..]);
         assert!(rx.pop_into(&mut out).is_none());
+    }
+
+    #[test]
+    fn frames_dropped_upstream_are_reported_by_the_next_piece() {
+        let (mut tx, mut rx) = lane_pair(LaneConfig::for_sample_rate(48_000.0));
+        let block = [0.5f32; 100];
+        tx.push_block(&info(0), &[&block[..]]);
+        // 512 frames lost in a ring before this lane: the next piece starts after them.
+        tx.add_dropped_frames(512);
+        tx.push_block(&info(612), &[&block[..]]);
+        tx.push_block(&info(712), &[&block[..]]);
+        let mut out = scratch();
+        let dropped: Vec<(i64, u64)> = std::iter::from_fn(|| rx.pop_into(&mut out))
+            .map(|h| (h.pos_samples, h.dropped_frames_before))
+            .collect();
+        assert_eq!(dropped, [(0, 0), (612, 512), (712, 0)]);
+        // Not this lane's own drops.
+        assert_eq!(tx.stats().load(), (300, 0, 0));
     }
 
     #[test]

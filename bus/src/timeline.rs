@@ -27,6 +27,14 @@
 //! reported missing for the frames it did not deliver in time; its late audio is counted and
 //! discarded. The owner calls [`Aligner::end_epoch_if_stalled`] when no audio has arrived for a
 //! while, so that the tail of a run is not held back by a lane that went quiet.
+//!
+//! # Lanes the owner learns of late
+//!
+//! Emission waits only for the lanes the aligner has. An owner that learns of an instance some
+//! time after the instance announced itself (another process's ring, found between two polls)
+//! calls [`Aligner::hold_audio_one_poll`]: audio placed in one poll is then emitted no earlier
+//! than the next poll, so a lane the owner adds in between takes part in every frame the other
+//! lanes delivered after the owner last looked for new instances.
 
 use crate::block::BlockHeader;
 use crate::lane::{LaneConsumer, MAX_CHANNELS, MAX_PIECE_FRAMES};
@@ -254,6 +262,12 @@ pub struct Aligner {
     /// Whether [`Self::poll`] removes lanes whose producer is gone once they are empty (else
     /// the owner does, with [`Self::remove_drained_lane`]).
     remove_abandoned: bool,
+    /// Whether audio placed in one poll waits for the next ([`Self::hold_audio_one_poll`]).
+    hold_one_poll: bool,
+    /// With `hold_one_poll`: the earliest timeline position placed since the current poll
+    /// began (`None`: nothing yet). Emission stops short of it until the next poll; everything
+    /// before it was placed in earlier polls, or by no lane (a gap may be passed).
+    placed_this_poll_from: Option<i64>,
 }
 
 /// What the piece at the head of a lane may do now.
@@ -287,7 +301,18 @@ impl Aligner {
             epochs_started: 0,
             scratch: [vec![0.0; MAX_PIECE_FRAMES], vec![0.0; MAX_PIECE_FRAMES]],
             remove_abandoned: true,
+            hold_one_poll: false,
+            placed_this_poll_from: None,
         }
+    }
+
+    /// Holds the audio placed in one [`Self::poll`] until the next one: between two polls the
+    /// owner looks for new instances and adds their lanes, and a lane added then is waited for
+    /// at every position the other lanes delivered after that look (it is not left out of
+    /// frames already emitted). Costs one poll of latency; epoch ends, stalls and
+    /// [`Self::finish`] still emit everything placed.
+    pub fn hold_audio_one_poll(&mut self) {
+        self.hold_one_poll = true;
     }
 
     /// Keeps lanes whose producer is gone until the owner removes them with
@@ -385,13 +410,17 @@ impl Aligner {
     /// consumed. Lanes whose producer is gone are removed once
     /// their last piece has been consumed.
     pub fn poll(&mut self, sink: &mut impl AlignSink) -> bool {
+        // Everything placed so far was placed before the owner's last look for new lanes.
+        self.placed_this_poll_from = None;
         let mut consumed_any = false;
         loop {
             let mut consumed = false;
             for index in 0..self.lanes.len() {
                 consumed |= self.drain_lane(index, sink);
             }
-            self.emit_ready(sink);
+            // Emitting makes room in the window: drain again (audio held from the previous
+            // poll is emitted here, before any is drained).
+            let moved = self.emit_ready(sink);
 
             if self.epoch.is_some() && !self.lanes.iter().any(Self::holds_epoch_open) {
                 self.end_epoch(EpochEnd::Transport, sink);
@@ -407,7 +436,7 @@ impl Aligner {
                 consumed = true;
             }
             consumed_any |= consumed;
-            if !consumed {
+            if !consumed && !moved {
                 break;
             }
         }
@@ -590,6 +619,12 @@ impl Aligner {
         if lane.frontier.is_none() || channels > lane.num_channels {
             lane.num_channels = channels;
         }
+        if skip < frames {
+            let from = pos + skip as i64;
+            self.placed_this_poll_from =
+                Some(self.placed_this_poll_from.map_or(from, |f| f.min(from)));
+        }
+        let lane = &mut self.lanes[index];
         for i in skip..frames {
             let slot = (pos + i as i64).rem_euclid(window as i64) as usize;
             for c in 0..MAX_CHANNELS {
@@ -604,10 +639,11 @@ impl Aligner {
         lane.last_end = Some(header.end_pos_samples());
     }
 
-    /// Emits every frame that all lanes in the epoch have delivered.
-    fn emit_ready(&mut self, sink: &mut impl AlignSink) {
+    /// Emits every frame that all lanes in the epoch have delivered. Returns whether the
+    /// cursor moved.
+    fn emit_ready(&mut self, sink: &mut impl AlignSink) -> bool {
         let Some(epoch) = self.epoch.as_ref() else {
-            return;
+            return false;
         };
         let ready_end = self
             .lanes
@@ -620,7 +656,15 @@ impl Aligner {
             // Nobody holds the epoch open: everything placed is final.
             None => self.max_frontier(),
         };
-        self.emit_until(end, sink);
+        self.emit_until(end.min(self.release_end()), sink)
+    }
+
+    /// How far emission may go in this poll (see [`Self::hold_audio_one_poll`]).
+    fn release_end(&self) -> i64 {
+        match self.placed_this_poll_from {
+            Some(from) if self.hold_one_poll => from,
+            _ => i64::MAX,
+        }
     }
 
     /// When no lane can make progress because the window is full while a lagging lane has not
@@ -640,9 +684,8 @@ impl Aligner {
             .min();
         match needed_end {
             Some(end) if end > epoch.cursor + window => {
-                let to = end - window;
-                self.emit_until(to, sink);
-                true
+                let to = (end - window).min(self.release_end());
+                self.emit_until(to, sink)
             }
             _ => false,
         }
@@ -659,13 +702,14 @@ impl Aligner {
 
     /// Emits `[cursor, end)` as chunks, splitting wherever any lane's presence changes, at the
     /// window's wrap-around, and at `max_chunk_frames`. Stretches where no lane is present are
-    /// skipped.
-    fn emit_until(&mut self, end: i64, sink: &mut impl AlignSink) {
+    /// skipped. Returns whether the cursor moved.
+    fn emit_until(&mut self, end: i64, sink: &mut impl AlignSink) -> bool {
         let window = self.config.window_frames;
         let Some(epoch) = self.epoch.as_mut() else {
-            return;
+            return false;
         };
         let end = end.min(epoch.cursor + window as i64);
+        let moved = epoch.cursor < end;
         while epoch.cursor < end {
             let offset = epoch.cursor.rem_euclid(window as i64) as usize;
             let max_len = ((end - epoch.cursor) as usize)
@@ -697,6 +741,7 @@ impl Aligner {
             }
             epoch.cursor += len as i64;
         }
+        moved
     }
 
     fn end_epoch(&mut self, reason: EpochEnd, sink: &mut impl AlignSink) {

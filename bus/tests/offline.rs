@@ -2,7 +2,8 @@
 //! graph and most DAWs' bounces do), each pushing with [`LaneProducer::push_block_waiting`],
 //! while a deliberately slow consumer aligns them. Every frame must arrive, in place, with no
 //! drop, and the render must finish (no deadlock: the consumer takes one instance's block into
-//! its window while the next instance has not delivered it yet).
+//! its window while the next instance has not delivered it yet). Also with the live core's
+//! setting, audio held one poll ([`Aligner::hold_audio_one_poll`]).
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -49,7 +50,7 @@ impl AlignSink for Counter {
     }
 }
 
-fn render(block_frames: usize, num_blocks: usize) -> (Counter, u64) {
+fn render(block_frames: usize, num_blocks: usize, hold: bool) -> (Counter, u64) {
     let lanes: Vec<_> = (0..3)
         .map(|_| lane_pair(LaneConfig::for_sample_rate(RATE_HZ)))
         .collect();
@@ -59,6 +60,9 @@ fn render(block_frames: usize, num_blocks: usize) -> (Counter, u64) {
     let (done_tx, done_rx) = mpsc::channel();
     let consumer = std::thread::spawn(move || {
         let mut aligner = Aligner::new(AlignerConfig::default());
+        if hold {
+            aligner.hold_audio_one_poll();
+        }
         for (id, c) in consumers.into_iter().enumerate() {
             aligner.add_lane(id as LaneId, c);
         }
@@ -124,8 +128,12 @@ fn render(block_frames: usize, num_blocks: usize) -> (Counter, u64) {
 fn an_offline_render_on_one_thread_loses_nothing_and_never_deadlocks() {
     // Host blocks from small to larger than half a lane (16384 frames of a 48000-frame lane):
     // each instance fills its lane while its peers have not delivered the block yet.
-    for (block_frames, num_blocks) in [(512, 600), (4096, 80), (16_384, 24), (32_768, 10)] {
-        let (counter, total) = render(block_frames, num_blocks);
+    let sizes = [(512, 600), (4096, 80), (16_384, 24), (32_768, 10)];
+    for ((block_frames, num_blocks), hold) in sizes
+        .into_iter()
+        .flat_map(|size| [(size, false), (size, true)])
+    {
+        let (counter, total) = render(block_frames, num_blocks, hold);
         assert_eq!(counter.epochs.len(), 1, "one run (block {block_frames})");
         assert_eq!(counter.missing, 0, "no lane missing (block {block_frames})");
         assert_eq!(counter.wrong, 0, "every frame in its place");

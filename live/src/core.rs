@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use stemcheck_bus::timeline::EpochSummary;
 use stemcheck_bus::{LaneConsumer, LaneId};
 
+use crate::federation::relocation::LocalTransport;
 use crate::federation::{self, intake::Intake};
 use crate::group::{Group, Member};
 use crate::instance::InstanceShared;
@@ -33,6 +34,8 @@ pub(crate) enum Command {
         serial: u64,
         shared: Arc<InstanceShared>,
         consumer: LaneConsumer,
+        /// How the core can move the instance's audio to a ring later.
+        transport: LocalTransport,
     },
     /// The producer of registration `serial` is gone (its registration was dropped).
     Remove { lane_id: LaneId, serial: u64 },
@@ -98,19 +101,22 @@ impl Core {
                 serial,
                 shared,
                 consumer,
+                transport,
             } => {
                 // One lane per live instance: an instance registering again (same lane id)
                 // gets its new consumer on its existing lane, which keeps its place in the run;
                 // the old producer's lane never exists beside it as a ghost.
-                let mut consumer = Some(consumer);
+                let mut given = Some((consumer, transport));
                 for group in &mut self.groups {
-                    if let Some(c) = consumer.take() {
-                        consumer = group.replace_consumer(lane_id, serial, &shared, c).err();
+                    if let Some((c, t)) = given.take() {
+                        given = group.replace_consumer(lane_id, serial, &shared, c, t).err();
                     }
                 }
-                if let Some(consumer) = consumer {
+                if let Some((consumer, transport)) = given {
                     let group = shared.group().min(NUM_GROUPS - 1);
-                    self.groups[group].add(Member::new(lane_id, serial, shared), consumer);
+                    let mut member = Member::new(lane_id, serial, shared);
+                    member.transport = Some(transport);
+                    self.groups[group].add(member, consumer);
                 }
                 false
             }

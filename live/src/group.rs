@@ -14,6 +14,7 @@ use stemcheck_analysis::{
     Analyzer, AnalyzerConfig, Block, Finding, Measurements, SignalAudio, StemInput, Verdict,
 };
 
+use crate::federation::relocation::LocalTransport;
 use crate::instance::InstanceShared;
 pub use crate::snapshot::GoneInstance;
 use crate::snapshot::{GroupSnapshot, InstanceLocation, InstanceSnapshot, LaneActivity, Role};
@@ -54,8 +55,12 @@ pub(crate) struct Member {
     present_frames: u64,
     /// Frames its producer dropped in the current run (from the headers' drop counts).
     run_dropped_frames: u64,
-    /// The instance was unregistered; forget it once its lane is gone.
+    /// The instance was unregistered, or its audio moved to a ring; forget it once its lane
+    /// is gone.
     pub leaving: bool,
+    /// A local instance's registration, through which its audio can move to a ring (`None`
+    /// for a stand-in of a remote instance).
+    pub transport: Option<LocalTransport>,
 }
 
 impl Member {
@@ -71,6 +76,7 @@ impl Member {
             present_frames: 0,
             run_dropped_frames: 0,
             leaving: false,
+            transport: None,
         }
     }
 }
@@ -393,6 +399,10 @@ impl Group {
                 // first, and the lane must still be there for it.
                 let mut aligner = Aligner::new(AlignerConfig::default());
                 aligner.keep_abandoned_lanes();
+                // Instances of other processes and binaries are found between two polls (the
+                // federation intake; local ones are added between polls too): audio waits one
+                // poll, so that they take part from their first block.
+                aligner.hold_audio_one_poll();
                 aligner
             },
             sink: Sink {
@@ -444,28 +454,40 @@ impl Group {
         self.sink.members.push(member);
     }
 
-    /// Hands lane `id` of this instance a new consumer (the instance registered again): the
-    /// lane keeps its place in the run and its role, so the analysis goes on; the old
-    /// producer's unread pieces are dropped with its consumer at once. Gives the consumer back
-    /// if the lane is not this instance's lane in this group.
+    /// Hands lane `id` of this instance a new consumer and the new registration's transport
+    /// (the instance registered again): the lane keeps its place in the run and its role, so
+    /// the analysis goes on; the old producer's unread pieces are dropped with its consumer at
+    /// once. Gives both back if the lane is not this instance's lane in this group.
     pub fn replace_consumer(
         &mut self,
         id: LaneId,
         serial: u64,
         shared: &Arc<InstanceShared>,
         consumer: LaneConsumer,
-    ) -> Result<(), LaneConsumer> {
-        let Some(member) = self
+        transport: LocalTransport,
+    ) -> Result<(), (LaneConsumer, LocalTransport)> {
+        let Some(index) = self
             .sink
             .members
-            .iter_mut()
-            .find(|m| m.id == id && Arc::ptr_eq(&m.shared, shared))
+            .iter()
+            .position(|m| m.id == id && Arc::ptr_eq(&m.shared, shared))
         else {
-            return Err(consumer);
+            return Err((consumer, transport));
         };
+        match self.aligner.replace_consumer(id, consumer) {
+            Ok(old) => drop(old),
+            Err(consumer) => return Err((consumer, transport)),
+        }
+        let member = &mut self.sink.members[index];
         member.serial = serial;
         member.leaving = false;
-        self.aligner.replace_consumer(id, consumer).map(drop)
+        member.transport = Some(transport);
+        Ok(())
+    }
+
+    /// The members of this group, for the federation's relocation of local instances.
+    pub fn members_mut(&mut self) -> impl Iterator<Item = &mut Member> {
+        self.sink.members.iter_mut()
     }
 
     /// Takes a lane out (to move it to another group).
@@ -554,9 +576,8 @@ impl Group {
             };
             let role = member.shared.role();
             let c = status.counters;
-            // Frames a remote instance's ring dropped never reached its lane: count them too.
-            let ring_dropped_frames = member.shared.ring_dropped_frames();
-            dropped_frames += c.dropped_frames + ring_dropped_frames;
+            // A remote instance's lane reports the frames its ring dropped as its own.
+            dropped_frames += c.dropped_frames;
             run_dropped_frames += member.run_dropped_frames;
             instances.push(InstanceSnapshot {
                 lane_id: status.id,
@@ -579,7 +600,7 @@ impl Group {
                     + c.stale_frames
                     + c.rate_mismatch_frames
                     + c.stopped_frames,
-                dropped_frames: c.dropped_frames + ring_dropped_frames,
+                dropped_frames: c.dropped_frames,
                 late_frames: c.late_frames,
                 stale_frames: c.stale_frames,
                 rate_mismatch_frames: c.rate_mismatch_frames,

@@ -46,9 +46,6 @@ pub struct InstanceShared {
     /// Whether this is the core's stand-in for an instance that streams through shared memory
     /// (written once by the federation intake).
     remote: AtomicBool,
-    /// Frames the instance dropped before they reached the core's lane (a full shared-memory
-    /// ring), as counted by the stand-in's intake; added to the lane's own drops.
-    ring_dropped_frames: AtomicU64,
     /// Which shared-memory ring the instance streams through ([`ring_key`]; 0: none): set on
     /// the instance when its ring is made and on the core's stand-in when it opens the ring,
     /// so that an editor finds its own row in a snapshot from another process.
@@ -184,17 +181,6 @@ impl InstanceShared {
     /// Records the instance's ring ([`ring_key`]; the federation).
     pub(crate) fn set_ring_key(&self, key: u64) {
         self.ring_key.store(key, Ordering::Relaxed);
-    }
-
-    /// Frames dropped in the instance's shared-memory ring (stand-ins only).
-    pub fn ring_dropped_frames(&self) -> u64 {
-        self.ring_dropped_frames.load(Ordering::Relaxed)
-    }
-
-    /// Adds frames dropped in the ring (the federation intake).
-    pub(crate) fn add_ring_dropped_frames(&self, frames: u64) {
-        self.ring_dropped_frames
-            .fetch_add(frames, Ordering::Relaxed);
     }
 
     /// Channels of the instance's bus (0: not told).

@@ -16,6 +16,7 @@ mod core;
 pub mod coverage;
 pub mod federation;
 pub mod group;
+mod handover;
 pub mod instance;
 pub mod registration;
 pub mod report;

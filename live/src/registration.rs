@@ -9,7 +9,10 @@
 //! last instance to go stops the core thread.
 //!
 //! This file is the only one that knows both the instance side ([`InstanceShared`]) and the core
-//! thread ([`crate::core`]); the core and the groups never call back into it.
+//! thread ([`crate::core`]); the core and the groups never call back into it. The transport is
+//! chosen at registration; the core may hand the audio thread another one later through the
+//! registration's [`Handover`] (an in-process lane moving to a ring when this process stops
+//! leading, `federation/relocation.rs`), taken at the start of a push.
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -20,7 +23,9 @@ use stemcheck_bus::subnormal::flush_subnormals;
 use stemcheck_bus::{BlockInfo, LaneConfig, LaneId, LaneProducer, PushOutcome, lane_pair};
 
 use crate::core::{self, Command};
+use crate::federation::relocation::LocalTransport;
 use crate::federation::{self, RingSender, intake::Intake};
+use crate::handover::Handover;
 use crate::instance::{InstanceShared, lock_or_recover};
 
 /// Most instances one process can register at once.
@@ -77,8 +82,9 @@ impl std::fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
-/// The audio thread's end of an instance's transport to the core, chosen once at registration
-/// (never switched on the audio thread).
+/// The audio thread's end of an instance's transport to the core, chosen at registration. The
+/// core may hand over another one while the instance plays ([`Registration::push_block`] takes
+/// it); nothing is allocated, freed or locked on the audio thread for that.
 pub enum Producer {
     /// An in-process lane: this process (and binary) holds the shared core, or no shared
     /// memory is available.
@@ -89,7 +95,8 @@ pub enum Producer {
 
 impl Producer {
     /// Sends one block: wait-free, a full lane or ring is a counted drop. No allocation, lock,
-    /// syscall or wait.
+    /// syscall or wait. The bare transport: [`Registration::push_block`] also takes a transport
+    /// the core handed over.
     pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
         match self {
             Self::Lane(lane) => lane.push_block(info, channels),
@@ -121,6 +128,8 @@ pub struct Registration {
     serial: u64,
     /// The audio thread's end of the lane or ring.
     pub producer: Producer,
+    /// Another transport the core hands over while the instance plays (shared with the core).
+    handover: Arc<Handover<Producer>>,
     /// The sample rate the lane was sized for, in Hz.
     sample_rate_hz: f32,
     /// Whether the host renders offline: a full lane then waits (bounded) instead of dropping.
@@ -146,9 +155,17 @@ impl Registration {
         self.offline
     }
 
+    /// Takes the transport the core handed over, if any (one atomic load when there is none;
+    /// the replaced producer goes back to the core in the same allocation).
+    fn maybe_take_handover(&mut self) {
+        self.handover.take(&mut self.producer);
+    }
+
     /// Sends one block to the core. Real time: wait-free, a full lane is a counted drop. Offline:
-    /// waits for room, at most [`OFFLINE_WAIT_LIMIT`]; no allocation or lock either way.
+    /// waits for room, at most [`OFFLINE_WAIT_LIMIT`]; no allocation or lock either way. Takes
+    /// a transport the core handed over first.
     pub fn push_block<C: AsRef<[f32]>>(&mut self, info: &BlockInfo, channels: &[C]) -> PushOutcome {
+        self.maybe_take_handover();
         match (&mut self.producer, self.offline) {
             (Producer::Lane(lane), true) => {
                 lane.push_block_waiting(info, channels, OFFLINE_WAIT_LIMIT)
@@ -168,6 +185,7 @@ impl Registration {
         info: &BlockInfo,
         channels: &mut [C],
     ) -> PushOutcome {
+        self.maybe_take_handover();
         match (&mut self.producer, self.offline) {
             (Producer::Lane(lane), true) => {
                 lane.push_block_flushing_waiting(info, channels, OFFLINE_WAIT_LIMIT)
@@ -246,6 +264,7 @@ pub fn register(
             lane_id: LaneId::MAX,
             serial,
             producer: Producer::Ring(ring),
+            handover: Arc::new(Handover::new()),
             sample_rate_hz,
             offline: false,
         });
@@ -263,11 +282,13 @@ pub fn register(
     };
     let serial = handle.next_serial;
     handle.next_serial += 1;
+    let handover = Arc::new(Handover::new());
     let command = Command::Add {
         lane_id,
         serial,
         shared: shared.clone(),
         consumer,
+        transport: LocalTransport::new(handover.clone(), sample_rate_hz),
     };
     if let Some(sender) = &handle.sender
         && sender.send(command).is_err()
@@ -283,6 +304,7 @@ pub fn register(
         lane_id,
         serial,
         producer: Producer::Lane(producer),
+        handover,
         sample_rate_hz,
         offline: false,
     })

@@ -16,6 +16,7 @@
 //! | offset | size | field |
 //! |-------:|-----:|-------|
 //! | 64 | 8 | leader: `pid << 32 \| (slot + 1)`, 0 = none |
+//! | 72 | 8 | ring announcements: rings made ready by any member, counted ([`Member::announce_ring`]) |
 //! | 128 + 64 * i | 64 | slot `i` (see below) |
 //!
 //! Slot: `state` u64 at +0 (`generation << 40 \| tag << 32 \| pid`; tag 0 free, 1 joining,
@@ -41,6 +42,10 @@ pub const SLOT_BYTES: usize = 64;
 
 /// Offset of the leader word.
 const LEADER_OFFSET: usize = 64;
+
+/// Offset of the ring announcements counter. Zero in a registry made by a build that did not
+/// count (bytes reserved then): such members' rings are found by the leader's periodic scan.
+const RING_ANNOUNCEMENTS_OFFSET: usize = 72;
 
 /// Offset of slot 0.
 pub const REGISTRY_SLOTS_OFFSET: usize = 128;
@@ -287,6 +292,16 @@ impl Registry {
 
     fn leader_word(&self) -> &AtomicU64 {
         self.segment.atomic_u64(LEADER_OFFSET)
+    }
+
+    /// How many rings members announced so far ([`Member::announce_ring`]): a leader that sees
+    /// it change looks for new rings at once. One load, no allocation.
+    pub fn ring_announcements(&self) -> u64 {
+        // Acquire: pairs with the announcer's Release increment, so the ring segment it created
+        // and the metadata it wrote before are there for whoever saw the new count.
+        self.segment
+            .atomic_u64(RING_ANNOUNCEMENTS_OFFSET)
+            .load(Ordering::Acquire)
     }
 
     /// Reads slot `slot`; `None` if it is free.
@@ -558,6 +573,18 @@ impl Member {
     /// The name of our ring `index`.
     pub fn ring_name(&self, index: u32) -> String {
         self.registry.namespace.ring_name(self.id, index)
+    }
+
+    /// Announces that one of our rings is ready to be read (created, its metadata written):
+    /// the leader's core looks for it at once instead of at its next periodic scan, so that it
+    /// waits for the ring's audio before analysing the positions it covers.
+    pub fn announce_ring(&self) {
+        // Release: the ring's creation and metadata, done before, are visible to whoever sees
+        // the new count (Acquire in `ring_announcements`).
+        self.registry
+            .segment
+            .atomic_u64(RING_ANNOUNCEMENTS_OFFSET)
+            .fetch_add(1, Ordering::Release);
     }
 
     fn leader_value(&self) -> u64 {

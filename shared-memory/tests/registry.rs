@@ -1,6 +1,6 @@
 //! The registry in one process: slots claimed by CAS under contention, a full registry, exactly
 //! one leader among racing claimants, a hung leader replaced, a hung member reaped, and a
-//! registry left half-made by a crash replaced.
+//! registry left half-made by a crash replaced; ring announcements counted across mappings.
 
 mod common;
 
@@ -191,4 +191,17 @@ fn a_registry_left_without_a_header_by_a_crash_is_replaced() {
     );
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     assert_eq!(member.registry().live_entries().len(), 1);
+}
+
+#[test]
+fn a_ring_announced_by_one_member_is_counted_for_all() {
+    let t = TestNamespace::new("announce");
+    let leader = join(&t, BinaryFormat::Clap, 1);
+    let other = join(&t, BinaryFormat::Vst3, 1);
+    let seen = leader.registry().ring_announcements();
+    let _ring = RingProducer::create(&other.ring_name(0), 4096).unwrap();
+    other.announce_ring();
+    // Another mapping of the same registry counts the same announcements.
+    assert_eq!(leader.registry().ring_announcements(), seen + 1);
+    assert_eq!(other.registry().ring_announcements(), seen + 1);
 }

@@ -1,6 +1,7 @@
-//! A global allocator for test binaries that counts the allocations (and reallocations) each
-//! thread makes: a test declares it as its `#[global_allocator]` and reads [`allocations`]
-//! around the code that must not allocate (an audio thread's push).
+//! A global allocator for test binaries that counts the allocations (and reallocations) and
+//! the deallocations each thread makes: a test declares it as its `#[global_allocator]` and
+//! reads [`allocations`] and [`deallocations`] around the code that must do neither (an audio
+//! thread's push).
 //!
 //! ```ignore
 //! #[global_allocator]
@@ -11,16 +12,22 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-/// Forwards to the system allocator, counting allocations per thread.
+/// Forwards to the system allocator, counting allocations and deallocations per thread.
 pub struct CountingAlloc;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static DEALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn count() {
     // `try_with`: the thread-local may be gone while a thread shuts down.
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn count_dealloc() {
+    // `try_with`: as in `count`.
+    let _ = DEALLOCATIONS.try_with(|n| n.set(n.get() + 1));
 }
 
 // SAFETY: every call is forwarded unchanged to `System`, which upholds `GlobalAlloc`'s contract;
@@ -42,6 +49,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count_dealloc();
         // SAFETY: forwarded with the caller's guarantees.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -51,4 +59,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
 /// allocator; 0 otherwise).
 pub fn allocations() -> u64 {
     ALLOCATIONS.with(|n| n.get())
+}
+
+/// Deallocations the current thread has made so far (when [`CountingAlloc`] is the global
+/// allocator; 0 otherwise).
+pub fn deallocations() -> u64 {
+    DEALLOCATIONS.with(|n| n.get())
 }

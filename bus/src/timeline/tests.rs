@@ -650,3 +650,159 @@ mod transport {
         assert_eq!(lane1.sample_rate_hz, 44_100.0);
     }
 }
+
+mod hold {
+    use super::*;
+
+    /// Lane 0 delivers `[0, 2048)` and is polled; lane 1, which announced itself before that
+    /// audio was pushed but which the owner adds only after the poll, delivers the same
+    /// stretch; then both stop. Returns the frames present per lane.
+    fn lane_added_after_a_poll(
+        hold: bool,
+    ) -> std::collections::BTreeMap<LaneId, (usize, Vec<u32>)> {
+        let (mut aligner, mut producers) = aligner_with(1);
+        if hold {
+            aligner.hold_audio_one_poll();
+        }
+        let mut rec = Recorder::default();
+        let (tx, rx) = lane_pair(LaneConfig::for_sample_rate(RATE_HZ));
+        producers.push(tx);
+        push(&mut producers[0], 0, 1, 0, 2048, true);
+        aligner.poll(&mut rec);
+        // The owner finds the new instance between two polls.
+        aligner.add_lane(1, rx);
+        push(&mut producers[1], 1, 1, 0, 2048, true);
+        aligner.poll(&mut rec);
+        stop(&mut aligner, &mut producers, 2048, &mut rec);
+        aligner.finish(&mut rec);
+        rec.verify()
+    }
+
+    #[test]
+    fn a_lane_added_between_two_polls_takes_part_from_the_first_frame() {
+        let seen = lane_added_after_a_poll(true);
+        assert_eq!(seen[&0].0, 2048);
+        assert_eq!(seen[&1].0, 2048);
+        // Without the hold the first poll emits lane 0's audio alone: lane 1's is late.
+        let seen = lane_added_after_a_poll(false);
+        assert_eq!(seen[&0].0, 2048);
+        assert_eq!(seen.get(&1).map_or(0, |l| l.0), 0);
+    }
+
+    #[test]
+    fn held_audio_is_all_delivered_in_random_block_sizes() {
+        let mut rng = SmallRng::seed_from_u64(17);
+        let (mut aligner, mut producers) = aligner_with(3);
+        aligner.hold_audio_one_poll();
+        let mut rec = Recorder::default();
+        let mut next = [0i64; 3];
+        let end = 100_000;
+        while next.iter().any(|&n| n < end) {
+            let lane = rng.gen_range(0..3);
+            let lowest = *next.iter().min().unwrap();
+            if next[lane] >= end || next[lane] > lowest + 16_000 {
+                continue;
+            }
+            let frames = rng.gen_range(1..=4096).min((end - next[lane]) as usize);
+            push(
+                &mut producers[lane],
+                lane as LaneId,
+                1,
+                next[lane],
+                frames,
+                true,
+            );
+            next[lane] += frames as i64;
+            if rng.gen_bool(0.3) {
+                aligner.poll(&mut rec);
+            }
+        }
+        stop(&mut aligner, &mut producers, end, &mut rec);
+        aligner.finish(&mut rec);
+        let seen = rec.verify();
+        for id in 0..3 {
+            assert_eq!(seen[&id].0, 100_000, "lane {id}");
+        }
+        assert!(rec.chunks.iter().all(|c| c.3.iter().all(|l| l.1)));
+    }
+
+    #[test]
+    fn a_render_far_faster_than_the_core_still_drains_by_polls_alone() {
+        // Two tiny lanes (16384 frames, 40 headers of room) fed 200000 frames unpolled: 16000
+        // get through, the rest is dropped (the first 8 drops leave markers, then the header
+        // ring is full too), and the next block that gets through, far past the window, says
+        // how many frames were dropped before it. Polls alone (no finish, no stall) must move
+        // on to it and end the run at the stop.
+        let mut aligner = Aligner::new(AlignerConfig::default());
+        aligner.hold_audio_one_poll();
+        let mut producers = Vec::new();
+        for id in 0..2 {
+            let (tx, rx) = lane_pair(LaneConfig {
+                capacity_frames: 16_384,
+                capacity_headers: 40,
+            });
+            aligner.add_lane(id, rx);
+            producers.push(tx);
+        }
+        let mut rec = Recorder::default();
+        for block in 0..400 {
+            for (id, tx) in producers.iter_mut().enumerate() {
+                push(tx, id as LaneId, 1, block * 500, 500, true);
+            }
+        }
+        for block in 400..420 {
+            for (id, tx) in producers.iter_mut().enumerate() {
+                push(tx, id as LaneId, 1, block * 500, 500, true);
+            }
+            aligner.poll(&mut rec);
+        }
+        for (id, tx) in producers.iter_mut().enumerate() {
+            push(tx, id as LaneId, 0, 210_000, 128, false);
+        }
+        for _ in 0..8 {
+            aligner.poll(&mut rec);
+        }
+        assert_eq!(rec.epochs.len(), 1, "the stop ended the run");
+        assert_eq!(rec.epochs[0].reason, EpochEnd::Transport);
+        assert_eq!(rec.epochs[0].end_pos_samples, 210_000);
+        let seen = rec.verify();
+        for id in 0..2 {
+            assert_eq!(seen[&id].0, 16_000 + 9_500, "lane {id}");
+        }
+    }
+
+    #[test]
+    fn a_quiet_lane_is_still_let_go_after_one_window() {
+        let (mut aligner, mut producers) = aligner_with(2);
+        aligner.hold_audio_one_poll();
+        let mut rec = Recorder::default();
+        play(
+            &mut aligner,
+            &mut producers,
+            &[512, 512],
+            1,
+            0,
+            10_240,
+            &mut rec,
+        );
+        play(
+            &mut aligner,
+            &mut producers[..1],
+            &[512],
+            1,
+            10_240,
+            100_000,
+            &mut rec,
+        );
+        let window = AlignerConfig::default().window_frames as i64;
+        let emitted: i64 = rec.chunks.iter().map(|c| c.2 as i64).sum();
+        assert!(
+            emitted >= 100_000 - window - 2 * 512,
+            "emission kept going: {emitted}"
+        );
+        aligner.end_epoch_if_stalled(&mut rec);
+        let seen = rec.verify();
+        assert_eq!(seen[&0].0, 100_000);
+        assert_eq!(seen[&1].0, 10_240);
+    }
+}

@@ -4,8 +4,10 @@
 //! [`BEAT_PERIOD`], beating; it creates the shared-memory rings of the instances that stream
 //! to another process's core and keeps their metadata up to date.
 //!
-//! Whether this process leads decides only how instances registered from now on send their
-//! audio (see `registration.rs`); it never changes anything on an audio thread.
+//! Whether this process leads decides how instances registered from now on send their audio
+//! (see `registration.rs`); an instance that streams through an in-process lane while another
+//! process leads is moved to a ring by the core thread (`relocation.rs`), which hands it to
+//! the audio thread without allocation, lock or wait there.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,7 +58,8 @@ pub(crate) struct Agent {
     member: Member,
     /// The board snapshots are published to and read from (`None` if it could not be opened).
     pub board: Option<Board>,
-    /// Whether we held the leadership at the last look (written by [`Self::try_lead`]).
+    /// Whether we held the leadership at the last look (written by [`Self::try_lead`], to log
+    /// changes).
     is_leader: AtomicBool,
     /// Instances of this process streaming through rings.
     rings: Mutex<Vec<RingInstance>>,
@@ -144,9 +147,10 @@ impl Agent {
         &self.member
     }
 
-    /// Whether this process held the leadership at the last look (at most a beat period old).
+    /// Whether this process holds the leadership now: the registry's leader word names our
+    /// slot (one load; a leader that hung and was replaced knows at once when it resumes).
     pub fn is_leader(&self) -> bool {
-        self.is_leader.load(Ordering::Relaxed)
+        self.member.is_leader()
     }
 
     /// Whether the registry's leader speaks another layout version: its core cannot read our
@@ -165,7 +169,7 @@ impl Agent {
 
     /// Runs for leader; returns and remembers whether we lead.
     fn try_lead(&self) -> bool {
-        let was = self.is_leader();
+        let was = self.is_leader.load(Ordering::Relaxed);
         let now = self.member.try_lead();
         if now != was {
             tracing::info!(
@@ -199,6 +203,9 @@ impl Agent {
         let writer = ring.take_meta_writer()?;
         let last = InstanceMeta::of(shared, sample_rate_hz).encode();
         writer.publish(&last);
+        // Before the instance's first block: the leader's core then waits for this ring at
+        // every position the other instances deliver from now on.
+        self.member.announce_ring();
         rings.push(RingInstance {
             index,
             shared: shared.clone(),

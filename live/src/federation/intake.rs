@@ -21,12 +21,14 @@ use stemcheck_shm::{EntryStatus, RingConsumer, ShmError};
 
 use super::agent::Agent;
 use super::meta::InstanceMeta;
+use super::relocation;
 use crate::NUM_GROUPS;
 use crate::group::{GoneInstance, Group, Member};
 use crate::instance::ring_key;
 use crate::instance::{InstanceShared, store_name};
 
-/// How often the registry is scanned for new rings, dead processes and metadata changes.
+/// How often the registry is scanned for dead processes and metadata changes (and for new
+/// rings of members that do not announce them); an announced ring is looked for at once.
 const SCAN_PERIOD: Duration = Duration::from_millis(100);
 /// Most frames moved from one ring into its lane per core step: well under a lane's second
 /// and the aligner's window, so that one step never overfills a lane the core drains next.
@@ -66,6 +68,8 @@ pub(crate) struct Intake {
     /// Rings that could not be opened (named once in the log, not tried again).
     refused: Vec<String>,
     last_scan: Option<Instant>,
+    /// The registry's ring announcements as of the last scan.
+    seen_announcements: u64,
     next_lane_id: LaneId,
     next_serial: u64,
     /// Scratch buffers for one record (two channels of [`MAX_BLOCK_FRAMES`]).
@@ -81,6 +85,7 @@ impl Intake {
             remotes: Vec::new(),
             refused: Vec::new(),
             last_scan: None,
+            seen_announcements: 0,
             next_lane_id: REMOTE_LANE_BASE,
             next_serial: REMOTE_SERIAL_BASE,
             buffers: vec![vec![0.0; MAX_BLOCK_FRAMES]; 2],
@@ -88,10 +93,19 @@ impl Intake {
         }
     }
 
-    /// One step: scans now and then, then moves what the rings hold into the stand-ins'
-    /// lanes. Returns whether any audio moved.
+    /// One step: scans now and then and whenever a ring was announced, then moves what the
+    /// rings hold into the stand-ins' lanes. Returns whether any audio moved.
+    ///
+    /// The core's groups hold the audio of one poll until the next
+    /// ([`stemcheck_bus::Aligner::hold_audio_one_poll`]), and this step runs between two
+    /// polls: a ring announced before another instance pushed a block joins its group before
+    /// that block's positions are analysed, and its backlog (everything since its first block)
+    /// is aligned by position like any other audio.
     pub fn step(&mut self, groups: &mut [Group]) -> bool {
-        if !self.agent.is_leader() {
+        let leads = self.agent.is_leader();
+        // This process's own lanes move to rings while another process leads.
+        relocation::step(&self.agent, leads, groups);
+        if !leads {
             if !self.remotes.is_empty() {
                 tracing::info!("Stemcheck: another process leads; letting go of its rings");
                 for remote in std::mem::take(&mut self.remotes) {
@@ -102,10 +116,14 @@ impl Intake {
             return false;
         }
         let now = Instant::now();
-        if self
-            .last_scan
-            .is_none_or(|at| now.duration_since(at) >= SCAN_PERIOD)
+        // Read before the scan: a ring announced during it is looked for at the next step.
+        let announcements = self.agent.member().registry().ring_announcements();
+        if announcements != self.seen_announcements
+            || self
+                .last_scan
+                .is_none_or(|at| now.duration_since(at) >= SCAN_PERIOD)
         {
+            self.seen_announcements = announcements;
             self.last_scan = Some(now);
             self.scan(groups);
         }
@@ -200,6 +218,10 @@ impl Intake {
         let mut moved = false;
         let mut index = 0;
         while index < self.remotes.len() {
+            // A leader that was stopped may resume here: another core reads these rings now.
+            if !self.agent.is_leader() {
+                break;
+            }
             let remote = &mut self.remotes[index];
             let Some(lane) = remote.lane.as_mut() else {
                 index += 1;
@@ -211,11 +233,10 @@ impl Intake {
             while frames < PUMP_FRAMES_PER_STEP {
                 match remote.consumer.pop_block(&mut self.buffers) {
                     Ok(Some(header)) => {
-                        if header.dropped_frames_before > 0 {
-                            remote
-                                .shared
-                                .add_ring_dropped_frames(header.dropped_frames_before);
-                        }
+                        // Frames the ring dropped (full: the core fell behind, or read it
+                        // late) are the lane's next piece's drops: the run counts them and
+                        // is reported incomplete.
+                        lane.add_dropped_frames(header.dropped_frames_before);
                         let n = header.num_frames as usize;
                         let channels = [&self.buffers[0][..n], &self.buffers[1][..n]];
                         let info = BlockInfo {

@@ -7,13 +7,21 @@
 //! 2. `registration.rs` decides an instance's transport once, when it registers: the leader's
 //!    instances use in-process lanes as before; the others get a shared-memory ring
 //!    ([`RingSender`]) whose metadata (role, group, name, format) the agent keeps current
-//!    ([`meta`]).
+//!    ([`meta`]), announced in the registry before the instance's first block.
 //! 3. [`intake`]: the leader's core reads every other instance's ring into a stand-in's lane,
 //!    so groups align and analyse them like local instances; instances of a process that died
-//!    or hangs are shown as gone.
+//!    or hangs are shown as gone. An announced ring is opened at the core's next step, and the
+//!    groups hold each poll's audio until the next one, so a ring's backlog is aligned from
+//!    its first block (a host that renders right after loading a session loses nothing).
 //! 4. This file: the leader publishes each group's snapshot on the board; editors in other
 //!    processes read it there ([`remote_snapshot`]). Why an instance cannot join (another
 //!    version's registry, shared memory unavailable) is kept for the snapshots' warnings.
+//!
+//! 5. [`relocation`]: when another process took the core over while this one hung (a
+//!    debugger, a stop signal), this process's lanes move to rings as soon as it resumes: the
+//!    core thread makes each ring and hands it to the audio thread through the registration's
+//!    handover (one atomic swap on the audio thread), so the group is one again without
+//!    re-activation.
 //!
 //! Takeover: when the leader's process dies, another agent's `try_lead` succeeds within a
 //! beat period or two (half a second for a hung one); its intake then reads every ring, its
@@ -22,6 +30,7 @@
 pub(crate) mod agent;
 pub(crate) mod intake;
 pub(crate) mod meta;
+pub(crate) mod relocation;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

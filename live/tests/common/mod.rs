@@ -177,7 +177,8 @@ impl Pusher {
                     playing: true,
                     sample_rate_hz: RATE_HZ,
                 };
-                registration.producer.push_block(&info, &buffers[..]);
+                // As the plugin does: also takes a transport the core hands over.
+                registration.push_block(&info, &buffers[..]);
             }
             self.next_pos += BLOCK_FRAMES as i64;
         }
