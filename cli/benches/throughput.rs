@@ -1,6 +1,6 @@
 //! The checker's speed next to its references, side by side in one run on the same generated
 //! files: the full check (what `stemcheck check DIR` runs), a plain decode of the files with the
-//! checker's own decoder (one thread, file after file), `sox FILES -n` (a reference decode, when
+//! checker's own decoder (one thread, file after file), `sox FILES -n vol 1` (a reference decode, when
 //! sox is installed) and an ffmpeg null test (the stems mixed with the inverted mix into
 //! `astats`, when ffmpeg is installed). Rounds are interleaved (each round times every method
 //! once, in a rotating order) and each figure is the median over the rounds, so that another job
@@ -71,7 +71,10 @@ fn write_delivery(dir: &Path, size: Size) {
         let song = render_song(seed, RATE as f32, size.seconds).with_ending(1.0, 0.5);
         let take = (size.stems - seed as usize * STEMS_PER_SONG).min(STEMS_PER_SONG);
         for stem in song.stems.iter().take(take) {
-            let audio: Stereo = stem.audio.clone().map(|c| c.iter().map(|x| x * scale).collect());
+            let audio: Stereo = stem
+                .audio
+                .clone()
+                .map(|c| c.iter().map(|x| x * scale).collect());
             let index = seed as usize * STEMS_PER_SONG;
             write_wav(&dir.join(format!("Song_{}{index}.wav", stem.name)), &audio);
             match &mut mix {
@@ -118,7 +121,7 @@ impl Method {
         match self {
             Method::Check => "full check (stemcheck check DIR)",
             Method::Decode => "plain decode (checker's decoder, 1 thread)",
-            Method::Sox => "sox FILES -n (reference decode)",
+            Method::Sox => "sox FILES -n vol 1 (reference decode)",
             Method::Ffmpeg => "ffmpeg null test (amix + astats)",
         }
     }
@@ -147,7 +150,9 @@ fn run_sox(files: &[PathBuf]) {
     let status = Command::new("sox")
         .args(["--no-show-progress", "--combine", "concatenate"])
         .args(files)
-        .arg("-n")
+        // With no effect sox skips reading for a null output: `vol 1` makes it decode every
+        // sample (and pass it through unchanged).
+        .args(["-n", "vol", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -281,7 +286,9 @@ fn measure(size: Size, rounds: usize, sox: bool, ffmpeg: bool, keep: bool) {
         None => println!("  ffmpeg / check      : ffmpeg is not installed"),
     }
     if let (Some(before), Some(after)) = (before, after) {
-        println!("  peak memory         : {after:5.1} MB while checking (resident before: {before:.1} MB)");
+        println!(
+            "  peak memory         : {after:5.1} MB while checking (resident before: {before:.1} MB)"
+        );
     }
 }
 
@@ -297,7 +304,10 @@ fn main() {
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
         println!(
             "load average before: {} (2 cores: repeat when it is high)",
-            load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
     for size in sizes() {
