@@ -6,13 +6,15 @@ use std::io::{Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use symphonia::core::audio::{AudioBufferRef, SampleBuffer, SignalSpec};
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
 use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::conv::FromSample;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
+use symphonia::core::sample::Sample;
 
 /// A file that cannot be used, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +79,6 @@ pub struct AudioReader {
     /// mono file fills both).
     selected: Option<usize>,
     pending_start: usize,
-    sample_buffer: Option<SampleBuffer<f32>>,
     finished: bool,
     /// Frames handed out so far.
     pub frames_read: u64,
@@ -190,7 +191,6 @@ impl AudioReader {
             pending: vec![Vec::new(); channels as usize],
             selected: None,
             pending_start: 0,
-            sample_buffer: None,
             finished: false,
             frames_read: 0,
         })
@@ -299,40 +299,41 @@ impl AudioReader {
                     ));
                 }
             };
-            store(&mut self.sample_buffer, &mut self.pending, decoded);
+            store(&mut self.pending, &decoded);
             self.pending_start = 0;
             return Ok(true);
         }
     }
 }
 
-/// Copies a decoded packet into `pending`, one plane per channel.
-fn store(
-    sample_buffer: &mut Option<SampleBuffer<f32>>,
-    pending: &mut [Vec<f32>],
-    decoded: AudioBufferRef<'_>,
-) {
-    let spec: SignalSpec = *decoded.spec();
-    let frames = decoded.frames();
-    let channels = spec.channels.count().max(1);
-    let needed = decoded.capacity() as u64;
-    if sample_buffer
-        .as_ref()
-        .is_none_or(|b| b.capacity() < needed as usize * channels)
-    {
-        *sample_buffer = Some(SampleBuffer::new(needed, spec));
+/// Converts a decoded packet into `pending`, one plane per channel. Symphonia's buffers are
+/// planar already: each plane is converted straight into its own (no interleaving on the way).
+fn store(pending: &mut [Vec<f32>], decoded: &AudioBufferRef<'_>) {
+    match decoded {
+        AudioBufferRef::U8(b) => store_planes(pending, b),
+        AudioBufferRef::U16(b) => store_planes(pending, b),
+        AudioBufferRef::U24(b) => store_planes(pending, b),
+        AudioBufferRef::U32(b) => store_planes(pending, b),
+        AudioBufferRef::S8(b) => store_planes(pending, b),
+        AudioBufferRef::S16(b) => store_planes(pending, b),
+        AudioBufferRef::S24(b) => store_planes(pending, b),
+        AudioBufferRef::S32(b) => store_planes(pending, b),
+        AudioBufferRef::F32(b) => store_planes(pending, b),
+        AudioBufferRef::F64(b) => store_planes(pending, b),
     }
-    let Some(buffer) = sample_buffer.as_mut() else {
-        return;
-    };
-    buffer.copy_interleaved_ref(decoded);
-    let samples = buffer.samples();
-    for plane in pending.iter_mut() {
+}
+
+/// [`store`] for one sample type: the same conversion to `f32` as Symphonia's own
+/// (`FromSample`), so the samples are those an interleaved copy gives.
+fn store_planes<S: Sample>(pending: &mut [Vec<f32>], buffer: &AudioBuffer<S>)
+where
+    f32: FromSample<S>,
+{
+    let channels = buffer.spec().channels.count();
+    for (c, plane) in pending.iter_mut().enumerate() {
         plane.clear();
-    }
-    for frame in samples.chunks(channels).take(frames) {
-        for (plane, &x) in pending.iter_mut().zip(frame) {
-            plane.push(x);
+        if c < channels {
+            plane.extend(buffer.chan(c).iter().map(|&s| f32::from_sample(s)));
         }
     }
     // A packet with fewer channels than the file declared: its missing planes are silent.
