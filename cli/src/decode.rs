@@ -14,6 +14,8 @@ use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
+
+use crate::raw_pcm::RawPcm;
 use symphonia::core::sample::Sample;
 
 /// A file that cannot be used, with the reason.
@@ -73,6 +75,8 @@ pub struct AudioReader {
     reader: Box<dyn FormatReader>,
     decoder: Box<dyn Decoder>,
     track_id: u32,
+    /// The fast path for the usual WAV file (see `raw_pcm`); `None`: Symphonia decodes.
+    raw: Option<RawPcm>,
     /// Decoded but not yet handed out, planar: one plane per channel of the file.
     pending: Vec<Vec<f32>>,
     /// The one channel handed out (as a mono signal), or `None` for the file's first two (a
@@ -91,11 +95,24 @@ impl AudioReader {
     /// Opens and probes `path`.
     pub fn open(path: &Path) -> Result<Self, InputError> {
         // A decoder bug on a malformed file must end in an error naming the file, not a crash.
-        catch_unwind(AssertUnwindSafe(|| Self::open_unguarded(path)))
+        catch_unwind(AssertUnwindSafe(|| Self::open_unguarded(path, true)))
             .unwrap_or_else(|_| Err(decoder_failed(path)))
     }
 
-    fn open_unguarded(path: &Path) -> Result<Self, InputError> {
+    /// [`Self::open`] with every sample decoded by Symphonia (the fast path's reference).
+    #[cfg(test)]
+    pub(crate) fn open_decoder_only(path: &Path) -> Result<Self, InputError> {
+        Self::open_unguarded(path, false)
+    }
+
+    /// Whether the samples are read by the fast path.
+    #[cfg(test)]
+    pub(crate) fn is_fast(&self) -> bool {
+        self.raw.is_some()
+    }
+
+    /// [`Self::open`], `fast`: whether a WAV file's samples may be read by the fast path.
+    fn open_unguarded(path: &Path, fast: bool) -> Result<Self, InputError> {
         let meta = std::fs::metadata(path).map_err(|e| input_error(path, describe_io(&e)))?;
         if meta.is_dir() {
             return Err(input_error(path, "is a folder, not an audio file"));
@@ -113,7 +130,8 @@ impl AudioReader {
             crate::riff::check_extension(&header[..header_len], ext)
                 .map_err(|problem| input_error(path, problem))?;
         }
-        crate::riff::check(&mut file, meta.len()).map_err(|problem| input_error(path, problem))?;
+        let data = crate::riff::check(&mut file, meta.len())
+            .map_err(|problem| input_error(path, problem))?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| input_error(path, describe_io(&e)))?;
         let stream = MediaSourceStream::new(Box::new(file), Default::default());
@@ -175,6 +193,9 @@ impl AudioReader {
             .map_err(|e| {
                 input_error(path, format!("unsupported audio format ({})", describe(&e)))
             })?;
+        let raw = data.filter(|_| fast).and_then(|data| {
+            RawPcm::open(File::open(path).ok()?, data, &params, channels as usize)
+        });
         Ok(Self {
             path: path.to_path_buf(),
             format: Format {
@@ -188,6 +209,7 @@ impl AudioReader {
             track_id: track.id,
             reader,
             decoder,
+            raw,
             pending: vec![Vec::new(); channels as usize],
             selected: None,
             pending_start: 0,
@@ -237,12 +259,9 @@ impl AudioReader {
     ) -> Result<usize, InputError> {
         out[0].clear();
         out[1].clear();
-        let (left, right) = match self.selected {
-            Some(c) => (c, c),
-            None => (0, if self.pending.len() > 1 { 1 } else { 0 }),
-        };
+        let (left, right) = self.planes_handed_out();
         while out[0].len() < max_frames {
-            let available = self.pending[0].len() - self.pending_start;
+            let available = self.pending[left].len() - self.pending_start;
             if available > 0 {
                 let take = available.min(max_frames - out[0].len());
                 let range = self.pending_start..self.pending_start + take;
@@ -260,6 +279,14 @@ impl AudioReader {
         Ok(out[0].len())
     }
 
+    /// The planes handed out as left and right.
+    fn planes_handed_out(&self) -> (usize, usize) {
+        match self.selected {
+            Some(c) => (c, c),
+            None => (0, if self.pending.len() > 1 { 1 } else { 0 }),
+        }
+    }
+
     /// [`Self::decode_next`], with a decoder panic turned into an error naming the file.
     fn decode_next_guarded(&mut self) -> Result<bool, InputError> {
         catch_unwind(AssertUnwindSafe(|| self.decode_next()))
@@ -268,6 +295,22 @@ impl AudioReader {
 
     /// Decodes the next packet into `pending`. Returns false at the end of the stream.
     fn decode_next(&mut self) -> Result<bool, InputError> {
+        let (left, right) = self.planes_handed_out();
+        if let Some(raw) = &mut self.raw {
+            return match raw.next(&mut self.pending, |c| c == left || c == right) {
+                Ok(more) => {
+                    if more {
+                        self.pending_start = 0;
+                    }
+                    Ok(more)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+                Err(e) => Err(input_error(
+                    &self.path,
+                    format!("is corrupt ({})", describe_io(&e)),
+                )),
+            };
+        }
         loop {
             let packet = match self.reader.next_packet() {
                 Ok(packet) => packet,
