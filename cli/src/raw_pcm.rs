@@ -111,37 +111,56 @@ impl RawPcm {
         self.bytes.resize(frames * self.block_align, 0);
         self.file.read_exact(&mut self.bytes)?;
         self.frames_left -= frames as u64;
-        let width = self.encoding.width();
         for (c, plane) in planes.iter_mut().enumerate() {
             plane.clear();
             if c >= self.channels || !wanted(c) {
                 continue;
             }
-            let samples = self
-                .bytes
-                .chunks_exact(self.block_align)
-                .map(|frame| &frame[c * width..(c + 1) * width]);
+            let (bytes, channels) = (&self.bytes[..], self.channels);
             // Symphonia's conversions (`symphonia_core::conv`), sample for sample.
             match self.encoding {
-                Encoding::S16 => plane.extend(
-                    samples.map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0),
-                ),
-                Encoding::S24 => plane.extend(samples.map(|b| {
-                    (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0
-                })),
-                Encoding::S32 => plane.extend(samples.map(|b| {
-                    (f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) / 2_147_483_648.0)
-                        as f32
-                })),
-                Encoding::F32 => {
-                    plane.extend(samples.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-                }
-                Encoding::F64 => plane.extend(samples.map(|b| {
-                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
-                })),
+                Encoding::S16 => convert(bytes, channels, c, plane, |b: [u8; 2]| {
+                    f32::from(i16::from_le_bytes(b)) / 32_768.0
+                }),
+                Encoding::S24 => convert(bytes, channels, c, plane, |[a, b, c]: [u8; 3]| {
+                    (i32::from_le_bytes([0, a, b, c]) >> 8) as f32 / 8_388_608.0
+                }),
+                Encoding::S32 => convert(bytes, channels, c, plane, |b: [u8; 4]| {
+                    (f64::from(i32::from_le_bytes(b)) / 2_147_483_648.0) as f32
+                }),
+                Encoding::F32 => convert(bytes, channels, c, plane, f32::from_le_bytes),
+                Encoding::F64 => convert(bytes, channels, c, plane, |b: [u8; 8]| {
+                    f64::from_le_bytes(b) as f32
+                }),
             }
         }
         Ok(true)
+    }
+}
+
+/// Channel `channel` of `channels` interleaved samples of `W` bytes each in `bytes`, converted
+/// by `sample` into `plane`.
+fn convert<const W: usize>(
+    bytes: &[u8],
+    channels: usize,
+    channel: usize,
+    plane: &mut Vec<f32>,
+    sample: impl Fn([u8; W]) -> f32,
+) {
+    let (samples, _) = bytes.as_chunks::<W>();
+    if channels == 2 {
+        // The usual stereo file: pairs of samples, the wanted one by a constant index.
+        let (pairs, _) = samples.as_chunks::<2>();
+        plane.extend(pairs.iter().map(|pair| sample(pair[channel & 1])));
+    } else if channels == 1 {
+        plane.extend(samples.iter().map(|&b| sample(b)));
+    } else {
+        plane.extend(
+            samples[channel..]
+                .iter()
+                .step_by(channels)
+                .map(|&b| sample(b)),
+        );
     }
 }
 
