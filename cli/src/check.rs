@@ -21,10 +21,9 @@ use crate::delivery::{self, Delivery, FileFacts, FileWatch, reference_format};
 use crate::inputs::Inputs;
 use crate::offsets::{self, Alignment};
 use crate::profile::Spec;
+use crate::read_ahead::ReadAhead;
 use crate::timeline::ResidualTimeline;
 
-/// Blocks the decoding thread may run ahead of the analysis.
-const READ_AHEAD_BLOCKS: usize = 4;
 /// Frames decoded and analysed per step.
 const BLOCK_FRAMES: usize = 8192;
 
@@ -369,68 +368,27 @@ fn run_pass(
             analyzer.set_stem_name(index as u32, name.as_deref().unwrap_or("?"));
         }
     }
-    let mut envelopes: Option<Vec<Envelope>> =
-        envelope_hop.map(|hop| streams.iter().map(|_| Envelope::new(hop)).collect());
     // The shifted pass checks its placements (see `Alignment::confirm`).
     let mut coherence = envelope_hop
         .is_none()
         .then(|| Coherence::new(streams.len()));
 
-    // Decoding runs on its own thread, a few blocks ahead of the analysis: on two cores the
-    // check then costs about what the slower of the two costs, not their sum.
-    type Message = Result<Vec<[Vec<f32>; 2]>, InputError>;
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Message>(READ_AHEAD_BLOCKS);
-    let decoder = std::thread::spawn(move || {
-        let mut streams = streams;
-        loop {
-            let mut buffers = Vec::with_capacity(streams.len());
-            let mut longest = 0;
-            for stream in &mut streams {
-                let mut buffer = [Vec::new(), Vec::new()];
-                match stream.read(&mut buffer, BLOCK_FRAMES) {
-                    Ok(frames) => longest = longest.max(frames),
-                    Err(e) => {
-                        let _ = sender.send(Err(e));
-                        return streams;
-                    }
-                }
-                buffers.push(buffer);
-            }
-            // The end of every file (dropping the sender ends the stream), or the checker gave
-            // up (the receiver is gone).
-            if longest == 0 || sender.send(Ok(buffers)).is_err() {
-                return streams;
-            }
-        }
-    });
-    let mut padded: Vec<[Vec<f32>; 2]> =
-        channels.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+    // Decoding runs on worker threads, a few blocks ahead of the analysis (see `read_ahead`):
+    // the check then costs about what the slowest stage costs, not their sum.
+    let mut ahead = ReadAhead::start(streams, BLOCK_FRAMES, envelope_hop);
     let mut timeline = ResidualTimeline::new(rate);
     let mut failure = None;
     // The timeline frame the next block starts at.
     let mut position = 0u64;
-    for message in receiver {
-        let buffers = match message {
-            Ok(buffers) => buffers,
+    while let Some(block) = ahead.next_block() {
+        let padded = match block {
+            Ok(padded) => padded,
             Err(e) => {
                 failure = Some(e);
                 break;
             }
         };
-        let longest = buffers.iter().map(|b| b[0].len()).max().unwrap_or(0);
-        // Files that already ended are silent from there on (their length is checked apart).
-        for (buffer, out) in buffers.iter().zip(padded.iter_mut()) {
-            for c in 0..2 {
-                out[c].clear();
-                out[c].extend_from_slice(&buffer[c]);
-                out[c].resize(longest, 0.0);
-            }
-        }
-        if let Some(envelopes) = &mut envelopes {
-            for (envelope, buffer) in envelopes.iter_mut().zip(&padded) {
-                envelope.push(&buffer[0], &buffer[1]);
-            }
-        }
+        let longest = padded.first().map_or(0, |b| b[0].len());
         if let Some(coherence) = &mut coherence {
             coherence.push(&padded);
         }
@@ -474,7 +432,7 @@ fn run_pass(
             bar.inc(longest as u64);
         }
     }
-    let streams = decoder.join().map_err(|_| InputError {
+    let (streams, envelopes) = ahead.finish().ok_or_else(|| InputError {
         path: mix_path,
         message: "the decoder failed unexpectedly".into(),
     })?;

@@ -6,13 +6,17 @@ use std::io::{Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use symphonia::core::audio::{AudioBufferRef, SampleBuffer, SignalSpec};
+use symphonia::core::audio::{AudioBuffer, AudioBufferRef, Signal};
 use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::conv::FromSample;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
+
+use crate::raw_pcm::RawPcm;
+use symphonia::core::sample::Sample;
 
 /// A file that cannot be used, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +75,14 @@ pub struct AudioReader {
     reader: Box<dyn FormatReader>,
     decoder: Box<dyn Decoder>,
     track_id: u32,
+    /// The fast path for the usual WAV file (see `raw_pcm`); `None`: Symphonia decodes.
+    raw: Option<RawPcm>,
     /// Decoded but not yet handed out, planar: one plane per channel of the file.
     pending: Vec<Vec<f32>>,
     /// The one channel handed out (as a mono signal), or `None` for the file's first two (a
     /// mono file fills both).
     selected: Option<usize>,
     pending_start: usize,
-    sample_buffer: Option<SampleBuffer<f32>>,
     finished: bool,
     /// Frames handed out so far.
     pub frames_read: u64,
@@ -90,11 +95,24 @@ impl AudioReader {
     /// Opens and probes `path`.
     pub fn open(path: &Path) -> Result<Self, InputError> {
         // A decoder bug on a malformed file must end in an error naming the file, not a crash.
-        catch_unwind(AssertUnwindSafe(|| Self::open_unguarded(path)))
+        catch_unwind(AssertUnwindSafe(|| Self::open_unguarded(path, true)))
             .unwrap_or_else(|_| Err(decoder_failed(path)))
     }
 
-    fn open_unguarded(path: &Path) -> Result<Self, InputError> {
+    /// [`Self::open`] with every sample decoded by Symphonia (the fast path's reference).
+    #[cfg(test)]
+    pub(crate) fn open_decoder_only(path: &Path) -> Result<Self, InputError> {
+        Self::open_unguarded(path, false)
+    }
+
+    /// Whether the samples are read by the fast path.
+    #[cfg(test)]
+    pub(crate) fn is_fast(&self) -> bool {
+        self.raw.is_some()
+    }
+
+    /// [`Self::open`], `fast`: whether a WAV file's samples may be read by the fast path.
+    fn open_unguarded(path: &Path, fast: bool) -> Result<Self, InputError> {
         let meta = std::fs::metadata(path).map_err(|e| input_error(path, describe_io(&e)))?;
         if meta.is_dir() {
             return Err(input_error(path, "is a folder, not an audio file"));
@@ -112,7 +130,8 @@ impl AudioReader {
             crate::riff::check_extension(&header[..header_len], ext)
                 .map_err(|problem| input_error(path, problem))?;
         }
-        crate::riff::check(&mut file, meta.len()).map_err(|problem| input_error(path, problem))?;
+        let data = crate::riff::check(&mut file, meta.len())
+            .map_err(|problem| input_error(path, problem))?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| input_error(path, describe_io(&e)))?;
         let stream = MediaSourceStream::new(Box::new(file), Default::default());
@@ -174,6 +193,9 @@ impl AudioReader {
             .map_err(|e| {
                 input_error(path, format!("unsupported audio format ({})", describe(&e)))
             })?;
+        let raw = data.filter(|_| fast).and_then(|data| {
+            RawPcm::open(File::open(path).ok()?, data, &params, channels as usize)
+        });
         Ok(Self {
             path: path.to_path_buf(),
             format: Format {
@@ -187,10 +209,10 @@ impl AudioReader {
             track_id: track.id,
             reader,
             decoder,
+            raw,
             pending: vec![Vec::new(); channels as usize],
             selected: None,
             pending_start: 0,
-            sample_buffer: None,
             finished: false,
             frames_read: 0,
         })
@@ -237,12 +259,9 @@ impl AudioReader {
     ) -> Result<usize, InputError> {
         out[0].clear();
         out[1].clear();
-        let (left, right) = match self.selected {
-            Some(c) => (c, c),
-            None => (0, if self.pending.len() > 1 { 1 } else { 0 }),
-        };
+        let (left, right) = self.planes_handed_out();
         while out[0].len() < max_frames {
-            let available = self.pending[0].len() - self.pending_start;
+            let available = self.pending[left].len() - self.pending_start;
             if available > 0 {
                 let take = available.min(max_frames - out[0].len());
                 let range = self.pending_start..self.pending_start + take;
@@ -260,6 +279,14 @@ impl AudioReader {
         Ok(out[0].len())
     }
 
+    /// The planes handed out as left and right.
+    fn planes_handed_out(&self) -> (usize, usize) {
+        match self.selected {
+            Some(c) => (c, c),
+            None => (0, if self.pending.len() > 1 { 1 } else { 0 }),
+        }
+    }
+
     /// [`Self::decode_next`], with a decoder panic turned into an error naming the file.
     fn decode_next_guarded(&mut self) -> Result<bool, InputError> {
         catch_unwind(AssertUnwindSafe(|| self.decode_next()))
@@ -268,6 +295,22 @@ impl AudioReader {
 
     /// Decodes the next packet into `pending`. Returns false at the end of the stream.
     fn decode_next(&mut self) -> Result<bool, InputError> {
+        let (left, right) = self.planes_handed_out();
+        if let Some(raw) = &mut self.raw {
+            return match raw.next(&mut self.pending, |c| c == left || c == right) {
+                Ok(more) => {
+                    if more {
+                        self.pending_start = 0;
+                    }
+                    Ok(more)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+                Err(e) => Err(input_error(
+                    &self.path,
+                    format!("is corrupt ({})", describe_io(&e)),
+                )),
+            };
+        }
         loop {
             let packet = match self.reader.next_packet() {
                 Ok(packet) => packet,
@@ -299,40 +342,41 @@ impl AudioReader {
                     ));
                 }
             };
-            store(&mut self.sample_buffer, &mut self.pending, decoded);
+            store(&mut self.pending, &decoded);
             self.pending_start = 0;
             return Ok(true);
         }
     }
 }
 
-/// Copies a decoded packet into `pending`, one plane per channel.
-fn store(
-    sample_buffer: &mut Option<SampleBuffer<f32>>,
-    pending: &mut [Vec<f32>],
-    decoded: AudioBufferRef<'_>,
-) {
-    let spec: SignalSpec = *decoded.spec();
-    let frames = decoded.frames();
-    let channels = spec.channels.count().max(1);
-    let needed = decoded.capacity() as u64;
-    if sample_buffer
-        .as_ref()
-        .is_none_or(|b| b.capacity() < needed as usize * channels)
-    {
-        *sample_buffer = Some(SampleBuffer::new(needed, spec));
+/// Converts a decoded packet into `pending`, one plane per channel. Symphonia's buffers are
+/// planar already: each plane is converted straight into its own (no interleaving on the way).
+fn store(pending: &mut [Vec<f32>], decoded: &AudioBufferRef<'_>) {
+    match decoded {
+        AudioBufferRef::U8(b) => store_planes(pending, b),
+        AudioBufferRef::U16(b) => store_planes(pending, b),
+        AudioBufferRef::U24(b) => store_planes(pending, b),
+        AudioBufferRef::U32(b) => store_planes(pending, b),
+        AudioBufferRef::S8(b) => store_planes(pending, b),
+        AudioBufferRef::S16(b) => store_planes(pending, b),
+        AudioBufferRef::S24(b) => store_planes(pending, b),
+        AudioBufferRef::S32(b) => store_planes(pending, b),
+        AudioBufferRef::F32(b) => store_planes(pending, b),
+        AudioBufferRef::F64(b) => store_planes(pending, b),
     }
-    let Some(buffer) = sample_buffer.as_mut() else {
-        return;
-    };
-    buffer.copy_interleaved_ref(decoded);
-    let samples = buffer.samples();
-    for plane in pending.iter_mut() {
+}
+
+/// [`store`] for one sample type: the same conversion to `f32` as Symphonia's own
+/// (`FromSample`), so the samples are those an interleaved copy gives.
+fn store_planes<S: Sample>(pending: &mut [Vec<f32>], buffer: &AudioBuffer<S>)
+where
+    f32: FromSample<S>,
+{
+    let channels = buffer.spec().channels.count();
+    for (c, plane) in pending.iter_mut().enumerate() {
         plane.clear();
-    }
-    for frame in samples.chunks(channels).take(frames) {
-        for (plane, &x) in pending.iter_mut().zip(frame) {
-            plane.push(x);
+        if c < channels {
+            plane.extend(buffer.chan(c).iter().map(|&s| f32::from_sample(s)));
         }
     }
     // A packet with fewer channels than the file declared: its missing planes are silent.

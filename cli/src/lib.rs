@@ -16,6 +16,8 @@ pub mod output;
 pub mod plot;
 mod pool;
 pub mod profile;
+mod raw_pcm;
+mod read_ahead;
 pub mod residual_out;
 pub mod riff;
 mod stream;

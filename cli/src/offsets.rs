@@ -80,20 +80,29 @@ impl Alignment {
         let live = (LIVE_LAG_RANGE_SECONDS * f64::from(rate_hz)).round() as i64;
         out.searched_seconds = envelopes[0].points.len() as f64 * envelopes[0].hop_frames() as f64
             / f64::from(rate_hz);
-        for (i, envelope) in envelopes.iter().enumerate().skip(1) {
-            // Inverted or not: a stem in place but inverted fits at its full gain, with the
-            // sign flipped; one misplaced (half a period off on a tonal part) fits at a gain
-            // well under 0 dB, its coherent share.
-            let fits = first
-                .stems
-                .iter()
-                .any(|s| s.id == i as u32 && s.lag_locked && s.gain_db >= -FITS_MAX_GAIN_LOSS_DB);
-            if !fits {
+        // Inverted or not: a stem in place but inverted fits at its full gain, with the sign
+        // flipped; one misplaced (half a period off on a tonal part) fits at a gain well under
+        // 0 dB, its coherent share.
+        let misfits: Vec<usize> = (1..envelopes.len())
+            .filter(|&i| {
+                !first.stems.iter().any(|s| {
+                    s.id == i as u32 && s.lag_locked && s.gain_db >= -FITS_MAX_GAIN_LOSS_DB
+                })
+            })
+            .collect();
+        // Each stem's search is its own (a few FFTs over its whole length): one per core.
+        let found = crate::pool::in_parallel(
+            &misfits,
+            |&i| {
                 // The offset the lengths imply: the stem's end lined up with the mix's.
                 let by_lengths = frames[i] as i64 - frames[0] as i64;
                 let prior = (by_lengths.abs() > live).then_some(by_lengths);
-                out.matches[i] = match_envelopes(envelope, &envelopes[0], rate_hz, prior);
-            }
+                match_envelopes(&envelopes[i], &envelopes[0], rate_hz, prior)
+            },
+            |_| {},
+        );
+        for (&i, m) in misfits.iter().zip(found) {
+            out.matches[i] = m;
         }
         let matched: Vec<(usize, i64)> = out
             .matches

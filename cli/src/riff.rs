@@ -58,16 +58,28 @@ pub fn check_extension(header: &[u8], extension: &str) -> Result<(), Problem> {
     }
 }
 
-/// Checks `file` (of `file_len` bytes) if it is a RIFF/WAVE file; other files pass untouched.
-pub fn check(file: &mut (impl Read + Seek), file_len: u64) -> Result<(), Problem> {
+/// Where a RIFF/WAVE file's audio is, as its chunks say (checked to lie within the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataChunk {
+    /// The first byte of the audio, from the start of the file.
+    pub start: u64,
+    /// The data chunk's length, in bytes.
+    pub bytes: u64,
+    /// Bytes per frame, as the format chunk declares.
+    pub block_align: u16,
+}
+
+/// Checks `file` (of `file_len` bytes) if it is a RIFF/WAVE file, and says where its audio is;
+/// other files pass untouched (`None`).
+pub fn check(file: &mut (impl Read + Seek), file_len: u64) -> Result<Option<DataChunk>, Problem> {
     let mut header = [0u8; 12];
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     if file_len < 12 {
-        return Ok(()); // Too short to be RIFF: the decoder's probe says what it is not.
+        return Ok(None); // Too short to be RIFF: the decoder's probe says what it is not.
     }
     file.read_exact(&mut header).map_err(io)?;
     if &header[0..4] != b"RIFF" || &header[8..12] != b"WAVE" {
-        return Ok(());
+        return Ok(None);
     }
     let riff_end = 8 + u64::from(u32_at(&header, 4));
     if riff_end > file_len {
@@ -78,8 +90,8 @@ pub fn check(file: &mut (impl Read + Seek), file_len: u64) -> Result<(), Problem
     }
 
     let mut pos = 12u64;
-    let mut format: Option<(u16, u32)> = None;
-    let mut data_bytes: Option<u64> = None;
+    let mut format: Option<u16> = None;
+    let mut data: Option<DataChunk> = None;
     for _ in 0..MAX_CHUNKS {
         if pos + 8 > riff_end {
             break;
@@ -133,10 +145,14 @@ pub fn check(file: &mut (impl Read + Seek), file_len: u64) -> Result<(), Problem
                         ));
                     }
                 }
-                format = Some((channels, rate_hz));
+                format = Some(block_align);
             }
             b"data" => {
-                data_bytes = Some(size);
+                data = Some(DataChunk {
+                    start: body,
+                    bytes: size,
+                    block_align: format.unwrap_or(0),
+                });
                 break;
             }
             _ => {}
@@ -147,10 +163,10 @@ pub fn check(file: &mut (impl Read + Seek), file_len: u64) -> Result<(), Problem
     if format.is_none() {
         return Err("has no format chunk before its audio".into());
     }
-    match data_bytes {
+    match data {
         None => Err("has no audio (no data chunk)".into()),
-        Some(0) => Err("has no audio (its data chunk is empty)".into()),
-        Some(_) => Ok(()),
+        Some(DataChunk { bytes: 0, .. }) => Err("has no audio (its data chunk is empty)".into()),
+        Some(data) => Ok(Some(data)),
     }
 }
 
@@ -202,13 +218,24 @@ mod tests {
     }
 
     fn run(bytes: &[u8]) -> Result<(), Problem> {
-        check(&mut Cursor::new(bytes), bytes.len() as u64)
+        check(&mut Cursor::new(bytes), bytes.len() as u64).map(|_| ())
     }
 
     #[test]
     fn a_well_formed_file_passes_and_non_riff_files_are_left_alone() {
-        assert_eq!(run(&wav(100)), Ok(()));
+        let file = wav(100);
+        // The audio follows the 12-byte RIFF header, the format chunk (8 + 16) and the data
+        // chunk's header (8): byte 44, 400 bytes of 4-byte frames.
+        assert_eq!(
+            check(&mut Cursor::new(&file), file.len() as u64),
+            Ok(Some(DataChunk {
+                start: 44,
+                bytes: 400,
+                block_align: 4
+            }))
+        );
         assert_eq!(run(b"fLaC and the rest"), Ok(()));
+        assert_eq!(check(&mut Cursor::new(b"fLaC and the rest"), 17), Ok(None));
     }
 
     #[test]

@@ -21,8 +21,15 @@ pub const PACKAGES: &[&str] = &[
 
 /// What the test suite needs beyond the build: Ardour, the real DAW of the end-to-end test; a
 /// General MIDI SoundFont and multi-sampled drum kits, the real instruments of the development
-/// corpus (`corpus/`).
-pub const TEST_PACKAGES: &[&str] = &["ardour", "fluid-soundfont-gm", "avldrums.lv2-soundfont"];
+/// corpus (`corpus/`); ffmpeg and sox, the references the checker's throughput benchmark
+/// (`cli/benches/throughput.rs`) times it against (an ffmpeg null test, a sox decode).
+pub const TEST_PACKAGES: &[&str] = &[
+    "ardour",
+    "fluid-soundfont-gm",
+    "avldrums.lv2-soundfont",
+    "ffmpeg",
+    "sox",
+];
 
 /// How long apt-get waits for the package manager's lock held by another install (apt's
 /// `DPkg::Lock::Timeout`), in seconds, before it fails.

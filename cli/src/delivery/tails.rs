@@ -46,9 +46,26 @@ impl FileWatch {
                 .zip(right)
                 .all(|(l, r)| (l - r).abs() <= SAME_CHANNEL_TOLERANCE);
         }
-        for (l, r) in left.iter().zip(right) {
-            self.tail[self.tail_pos] = 0.5 * (l + r);
-            self.tail_pos = (self.tail_pos + 1) % self.tail.len();
+        // Only the block's last `tail.len()` frames can stay in the ring: the earlier ones are
+        // skipped (the ring position moves on as if they had been written), and the rest is
+        // written in at most two runs, up to the ring's end and from its start.
+        let len = self.tail.len();
+        let frames = left.len().min(right.len());
+        let skip = frames.saturating_sub(len);
+        self.tail_pos = (self.tail_pos + skip) % len;
+        let mut mids = left[skip..frames]
+            .iter()
+            .zip(&right[skip..frames])
+            .map(|(l, r)| 0.5 * (l + r));
+        while mids.len() > 0 {
+            let run = (len - self.tail_pos).min(mids.len());
+            for (slot, mid) in self.tail[self.tail_pos..self.tail_pos + run]
+                .iter_mut()
+                .zip(&mut mids)
+            {
+                *slot = mid;
+            }
+            self.tail_pos = (self.tail_pos + run) % len;
         }
     }
 
@@ -132,5 +149,28 @@ mod tests {
         assert!(w.identical_channels());
         w.observe(&[0.5], &[0.4]);
         assert!(!w.identical_channels());
+    }
+
+    #[test]
+    fn the_ring_is_the_one_a_sample_at_a_time_would_fill_whatever_the_blocks() {
+        // 1 kHz rate: a ring of 10. Blocks of 0 to 37 frames of a ramp; the ring (its content
+        // and position, which the tail's sum order follows) must be what writing one sample at
+        // a time leaves.
+        let mut w = FileWatch::new(1000, 2);
+        let mut reference = vec![0.0f32; 10];
+        let mut position = 0;
+        let mut next = 0.0f32;
+        for block in (0..40).map(|i| (i * 7) % 38) {
+            let left: Vec<f32> = (0..block).map(|i| next + i as f32).collect();
+            let right: Vec<f32> = left.iter().map(|x| x * 0.5).collect();
+            next += block as f32;
+            w.observe(&left, &right);
+            for (l, r) in left.iter().zip(&right) {
+                reference[position] = 0.5 * (l + r);
+                position = (position + 1) % reference.len();
+            }
+            assert_eq!(w.tail, reference);
+            assert_eq!(w.tail_pos, position);
+        }
     }
 }
