@@ -38,6 +38,11 @@ pub const ANALYSIS_HIGH_HZ: f32 = 16_000.0;
 pub const ANALYSIS_HIGH_NYQUIST_SHARE: f32 = 0.9;
 /// Share of the Nyquist frequency the 1/3-octave bands may reach.
 pub const BANDS_NYQUIST_SHARE: f32 = 0.95;
+/// Second-order sections of the low pass that band-limits the null residual when the caller
+/// asks (`AnalyzerConfig::compare_below_hz`): a Butterworth of order 10, -3 dB at the cut-off,
+/// under -30 dB a quarter of an octave above it and -50 dB a third of an octave above (a
+/// 16.5 kHz cut-off at 48 kHz; `low_pass.rs`).
+pub const LOW_PASS_SECTIONS: usize = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Ingest (analyzer/ingest.rs)
@@ -444,6 +449,12 @@ pub struct AnalyzerConfig {
     pub usual_max_stems: usize,
     /// From this many stems on the set looks like multitracks (warning).
     pub multitrack_stems: usize,
+    /// The time-domain null residual is measured below this frequency only, in Hz (`None`:
+    /// the whole band). For a comparison where a file was resampled: above the pass band of
+    /// the lowest rate, the resampler that made the file and the one that brought it to the
+    /// analysis rate cut differently, and that difference is no defect of the delivery.
+    #[serde(default)]
+    pub compare_below_hz: Option<f32>,
 }
 
 impl Default for AnalyzerConfig {
@@ -453,6 +464,7 @@ impl Default for AnalyzerConfig {
             usual_min_stems: 2,
             usual_max_stems: 12,
             multitrack_stems: 20,
+            compare_below_hz: None,
         }
     }
 }

@@ -49,6 +49,7 @@ mod finding;
 mod headroom;
 mod input;
 mod loudness;
+mod low_pass;
 mod measurements;
 mod ring;
 mod spectra;

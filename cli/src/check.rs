@@ -26,6 +26,12 @@ use crate::timeline::ResidualTimeline;
 
 /// Frames decoded and analysed per step.
 const BLOCK_FRAMES: usize = 8192;
+/// When a file is resampled to compare, the null residual is measured below this share of the
+/// lowest file rate's Nyquist frequency (16.5 kHz for 44.1 kHz, 18 kHz for 48 kHz): resamplers
+/// are flat to about 0.85 of Nyquist and cut differently above (a file rendered at 48 kHz and
+/// converted to 44.1 kHz by the DAW, set against stems converted by the checker, leaves -47 dB
+/// of residual between 19.5 and 22 kHz that is no defect of the delivery).
+const RESAMPLED_COMPARE_NYQUIST_SHARE: f32 = 0.75;
 
 /// What one pass over the files leaves.
 pub(crate) struct Pass {
@@ -36,8 +42,6 @@ pub(crate) struct Pass {
     envelopes: Option<Vec<Envelope>>,
     /// Every stem's coherence with the mix, as placed in the pass (the shifted pass only).
     coherence: Option<Coherence>,
-    /// Per file: whether it was resampled.
-    pub(crate) resampled: Vec<bool>,
     /// The residual over the analysed audio (for `--plot`).
     pub(crate) timeline: ResidualTimeline,
 }
@@ -111,8 +115,8 @@ pub fn check_with_timeline(
     findings.extend(analysed.findings(&display));
     let Analysed { pass, .. } = analysed;
     let measurements = pass.analyzer.last_measurements().clone();
-    if pass.resampled.iter().any(|&r| r) {
-        offsets::allow_for_resampling(&mut findings);
+    if let Some(hz) = pass.analyzer.config().compare_below_hz {
+        offsets::allow_for_resampling(&mut findings, hz);
     }
     delivery::reconcile_timecode(&mut findings, rate);
     findings.sort_by_key(|f| std::cmp::Reverse(f.importance()));
@@ -231,6 +235,7 @@ pub(crate) fn analyse(
         true_peak_limit_dbtp: spec.true_peak_limit_dbtp,
         usual_min_stems: spec.min_stems,
         usual_max_stems: spec.max_stems,
+        compare_below_hz: compare_below_hz(&formats, rate),
         ..AnalyzerConfig::default()
     };
     // The mix's length at the analysis rate, as declared (for the progress bar and the hop).
@@ -340,6 +345,15 @@ fn open_all(paths: &[PathBuf]) -> Result<Vec<AudioReader>, InputError> {
     paths.iter().map(|p| AudioReader::open(p)).collect()
 }
 
+/// Where the null residual is measured when some file is not at the analysis rate `rate_hz`
+/// (it is resampled): below the band every file holds (see
+/// [`RESAMPLED_COMPARE_NYQUIST_SHARE`]); `None` when no file is resampled.
+fn compare_below_hz(formats: &[Format], rate_hz: u32) -> Option<f32> {
+    let lowest = formats.iter().map(|f| f.sample_rate_hz).min()?;
+    let resampled = formats.iter().any(|f| f.sample_rate_hz != rate_hz);
+    resampled.then(|| RESAMPLED_COMPARE_NYQUIST_SHARE * 0.5 * lowest.min(rate_hz) as f32)
+}
+
 /// Streams every file once through a fresh analyzer, shifted as `alignment` says; keeps the
 /// envelopes (hop `envelope_hop`) if asked. Only the frames in `span` (timeline frames at the
 /// analysis rate, end excluded) go into the analysis, when given; every frame is still read.
@@ -361,7 +375,6 @@ fn run_pass(
         .enumerate()
         .map(|(i, r)| crate::stream::TrackStream::new(r, rate, alignment.delay_samples[i]))
         .collect::<Result<Vec<_>, _>>()?;
-    let resampled: Vec<bool> = streams.iter().map(|s| s.is_resampled()).collect();
     let mut analyzer = Analyzer::new(rate as f32, *config);
     for (index, name) in names.iter().enumerate().skip(1) {
         if alignment.analysed[index] {
@@ -445,7 +458,6 @@ fn run_pass(
         watches: streams.into_iter().map(|s| s.watch).collect(),
         envelopes,
         coherence,
-        resampled,
         timeline,
     })
 }

@@ -407,13 +407,15 @@ pub fn adjust_analysis_findings(
         .collect()
 }
 
-/// Findings once a file was resampled: the null is limited by the resampler, and said so.
-pub fn allow_for_resampling(findings: &mut [Finding]) {
+/// Findings once a file was resampled: the null was measured below `compared_below_hz` only,
+/// and said so.
+pub fn allow_for_resampling(findings: &mut [Finding], compared_below_hz: f32) {
     for f in findings {
         if f.kind == FindingKind::Nulls {
-            f.message.push_str(
-                " One file was resampled to compare: the null is limited by the resampler.",
-            );
+            f.message.push_str(&format!(
+                " One file was resampled to compare: the null is measured below {:.1} kHz, the band every file's rate holds.",
+                compared_below_hz / 1000.0
+            ));
         }
     }
 }

@@ -52,11 +52,6 @@ impl TrackStream {
         })
     }
 
-    /// Whether the file is resampled.
-    pub fn is_resampled(&self) -> bool {
-        self.resampler.is_some()
-    }
-
     /// Reads up to `max_frames` at the analysis rate into `out`. Fewer only at the end.
     pub fn read(
         &mut self,

@@ -42,7 +42,9 @@ struct ChannelRun {
     measurements: Measurements,
     /// Per member: its watch.
     watches: Vec<FileWatch>,
-    resampled: bool,
+    /// Where the null residual was band-limited: a file was resampled (see
+    /// `check::compare_below_hz`).
+    compared_below_hz: Option<f32>,
     timeline: ResidualTimeline,
     rate: u32,
     reference: delivery::Reference,
@@ -168,8 +170,8 @@ pub(crate) fn check(
     let (mut findings, mut channels_of): (Vec<Finding>, Vec<Vec<String>>) =
         merged.findings.into_iter().unzip();
     findings.extend(file_findings);
-    if runs.iter().any(|r| r.resampled) {
-        offsets::allow_for_resampling(&mut findings);
+    if let Some(hz) = runs.iter().find_map(|r| r.compared_below_hz) {
+        offsets::allow_for_resampling(&mut findings, hz);
     }
     delivery::reconcile_timecode(&mut findings, rate);
     debug_assert!(findings.len() >= channel_count);
@@ -274,7 +276,7 @@ fn analyse_channel(
         findings,
         measurements,
         watches: pass.watches,
-        resampled: pass.resampled.iter().any(|&r| r),
+        compared_below_hz: pass.analyzer.config().compare_below_hz,
         timeline: pass.timeline,
         rate,
         reference,

@@ -6,10 +6,7 @@
 use stemcheck_corpus::{Outcome, failures, fast, run_case, table};
 
 /// Cases that fail today, each with the item of issue 11 it waits on.
-const KNOWN_WRONG: &[(&str, &str)] = &[(
-    "mix-format/neon/48k-24bit-short/mix-44100Hz-16bit",
-    "5: the mix at another rate and depth: the odd file named, then resampled",
-)];
+const KNOWN_WRONG: &[(&str, &str)] = &[];
 
 #[test]
 fn fast_subset_is_right_except_the_known_wrong() {

@@ -115,8 +115,8 @@ struct Scratch {
     gcc: Vec<Cf>,
     /// Its inverse transform, `frame_len` samples (timing, residual).
     corr: Vec<f32>,
-    /// Master left/right and sum left/right over one hop (residual).
-    td: [Vec<f32>; 4],
+    /// Master left/right, sum left/right and the residual left/right over one hop (residual).
+    td: [Vec<f32>; 6],
     /// What the master holds of one stem once the others are taken out: cross-spectrum
     /// (timing).
     isolated_cross: Vec<Cd>,
@@ -231,7 +231,7 @@ impl Analyzer {
             welch: Welch::new(bins),
             bus: BusTracking::new(num_bands),
             pairs: PairEnergies::default(),
-            residual: ResidualState::default(),
+            residual: ResidualState::new(config.compare_below_hz, sample_rate_hz),
             return_model: ReturnModel::new(bin_hz, nyquist * ANALYSIS_HIGH_NYQUIST_SHARE),
             segments: Segments::new(hop, analysis_bins, bin_hz),
             master_clips: ClipMarks::default(),
@@ -243,12 +243,7 @@ impl Analyzer {
                 mid: vec![0.0; hop],
                 gcc: vec![Cf::new(0.0, 0.0); bins],
                 corr: vec![0.0; frame_len],
-                td: [
-                    vec![0.0; hop],
-                    vec![0.0; hop],
-                    vec![0.0; hop],
-                    vec![0.0; hop],
-                ],
+                td: std::array::from_fn(|_| vec![0.0; hop]),
                 isolated_cross: vec![Cd::new(0.0, 0.0); bins],
                 isolated_auto: vec![0.0; bins],
             },

@@ -12,6 +12,7 @@ use crate::config::{
     SEGMENTS_PER_HOP, SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS, TAIL_TO_BLOCKS,
 };
 use crate::decibels::energy_ratio_db;
+use crate::low_pass::LowPass;
 use crate::measurements::Measurements;
 use crate::spectra::Cf;
 
@@ -106,6 +107,23 @@ pub(super) struct ResidualState {
     pub lag: Option<i64>,
     /// See [`Analyzer::residual_impulse_spread`] (writer: `update`).
     pub ir_spread: f32,
+    /// The low pass on the residual, left and right, when the comparison is band-limited
+    /// ([`crate::AnalyzerConfig::compare_below_hz`]; writer: [`ResidualState::new`]).
+    pub band_limit: Option<[LowPass; 2]>,
+}
+
+impl ResidualState {
+    /// The residual's state, band-limited below `compare_below_hz` when given (and below
+    /// Nyquist).
+    pub fn new(compare_below_hz: Option<f32>, sample_rate_hz: f32) -> Self {
+        let band_limit = compare_below_hz
+            .and_then(|hz| LowPass::new(hz, sample_rate_hz))
+            .map(|f| [f.clone(), f]);
+        Self {
+            band_limit,
+            ..Self::default()
+        }
+    }
 }
 
 impl Analyzer {
@@ -119,6 +137,9 @@ impl Analyzer {
             self.residual.lag = Some(common_lag);
             self.residual.time = TimeDomain::default();
             self.segments.restart();
+            for f in self.residual.band_limit.iter_mut().flatten() {
+                f.reset();
+            }
         }
         let sum_start = start - common_lag;
         if !(self.master.seen
@@ -145,7 +166,20 @@ impl Analyzer {
             buffer.resize(n, 0.0);
             ring.read(from, &mut buffer[..n]);
         }
-        let [ml, mr, sl, sr] = &*td;
+        // The residual, left and right, band-limited if asked (the rest of the hop reads the
+        // master and the sum as they are: peaks and levels).
+        let [ml, mr, sl, sr, res_l, res_r] = &mut *td;
+        for (res, (m, s)) in [(&mut *res_l, (&*ml, &*sl)), (&mut *res_r, (&*mr, &*sr))] {
+            res.resize(n, 0.0);
+            for ((r, &a), &c) in res.iter_mut().zip(m.iter()).zip(s.iter()) {
+                *r = a - c;
+            }
+        }
+        if let Some([fl, fr]) = &mut self.residual.band_limit {
+            fl.process(&mut res_l[..n]);
+            fr.process(&mut res_r[..n]);
+        }
+        let (ml, mr, sl, sr, res_l, res_r) = (&*ml, &*mr, &*sl, &*sr, &*res_l, &*res_r);
         let seg_len = self.segments.seg_len;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
         let mut segment: SegmentSums = [0.0; 7];
@@ -165,13 +199,14 @@ impl Analyzer {
             let range = offset..offset + len;
             let mut sums = [0.0f32; 9];
             let (mut peak_m, mut peak_s) = (0.0f32, 0.0f32);
-            for (((&a, &b), &c), &d) in ml[range.clone()]
+            for (((((&a, &b), &c), &d), &rl), &rr) in ml[range.clone()]
                 .iter()
                 .zip(&mr[range.clone()])
                 .zip(&sl[range.clone()])
-                .zip(&sr[range])
+                .zip(&sr[range.clone()])
+                .zip(&res_l[range.clone()])
+                .zip(&res_r[range])
             {
-                let (rl, rr) = (a - c, b - d);
                 let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
                 sums[0] += a * a;
                 sums[1] += b * b;

@@ -76,7 +76,7 @@ fn rate_problem(d: &Delivery<'_>, t: &super::FileFacts) -> Option<String> {
             format!("resampled to {at} Hz to compare")
         };
         format!(
-            "at {rate} Hz while {who} are at {r} Hz ({how}; the null is then limited by the resampler)"
+            "at {rate} Hz while {who} are at {r} Hz ({how}; the null is then measured in the band both rates hold)"
         )
     } else {
         format!(
