@@ -33,6 +33,23 @@ const PLACED_NOTHING_MAX_GAIN_DB: f32 = -20.0;
 /// misplaced stem (a least-squares gain on partly coherent audio is the coherent share, under
 /// the true gain); a stem louder in the mix than in its file has a gain defect, named as such.
 const FITS_MAX_GAIN_LOSS_DB: f32 = 1.0;
+/// A stem whose waveform the first pass locked in place (its lag within
+/// [`IN_PLACE_MAX_OFFSET_SAMPLES`] of the mix, at a gain of [`PARTLY_IN_PLACE_MIN_GAIN_DB`] or
+/// more) is not moved by an envelope match that finds it late by this much or less, in seconds:
+/// a reverb or delay return's envelope is its sources' smeared forward (a room's build-up, an
+/// echo), so its onsets match the dry parts' that many milliseconds late, while its waveform
+/// matches itself in the mix in place. A stem truly late by that much locks no lag at 0 (its
+/// waveform is elsewhere). Measured on the development corpus: a room reverb and delay return
+/// found 79 ms late by its envelopes whenever another stem was missing or misplaced (its gain
+/// then fits 1 to 5 dB down); no truly late stem was locked in place (the ones found late by up
+/// to 0.25 s were all unlocked; stems locked in place were found early, or seconds off).
+const RETURN_TRAIL_MAX_SECONDS: f64 = 0.25;
+/// See [`RETURN_TRAIL_MAX_SECONDS`]: the first pass' lag within this many samples of the mix's.
+const IN_PLACE_MAX_OFFSET_SAMPLES: f64 = 2.0;
+/// See [`RETURN_TRAIL_MAX_SECONDS`]: fitted at this gain or more, in dB (-20 dB, as
+/// [`PLACED_NOTHING_MAX_GAIN_DB`]: a hundredth of its power coherent with the mix where it is;
+/// a return exported 12 dB hot fits at -12 dB in place).
+const PARTLY_IN_PLACE_MIN_GAIN_DB: f32 = PLACED_NOTHING_MAX_GAIN_DB;
 
 /// The shortest covered stretch analysed on its own, in frames (a few seconds at 48 kHz):
 /// shorter, the whole timeline is analysed.
@@ -103,6 +120,21 @@ impl Alignment {
         );
         for (&i, m) in misfits.iter().zip(found) {
             out.matches[i] = m;
+        }
+        // A return found late by its envelopes only: see [`RETURN_TRAIL_MAX_SECONDS`].
+        let trail_max = (RETURN_TRAIL_MAX_SECONDS * f64::from(rate_hz)).round() as i64;
+        for &i in &misfits {
+            let locked_in_place = first.stems.iter().any(|s| {
+                s.id == i as u32
+                    && s.lag_locked
+                    && s.offset_samples.abs() <= IN_PLACE_MAX_OFFSET_SAMPLES
+                    && s.gain_db >= PARTLY_IN_PLACE_MIN_GAIN_DB
+            });
+            let trails =
+                out.matches[i].is_some_and(|m| m.late_samples > 0 && m.late_samples <= trail_max);
+            if locked_in_place && trails {
+                out.matches[i] = None;
+            }
         }
         let matched: Vec<(usize, i64)> = out
             .matches
@@ -598,6 +630,57 @@ mod tests {
         let inverted = Alignment::find(&envelopes, &frames, &inverted, 48_000);
         assert_eq!(inverted.matches[1], None);
         assert!(!inverted.shifts_anything());
+    }
+
+    #[test]
+    fn a_return_locked_in_place_is_not_moved_by_its_envelopes_trailing_the_dry_parts() {
+        // The mix's onsets at seeded places; the stem's (a return: its sources smeared forward)
+        // the same 0.1 s later, so its envelopes match 0.1 s late, beyond the analysis' own
+        // lag range. Locked in place by the first pass at -3 dB (its waveform is there): not
+        // moved. Unlocked, or locked at -25 dB: moved (a stem truly 0.1 s late).
+        let hop = 480;
+        let frames = hop * 2000;
+        let clicks = |delay_hops: usize| -> [Vec<f32>; 2] {
+            let mut x = vec![0.0f32; frames];
+            let mut state = 11u64;
+            let mut at = 0usize;
+            loop {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                at += 20 + (state >> 59) as usize;
+                let start = (at + delay_hops) * hop;
+                if start + 3 * hop >= frames {
+                    break;
+                }
+                for (k, v) in x[start..start + 3 * hop].iter_mut().enumerate() {
+                    *v = if k % 2 == 0 { 0.5 } else { -0.5 };
+                }
+            }
+            [x.clone(), x]
+        };
+        let envelope = |audio: &[Vec<f32>; 2]| {
+            let mut e = Envelope::new(hop);
+            e.push(&audio[0], &audio[1]);
+            e
+        };
+        let envelopes = [envelope(&clicks(0)), envelope(&clicks(10))];
+        let lengths = [frames as u64; 2];
+        let first = |locked: bool, gain_db: f32| {
+            let mut s = stem(1, "FX", gain_db);
+            s.lag_locked = locked;
+            Measurements {
+                stems: vec![s],
+                ..Measurements::default()
+            }
+        };
+        let unlocked = Alignment::find(&envelopes, &lengths, &first(false, -3.0), 48_000);
+        assert_eq!(unlocked.coarse_late_samples[1], Some(10 * hop as i64));
+        let faint = Alignment::find(&envelopes, &lengths, &first(true, -25.0), 48_000);
+        assert_eq!(faint.coarse_late_samples[1], Some(10 * hop as i64));
+        let in_place = Alignment::find(&envelopes, &lengths, &first(true, -3.0), 48_000);
+        assert_eq!(in_place.matches[1], None);
+        assert!(!in_place.shifts_anything());
     }
 
     #[test]
