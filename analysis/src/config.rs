@@ -177,6 +177,11 @@ pub const CEILING_MIN_CLAMPED_HELD_BLOCKS: usize = 2;
 /// a segment after a bigger peak below the ceiling, leaves some out); the other views' sign
 /// test asks as much (`DYNAMICS_MIN_CORRELATION`).
 pub const CEILING_MIN_AGREEMENT: f32 = 0.6;
+/// A ceiling touched by one event only is read when what the clamp removes there passes the
+/// residual's RMS (what no stem explains, in dBFS) by this much, in dB (30 dB: far above the
+/// crest of noise or of a transient residual; a limiter taking 1 dB off a -1 dBFS peak removes
+/// -20 dBFS, against a residual near -70 dBFS when the rest nulls).
+pub const CEILING_SINGLE_EVENT_RESIDUAL_CREST_DB: f32 = 30.0;
 /// A ceiling at or above this (-0.05 dBFS) is full scale: clipping, not a limiter.
 pub const CEILING_FULL_SCALE_DBFS: f32 = -0.05;
 /// A stem's fitted gain that moves this much (6 dB) or flips its sign empties the block-gain

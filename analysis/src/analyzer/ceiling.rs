@@ -20,6 +20,7 @@ use crate::config::{
     CEILING_FULL_SCALE_DBFS, CEILING_HOLD_DB, CEILING_MARGIN_DB, CEILING_MIN_CLAMPED_HELD_BLOCKS,
     CEILING_MIN_HELD_BLOCKS, CEILING_TOP_BLOCKS,
 };
+use crate::decibels::db_to_gain_f32;
 use crate::dynamics::CeilingFit;
 
 /// Segment peaks, the loudest predicted ones kept (writer: `Analyzer::time_domain_hop`).
@@ -110,6 +111,23 @@ impl PeakCeiling {
         self.held_at(ceiling, gain_db, (1, 1))
     }
 
+    /// A ceiling below full scale touched by one loud event only (a limiter driven into by
+    /// the song's one loudest hit, which a dynamic piece may have): the rule of [`Self::fit`]
+    /// asks for several held blocks, but one is enough when what the clamp removes at that
+    /// block is far more than the residual could account for anywhere: `residual_peak_dbfs`,
+    /// the residual's level plus a crest allowance, bounds any error of the prediction. A
+    /// plain gain is corrected by the fitted gain, and a missing source makes the prediction
+    /// lower than the master, not higher.
+    pub fn single_event(&self, gain_db: f32, residual_peak_dbfs: f32) -> Option<CeilingFit> {
+        let ceiling = self.master_max_dbfs;
+        if !ceiling.is_finite() || ceiling >= CEILING_FULL_SCALE_DBFS {
+            return None;
+        }
+        let fit = self.held_at(ceiling, gain_db, (1, 1))?;
+        let removed = db_to_gain_f32(ceiling + fit.depth_db) - db_to_gain_f32(ceiling);
+        (removed >= db_to_gain_f32(residual_peak_dbfs)).then_some(fit)
+    }
+
     /// The blocks held at `ceiling` against those the prediction takes over it, if at least
     /// `min_held.0` blocks sit at it and `min_held.1` of them are clamped.
     fn held_at(&self, ceiling: f32, gain_db: f32, min_held: (usize, usize)) -> Option<CeilingFit> {
@@ -154,6 +172,33 @@ mod tests {
                 -30.0 + 30.0 * ((state >> 40) as f32 / (1u64 << 24) as f32)
             })
             .collect()
+    }
+
+    #[test]
+    fn one_loud_hit_clamped_below_full_scale_is_a_limiter_when_the_rest_nulls() {
+        // A dynamic piece: every block as predicted, under -3 dBFS, but its one loudest hit,
+        // predicted at -1 dBFS, held at -2 dBFS (a limiter driven into by that hit alone).
+        let mut c = PeakCeiling::default();
+        for p in peaks(2000, 5) {
+            let p = p - 3.0;
+            c.add(p, p);
+        }
+        c.add(-1.0, -2.0);
+        // Too few held blocks for the usual rule ...
+        assert!(c.fit(0.0).is_none());
+        // ... but the clamp removes -20.3 dBFS at that hit: read when the residual is far
+        // below that (-70 dBFS RMS plus the crest allowance) ...
+        let f = c.single_event(0.0, -40.0).unwrap();
+        assert_eq!((f.clamped_blocks, f.held_blocks), (1, 1));
+        assert!((f.ceiling_dbfs + 2.0).abs() < 1e-6 && (f.most_db - 1.0).abs() < 1e-6);
+        // ... not when the residual could account for it ...
+        assert!(c.single_event(0.0, -15.0).is_none());
+        // ... nor when the fitted gain already explains the hit (a plain gain), nor at full
+        // scale (clipping, `full_scale_hold`).
+        assert!(c.single_event(-1.0, -40.0).is_none());
+        let mut c = PeakCeiling::default();
+        c.add(0.5, 0.0);
+        assert!(c.single_event(0.0, -40.0).is_none());
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!   limiter; a plain gain or an EQ is the same at every level.
 
 use crate::config::{
-    CEILING_MIN_AGREEMENT, COMPRESSION_BLOCKS_PER_FRAME, DYNAMICS_MIN_CORRELATION,
-    FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN,
+    CEILING_MIN_AGREEMENT, CEILING_SINGLE_EVENT_RESIDUAL_CREST_DB, COMPRESSION_BLOCKS_PER_FRAME,
+    DYNAMICS_MIN_CORRELATION, FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB, MIN_FRAMES,
+    MIN_NORMALISED_FRAME_GAIN,
 };
 use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
 use crate::dynamics::{DynamicsEstimate, LevelGainFit};
@@ -239,10 +240,21 @@ impl Analyzer {
         // The third view, a limiter's peak ceiling (`ceiling.rs`): a drive that touches only
         // millisecond peaks moves no block's energy, but holds every peak it touches at one
         // level. It is the estimate when the energy and peak views agree on nothing deeper.
+        // One loud event may be all a driven limiter touches (see `PeakCeiling::single_event`):
+        // bounded by the residual's level (what no stem explains, re the master's level) and a
+        // crest allowance.
+        let residual_peak_dbfs = m.master_levels.map_or(f32::INFINITY, |l| {
+            l.rms_dbfs + m.unexplained_db + CEILING_SINGLE_EVENT_RESIDUAL_CREST_DB
+        });
         let ceiling = self
             .bus
             .ceiling
             .fit(m.bus_gain_db)
+            .or_else(|| {
+                self.bus
+                    .ceiling
+                    .single_event(m.bus_gain_db, residual_peak_dbfs)
+            })
             .filter(|c| c.agreement >= CEILING_MIN_AGREEMENT);
         m.ceiling = ceiling;
         m.master_full_scale_hold = self

@@ -437,9 +437,10 @@ impl Analyzer {
         let fit = self.fit_gains();
         let bin_gains = self.bin_bus_gains(&fit);
         self.measure_bus(&fit, &bin_gains, sum_pmm, &mut m);
-        self.measure_dynamics(&mut m);
         let unexplained = self.unexplained(&fit);
         self.measure_unexplained(&unexplained, sum_pmm, &mut m);
+        // After what no stem explains: a limiter's one clamped event is weighed against it.
+        self.measure_dynamics(&mut m);
         m.bands = self.band_view(&unexplained);
         m.stems = self.measure_stems(&fit, &bin_gains, common_lag, sum_pmm);
         m.cancellations = self.cancellations();
