@@ -17,7 +17,7 @@ use crate::measurements::Measurements;
 use crate::spectra::Cf;
 
 use super::fit::GainFit;
-use super::segments::SegmentSums;
+use super::segments::{SegmentSums, corrected_residual_mid};
 use super::{Analyzer, Scratch};
 
 /// Stems' sum and master over the time domain, since the common lag last changed (writer:
@@ -36,6 +36,10 @@ pub(super) struct TimeDomain {
     residual_lr: f64,
     /// The residual's mid energy.
     residual_mid_energy: f64,
+    /// The sum's mid energy, and the residual's mid times the sum's (see
+    /// `segments::corrected_residual_mid`).
+    sum_mid_energy: f64,
+    residual_sum_cross: f64,
     /// The master's mid energy.
     master_mid_energy: f64,
     /// The residual's mid energy in the current envelope block.
@@ -95,6 +99,29 @@ impl TimeDomain {
         self.residual_lr += sign * sums[4];
         self.residual_mid_energy += sign * sums[5];
         self.master_mid_energy += sign * sums[6];
+        self.sum_mid_energy += sign * sums[7];
+        self.residual_sum_cross += sign * sums[8];
+    }
+
+    /// The dropouts' baseline: the residual's mid energy with the sum at the bus's broadband
+    /// gain `bus_gain`, and the master's mid energy, over the whole run outside suspect
+    /// stretches.
+    fn dropout_baseline(&self, bus_gain: f32) -> (f64, f64) {
+        let sums = [
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            self.residual_mid_energy,
+            self.master_mid_energy,
+            self.sum_mid_energy,
+            self.residual_sum_cross,
+        ];
+        (
+            corrected_residual_mid(&sums, bus_gain),
+            self.master_mid_energy,
+        )
     }
 }
 
@@ -154,6 +181,8 @@ impl Analyzer {
             ((ENVELOPE_BLOCK_SECONDS * f64::from(self.layout.sample_rate_hz)) as usize).max(1);
         let decay =
             (-(hop as f64) / (RECENT_SECONDS * f64::from(self.layout.sample_rate_hz))).exp();
+        // The dropouts read the residual against the sum at the bus's fitted gain.
+        let bus_gain = self.fitted_bus_gain();
         // Copy the hop out of the rings (two memcpys each), then work on plain slices.
         let n = self.layout.hop;
         let Scratch { td, .. } = &mut self.scratch;
@@ -182,7 +211,7 @@ impl Analyzer {
         let (ml, mr, sl, sr, res_l, res_r) = (&*ml, &*mr, &*sl, &*sr, &*res_l, &*res_r);
         let seg_len = self.segments.seg_len;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
-        let mut segment: SegmentSums = [0.0; 7];
+        let mut segment: SegmentSums = [0.0; 9];
         // The segment's sample peaks, master and sum, over both channels (a limiter's ceiling
         // is on the louder channel's samples).
         let mut segment_peaks = [0.0f32; 2];
@@ -222,8 +251,7 @@ impl Analyzer {
             }
             segment_peaks = [segment_peaks[0].max(peak_m), segment_peaks[1].max(peak_s)];
             let sums = sums.map(f64::from);
-            let mut chunk: SegmentSums = [0.0; 7];
-            chunk.copy_from_slice(&sums[..7]);
+            let chunk: SegmentSums = sums;
             if excluded {
                 // A stem's dropout: not part of the whole-run residual (`segments.rs`).
                 self.segments.exclude(&chunk);
@@ -267,7 +295,7 @@ impl Analyzer {
             }
             if offset % seg_len == 0 || offset == n {
                 let j = ((offset - 1) / seg_len).min(SEGMENTS_PER_HOP - 1);
-                let baseline = (t.residual_mid_energy, t.master_mid_energy);
+                let baseline = t.dropout_baseline(bus_gain);
                 let taken = Analyzer::end_segment(
                     &mut self.segments,
                     &self.stems,
@@ -277,6 +305,7 @@ impl Analyzer {
                     &segment,
                     excluded,
                     baseline,
+                    bus_gain,
                 );
                 self.residual.time.add(&taken, -1.0);
                 if !excluded && segment_peaks[0] > 0.0 && segment_peaks[1] > 0.0 {
@@ -285,13 +314,25 @@ impl Analyzer {
                         20.0 * segment_peaks[0].log10(),
                     );
                 }
-                segment = [0.0; 7];
+                segment = [0.0; 9];
                 segment_peaks = [0.0; 2];
             }
         }
         let t = &mut self.residual.time;
         t.recent_master = t.recent_master * decay + hop_master;
         t.recent_residual = t.recent_residual * decay + hop_residual;
+    }
+
+    /// The bus's broadband gain as last fitted (linear; 1 before any fit, or when it makes no
+    /// sense).
+    pub(super) fn fitted_bus_gain(&self) -> f32 {
+        let m = &self.results.last_measurements;
+        let g = crate::decibels::db_to_gain_f32(m.bus_gain_db);
+        if m.cross_ready && g.is_finite() && g > 0.0 {
+            g
+        } else {
+            1.0
+        }
     }
 
     /// How spread out in time the residual's impulse response is: the share of the energy of
@@ -386,7 +427,7 @@ impl Analyzer {
             null_residual_outside_dropouts_db: rel(outside_residual, outside_master),
             dropouts: self.dropout_measurements(
                 common_lag,
-                (t.residual_mid_energy, t.master_mid_energy),
+                t.dropout_baseline(self.fitted_bus_gain()),
                 total_master,
             ),
             ..Measurements::default()

@@ -33,12 +33,25 @@ const OCTAVES: usize = 10;
 
 /// What one segment adds to the whole-run time-domain residual (sums of squares and products):
 /// master left, master right, residual left, residual right, residual left times right,
-/// residual mid, master mid.
-pub(super) type SegmentSums = [f64; 7];
+/// residual mid, master mid, sum mid, residual mid times sum mid.
+pub(super) type SegmentSums = [f64; 9];
 /// Index of the residual's mid energy in [`SegmentSums`].
 const RESIDUAL_MID: usize = 5;
 /// Index of the master's mid energy in [`SegmentSums`].
 const MASTER_MID: usize = 6;
+/// Index of the sum's mid energy in [`SegmentSums`].
+const SUM_MID: usize = 7;
+/// Index of the residual's mid times the sum's in [`SegmentSums`].
+const RESIDUAL_SUM_CROSS: usize = 8;
+
+/// The residual's mid energy in `sums` once the sum is taken at the bus's broadband gain
+/// `bus_gain` (linear): `sum (rm + (1 - g) sm)^2`, from the sums (exactly the residual's mid
+/// energy at `g = 1`). The dropouts are read from it: a master gain the stems lack leaves a
+/// residual everywhere, under which a mute's rise would not show.
+pub(super) fn corrected_residual_mid(sums: &SegmentSums, bus_gain: f32) -> f64 {
+    let c = 1.0 - f64::from(bus_gain);
+    (sums[RESIDUAL_MID] + 2.0 * c * sums[RESIDUAL_SUM_CROSS] + c * c * sums[SUM_MID]).max(0.0)
+}
 
 /// A silent stretch of one stem (open, or kept as an event).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,8 +66,10 @@ struct Stretch {
     segments: u32,
     /// The master's mid energy in the stretch (sum of squares).
     master: f64,
-    /// The residual's mid energy in the stretch (sum of squares).
-    residual: f64,
+    /// The residual's mid energy in the stretch, its product with the sum's mid and the sum's
+    /// mid energy (sums over its segments): its residual at any bus gain (see
+    /// [`corrected_residual_mid`]).
+    residual_sums: [f64; 3],
     /// First sample of the first segment in which the residual had risen, if any.
     raised_from: Option<i64>,
     /// End of the last segment in which the residual had risen, in samples.
@@ -107,8 +122,8 @@ impl StemTrack {
     }
 
     /// Keeps `stretch` if it is among the [`DROPOUT_EVENTS_PER_STEM`] with the most residual
-    /// energy; returns its index.
-    fn keep(&mut self, stretch: Stretch) -> Option<usize> {
+    /// energy (at the bus gain `bus_gain`); returns its index.
+    fn keep(&mut self, stretch: Stretch, bus_gain: f32) -> Option<usize> {
         if self.events.len() < DROPOUT_EVENTS_PER_STEM {
             self.events.push(stretch);
             return Some(self.events.len() - 1);
@@ -117,8 +132,8 @@ impl StemTrack {
             .events
             .iter()
             .enumerate()
-            .min_by(|a, b| a.1.residual.total_cmp(&b.1.residual))?;
-        if least.residual < stretch.residual {
+            .min_by(|a, b| a.1.residual(bus_gain).total_cmp(&b.1.residual(bus_gain)))?;
+        if least.residual(bus_gain) < stretch.residual(bus_gain) {
             self.events[weakest] = stretch;
             Some(weakest)
         } else {
@@ -174,7 +189,7 @@ impl Segments {
             hop_clipped: false,
             hops: [0; 2],
             excluded: [0.0; 2],
-            history: [(-1, [0.0; 7], false); HISTORY_SEGMENTS],
+            history: [(-1, [0.0; 9], false); HISTORY_SEGMENTS],
             octave_bins,
             recent: [0.0; 2],
         }
@@ -199,7 +214,7 @@ impl Segments {
         }
         self.excluded = [0.0; 2];
         self.recent = [0.0; 2];
-        self.history = [(-1, [0.0; 7], false); HISTORY_SEGMENTS];
+        self.history = [(-1, [0.0; 9], false); HISTORY_SEGMENTS];
     }
 
     /// Whether segment `j` of the current hop is kept out of the whole-run accumulators: some
@@ -219,6 +234,20 @@ impl Segments {
             self.excluded[1] += sums[2] + sums[3];
         }
         self.hop_excluded = true;
+    }
+}
+
+impl Stretch {
+    /// The stretch's residual mid energy with the sum at the bus gain `bus_gain` (linear): the
+    /// bus's latest fit, so that a stretch that began before the fit is read as one that began
+    /// after it.
+    fn residual(&self, bus_gain: f32) -> f64 {
+        let [residual, cross, sum] = self.residual_sums;
+        let mut sums = [0.0; 9];
+        sums[RESIDUAL_MID] = residual;
+        sums[RESIDUAL_SUM_CROSS] = cross;
+        sums[SUM_MID] = sum;
+        corrected_residual_mid(&sums, bus_gain)
     }
 }
 
@@ -296,6 +325,7 @@ impl Analyzer {
         sums: &SegmentSums,
         excluded: bool,
         baseline: (f64, f64),
+        bus_gain: f32,
     ) -> SegmentSums {
         let sr = f64::from(sample_rate_hz);
         let len = seg.seg_len as i64;
@@ -312,7 +342,7 @@ impl Analyzer {
         let residual = if seg.hop_clipped {
             0.0
         } else {
-            sums[RESIDUAL_MID]
+            corrected_residual_mid(sums, bus_gain)
         };
         let master = sums[MASTER_MID];
         let raised = risen(residual, master, baseline);
@@ -334,7 +364,7 @@ impl Analyzer {
                         open: true,
                         segments: 0,
                         master: 0.0,
-                        residual: 0.0,
+                        residual_sums: [0.0; 3],
                         raised_from: None,
                         raised_until: start,
                         before: track.around,
@@ -348,17 +378,26 @@ impl Analyzer {
                 });
                 run.segments += 1;
                 run.master += master;
-                run.residual += residual;
+                if !seg.hop_clipped {
+                    for (r, k) in run.residual_sums.iter_mut().zip([
+                        RESIDUAL_MID,
+                        RESIDUAL_SUM_CROSS,
+                        SUM_MID,
+                    ]) {
+                        *r += sums[k];
+                    }
+                }
                 run.end = p0 + len;
                 if raised {
                     run.raised_from.get_or_insert(p0);
                     run.raised_until = p0 + len;
                 }
                 // Suspect once the stretch's residual rose and reaches about the stem's level.
-                let mean_residual = run.residual / (f64::from(run.segments) * len as f64);
+                let run_residual = run.residual(bus_gain);
+                let mean_residual = run_residual / (f64::from(run.segments) * len as f64);
                 if !run.suspect
                     && run.before > 0.0
-                    && risen(run.residual, run.master, baseline)
+                    && risen(run_residual, run.master, baseline)
                     && mean_residual >= min_level * run.before
                 {
                     run.suspect = true;
@@ -378,8 +417,8 @@ impl Analyzer {
                         .unwrap_or(p0)
                         .max(run.start);
                     let long = (run.end - run.start) as f64 >= DROPOUT_MIN_SECONDS * sr;
-                    if long && risen(run.residual, run.master, baseline) {
-                        track.after_for = track.keep(run);
+                    if long && risen(run.residual(bus_gain), run.master, baseline) {
+                        track.after_for = track.keep(run, bus_gain);
                     } else {
                         track.after_for = None;
                     }
@@ -405,7 +444,7 @@ impl Analyzer {
         }
         // Take the suspect stretch's segments out of the whole-run residual (those still
         // remembered and not taken out yet).
-        let mut out = [0.0; 7];
+        let mut out = [0.0; 9];
         if let Some(from) = take_out_from {
             for (number, sums, taken) in seg.history.iter_mut() {
                 if *number >= from && *number <= number_max(p0, len) && !*taken {
@@ -422,13 +461,16 @@ impl Analyzer {
         out
     }
 
-    /// Adds the current frame's residual spectrum (master minus sum, per octave band) to every
+    /// Adds the current frame's residual spectrum (master minus sum at the bus's fitted gain,
+    /// per octave band) to every
     /// stem's suspect stretch: what is missing, to compare with the stems' usual spectra.
     pub(super) fn add_frame_to_stretches(&mut self) {
         let (master, sum) = (&self.spectra.master, &self.spectra.sum);
+        // Against the sum at the bus's fitted gain, as the stretches' residual.
+        let g = self.fitted_bus_gain();
         let bands = self
             .segments
-            .octaves(|i| f64::from((master[i] - sum[i]).norm_sqr()));
+            .octaves(|i| f64::from((master[i] - sum[i] * g).norm_sqr()));
         for track in &mut self.segments.stems {
             if let Some(run) = track.run.as_mut().filter(|r| r.suspect) {
                 for (b, e) in run.bands.iter_mut().zip(&bands) {

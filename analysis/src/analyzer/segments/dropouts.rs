@@ -22,6 +22,7 @@ impl Analyzer {
         let sr = f64::from(self.layout.sample_rate_hz);
         let len = self.segments.seg_len as f64;
         let share = baseline_share(baseline.0, baseline.1);
+        let bus_gain = self.fitted_bus_gain();
         let mut out = Vec::new();
         // Each stem's usual spectrum, and each candidate's stem and place in time, to tell
         // which of the stems silent at once the residual belongs to.
@@ -34,9 +35,10 @@ impl Analyzer {
         for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
             let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
                 (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
-                    && risen(r.residual, r.master, share)
+                    && risen(r.residual(bus_gain), r.master, share)
             }));
             for s in stretches {
+                let residual = s.residual(bus_gain);
                 // The stem rested first: the dropout starts where the residual rose.
                 let (start, rested_first) = match s.raised_from {
                     Some(r) if (r - s.start) as f64 > DROPOUT_RISE_LATE_SECONDS * sr => (r, true),
@@ -47,7 +49,7 @@ impl Analyzer {
                 } else {
                     s.before
                 };
-                let mean_residual = s.residual / (f64::from(s.segments.max(1)) * len);
+                let mean_residual = residual / (f64::from(s.segments.max(1)) * len);
                 let seconds = |p: i64| (p + common_lag).max(0) as f64 / sr;
                 out.push(DropoutMeasurement {
                     stem: stem.name.clone(),
@@ -55,18 +57,18 @@ impl Analyzer {
                     end_s: seconds(s.end),
                     sounds_until_s: seconds(s.raised_until.max(start)),
                     open: s.open,
-                    residual_db: energy_ratio_db(s.residual, s.master),
-                    rise_db: energy_ratio_db(s.residual, s.master * share),
-                    local_rise_db: energy_ratio_db(s.residual, s.master * s.share_before),
+                    residual_db: energy_ratio_db(residual, s.master),
+                    rise_db: energy_ratio_db(residual, s.master * share),
+                    local_rise_db: energy_ratio_db(residual, s.master * s.share_before),
                     level_vs_stem_db: energy_ratio_db(mean_residual, around),
                     spectral_match: 1.0,
                     rival_match: 0.0,
                     // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
-                    explains_db: energy_ratio_db(2.0 * s.residual, total_master),
+                    explains_db: energy_ratio_db(2.0 * residual, total_master),
                     rested_first,
                     // Not measured (still open, or the pass ended first): taken as fallen.
                     fall_after_db: if s.after_segments > 0 && s.after_sums[1] > 0.0 {
-                        energy_ratio_db(s.residual * s.after_sums[1], s.master * s.after_sums[0])
+                        energy_ratio_db(residual * s.after_sums[1], s.master * s.after_sums[0])
                     } else {
                         f32::INFINITY
                     },

@@ -96,6 +96,41 @@ fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
 }
 
 #[test]
+fn a_mute_beside_a_master_gain_is_read_against_the_sum_at_that_gain() {
+    // The master 3 dB down on the stems' sum: a residual of -10.7 dB re master everywhere,
+    // under which Lead's mute (-5.1 dB re master) rises by only 5.6 dB. Against the sum at
+    // the bus's fitted gain, the residual outside the mute nulls and the mute stands out.
+    let len = (8.0 * RATE) as usize;
+    let a = noise(1, len, 0.3);
+    let b = noise(2, len, 0.2);
+    let gain = 10f32.powf(-3.0 / 20.0);
+    let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| gain * (x + y)).collect();
+    let mut muted = b.clone();
+    let (from, to) = ((4.0 * RATE) as usize, (5.0 * RATE) as usize);
+    muted[from..to].fill(0.0);
+    let analyzer = analyse(&a, &muted, &master);
+    let m = analyzer.measurements();
+    assert!((m.bus_gain_db + 3.0).abs() < 0.05, "{}", m.bus_gain_db);
+    let d = m
+        .dropouts
+        .iter()
+        .find(|d| d.stem == "Lead")
+        .expect("a dropout on Lead");
+    assert!((d.start_s - 4.0).abs() < 0.001, "start {}", d.start_s);
+    assert!((d.end_s - 5.0).abs() < 0.001, "end {}", d.end_s);
+    // Lead's part, at the bus's gain, over the master: -5.1 dB as without the gain.
+    assert!((d.residual_db + 5.1).abs() < 0.5, "{}", d.residual_db);
+    assert!(d.rise_db > 30.0, "{d:?}");
+    let f = analyzer.findings();
+    let dropout = f
+        .iter()
+        .find(|f| f.kind == crate::FindingKind::StemDropout)
+        .expect("a stem-dropout finding");
+    assert_eq!(dropout.stems, vec!["Lead".to_string()]);
+    assert_eq!(dropout.time_range_s, Some((4.0, 5.0)));
+}
+
+#[test]
 fn a_rest_the_mix_shares_is_not_a_dropout() {
     let len = (6.0 * RATE) as usize;
     let a = noise(1, len, 0.3);
