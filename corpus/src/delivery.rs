@@ -362,15 +362,12 @@ pub fn deliver(case: &Case) -> Delivery {
             Defect::StemMute { stem, from_s, to_s } => {
                 let name = resolve(stem);
                 let i = find(&files, &name);
-                mute(
-                    &mut files[i].audio,
-                    (from_s * ratef) as usize,
-                    (to_s * ratef) as usize,
-                    ratef,
-                );
+                let (from, to) = ((from_s * ratef) as usize, (to_s * ratef) as usize);
+                let (start, end) = observable_mute(&files[i].audio, &files[0].audio, from, to);
+                mute(&mut files[i].audio, from, to, ratef);
                 truth.expect(
                     Expected::new(&["stem-dropout"], Target::Stem(name))
-                        .range(*from_s, Some(*to_s)),
+                        .range(start as f64 / ratef, Some(end as f64 / ratef)),
                 );
                 truth.forbid("missing-fx-return");
             }
@@ -456,6 +453,46 @@ pub fn deliver(case: &Case) -> Delivery {
         files,
         truth,
     }
+}
+
+/// A stem's part is observable where it is within this much of the mix, in dB (a 10 ms
+/// segment of the missing part under it leaves a residual no null test can tell from a rest).
+const OBSERVABLE_BELOW_MIX_DB: f64 = 60.0;
+/// A stem sounds above this amplitude (-80 dBFS: what the analysis takes for silence).
+const SOUNDS_ABOVE: f32 = 1e-4;
+
+/// Where a mute of `stem` over `[from, to)` shows in the files, in samples: from the first
+/// 10 ms segment in it where the stem's part is within [`OBSERVABLE_BELOW_MIX_DB`] of the
+/// mix's (a mute that begins over a rest is seen where the next note goes missing) to the first
+/// sample from `to` on where the stem sounds again (a mute that ends over a rest ends, in the
+/// file, at the next note). `[from, to)` when the stem plays throughout.
+fn observable_mute(stem: &Stereo, mix: &Stereo, from: usize, to: usize) -> (usize, usize) {
+    let n = stem[0].len().min(mix[0].len());
+    let (from, to) = (from.min(n), to.min(n));
+    let energy = |x: &Stereo, a: usize, b: usize| -> f64 {
+        x.iter()
+            .map(|c| {
+                c[a..b]
+                    .iter()
+                    .map(|&v| f64::from(v) * f64::from(v))
+                    .sum::<f64>()
+            })
+            .sum()
+    };
+    let segment = 480;
+    let below = 10f64.powf(-OBSERVABLE_BELOW_MIX_DB / 10.0);
+    let start = (from..to)
+        .step_by(segment)
+        .find(|&a| {
+            let b = (a + segment).min(to);
+            let part = energy(stem, a, b);
+            part > 0.0 && part >= below * energy(mix, a, b)
+        })
+        .unwrap_or(from);
+    let end = (to..n)
+        .find(|&k| stem.iter().any(|c| c[k].abs() > SOUNDS_ABOVE))
+        .unwrap_or(n);
+    (start, end)
 }
 
 /// Mute automation: silence from `from` to `to` with 2 ms fades.
