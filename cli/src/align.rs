@@ -157,6 +157,8 @@ struct PieceSums {
 /// time. A non-finite piece gives non-finite sums: it counts as silence (NaN and infinity are
 /// the analysis' business, not the timing's).
 #[inline]
+// The frame index walks the `N` pieces in lockstep (the point of summing them side by side).
+#[allow(clippy::needless_range_loop)]
 fn piece_sums<const N: usize>(pieces: [[&[f32]; 2]; N]) -> [PieceSums; N] {
     let len = pieces[0][0].len();
     let pieces = pieces.map(|[l, r]| [&l[..len], &r[..len]]);
