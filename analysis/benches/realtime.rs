@@ -18,6 +18,12 @@ fn main() {
         Ok(v) => v.split(',').filter_map(|c| c.trim().parse().ok()).collect(),
         Err(_) => vec![8, 32, 128],
     };
+    // `STEMCHECK_BENCH_RUNS=20` times more runs per size (for profiling the analysis rather than
+    // the rendering of the songs); the best run is printed.
+    let runs: usize = std::env::var("STEMCHECK_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(5);
     // Distinct stems: songs from different seeds, five stems each.
     let needed = counts.iter().max().copied().unwrap_or(8).div_ceil(5) as u64;
     let songs: Vec<_> = (0..needed)
@@ -37,7 +43,7 @@ fn main() {
         let master = sum(&stems);
         let len = master[0].len();
         let mut best = f64::MAX;
-        for _ in 0..5 {
+        for _ in 0..runs.max(1) {
             let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
             let start = Instant::now();
             let mut pos = 0;

@@ -60,6 +60,26 @@ impl Ring {
         });
     }
 
+    /// `[start, start + len)` without a copy: the samples before position 0 (silence, as
+    /// [`Ring::read`] gives them), then the stored samples in at most two contiguous slices, in
+    /// order (the second is empty unless the ring wraps). Rings of one capacity read at one
+    /// `start` split at the same places.
+    pub fn slices(&self, start: i64, len: usize) -> (usize, &[f32], &[f32]) {
+        let silent = if start < 0 {
+            ((-start) as usize).min(len)
+        } else {
+            0
+        };
+        let stored = len - silent;
+        let pos = (start + silent as i64) as usize & self.mask;
+        let first = stored.min(self.data.len() - pos);
+        (
+            silent,
+            &self.data[pos..pos + first],
+            &self.data[..stored - first],
+        )
+    }
+
     /// Fills `out` with `[start, start + out.len())`: silence before position 0, then each
     /// contiguous piece of the ring (at most two) handed to `fill(out_piece, ring_piece)`.
     /// Pieces come in order; a silent lead-in counts towards `fill`'s offsets as well.
@@ -147,6 +167,12 @@ mod tests {
                 let mut out = vec![f32::NAN; len];
                 ring.read(start, &mut out);
                 assert_eq!(out, expected, "read at {start}");
+                let (silent, a, b) = ring.slices(start, len);
+                let joined: Vec<f32> = std::iter::repeat_n(0.0, silent)
+                    .chain(a.iter().copied())
+                    .chain(b.iter().copied())
+                    .collect();
+                assert_eq!(joined, expected, "slices at {start}");
                 ring.read_windowed(start, &window, &mut out);
                 let windowed: Vec<f32> = expected.iter().zip(&window).map(|(x, w)| x * w).collect();
                 assert_eq!(out, windowed, "windowed read at {start}");

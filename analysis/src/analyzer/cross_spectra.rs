@@ -73,6 +73,10 @@ impl Welch {
     }
 }
 
+/// Stems whose frame energies are summed side by side (see
+/// [`Analyzer::accumulate_cross_spectra`]).
+const ENERGY_LANES: usize = 4;
+
 impl Analyzer {
     /// The spectra of the frame starting at `start`: the master's, each stem's at its lag, the
     /// sum's and the gain-corrected sum's.
@@ -133,17 +137,30 @@ impl Analyzer {
                 .zip(stem.pmk[lo..hi].iter_mut())
                 .zip(stem.psk[lo..hi].iter_mut())
                 .zip(stem.pkk[lo..hi].iter_mut());
-            let mut energy = 0.0f64;
             for (((((k, m), s), pmk), psk), pkk) in bins {
                 let mk = m * k.conj();
                 let sk = s * k.conj();
-                let kk = f64::from(k.norm_sqr());
                 *pmk += Cd::new(mk.re.into(), mk.im.into());
                 *psk += Cd::new(sk.re.into(), sk.im.into());
-                *pkk += kk;
-                energy += kk;
+                *pkk += f64::from(k.norm_sqr());
             }
-            stem.energy += energy;
+        }
+        // Each stem's frame energy is a sum in double precision, bin after bin: a chain of
+        // dependent additions, apart from the loop above (which then vectorises) and
+        // [`ENERGY_LANES`] stems side by side (each in its own order: the same bits).
+        for stems in self.stems.chunks_mut(ENERGY_LANES) {
+            let count = stems.len();
+            let spectra: [&[Cf]; ENERGY_LANES] =
+                std::array::from_fn(|l| &stems[l.min(count - 1)].spectrum[lo..hi]);
+            let mut energy = [0.0f64; ENERGY_LANES];
+            for i in 0..hi - lo {
+                for (e, spectrum) in energy.iter_mut().zip(&spectra) {
+                    *e += f64::from(spectrum[i].norm_sqr());
+                }
+            }
+            for (stem, e) in stems.iter_mut().zip(energy) {
+                stem.energy += e;
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::config::{
     STEM_AGREEMENT_DB, STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
 };
 use crate::decibels::{db_to_gain, gain_to_db};
+use crate::spectra::Cf;
 
 use super::Analyzer;
 
@@ -31,6 +32,24 @@ pub(super) struct GainFit {
     pub band_weight: Vec<f64>,
 }
 
+/// Entries of a Gram row summed side by side (see [`Analyzer::accumulate_gram`]).
+const GRAM_LANES: usize = 4;
+
+/// `sum Re x y*` of `x` with each of `ys` (all the same length), each summed bin after bin
+/// from -0.0 as `Iterator::sum` does.
+#[inline]
+fn dot_lanes(x: &[Cf], ys: [&[Cf]; GRAM_LANES]) -> [f32; GRAM_LANES] {
+    let len = x.len();
+    let ys = ys.map(|y| &y[..len]);
+    let mut acc = [-0.0f32; GRAM_LANES];
+    for (i, a) in x.iter().enumerate() {
+        for (s, y) in acc.iter_mut().zip(&ys) {
+            *s += a.re * y[i].re + a.im * y[i].im;
+        }
+    }
+    acc
+}
+
 impl Analyzer {
     /// The stems' per-band Gram matrices.
     pub(super) fn accumulate_gram(&mut self) {
@@ -46,20 +65,23 @@ impl Analyzer {
                 continue;
             }
             let mut index = b * per_band;
+            let range = band.first_bin..band.end_bin;
             for i in 0..k {
-                for j in i..k {
-                    let range = band.first_bin..band.end_bin;
-                    let (x, y) = (
-                        &self.stems[i].spectrum[range.clone()],
-                        &self.stems[j].spectrum[range],
-                    );
-                    let acc: f32 = x
-                        .iter()
-                        .zip(y)
-                        .map(|(a, b)| a.re * b.re + a.im * b.im)
-                        .sum();
-                    self.welch.gram[index] += f64::from(acc);
-                    index += 1;
+                let x = &self.stems[i].spectrum[range.clone()];
+                // Each entry is a sum in single precision, bin after bin: a chain of dependent
+                // additions, so [`GRAM_LANES`] entries of the row are summed side by side (each
+                // in its own order: the same bits as one at a time).
+                for j in (i..k).step_by(GRAM_LANES) {
+                    let lanes = (k - j).min(GRAM_LANES);
+                    // Lanes past the row's end repeat its last stem (their sums are dropped).
+                    let ys: [&[Cf]; GRAM_LANES] = std::array::from_fn(|l| {
+                        &self.stems[j + l.min(lanes - 1)].spectrum[range.clone()]
+                    });
+                    let acc = dot_lanes(x, ys);
+                    for (g, a) in self.welch.gram[index..index + lanes].iter_mut().zip(acc) {
+                        *g += f64::from(a);
+                    }
+                    index += lanes;
                 }
             }
         }

@@ -93,15 +93,17 @@ impl Analyzer {
             ))
         }
 
-        // Master.
+        // Master. Its loudness is measured with the sum's, when its samples need no cleaning
+        // (then they are the block's own, `deferred`).
+        let mut deferred: Option<[&[f32]; 2]> = None;
         let master_ok = match block
             .master
             .as_ref()
             .and_then(|a| Some((a, view(a, range.clone())?)))
         {
-            Some((audio, (l, r))) => {
-                let l = sanitised(l, &mut left[..frames], &mut non_finite);
-                let r = sanitised(r, &mut right[..frames], &mut non_finite);
+            Some((audio, (input_l, input_r))) => {
+                let l = sanitised(input_l, &mut left[..frames], &mut non_finite);
+                let r = sanitised(input_r, &mut right[..frames], &mut non_finite);
                 self.master.seen = true;
                 self.master.channels = audio.num_channels.clamp(1, 2);
                 self.master.left.push(l);
@@ -112,7 +114,11 @@ impl Analyzer {
                 self.master.mid.push(&mid[..frames]);
                 self.master.stats.add([l, r], audio.num_channels);
                 // Both channels, as the sum's (a mono master is heard on both sides).
-                self.master.loudness.add([l, r], 2);
+                if std::ptr::eq(l, input_l) && std::ptr::eq(r, input_r) {
+                    deferred = Some([input_l, input_r]);
+                } else {
+                    self.master.loudness.add([l, r], 2);
+                }
                 true
             }
             None => false,
@@ -180,12 +186,22 @@ impl Analyzer {
             self.sum
                 .stats
                 .add([&sum_left[..frames], &sum_right[..frames]], 2);
-            self.sum
-                .loudness
-                .add([&sum_left[..frames], &sum_right[..frames]], 2);
+            let sum = [&sum_left[..frames], &sum_right[..frames]];
+            match deferred.take() {
+                Some(master) => LoudnessMeter::add_stereo_pair(
+                    &mut self.master.loudness,
+                    master,
+                    &mut self.sum.loudness,
+                    sum,
+                ),
+                None => self.sum.loudness.add(sum, 2),
+            }
         } else {
             self.sum.left.push_missing(frames);
             self.sum.right.push_missing(frames);
+        }
+        if let Some(master) = deferred {
+            self.master.loudness.add(master, 2);
         }
         self.progress.non_finite_samples += non_finite;
         self.progress.position += frames as u64;

@@ -266,6 +266,22 @@ fn risen(residual: f64, master: f64, baseline: f64) -> bool {
     residual > 0.0 && residual >= db_to_power(f64::from(DROPOUT_RISE_DB)) * baseline * master
 }
 
+/// Stems whose segment levels are summed side by side (see [`Analyzer::begin_segments`]).
+const LEVEL_LANES: usize = 8;
+
+/// Adds each lane's squared samples to its energy, in order: `energy[k] += x * x` for every
+/// `x` of `lanes[k]` (all the same length).
+#[inline]
+fn sum_squares(energy: &mut [f32; LEVEL_LANES], lanes: [&[f32]; LEVEL_LANES]) {
+    let len = lanes[0].len();
+    let lanes = lanes.map(|l| &l[..len]);
+    for i in 0..len {
+        for (e, lane) in energy.iter_mut().zip(&lanes) {
+            *e += lane[i] * lane[i];
+        }
+    }
+}
+
 /// Last sample above [`DROPOUT_SILENCE_AMPLITUDE`] in `[from, to)` of `ring`, if any.
 fn last_sound(ring: &Ring, from: i64, to: i64, buffer: &mut [f32]) -> Option<i64> {
     let n = ((to - from).max(0) as usize).min(buffer.len());
@@ -302,12 +318,48 @@ impl Analyzer {
             clipped && seg.hops[1] as f64 <= CLIPPED_HOPS_MAX_SHARE * seg.hops[0] as f64;
         let n = self.layout.hop;
         let len = seg.seg_len;
-        for (stem, track) in self.stems.iter().zip(seg.stems.iter_mut()) {
-            stem.ring.read(sum_start, &mut seg.buffer[..n]);
-            for (j, level) in track.level.iter_mut().enumerate() {
-                let piece = &seg.buffer[(j * len).min(n)..((j + 1) * len).min(n)];
-                let energy: f32 = piece.iter().map(|x| x * x).sum();
-                *level = f64::from(energy) / len as f64;
+        // Each segment's energy is a sum in single precision, sample after sample: a chain of
+        // dependent additions, so [`LEVEL_LANES`] stems are summed side by side (each lane in
+        // its own order, the same bits as one stem at a time), read in place from the rings.
+        for (stems, tracks) in self
+            .stems
+            .chunks(LEVEL_LANES)
+            .zip(seg.stems.chunks_mut(LEVEL_LANES))
+        {
+            // Every stem's ring has the same capacity, so all split at the same places; lanes
+            // past the last stem repeat it (their sums are dropped).
+            let views: [(usize, &[f32], &[f32]); LEVEL_LANES] =
+                std::array::from_fn(|k| stems[k.min(stems.len() - 1)].ring.slices(sum_start, n));
+            let (silent, first) = (views[0].0, views[0].1.len());
+            for j in 0..SEGMENTS_PER_HOP {
+                let (lo, hi) = ((j * len).min(n), ((j + 1) * len).min(n));
+                // `Iterator::sum` starts from -0.0.
+                let mut energy = [-0.0f32; LEVEL_LANES];
+                // Silence before position 0, then the ring's two pieces.
+                let silent_in = hi.min(silent).saturating_sub(lo);
+                for _ in 0..silent_in {
+                    for e in &mut energy {
+                        *e += 0.0 * 0.0;
+                    }
+                }
+                let clip = |from: usize, piece: usize| {
+                    let a = lo.max(from).min(from + piece) - from;
+                    let b = hi.max(from).min(from + piece) - from;
+                    a..b
+                };
+                let in_first = clip(silent, first);
+                sum_squares(
+                    &mut energy,
+                    std::array::from_fn(|k| &views[k].1[in_first.clone()]),
+                );
+                let in_second = clip(silent + first, n - silent - first);
+                sum_squares(
+                    &mut energy,
+                    std::array::from_fn(|k| &views[k].2[in_second.clone()]),
+                );
+                for (track, e) in tracks.iter_mut().zip(energy) {
+                    track.level[j] = f64::from(e) / len as f64;
+                }
             }
         }
     }
