@@ -53,6 +53,19 @@ pub fn incomplete_analysis(coverage: &Coverage) -> Option<Finding> {
     Some(finding)
 }
 
+/// In a run not compared in full: drops `no-master` (`no-stems`) when the group has a master
+/// (stem) instance. The analysis saw none because that audio was dropped or missing, not because
+/// the group lacks it: the `incomplete-analysis` finding says so, and "put Stemcheck on the
+/// master bus" would be wrong advice (seen with a render far faster than real time on a
+/// loaded machine: every master block dropped).
+pub fn keep_roles_present(findings: &mut Vec<Finding>, has_master: bool, has_stems: bool) {
+    findings.retain(|f| match f.kind {
+        FindingKind::NoMaster => !has_master,
+        FindingKind::NoStems => !has_stems,
+        _ => true,
+    });
+}
+
 /// The instances on a bus wider than the lanes carry (a 5.1 or 7.1 bus): their channels past
 /// the first [`MAX_CHANNELS`] pass through unchecked.
 pub fn wider_than_compared(instances: &[InstanceSnapshot]) -> Vec<&InstanceSnapshot> {
@@ -101,6 +114,42 @@ pub fn channels_not_compared(wide: &[&InstanceSnapshot]) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_incomplete_run_does_not_ask_for_instances_the_group_has() {
+        let finding = |kind| {
+            Finding::new(
+                kind,
+                Severity::Warning,
+                Vec::new(),
+                0.0,
+                Unit::None,
+                1.0,
+                String::new(),
+                String::new(),
+            )
+        };
+        let all = || {
+            vec![
+                finding(FindingKind::NoMaster),
+                finding(FindingKind::NoStems),
+                finding(FindingKind::TruePeak),
+            ]
+        };
+        let kinds = |f: &[Finding]| f.iter().map(|f| f.kind).collect::<Vec<_>>();
+        let mut f = all();
+        keep_roles_present(&mut f, true, true);
+        assert_eq!(kinds(&f), vec![FindingKind::TruePeak]);
+        let mut f = all();
+        keep_roles_present(&mut f, false, true);
+        assert_eq!(
+            kinds(&f),
+            vec![FindingKind::NoMaster, FindingKind::TruePeak]
+        );
+        let mut f = all();
+        keep_roles_present(&mut f, true, false);
+        assert_eq!(kinds(&f), vec![FindingKind::NoStems, FindingKind::TruePeak]);
+    }
 
     #[test]
     fn a_complete_run_has_no_finding() {

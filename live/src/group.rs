@@ -741,6 +741,11 @@ impl Group {
             findings.insert(0, crate::coverage::channels_not_compared(&wide));
         }
         if let Some(finding) = crate::coverage::incomplete_analysis(&coverage) {
+            crate::coverage::keep_roles_present(
+                &mut findings,
+                instances.iter().any(|i| i.role == Role::Master),
+                instances.iter().any(|i| i.role == Role::Stem),
+            );
             let at = findings
                 .iter()
                 .position(|f| f.severity < finding.severity)
