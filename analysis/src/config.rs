@@ -442,6 +442,12 @@ pub const DROPOUT_EVENTS_PER_STEM: usize = 8;
 /// usual spectrum nearly as well as any other's (Bhattacharyya coefficient of the octave-band
 /// shapes, 0 to 1, within this margin).
 pub const DROPOUT_MATCH_MARGIN: f32 = 0.05;
+/// A stem silent inside another stem's dropout that was already open when it went silent is
+/// named only if the residual's spectrum matches its own shape better than that stem's by this
+/// much (Bhattacharyya coefficients): else the residual is the open dropout's going on (a brass
+/// part ending before the song's last chord, inside a strings stem cut 7 s earlier: 0.951
+/// against 0.939).
+pub const DROPOUT_NESTED_MATCH_MARGIN: f32 = 0.05;
 
 /// Settings of one analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -103,6 +103,11 @@ pub struct DropoutMeasurement {
     /// The best match of the residual's spectrum among the other stems silent in the same
     /// stretch (0 if none).
     pub rival_match: f32,
+    /// The same among the other stems whose own stretch began earlier and covers this one
+    /// (0 if none): a dropout already open when this stem went silent, whose residual this
+    /// stretch inherits.
+    #[serde(default)]
+    pub earlier_rival_match: f32,
     /// Share of the master's whole energy that the residual in this stretch carries, in dB
     /// (what folding the dropout takes out of the whole-run residual).
     pub explains_db: f32,

@@ -17,7 +17,7 @@ use crate::measurements::Measurements;
 use crate::spectra::Cf;
 
 use super::fit::GainFit;
-use super::segments::{SegmentSums, corrected_residual_mid};
+use super::segments::SegmentSums;
 use super::{Analyzer, Scratch};
 
 /// Stems' sum and master over the time domain, since the common lag last changed (writer:
@@ -103,25 +103,19 @@ impl TimeDomain {
         self.residual_sum_cross += sign * sums[8];
     }
 
-    /// The dropouts' baseline: the residual's mid energy with the sum at the bus's broadband
-    /// gain `bus_gain`, and the master's mid energy, over the whole run outside suspect
-    /// stretches.
-    fn dropout_baseline(&self, bus_gain: f32) -> (f64, f64) {
-        let sums = [
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
+    /// The whole-run sums, as [`SegmentSums`].
+    fn sums(&self) -> SegmentSums {
+        [
+            self.master_energy[0],
+            self.master_energy[1],
+            self.residual_energy[0],
+            self.residual_energy[1],
+            self.residual_lr,
             self.residual_mid_energy,
             self.master_mid_energy,
             self.sum_mid_energy,
             self.residual_sum_cross,
-        ];
-        (
-            corrected_residual_mid(&sums, bus_gain),
-            self.master_mid_energy,
-        )
+        ]
     }
 }
 
@@ -295,7 +289,7 @@ impl Analyzer {
             }
             if offset % seg_len == 0 || offset == n {
                 let j = ((offset - 1) / seg_len).min(SEGMENTS_PER_HOP - 1);
-                let baseline = t.dropout_baseline(bus_gain);
+                let whole = t.sums();
                 let taken = Analyzer::end_segment(
                     &mut self.segments,
                     &self.stems,
@@ -304,7 +298,7 @@ impl Analyzer {
                     sum_start,
                     &segment,
                     excluded,
-                    baseline,
+                    &whole,
                     bus_gain,
                 );
                 self.residual.time.add(&taken, -1.0);
@@ -377,9 +371,19 @@ impl Analyzer {
         let t = &self.residual.time;
         let rel = energy_ratio_db;
         // Outside the dropouts (`segments.rs`), and with them: the whole pass.
-        let outside_master: f64 = t.master_energy.iter().sum();
-        let outside_residual: f64 = t.residual_energy.iter().sum();
+        // Stretches found dropouts only once the run without them was known (a stem muted from
+        // before its first note) are out of the residual outside the dropouts too.
+        let whole = t.sums();
+        let (late_master, late_residual) = self
+            .segments
+            .late_dropouts_energy(&whole, self.fitted_bus_gain());
+        let outside_master: f64 = t.master_energy.iter().sum::<f64>() - late_master;
+        let outside_residual: f64 = t.residual_energy.iter().sum::<f64>() - late_residual;
         let [excluded_master, excluded_residual] = self.segments.excluded;
+        let (excluded_master, excluded_residual) = (
+            excluded_master + late_master,
+            excluded_residual + late_residual,
+        );
         let total_master = outside_master + excluded_master;
         let total_residual = outside_residual + excluded_residual;
         Measurements {
@@ -425,11 +429,7 @@ impl Analyzer {
                 .filter(|_| self.master.seen),
             sum_lufs: self.sum.loudness.integrated_lufs(),
             null_residual_outside_dropouts_db: rel(outside_residual, outside_master),
-            dropouts: self.dropout_measurements(
-                common_lag,
-                t.dropout_baseline(self.fitted_bus_gain()),
-                total_master,
-            ),
+            dropouts: self.dropout_measurements(common_lag, &whole, total_master),
             ..Measurements::default()
         }
     }

@@ -70,6 +70,12 @@ struct Stretch {
     /// mid energy (sums over its segments): its residual at any bus gain (see
     /// [`corrected_residual_mid`]).
     residual_sums: [f64; 3],
+    /// What its segments added to the whole-run residual (those not kept out already).
+    sums: SegmentSums,
+    /// Kept at its end without having risen: the stem was silent since before it first
+    /// sounded, so the stretch was never judged against a clean elsewhere (see
+    /// [`Segments::late_judged`]).
+    judged_late: bool,
     /// First sample of the first segment in which the residual had risen, if any.
     raised_from: Option<i64>,
     /// End of the last segment in which the residual had risen, in samples.
@@ -237,6 +243,39 @@ impl Segments {
     }
 }
 
+impl Segments {
+    /// The master's and the residual's energy (left plus right) of the stretches kept to be
+    /// judged late (see [`Stretch::judged_late`]) that are dropouts against the run without
+    /// them (`whole`: the whole-run sums; the sum at `bus_gain`): they are out of the residual
+    /// outside the dropouts too.
+    pub(super) fn late_dropouts_energy(&self, whole: &SegmentSums, bus_gain: f32) -> (f64, f64) {
+        self.stems
+            .iter()
+            .flat_map(|track| track.events.iter())
+            .filter(|s| late_share(s, whole, bus_gain).is_some())
+            .fold((0.0, 0.0), |(m, r), s| {
+                (m + s.sums[0] + s.sums[1], r + s.sums[2] + s.sums[3])
+            })
+    }
+}
+
+/// For a stretch judged late (see [`Stretch::judged_late`]): the residual's share of the master
+/// in the run without it, if the stretch's residual rose over it (it is a dropout then).
+fn late_share(s: &Stretch, whole: &SegmentSums, bus_gain: f32) -> Option<f64> {
+    if !s.judged_late {
+        return None;
+    }
+    let mut outside = *whole;
+    for (o, r) in outside.iter_mut().zip(&s.sums) {
+        *o -= r;
+    }
+    let share = baseline_share(
+        corrected_residual_mid(&outside, bus_gain),
+        outside[MASTER_MID],
+    );
+    risen(s.residual(bus_gain), s.master, share).then_some(share)
+}
+
 impl Stretch {
     /// The stretch's residual mid energy with the sum at the bus gain `bus_gain` (linear): the
     /// bus's latest fit, so that a stretch that began before the fit is read as one that began
@@ -376,7 +415,7 @@ impl Analyzer {
         sum_start: i64,
         sums: &SegmentSums,
         excluded: bool,
-        baseline: (f64, f64),
+        whole: &SegmentSums,
         bus_gain: f32,
     ) -> SegmentSums {
         let sr = f64::from(sample_rate_hz);
@@ -384,7 +423,7 @@ impl Analyzer {
         let p0 = sum_start + j as i64 * len;
         let number = p0.div_euclid(len);
         seg.history[number as usize % HISTORY_SEGMENTS] = (number, *sums, excluded);
-        let baseline = baseline_share(baseline.0, baseline.1);
+        let baseline = baseline_share(corrected_residual_mid(whole, bus_gain), whole[MASTER_MID]);
         let decay = (-(len as f64) / (DROPOUT_AROUND_SECONDS * sr)).exp();
         let around_segments = ((DROPOUT_AROUND_SECONDS * sr) as i64 / len).max(1) as u32;
         let fall_segments = ((DROPOUT_FALL_SECONDS * sr) as i64 / len).max(1) as u32;
@@ -417,6 +456,8 @@ impl Analyzer {
                         segments: 0,
                         master: 0.0,
                         residual_sums: [0.0; 3],
+                        sums: [0.0; 9],
+                        judged_late: false,
                         raised_from: None,
                         raised_until: start,
                         before: track.around,
@@ -430,6 +471,11 @@ impl Analyzer {
                 });
                 run.segments += 1;
                 run.master += master;
+                if !seg.hop_clipped && !excluded {
+                    for (r, s) in run.sums.iter_mut().zip(sums) {
+                        *r += s;
+                    }
+                }
                 if !seg.hop_clipped {
                     for (r, k) in run.residual_sums.iter_mut().zip([
                         RESIDUAL_MID,
@@ -469,7 +515,20 @@ impl Analyzer {
                         .unwrap_or(p0)
                         .max(run.start);
                     let long = (run.end - run.start) as f64 >= DROPOUT_MIN_SECONDS * sr;
-                    if long && risen(run.residual(bus_gain), run.master, baseline) {
+                    let risen_now = risen(run.residual(bus_gain), run.master, baseline);
+                    // Silent since before it first sounded (a stem muted from before its first
+                    // note): with no level around to compare with, the stretch never turned
+                    // suspect and stayed in the whole-run residual, which may be mostly its
+                    // own; it is kept and judged later, against the run without it.
+                    run.judged_late = !risen_now && !run.suspect && run.before <= 0.0;
+                    if run.judged_late && !excluded && !seg.hop_clipped {
+                        // The segment it sounds again in still holds part of it.
+                        for (r, s) in run.sums.iter_mut().zip(sums) {
+                            *r += s;
+                        }
+                    }
+                    let kept = long && (risen_now || run.judged_late);
+                    if kept {
                         track.after_for = track.keep(run, bus_gain);
                     } else {
                         track.after_for = None;

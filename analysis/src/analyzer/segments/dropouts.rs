@@ -7,7 +7,7 @@ use crate::decibels::energy_ratio_db;
 use crate::measurements::DropoutMeasurement;
 
 use super::super::Analyzer;
-use super::{OCTAVES, baseline_share, risen};
+use super::{OCTAVES, SegmentSums, baseline_share, corrected_residual_mid, late_share, risen};
 
 impl Analyzer {
     /// The candidate dropouts: every kept or open stretch whose residual rose, with what the
@@ -16,13 +16,16 @@ impl Analyzer {
     pub(in crate::analyzer) fn dropout_measurements(
         &self,
         common_lag: i64,
-        baseline: (f64, f64),
+        whole: &SegmentSums,
         total_master: f64,
     ) -> Vec<DropoutMeasurement> {
         let sr = f64::from(self.layout.sample_rate_hz);
         let len = self.segments.seg_len as f64;
-        let share = baseline_share(baseline.0, baseline.1);
         let bus_gain = self.fitted_bus_gain();
+        let share = baseline_share(
+            corrected_residual_mid(whole, bus_gain),
+            whole[super::MASTER_MID],
+        );
         let mut out = Vec::new();
         // Each stem's usual spectrum, and each candidate's stem and place in time, to tell
         // which of the stems silent at once the residual belongs to.
@@ -38,6 +41,12 @@ impl Analyzer {
                     && risen(r.residual(bus_gain), r.master, share)
             }));
             for s in stretches {
+                // A stretch judged late counts if it rose over the run without it.
+                let share = match (s.judged_late, late_share(s, whole, bus_gain)) {
+                    (false, _) => share,
+                    (true, Some(late)) => late,
+                    (true, None) => continue,
+                };
                 let residual = s.residual(bus_gain);
                 // The stem rested first: the dropout starts where the residual rose.
                 let (start, rested_first) = match s.raised_from {
@@ -63,6 +72,7 @@ impl Analyzer {
                     level_vs_stem_db: energy_ratio_db(mean_residual, around),
                     spectral_match: 1.0,
                     rival_match: 0.0,
+                    earlier_rival_match: 0.0,
                     // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
                     explains_db: energy_ratio_db(2.0 * residual, total_master),
                     rested_first,
@@ -92,6 +102,14 @@ impl Analyzer {
                 .iter()
                 .filter(|o| o.0 != k && o.1 < end && o.2 > start)
                 .filter(|o| (!o.4 || rested_first) && o.5)
+                .map(|o| bhattacharyya(&bands, &usual[o.0]))
+                .fold(0.0, f32::max);
+            // Those already silent (by a stretch of their own) before this one began, and
+            // still at its end.
+            let before = (DROPOUT_MIN_SECONDS * sr) as i64;
+            d.earlier_rival_match = placed
+                .iter()
+                .filter(|o| o.0 != k && o.1 + before <= start && o.2 >= end)
                 .map(|o| bhattacharyya(&bands, &usual[o.0]))
                 .fold(0.0, f32::max);
         }

@@ -131,6 +131,43 @@ fn a_mute_beside_a_master_gain_is_read_against_the_sum_at_that_gain() {
 }
 
 #[test]
+fn a_stem_muted_from_the_start_is_a_dropout_judged_against_the_run_without_it() {
+    // Lead silent in its stem for its first 3 s (muted from before it first sounded) while the
+    // mix has it: with no level around it to compare with, the stretch is judged at its end
+    // against the rest of the run, where the stems null.
+    let len = (8.0 * RATE) as usize;
+    let a = noise(1, len, 0.3);
+    let b = noise(2, len, 0.2);
+    let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    let mut muted = b.clone();
+    muted[..(3.0 * RATE) as usize].fill(0.0);
+    let analyzer = analyse(&a, &muted, &master);
+    let m = analyzer.measurements();
+    let d = m
+        .dropouts
+        .iter()
+        .find(|d| d.stem == "Lead")
+        .expect("a dropout on Lead");
+    assert!(d.start_s < 0.1, "start {}", d.start_s);
+    assert!((d.end_s - 3.0).abs() < 0.001, "end {}", d.end_s);
+    assert!((d.residual_db + 5.1).abs() < 0.5, "{}", d.residual_db);
+    let f = analyzer.findings();
+    assert!(
+        f.iter()
+            .any(|f| f.kind == crate::FindingKind::StemDropout && f.stems == ["Lead"]),
+        "{f:?}"
+    );
+    // Its residual is out of what the other causes see: nothing else is blamed.
+    assert!(
+        f.iter()
+            .all(|f| f.kind == crate::FindingKind::StemDropout
+                || f.severity == crate::Severity::Info),
+        "{f:?}"
+    );
+    assert!(m.null_residual_outside_dropouts_db < -40.0);
+}
+
+#[test]
 fn a_rest_the_mix_shares_is_not_a_dropout() {
     let len = (6.0 * RATE) as usize;
     let a = noise(1, len, 0.3);

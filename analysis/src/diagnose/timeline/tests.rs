@@ -17,6 +17,7 @@ fn candidate() -> DropoutMeasurement {
         level_vs_stem_db: -1.0,
         spectral_match: 0.95,
         rival_match: 0.0,
+        earlier_rival_match: 0.0,
         explains_db: -20.0,
         rested_first: false,
         fall_after_db: f32::INFINITY,
@@ -89,6 +90,14 @@ fn rests_tails_and_rivals_are_not_dropouts() {
         DropoutMeasurement {
             spectral_match: 0.6,
             rival_match: 0.9,
+            ..candidate()
+        },
+        // A part ending inside another stem's dropout already open (its residual goes on):
+        // the residual's shape matches that stem's about as well as this one's.
+        DropoutMeasurement {
+            spectral_match: 0.951,
+            rival_match: 0.939,
+            earlier_rival_match: 0.939,
             ..candidate()
         },
         // A gap of 0.46 s with the stem sounding again after it, holding a tenth of the
