@@ -108,6 +108,10 @@ pub struct DropoutMeasurement {
     /// stretch inherits.
     #[serde(default)]
     pub earlier_rival_match: f32,
+    /// Whether the stem was silent since before it first sounded, so that the stretch was
+    /// judged at its end against the run without it (no level before it to compare with).
+    #[serde(default)]
+    pub judged_late: bool,
     /// Share of the master's whole energy that the residual in this stretch carries, in dB
     /// (what folding the dropout takes out of the whole-run residual).
     pub explains_db: f32,

@@ -322,6 +322,8 @@ impl Analyzer {
         }
 
         self.transform_frame(start);
+        // A stem silent since before it first sounded: its stretch's spectrum (judged later).
+        self.add_frame_to_stretches();
         let norm = self.record_frame_gain(start);
         self.accumulate_cross_spectra(norm);
         self.return_model.push(

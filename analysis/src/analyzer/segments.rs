@@ -583,7 +583,9 @@ impl Analyzer {
             .segments
             .octaves(|i| f64::from((master[i] - sum[i] * g).norm_sqr()));
         for track in &mut self.segments.stems {
-            if let Some(run) = track.run.as_mut().filter(|r| r.suspect) {
+            // Also a stretch silent since before the stem first sounded: it may be judged a
+            // dropout at its end (`Stretch::judged_late`), on its spectrum too.
+            if let Some(run) = track.run.as_mut().filter(|r| r.suspect || r.before <= 0.0) {
                 for (b, e) in run.bands.iter_mut().zip(&bands) {
                     *b += e;
                 }

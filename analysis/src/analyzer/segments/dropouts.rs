@@ -73,6 +73,7 @@ impl Analyzer {
                     spectral_match: 1.0,
                     rival_match: 0.0,
                     earlier_rival_match: 0.0,
+                    judged_late: s.judged_late,
                     // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
                     explains_db: energy_ratio_db(2.0 * residual, total_master),
                     rested_first,

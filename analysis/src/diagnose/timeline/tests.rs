@@ -18,6 +18,7 @@ fn candidate() -> DropoutMeasurement {
         spectral_match: 0.95,
         rival_match: 0.0,
         earlier_rival_match: 0.0,
+        judged_late: false,
         explains_db: -20.0,
         rested_first: false,
         fall_after_db: f32::INFINITY,
@@ -98,6 +99,13 @@ fn rests_tails_and_rivals_are_not_dropouts() {
             spectral_match: 0.951,
             rival_match: 0.939,
             earlier_rival_match: 0.939,
+            ..candidate()
+        },
+        // Silent since before it first sounded, judged at its end: the residual is another
+        // stem's (an inverted part in the intro), not this stem's shape.
+        DropoutMeasurement {
+            judged_late: true,
+            spectral_match: 0.777,
             ..candidate()
         },
         // A gap of 0.46 s with the stem sounding again after it, holding a tenth of the
