@@ -576,6 +576,17 @@ impl Analyzer {
     /// per octave band) to every
     /// stem's suspect stretch: what is missing, to compare with the stems' usual spectra.
     pub(super) fn add_frame_to_stretches(&mut self) {
+        // Also a stretch silent since before the stem first sounded: it may be judged a
+        // dropout at its end (`Stretch::judged_late`), on its spectrum too.
+        let takes = |r: &Stretch| r.suspect || r.before <= 0.0;
+        if !self
+            .segments
+            .stems
+            .iter()
+            .any(|t| t.run.as_ref().is_some_and(takes))
+        {
+            return;
+        }
         let (master, sum) = (&self.spectra.master, &self.spectra.sum);
         // Against the sum at the bus's fitted gain, as the stretches' residual.
         let g = self.fitted_bus_gain();
@@ -583,9 +594,7 @@ impl Analyzer {
             .segments
             .octaves(|i| f64::from((master[i] - sum[i] * g).norm_sqr()));
         for track in &mut self.segments.stems {
-            // Also a stretch silent since before the stem first sounded: it may be judged a
-            // dropout at its end (`Stretch::judged_late`), on its spectrum too.
-            if let Some(run) = track.run.as_mut().filter(|r| r.suspect || r.before <= 0.0) {
+            if let Some(run) = track.run.as_mut().filter(|r| takes(r)) {
                 for (b, e) in run.bands.iter_mut().zip(&bands) {
                     *b += e;
                 }
