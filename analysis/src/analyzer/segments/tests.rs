@@ -19,6 +19,12 @@ fn noise(seed: u32, len: usize, gain: f32) -> Vec<f32> {
         .collect()
 }
 
+/// Two stems of `seconds`: Drums (seeded noise, amplitude 0.3) and Lead (another, 0.2).
+fn drums_and_lead(seconds: f32) -> (Vec<f32>, Vec<f32>) {
+    let len = (seconds * RATE) as usize;
+    (noise(1, len, 0.3), noise(2, len, 0.2))
+}
+
 /// Runs two stems and a master through an analyzer in blocks of 4096 frames.
 fn analyse(a: &[f32], b: &[f32], master: &[f32]) -> Analyzer {
     let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
@@ -48,9 +54,7 @@ fn analyse(a: &[f32], b: &[f32], master: &[f32]) -> Analyzer {
 
 #[test]
 fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
-    let len = (6.0 * RATE) as usize;
-    let a = noise(1, len, 0.3);
-    let b = noise(2, len, 0.2);
+    let (a, b) = drums_and_lead(6.0);
     let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
     // Lead muted from 2.0 s to 3.0 s in its stem; the mix still has it.
     let mut muted = b.clone();
@@ -100,9 +104,7 @@ fn a_mute_beside_a_master_gain_is_read_against_the_sum_at_that_gain() {
     // The master 3 dB down on the stems' sum: a residual of -10.7 dB re master everywhere,
     // under which Lead's mute (-5.1 dB re master) rises by only 5.6 dB. Against the sum at
     // the bus's fitted gain, the residual outside the mute nulls and the mute stands out.
-    let len = (8.0 * RATE) as usize;
-    let a = noise(1, len, 0.3);
-    let b = noise(2, len, 0.2);
+    let (a, b) = drums_and_lead(8.0);
     let gain = 10f32.powf(-3.0 / 20.0);
     let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| gain * (x + y)).collect();
     let mut muted = b.clone();
@@ -135,9 +137,7 @@ fn a_stem_muted_from_the_start_is_a_dropout_judged_against_the_run_without_it() 
     // Lead silent in its stem for its first 3 s (muted from before it first sounded) while the
     // mix has it: with no level around it to compare with, the stretch is judged at its end
     // against the rest of the run, where the stems null.
-    let len = (8.0 * RATE) as usize;
-    let a = noise(1, len, 0.3);
-    let b = noise(2, len, 0.2);
+    let (a, b) = drums_and_lead(8.0);
     let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
     let mut muted = b.clone();
     muted[..(3.0 * RATE) as usize].fill(0.0);
@@ -169,9 +169,7 @@ fn a_stem_muted_from_the_start_is_a_dropout_judged_against_the_run_without_it() 
 
 #[test]
 fn a_rest_the_mix_shares_is_not_a_dropout() {
-    let len = (6.0 * RATE) as usize;
-    let a = noise(1, len, 0.3);
-    let mut b = noise(2, len, 0.2);
+    let (a, mut b) = drums_and_lead(6.0);
     let (from, to) = ((2.0 * RATE) as usize, (3.0 * RATE) as usize);
     b[from..to].fill(0.0);
     let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
@@ -187,9 +185,7 @@ fn a_rest_the_mix_shares_is_not_a_dropout() {
 
 #[test]
 fn a_stem_resting_inside_another_stems_mute_leaves_the_residual_raised_and_is_not_named() {
-    let len = (6.0 * RATE) as usize;
-    let mut a = noise(1, len, 0.3);
-    let mut b = noise(2, len, 0.2);
+    let (mut a, mut b) = drums_and_lead(6.0);
     // Lead rests from 2.0 s to 2.4 s, in its stem and in the mix alike; Drums is muted from
     // 2.0 s to 3.0 s in its stem only.
     b[(2.0 * RATE) as usize..(2.4 * RATE) as usize].fill(0.0);
