@@ -121,6 +121,11 @@ impl Envelope {
             self.last_mid = 0.0;
         }
         self.count += take;
+        self.close_hop_if_full();
+    }
+
+    /// Ends the hop once it holds `hop_frames` frames: its three points, and fresh sums.
+    fn close_hop_if_full(&mut self) {
         if self.count == self.hop_frames {
             let hop = self.hop_frames as f64;
             self.points.push((self.sum / hop) as f32);
@@ -696,16 +701,7 @@ mod tests {
             }
             e.count += take;
             start = end;
-            if e.count == e.hop_frames {
-                let hop = e.hop_frames as f64;
-                e.points.push((e.sum / hop) as f32);
-                e.energy.push((e.sum_squares / hop) as f32);
-                e.high_energy.push((e.diff_squares / hop) as f32);
-                e.sum = 0.0;
-                e.sum_squares = 0.0;
-                e.diff_squares = 0.0;
-                e.count = 0;
-            }
+            e.close_hop_if_full();
         }
     }
 

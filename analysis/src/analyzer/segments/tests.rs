@@ -25,6 +25,21 @@ fn drums_and_lead(seconds: f32) -> (Vec<f32>, Vec<f32>) {
     (noise(1, len, 0.3), noise(2, len, 0.2))
 }
 
+/// `audio` silent from `from_s` to `to_s` (a mute in the stem only).
+fn muted(audio: &[f32], from_s: f32, to_s: f32) -> Vec<f32> {
+    let mut out = audio.to_vec();
+    out[(from_s * RATE) as usize..(to_s * RATE) as usize].fill(0.0);
+    out
+}
+
+/// The candidate dropout on Lead.
+fn lead_dropout(m: &crate::Measurements) -> &crate::measurements::DropoutMeasurement {
+    m.dropouts
+        .iter()
+        .find(|d| d.stem == "Lead")
+        .expect("a dropout on Lead")
+}
+
 /// Runs two stems and a master through an analyzer in blocks of 4096 frames.
 fn analyse(a: &[f32], b: &[f32], master: &[f32]) -> Analyzer {
     let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
@@ -57,16 +72,9 @@ fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
     let (a, b) = drums_and_lead(6.0);
     let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
     // Lead muted from 2.0 s to 3.0 s in its stem; the mix still has it.
-    let mut muted = b.clone();
-    let (from, to) = ((2.0 * RATE) as usize, (3.0 * RATE) as usize);
-    muted[from..to].fill(0.0);
-    let analyzer = analyse(&a, &muted, &master);
+    let analyzer = analyse(&a, &muted(&b, 2.0, 3.0), &master);
     let m = analyzer.measurements();
-    let d = m
-        .dropouts
-        .iter()
-        .find(|d| d.stem == "Lead")
-        .expect("a dropout on Lead");
+    let d = lead_dropout(&m);
     // Edges refined to the sample: within 1 ms.
     assert!((d.start_s - 2.0).abs() < 0.001, "start {}", d.start_s);
     assert!((d.end_s - 3.0).abs() < 0.001, "end {}", d.end_s);
@@ -107,17 +115,10 @@ fn a_mute_beside_a_master_gain_is_read_against_the_sum_at_that_gain() {
     let (a, b) = drums_and_lead(8.0);
     let gain = 10f32.powf(-3.0 / 20.0);
     let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| gain * (x + y)).collect();
-    let mut muted = b.clone();
-    let (from, to) = ((4.0 * RATE) as usize, (5.0 * RATE) as usize);
-    muted[from..to].fill(0.0);
-    let analyzer = analyse(&a, &muted, &master);
+    let analyzer = analyse(&a, &muted(&b, 4.0, 5.0), &master);
     let m = analyzer.measurements();
     assert!((m.bus_gain_db + 3.0).abs() < 0.05, "{}", m.bus_gain_db);
-    let d = m
-        .dropouts
-        .iter()
-        .find(|d| d.stem == "Lead")
-        .expect("a dropout on Lead");
+    let d = lead_dropout(&m);
     assert!((d.start_s - 4.0).abs() < 0.001, "start {}", d.start_s);
     assert!((d.end_s - 5.0).abs() < 0.001, "end {}", d.end_s);
     // Lead's part, at the bus's gain, over the master: -5.1 dB as without the gain.
@@ -139,15 +140,9 @@ fn a_stem_muted_from_the_start_is_a_dropout_judged_against_the_run_without_it() 
     // against the rest of the run, where the stems null.
     let (a, b) = drums_and_lead(8.0);
     let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
-    let mut muted = b.clone();
-    muted[..(3.0 * RATE) as usize].fill(0.0);
-    let analyzer = analyse(&a, &muted, &master);
+    let analyzer = analyse(&a, &muted(&b, 0.0, 3.0), &master);
     let m = analyzer.measurements();
-    let d = m
-        .dropouts
-        .iter()
-        .find(|d| d.stem == "Lead")
-        .expect("a dropout on Lead");
+    let d = lead_dropout(&m);
     assert!(d.start_s < 0.1, "start {}", d.start_s);
     assert!((d.end_s - 3.0).abs() < 0.001, "end {}", d.end_s);
     assert!((d.residual_db + 5.1).abs() < 0.5, "{}", d.residual_db);
