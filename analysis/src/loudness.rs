@@ -11,6 +11,8 @@
 //! a histogram of 0.01 LU bins holding their count and their energy (so the mean energy above
 //! a gate is exact, not a bin centre's). The test suite checks this meter against `ebur128`.
 
+use wide::f64x4;
+
 /// Bins of the block histogram, in LU.
 const BIN_LU: f64 = 0.01;
 /// The absolute gate, in LUFS: quieter blocks do not count.
@@ -267,7 +269,9 @@ fn filter_energy_stereo(
 }
 
 /// [`filter_energy_stereo`] for two meters' channels in one loop (each meter's channels
-/// summed as there).
+/// summed as there). The four channels run as the four lanes of one vector, each lane with its
+/// meter's coefficients and doing exactly [`k_weighted`]'s operations in its order (no fused
+/// multiply-add): the same bits as four scalar filters, in about half the instructions.
 #[inline]
 fn filter_energy_two_stereo(
     stages: [&[Biquad; 2]; 2],
@@ -275,22 +279,46 @@ fn filter_energy_two_stereo(
     samples: [[&[f32]; 2]; 2],
 ) -> [f64; 2] {
     let [state_a, state_b] = state;
-    let mut s = [*state_a, *state_b];
-    let mut energy = [[0.0f64; 2]; 2];
+    // Lanes: meter a's left and right, then meter b's.
+    let coefficient = |stage: usize, pick: fn(&Biquad) -> f64| {
+        let [a, b] = stages.map(|s| pick(&s[stage]));
+        f64x4::new([a, a, b, b])
+    };
+    let [one_b0, two_b0] = [0, 1].map(|k| coefficient(k, |q| q.b[0]));
+    let [one_b1, two_b1] = [0, 1].map(|k| coefficient(k, |q| q.b[1]));
+    let [one_b2, two_b2] = [0, 1].map(|k| coefficient(k, |q| q.b[2]));
+    let [one_a0, two_a0] = [0, 1].map(|k| coefficient(k, |q| q.a[0]));
+    let [one_a1, two_a1] = [0, 1].map(|k| coefficient(k, |q| q.a[1]));
+    let held = |stage: usize, slot: usize| {
+        f64x4::new([
+            state_a[0][stage][slot],
+            state_a[1][stage][slot],
+            state_b[0][stage][slot],
+            state_b[1][stage][slot],
+        ])
+    };
+    let (mut s1_0, mut s1_1) = (held(0, 0), held(0, 1));
+    let (mut s2_0, mut s2_1) = (held(1, 0), held(1, 1));
+    let mut energy = f64x4::ZERO;
     let [[al, ar], [bl, br]] = samples;
     let frames = al.len();
     let (ar, bl, br) = (&ar[..frames], &bl[..frames], &br[..frames]);
     for i in 0..frames {
-        for (m, [l, r]) in [[al[i], ar[i]], [bl[i], br[i]]].into_iter().enumerate() {
-            for (c, x) in [l, r].into_iter().enumerate() {
-                let z = k_weighted(stages[m], &mut s[m][c], x);
-                energy[m][c] += z * z;
-            }
-        }
+        let x = f64x4::new([al[i], ar[i], bl[i], br[i]].map(f64::from));
+        // [`k_weighted`], lane by lane.
+        let y = one_b0 * x + s1_0;
+        s1_0 = one_b1 * x - one_a0 * y + s1_1;
+        s1_1 = one_b2 * x - one_a1 * y;
+        let z = two_b0 * y + s2_0;
+        s2_0 = two_b1 * y - two_a0 * z + s2_1;
+        s2_1 = two_b2 * y - two_a1 * z;
+        energy += z * z;
     }
-    *state_a = s[0];
-    *state_b = s[1];
-    energy.map(|e| e[0] + e[1])
+    let [s1_0, s1_1, s2_0, s2_1, energy] = [s1_0, s1_1, s2_0, s2_1, energy].map(|v| v.to_array());
+    for (c, channel) in state_a.iter_mut().chain(state_b.iter_mut()).enumerate() {
+        *channel = [[s1_0[c], s1_1[c]], [s2_0[c], s2_1[c]]];
+    }
+    [energy[0] + energy[1], energy[2] + energy[3]]
 }
 
 #[cfg(test)]
