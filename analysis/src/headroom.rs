@@ -6,8 +6,10 @@
 //! only where a neighbouring sample exceeds [`TRUE_PEAK_GATE`] (-8 dBFS): quieter stretches
 //! cannot reach any true-peak limit in use. A block that cannot raise the highest true peak
 //! so far (its loudest sample times the interpolator's gain stays below it) is not
-//! interpolated at all; the others are interpolated a phase at a time, tap by tap, which
-//! vectorises.
+//! interpolated at all; in the others the same bound is taken again for each run of
+//! [`TRUE_PEAK_RUN_GAPS`] gaps, and only the runs that could are interpolated, a phase at a
+//! time, tap by tap, which vectorises. The maximum is the same to the bit as interpolating
+//! every point: a point skipped cannot exceed the maximum as it stood.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +18,9 @@ use crate::decibels::amplitude_to_db as db;
 
 const TAPS: usize = 12;
 const OVERSAMPLING: usize = 4;
+/// Inter-sample gaps whose reach is bounded together (a block's loud stretch is usually a few
+/// of these runs, not the whole block).
+const TRUE_PEAK_RUN_GAPS: usize = 32;
 
 /// The interpolator: `phases[p][k]` weighs `x[n - 11 + k]` for the point `(p + 1) / 4` of a
 /// sample after `x[n - 6]`.
@@ -70,8 +75,6 @@ pub struct ChannelStats {
     run: usize,
     /// Scratch: history followed by the current block.
     extended: Vec<f32>,
-    /// Scratch: one phase's interpolated values over a block.
-    interpolated: Vec<f32>,
 }
 
 /// Plain moments of a run of one channel's samples, four lanes wide: the analyzer's ingest pass
@@ -181,24 +184,38 @@ impl ChannelStats {
             let first = TAPS / 2 - 1;
             let count = ext.len().saturating_sub(TAPS / 2 + 1).saturating_sub(first);
             let loud = |x: f32| x.abs() > TRUE_PEAK_GATE;
-            for phase in &interpolator.phases {
-                // interpolated[i]: the point after ext[first + i], summed tap by tap.
-                let values = &mut self.interpolated;
-                values.clear();
-                values.resize(count, 0.0);
-                for (k, &h) in phase.iter().enumerate() {
-                    for (y, &x) in values.iter_mut().zip(&ext[k..k + count]) {
-                        *y += h * x;
+            let magnitude = |window: &[f32]| window.iter().fold(0.0f32, |p, x| p.max(x.abs()));
+            // The same bound a run of gaps at a time: a run whose samples cannot make a new
+            // maximum, or that has no loud sample beside any of its gaps, is skipped (the
+            // maximum only rises, so what a skipped point could reach is already reached).
+            let mut start = 0;
+            while start < count {
+                let len = (count - start).min(TRUE_PEAK_RUN_GAPS);
+                // The points after ext[first + start ..][..len] read ext[start ..][..len + 11].
+                let window = &ext[start..start + len + TAPS - 1];
+                let beside = &ext[first + start..first + start + len + 1];
+                if magnitude(beside) <= TRUE_PEAK_GATE
+                    || interpolator.gain * magnitude(window) <= self.true_peak
+                {
+                    start += len;
+                    continue;
+                }
+                for phase in &interpolator.phases {
+                    // values[i]: the point after ext[first + start + i], summed tap by tap.
+                    let mut values = [0.0f32; TRUE_PEAK_RUN_GAPS];
+                    let values = &mut values[..len];
+                    for (k, &h) in phase.iter().enumerate() {
+                        for (y, &x) in values.iter_mut().zip(&window[k..k + len]) {
+                            *y += h * x;
+                        }
+                    }
+                    for (&y, pair) in values.iter().zip(beside.windows(2)) {
+                        if loud(pair[0]) || loud(pair[1]) {
+                            self.true_peak = self.true_peak.max(y.abs());
+                        }
                     }
                 }
-                let beside = ext[first..first + count]
-                    .iter()
-                    .zip(&ext[first + 1..first + 1 + count]);
-                for (&y, (&a, &b)) in values.iter().zip(beside) {
-                    if loud(a) || loud(b) {
-                        self.true_peak = self.true_peak.max(y.abs());
-                    }
-                }
+                start += len;
             }
         }
         // Keep the last TAPS samples (or shift in what there is).
@@ -225,7 +242,6 @@ impl Default for ChannelStats {
             history: [0.0; TAPS],
             run: 0,
             extended: Vec::new(),
-            interpolated: Vec::new(),
         }
     }
 }
