@@ -12,6 +12,8 @@
 //! effect. Memory is fixed: per stem the open stretch and the few stretches with the most
 //! residual energy ([`DROPOUT_EVENTS_PER_STEM`]), never a history growing with the song.
 
+use wide::f32x4;
+
 use crate::config::{
     ANALYSIS_LOW_HZ, CLIPPED_HOPS_MAX_SHARE, DROPOUT_AROUND_SECONDS, DROPOUT_BASELINE_FLOOR,
     DROPOUT_EVENTS_PER_STEM, DROPOUT_FALL_SECONDS, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS,
@@ -310,11 +312,34 @@ const LEVEL_LANES: usize = 8;
 
 /// Adds each lane's squared samples to its energy, in order: `energy[k] += x * x` for every
 /// `x` of `lanes[k]` (all the same length).
+///
+/// Four samples of each lane are squared as one vector; a transpose turns four lanes' squares
+/// into one vector per sample, added in the samples' order: each lane's additions are the
+/// scalar loop's, in its order (the same bits), four lanes to an instruction.
 #[inline]
 fn sum_squares(energy: &mut [f32; LEVEL_LANES], lanes: [&[f32]; LEVEL_LANES]) {
     let len = lanes[0].len();
     let lanes = lanes.map(|l| &l[..len]);
-    for i in 0..len {
+    let quads = lanes.map(|l| l.as_chunks::<4>().0);
+    let count = quads[0].len();
+    let quads = quads.map(|q| &q[..count]);
+    let mut halves = [0, 1].map(|h| f32x4::from(std::array::from_fn(|k| energy[4 * h + k])));
+    for i in 0..count {
+        for (h, total) in halves.iter_mut().enumerate() {
+            let squares: [f32x4; 4] = std::array::from_fn(|k| {
+                let x = f32x4::from(quads[4 * h + k][i]);
+                x * x
+            });
+            // by_sample[j][k]: lane k's sample j of the four.
+            for by_sample in f32x4::transpose(squares) {
+                *total += by_sample;
+            }
+        }
+    }
+    for (h, total) in halves.iter().enumerate() {
+        energy[4 * h..4 * h + 4].copy_from_slice(&total.to_array());
+    }
+    for i in 4 * count..len {
         for (e, lane) in energy.iter_mut().zip(&lanes) {
             *e += lane[i] * lane[i];
         }

@@ -217,3 +217,26 @@ fn bhattacharyya_is_one_for_one_shape_and_zero_for_disjoint_bands() {
     assert_eq!(bhattacharyya(&[1.0, 0.0], &[0.0, 1.0]), 0.0);
     assert_eq!(bhattacharyya(&[0.0, 0.0], &[0.0, 1.0]), 0.0);
 }
+
+/// The side-by-side sum of squares gives each lane the bits of a plain sum in sample order,
+/// for any length (whole vectors and a remainder) and any start (-0.0 included).
+#[test]
+fn side_by_side_squares_match_the_plain_sums_to_the_bit() {
+    let lanes: Vec<Vec<f32>> = (0..LEVEL_LANES as u32)
+        .map(|k| noise(10 + k, 523, 0.1 + 0.1 * k as f32))
+        .collect();
+    for len in [0, 1, 3, 4, 5, 31, 512, 523] {
+        for start in [-0.0f32, 0.25] {
+            let mut energy = [start; LEVEL_LANES];
+            sum_squares(&mut energy, std::array::from_fn(|k| &lanes[k][..len]));
+            for (k, lane) in lanes.iter().enumerate() {
+                let plain = lane[..len].iter().fold(start, |e, x| e + x * x);
+                assert_eq!(
+                    energy[k].to_bits(),
+                    plain.to_bits(),
+                    "lane {k}, {len} samples"
+                );
+            }
+        }
+    }
+}
