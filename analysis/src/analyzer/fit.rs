@@ -3,6 +3,8 @@
 //! two-way fit of those gains that splits each stem's own gain and polarity from the master
 //! bus's gain and EQ.
 
+use wide::f32x4;
+
 use crate::config::{
     EQ_MIN_BAND_SHARE, FIT_MIN_SHARE_JOINT, FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING,
     STEM_AGREEMENT_DB, STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
@@ -37,14 +39,39 @@ const GRAM_LANES: usize = 4;
 
 /// `sum Re x y*` of `x` with each of `ys` (all the same length), each summed bin after bin
 /// from -0.0 as `Iterator::sum` does.
+///
+/// Four bins of a lane's terms are one vector (each term `x.re * y.re + x.im * y.im`, as in
+/// the scalar loop); a transpose turns the four lanes' terms into one vector per bin, added in
+/// the bins' order: each lane's additions are the scalar loop's, in its order (the same bits).
 #[inline]
 fn dot_lanes(x: &[Cf], ys: [&[Cf]; GRAM_LANES]) -> [f32; GRAM_LANES] {
     let len = x.len();
     let ys = ys.map(|y| &y[..len]);
-    let mut acc = [-0.0f32; GRAM_LANES];
-    for (i, a) in x.iter().enumerate() {
+    let (x4, x_rest) = x.as_chunks::<4>();
+    let y4 = ys.map(|y| &y.as_chunks::<4>().0[..x4.len()]);
+    let parts = |c: &[Cf; 4]| {
+        (
+            f32x4::new([c[0].re, c[1].re, c[2].re, c[3].re]),
+            f32x4::new([c[0].im, c[1].im, c[2].im, c[3].im]),
+        )
+    };
+    let mut acc = f32x4::splat(-0.0);
+    for (i, a) in x4.iter().enumerate() {
+        let (a_re, a_im) = parts(a);
+        let terms: [f32x4; GRAM_LANES] = std::array::from_fn(|l| {
+            let (y_re, y_im) = parts(&y4[l][i]);
+            a_re * y_re + a_im * y_im
+        });
+        // by_bin[j][l]: lane l's term for bin j of the four.
+        for by_bin in f32x4::transpose(terms) {
+            acc += by_bin;
+        }
+    }
+    let mut acc = acc.to_array();
+    let done = len - x_rest.len();
+    for (i, a) in x_rest.iter().enumerate() {
         for (s, y) in acc.iter_mut().zip(&ys) {
-            *s += a.re * y[i].re + a.im * y[i].im;
+            *s += a.re * y[done + i].re + a.im * y[done + i].im;
         }
     }
     acc

@@ -153,3 +153,28 @@ fn a_gain_that_explains_nothing_is_unity() {
     // An inversion of a near-silent stem is no polarity either.
     assert_eq!(gain_that_matters(-1.0, -90.0), 1.0);
 }
+
+/// The side-by-side Gram entries give each lane the bits of a plain sum in bin order, for any
+/// length (whole vectors and a remainder).
+#[test]
+fn side_by_side_dot_products_match_the_plain_sums_to_the_bit() {
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut spectrum = |len: usize| -> Vec<Cf> {
+        (0..len)
+            .map(|_| Cf::new(rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0)))
+            .collect()
+    };
+    let x = spectrum(131);
+    let ys: Vec<Vec<Cf>> = (0..GRAM_LANES).map(|_| spectrum(131)).collect();
+    for len in [0, 1, 3, 4, 5, 64, 131] {
+        let acc = dot_lanes(&x[..len], std::array::from_fn(|l| &ys[l][..len]));
+        for (l, y) in ys.iter().enumerate() {
+            let plain: f32 = x[..len]
+                .iter()
+                .zip(y)
+                .map(|(a, b)| a.re * b.re + a.im * b.im)
+                .sum();
+            assert_eq!(acc[l].to_bits(), plain.to_bits(), "lane {l}, {len} bins");
+        }
+    }
+}
