@@ -7,6 +7,8 @@
 //!   is (EQ and gain respond at once; a reverb return spreads), and what no stem explains per
 //!   bin and band (a missing source or return).
 
+use wide::f32x4;
+
 use crate::config::{
     ENVELOPE_BLOCK_SECONDS, ENVELOPE_HISTORY, RECENT_SECONDS, RESPONSE_FLOOR_SHARE,
     SEGMENTS_PER_HOP, SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS, TAIL_TO_BLOCKS,
@@ -70,6 +72,63 @@ pub(super) struct TimeDomain {
 }
 
 /// The residual's energy in a block that a gain on the sum explains: `cross^2 / sum_energy`
+/// One stretch's sums (see [`SegmentSums`]), in single precision, each summed sample after
+/// sample from 0, and the sample peaks of master and sum over both channels, from the master's
+/// left and right, the sum's left and right and the residual's left and right (all the same
+/// length).
+///
+/// Four samples of each product are one vector; a transpose turns four sums' products into one
+/// vector per sample, added in the samples' order: each sum's additions are the scalar loop's,
+/// in its order (the same bits), four sums to an instruction.
+#[inline]
+fn stretch_sums(signals: [&[f32]; 6]) -> ([f32; 9], [f32; 2]) {
+    let len = signals[0].len();
+    let [ml, mr, sl, sr, rl, rr] = signals.map(|x| &x[..len]);
+    let quads = [ml, mr, sl, sr, rl, rr].map(|x| x.as_chunks::<4>().0);
+    let count = quads[0].len();
+    let [a4, b4, c4, d4, rl4, rr4] = quads.map(|q| &q[..count]);
+    let half = f32x4::HALF;
+    let (mut first, mut second, mut last) = (f32x4::ZERO, f32x4::ZERO, 0.0f32);
+    let (mut peak_m, mut peak_s) = (f32x4::ZERO, f32x4::ZERO);
+    for i in 0..count {
+        let [a, b, c, d, rl, rr] = [a4, b4, c4, d4, rl4, rr4].map(|q| f32x4::from(q[i]));
+        let (rm, mm, sm) = (half * (rl + rr), half * (a + b), half * (c + d));
+        for by_sample in f32x4::transpose([a * a, b * b, rl * rl, rr * rr]) {
+            first += by_sample;
+        }
+        for by_sample in f32x4::transpose([rl * rr, rm * rm, mm * mm, sm * sm]) {
+            second += by_sample;
+        }
+        for product in (rm * sm).to_array() {
+            last += product;
+        }
+        peak_m = peak_m.fast_max(a.abs()).fast_max(b.abs());
+        peak_s = peak_s.fast_max(c.abs()).fast_max(d.abs());
+    }
+    let (first, second) = (first.to_array(), second.to_array());
+    let mut sums = [
+        first[0], first[1], first[2], first[3], second[0], second[1], second[2], second[3], last,
+    ];
+    let reduce = |p: f32x4| p.to_array().into_iter().fold(0.0f32, f32::max);
+    let (mut peak_m, mut peak_s) = (reduce(peak_m), reduce(peak_s));
+    for i in 4 * count..len {
+        let (a, b, c, d, rl, rr) = (ml[i], mr[i], sl[i], sr[i], rl[i], rr[i]);
+        let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
+        sums[0] += a * a;
+        sums[1] += b * b;
+        sums[2] += rl * rl;
+        sums[3] += rr * rr;
+        sums[4] += rl * rr;
+        sums[5] += rm * rm;
+        sums[6] += mm * mm;
+        sums[7] += sm * sm;
+        sums[8] += rm * sm;
+        peak_m = peak_m.max(a.abs()).max(b.abs());
+        peak_s = peak_s.max(c.abs()).max(d.abs());
+    }
+    (sums, [peak_m, peak_s])
+}
+
 /// (the projection of the residual on the sum), 0 for a silent sum.
 fn collinear_energy(cross: f64, sum_energy: f64) -> f64 {
     if sum_energy > 0.0 {
@@ -220,29 +279,8 @@ impl Analyzer {
                 .segments
                 .excluding((offset / seg_len).min(SEGMENTS_PER_HOP - 1));
             let range = offset..offset + len;
-            let mut sums = [0.0f32; 9];
-            let (mut peak_m, mut peak_s) = (0.0f32, 0.0f32);
-            for (((((&a, &b), &c), &d), &rl), &rr) in ml[range.clone()]
-                .iter()
-                .zip(&mr[range.clone()])
-                .zip(&sl[range.clone()])
-                .zip(&sr[range.clone()])
-                .zip(&res_l[range.clone()])
-                .zip(&res_r[range])
-            {
-                let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
-                sums[0] += a * a;
-                sums[1] += b * b;
-                sums[2] += rl * rl;
-                sums[3] += rr * rr;
-                sums[4] += rl * rr;
-                sums[5] += rm * rm;
-                sums[6] += mm * mm;
-                sums[7] += sm * sm;
-                sums[8] += rm * sm;
-                peak_m = peak_m.max(a.abs()).max(b.abs());
-                peak_s = peak_s.max(c.abs()).max(d.abs());
-            }
+            let (sums, [peak_m, peak_s]) =
+                stretch_sums([ml, mr, sl, sr, res_l, res_r].map(|x| &x[range.clone()]));
             segment_peaks = [segment_peaks[0].max(peak_m), segment_peaks[1].max(peak_s)];
             let sums = sums.map(f64::from);
             let chunk: SegmentSums = sums;
@@ -501,7 +539,55 @@ impl Analyzer {
 
 #[cfg(test)]
 mod tests {
-    use super::{collinear_energy, onset_ratio};
+    use super::{collinear_energy, onset_ratio, stretch_sums};
+
+    /// The side-by-side stretch sums give the bits of the plain loop, for any length (whole
+    /// vectors and a remainder).
+    #[test]
+    fn side_by_side_stretch_sums_match_the_plain_loop_to_the_bit() {
+        let mut seed = 5u32;
+        let mut signal = |gain: f32| -> Vec<f32> {
+            (0..203)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    gain * ((seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+                })
+                .collect()
+        };
+        let x: [Vec<f32>; 6] = std::array::from_fn(|k| signal(0.1 + 0.15 * k as f32));
+        for len in [0, 1, 3, 4, 7, 64, 203] {
+            let [ml, mr, sl, sr, rl, rr] = std::array::from_fn(|k| &x[k][..len]);
+            let mut sums = [0.0f32; 9];
+            let (mut peak_m, mut peak_s) = (0.0f32, 0.0f32);
+            for i in 0..len {
+                let (a, b, c, d, rl, rr) = (ml[i], mr[i], sl[i], sr[i], rl[i], rr[i]);
+                let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
+                let products = [
+                    a * a,
+                    b * b,
+                    rl * rl,
+                    rr * rr,
+                    rl * rr,
+                    rm * rm,
+                    mm * mm,
+                    sm * sm,
+                    rm * sm,
+                ];
+                for (s, p) in sums.iter_mut().zip(products) {
+                    *s += p;
+                }
+                peak_m = peak_m.max(a.abs()).max(b.abs());
+                peak_s = peak_s.max(c.abs()).max(d.abs());
+            }
+            let (got, peaks) = stretch_sums([ml, mr, sl, sr, rl, rr]);
+            assert_eq!(
+                got.map(f32::to_bits),
+                sums.map(f32::to_bits),
+                "{len} samples"
+            );
+            assert_eq!(peaks, [peak_m, peak_s], "{len} samples");
+        }
+    }
 
     #[test]
     fn a_smeared_envelope_has_fewer_onsets_than_its_source() {
