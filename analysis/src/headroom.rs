@@ -310,8 +310,19 @@ impl SignalStats {
         self.channels[0].samples
     }
 
+    /// Clipped samples (all channels): [`Self::summary`]'s count, without its level
+    /// conversions (read after every block, for every signal).
+    pub fn clipped_samples(&self) -> u64 {
+        self.used().iter().map(|c| c.clipped_samples).sum()
+    }
+
+    /// The channels in use.
+    fn used(&self) -> &[ChannelStats] {
+        &self.channels[..self.num_channels.max(1)]
+    }
+
     pub fn summary(&self) -> LevelSummary {
-        let used = &self.channels[..self.num_channels.max(1)];
+        let used = self.used();
         let peak = used.iter().map(|c| c.peak).fold(0.0, f32::max);
         let true_peak = used.iter().map(|c| c.true_peak).fold(0.0, f32::max);
         let samples: u64 = used.iter().map(|c| c.samples).sum();
@@ -329,7 +340,7 @@ impl SignalStats {
         LevelSummary {
             peak_dbfs: db(f64::from(peak)),
             true_peak_dbtp: db(f64::from(true_peak)),
-            clipped_samples: used.iter().map(|c| c.clipped_samples).sum(),
+            clipped_samples: self.clipped_samples(),
             rms_dbfs: db(if samples > 0 {
                 (sum_squares / samples as f64).sqrt()
             } else {

@@ -33,7 +33,7 @@ impl Default for ClipMarks {
 impl ClipMarks {
     /// Marks every hop of `[from, to)` (samples) if `stats` counted a clip since last time.
     fn update(&mut self, stats: &SignalStats, from: i64, to: i64, hop: i64) {
-        let counted = stats.summary().clipped_samples;
+        let counted = stats.clipped_samples();
         if counted > self.counted {
             self.mark(from, to, hop);
         }
