@@ -87,6 +87,9 @@ pub struct LoudnessMeter {
     /// Per bin: blocks and their summed energy.
     counts: Box<[u64]>,
     energies: Box<[f64]>,
+    /// The bins any block went to: `[first, end)` (empty until one does). The others hold
+    /// zeros, which [`Self::integrated_lufs`] does not read.
+    filled_bins: (usize, usize),
 }
 
 impl LoudnessMeter {
@@ -102,6 +105,7 @@ impl LoudnessMeter {
             parts_done: 0,
             counts: vec![0; BINS].into_boxed_slice(),
             energies: vec![0.0; BINS].into_boxed_slice(),
+            filled_bins: (BINS, 0),
         }
     }
 
@@ -199,15 +203,21 @@ impl LoudnessMeter {
                 let bin = (((loudness - ABSOLUTE_GATE_LUFS) / BIN_LU) as usize).min(BINS - 1);
                 self.counts[bin] += 1;
                 self.energies[bin] += energy;
+                self.filled_bins = (self.filled_bins.0.min(bin), self.filled_bins.1.max(bin + 1));
             }
         }
     }
 
     /// The integrated loudness so far, in LUFS; `None` until a block passes the gates.
     pub fn integrated_lufs(&self) -> Option<f32> {
+        // The bins from `first` on, less the untouched ones at either end (zeros: the sums are
+        // the same bits, the energy's only starting from -0.0 instead of +0.0, which no
+        // energy, zero or not, can tell apart once added).
         let mean_from = |first: usize| {
-            let count: u64 = self.counts[first..].iter().sum();
-            let energy: f64 = self.energies[first..].iter().sum();
+            let (lowest, end) = self.filled_bins;
+            let range = first.max(lowest).min(end)..end;
+            let count: u64 = self.counts[range.clone()].iter().sum();
+            let energy: f64 = self.energies[range].iter().sum();
             (count > 0).then(|| energy / count as f64)
         };
         let relative_gate = lufs(mean_from(0)?) - RELATIVE_GATE_LU;
@@ -458,5 +468,41 @@ mod tests {
                 assert_eq!(pair.integrated_lufs(), alone.integrated_lufs());
             }
         }
+    }
+
+    /// The integrated loudness read from the filled bins only is the bits of the sums over
+    /// every bin from the gate on, as the meter fills (and before any block passes the gate).
+    #[test]
+    fn reading_the_filled_bins_only_gives_the_full_sums_bits() {
+        let rate = 48_000.0;
+        let song = stemcheck_testkit::render_song(6, rate, 8.0);
+        let mut mix = song.master();
+        let len = mix[0].len();
+        for channel in mix.iter_mut() {
+            channel[len / 4..len / 2].fill(0.0);
+        }
+        let full = |meter: &LoudnessMeter| {
+            let mean_from = |first: usize| {
+                let count: u64 = meter.counts[first..].iter().sum();
+                let energy: f64 = meter.energies[first..].iter().sum();
+                (count > 0).then(|| energy / count as f64)
+            };
+            let relative_gate = lufs(mean_from(0)?) - RELATIVE_GATE_LU;
+            let first = ((relative_gate - ABSOLUTE_GATE_LUFS) / BIN_LU - 0.5)
+                .ceil()
+                .max(0.0) as usize;
+            mean_from(first.min(BINS)).map(|energy| lufs(energy) as f32)
+        };
+        let mut meter = LoudnessMeter::new(rate);
+        for piece in (0..len).step_by(7_000) {
+            let end = (piece + 7_000).min(len);
+            meter.add([&mix[0][piece..end], &mix[1][piece..end]], 2);
+            assert_eq!(
+                meter.integrated_lufs().map(f32::to_bits),
+                full(&meter).map(f32::to_bits),
+                "after {end} frames"
+            );
+        }
+        assert!(meter.integrated_lufs().is_some());
     }
 }
