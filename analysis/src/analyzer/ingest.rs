@@ -76,6 +76,7 @@ impl Analyzer {
             right,
             sum_left,
             sum_right,
+            sum_next: [next_left, next_right],
             mid,
             ..
         } = &mut self.scratch;
@@ -155,7 +156,11 @@ impl Analyzer {
                         let (l, r) = (&l[piece.clone()], &r[piece.clone()]);
                         let gathered = gather_stem(
                             [l, r],
-                            [&mut sum_left[piece.clone()], &mut sum_right[piece.clone()]],
+                            [&sum_left[piece.clone()], &sum_right[piece.clone()]],
+                            [
+                                &mut next_left[piece.clone()],
+                                &mut next_right[piece.clone()],
+                            ],
                             mid,
                         );
                         stem.ring.commit(end - start);
@@ -173,6 +178,9 @@ impl Analyzer {
                         }
                         start = end;
                     }
+                    // The sum with this stem is the one to add the next stem to.
+                    std::mem::swap(sum_left, next_left);
+                    std::mem::swap(sum_right, next_right);
                 }
                 None => {
                     all_present = false;
@@ -233,35 +241,43 @@ struct Gathered {
     cleaned: bool,
 }
 
-/// A piece of a stem: adds it into the stems' sum, writes the stem's mid (the mean of its
-/// channels) and gathers its level moments per channel, each sample cleaned like [`clean`].
-/// All slices have the same length.
+/// A piece of a stem: adds it to the stems' sum so far (`sum`, into `next`), writes the stem's
+/// mid (the mean of its channels) and gathers its level moments per channel, each sample
+/// cleaned like [`clean`]. All slices have the same length.
 ///
-/// Audio almost never needs cleaning, so a first pass measures without cleaning and checks
-/// that nothing needed it (then adding into the sum is a plain vector add); only a piece that
-/// did goes through [`gather_stem_cleaning`]. Both give the same bits on clean audio.
+/// Audio almost never needs cleaning, so one pass measures, sums and writes without cleaning
+/// and checks that nothing needed it; only a piece that did goes through
+/// [`gather_stem_cleaning`], which writes `next` and `mid` again from the same inputs (`sum` is
+/// only read). Both give the same bits on clean audio.
 #[inline]
-fn gather_stem(stem: [&[f32]; 2], sum: [&mut [f32]; 2], mid: &mut [f32]) -> Gathered {
-    let Some(lanes) = gather_clean_stem(stem, mid) else {
-        return gather_stem_cleaning(stem, sum, mid);
-    };
-    for (total, channel) in sum.into_iter().zip(stem) {
-        for (t, &x) in total.iter_mut().zip(channel) {
-            *t += x;
-        }
-    }
-    Gathered {
-        lanes,
-        non_finite: 0,
-        cleaned: false,
+fn gather_stem(
+    stem: [&[f32]; 2],
+    sum: [&[f32]; 2],
+    next: [&mut [f32]; 2],
+    mid: &mut [f32],
+) -> Gathered {
+    let [next_l, next_r] = next;
+    match gather_clean_stem(stem, sum, [&mut *next_l, &mut *next_r], mid) {
+        Some(lanes) => Gathered {
+            lanes,
+            non_finite: 0,
+            cleaned: false,
+        },
+        None => gather_stem_cleaning(stem, sum, [next_l, next_r], mid),
     }
 }
 
-/// The moments and the mid of a piece that needs no cleaning, or `None` (mid then partly
-/// written) if any sample does: NaN, infinite, subnormal, or at [`MAX_SAMPLE_MAGNITUDE`] or
-/// beyond. Each lane accumulates exactly as in [`gather_stem_cleaning`].
+/// The moments, the mid and the sum (`next = sum + stem`) of a piece that needs no cleaning, or
+/// `None` (mid and next then partly written) if any sample does: NaN, infinite, subnormal, or
+/// at [`MAX_SAMPLE_MAGNITUDE`] or beyond. Each lane accumulates exactly as in
+/// [`gather_stem_cleaning`].
 #[inline]
-fn gather_clean_stem(stem: [&[f32]; 2], mid: &mut [f32]) -> Option<[Lanes; 2]> {
+fn gather_clean_stem(
+    stem: [&[f32]; 2],
+    sum: [&[f32]; 2],
+    next: [&mut [f32]; 2],
+    mid: &mut [f32],
+) -> Option<[Lanes; 2]> {
     let smallest = f32x4::splat(f32::MIN_POSITIVE);
     let (zero, half) = (f32x4::ZERO, f32x4::HALF);
     let mut peak = [zero; 2];
@@ -272,12 +288,21 @@ fn gather_clean_stem(stem: [&[f32]; 2], mid: &mut [f32]) -> Option<[Lanes; 2]> {
     let mut subnormal = f32x4::ZERO.simd_ne(zero);
 
     let [l, r] = stem;
+    let [sum_l, sum_r] = sum;
+    let [next_l, next_r] = next;
     let (l4, l_rest) = l.as_chunks::<LANES>();
     let (r4, r_rest) = r.as_chunks::<LANES>();
+    let (sl4, sl_rest) = sum_l.as_chunks::<LANES>();
+    let (sr4, sr_rest) = sum_r.as_chunks::<LANES>();
+    let (nl4, nl_rest) = next_l.as_chunks_mut::<LANES>();
+    let (nr4, nr_rest) = next_r.as_chunks_mut::<LANES>();
     let (m4, m_rest) = mid.as_chunks_mut::<LANES>();
-    for ((a, b), m) in l4.iter().zip(r4).zip(m4) {
+    let sums = sl4.iter().zip(sr4).zip(nl4.iter_mut().zip(nr4));
+    for (((a, b), m), ((sl, sr), (nl, nr))) in l4.iter().zip(r4).zip(m4).zip(sums) {
         let (a, b) = (f32x4::from(*a), f32x4::from(*b));
         *m = ((a + b) * half).to_array();
+        *nl = (f32x4::from(*sl) + a).to_array();
+        *nr = (f32x4::from(*sr) + b).to_array();
         for (c, x) in [a, b].into_iter().enumerate() {
             let magnitude = x.abs();
             subnormal |= magnitude.simd_lt(smallest) & magnitude.simd_gt(zero);
@@ -294,11 +319,17 @@ fn gather_clean_stem(stem: [&[f32]; 2], mid: &mut [f32]) -> Option<[Lanes; 2]> {
         sum: total[c].to_array(),
         squares: squares[c].to_array(),
     });
-    for ((&a, &b), m) in l_rest.iter().zip(r_rest).zip(m_rest) {
+    let sums = sl_rest
+        .iter()
+        .zip(sr_rest)
+        .zip(nl_rest.iter_mut().zip(nr_rest));
+    for (((&a, &b), m), ((sl, sr), (nl, nr))) in l_rest.iter().zip(r_rest).zip(m_rest).zip(sums) {
         if !(is_clean(a) && is_clean(b)) {
             return None;
         }
         *m = 0.5 * (a + b);
+        *nl = sl + a;
+        *nr = sr + b;
         lanes[0].add_one(a);
         lanes[1].add_one(b);
     }
@@ -315,9 +346,15 @@ fn is_clean(x: f32) -> bool {
 }
 
 /// [`gather_stem`] for a piece with samples to clean: one pass cleans each sample like
-/// [`clean`], adds it into the sum, writes the mid and gathers the moments.
+/// [`clean`], adds it to the sum (`next = sum + cleaned`), writes the mid and gathers the
+/// moments.
 #[inline]
-fn gather_stem_cleaning(stem: [&[f32]; 2], sum: [&mut [f32]; 2], mid: &mut [f32]) -> Gathered {
+fn gather_stem_cleaning(
+    stem: [&[f32]; 2],
+    sum: [&[f32]; 2],
+    next: [&mut [f32]; 2],
+    mid: &mut [f32],
+) -> Gathered {
     let limit = f32x4::splat(MAX_SAMPLE_MAGNITUDE);
     let smallest = f32x4::splat(f32::MIN_POSITIVE);
     let (zero, one, half) = (f32x4::ZERO, f32x4::ONE, f32x4::HALF);
@@ -335,16 +372,20 @@ fn gather_stem_cleaning(stem: [&[f32]; 2], sum: [&mut [f32]; 2], mid: &mut [f32]
 
     let [l, r] = stem;
     let [sum_l, sum_r] = sum;
+    let [next_l, next_r] = next;
     let (l4, l_rest) = l.as_chunks::<LANES>();
     let (r4, r_rest) = r.as_chunks::<LANES>();
-    let (sl4, sl_rest) = sum_l.as_chunks_mut::<LANES>();
-    let (sr4, sr_rest) = sum_r.as_chunks_mut::<LANES>();
+    let (sl4, sl_rest) = sum_l.as_chunks::<LANES>();
+    let (sr4, sr_rest) = sum_r.as_chunks::<LANES>();
+    let (nl4, nl_rest) = next_l.as_chunks_mut::<LANES>();
+    let (nr4, nr_rest) = next_r.as_chunks_mut::<LANES>();
     let (m4, m_rest) = mid.as_chunks_mut::<LANES>();
-    for ((((a, b), sl), sr), m) in l4.iter().zip(r4).zip(sl4).zip(sr4).zip(m4) {
+    let sums = sl4.iter().zip(sr4).zip(nl4.iter_mut().zip(nr4));
+    for (((a, b), m), ((sl, sr), (nl, nr))) in l4.iter().zip(r4).zip(m4).zip(sums) {
         let a = clean4(f32x4::from(*a), &mut non_finite);
         let b = clean4(f32x4::from(*b), &mut non_finite);
-        *sl = (f32x4::from(*sl) + a).to_array();
-        *sr = (f32x4::from(*sr) + b).to_array();
+        *nl = (f32x4::from(*sl) + a).to_array();
+        *nr = (f32x4::from(*sr) + b).to_array();
         *m = ((a + b) * half).to_array();
         for (c, x) in [a, b].into_iter().enumerate() {
             peak[c] = peak[c].fast_max(x.abs());
@@ -358,17 +399,15 @@ fn gather_stem_cleaning(stem: [&[f32]; 2], sum: [&mut [f32]; 2], mid: &mut [f32]
         squares: squares[c].to_array(),
     });
     let mut non_finite = non_finite.reduce_add() as u64;
-    for ((((&a, &b), sl), sr), m) in l_rest
+    let sums = sl_rest
         .iter()
-        .zip(r_rest)
-        .zip(sl_rest)
         .zip(sr_rest)
-        .zip(m_rest)
-    {
+        .zip(nl_rest.iter_mut().zip(nr_rest));
+    for (((&a, &b), m), ((sl, sr), (nl, nr))) in l_rest.iter().zip(r_rest).zip(m_rest).zip(sums) {
         let a = clean(a, &mut non_finite);
         let b = clean(b, &mut non_finite);
-        *sl += a;
-        *sr += b;
+        *nl = sl + a;
+        *nr = sr + b;
         *m = 0.5 * (a + b);
         lanes[0].add_one(a);
         lanes[1].add_one(b);

@@ -109,6 +109,9 @@ struct Scratch {
     sum_left: Vec<f32>,
     /// One hop of the stems' sum, right (ingest).
     sum_right: Vec<f32>,
+    /// The sum with one more stem added, left and right: written from `sum_left` and
+    /// `sum_right` in the pass that reads the stem, then swapped with them (ingest).
+    sum_next: [Vec<f32>; 2],
     /// One hop of the master's mid (ingest).
     mid: Vec<f32>,
     /// A weighted cross-spectrum, `fft.bins()` bins (timing, residual).
@@ -240,6 +243,7 @@ impl Analyzer {
                 right: vec![0.0; hop],
                 sum_left: vec![0.0; hop],
                 sum_right: vec![0.0; hop],
+                sum_next: [vec![0.0; hop], vec![0.0; hop]],
                 mid: vec![0.0; hop],
                 gcc: vec![Cf::new(0.0, 0.0); bins],
                 corr: vec![0.0; frame_len],

@@ -27,10 +27,12 @@ fn the_wide_ingest_pass_cleans_sums_and_measures_like_the_scalar_definition() {
         l[i * 23] = x;
         r[len - 1 - i * 7] = x;
     }
-    let mut sum = [vec![0.25f32; len], vec![-0.25f32; len]];
+    let before = [vec![0.25f32; len], vec![-0.25f32; len]];
+    // What was in the next sum's buffers is overwritten.
+    let mut sum = [vec![9.0f32; len], vec![9.0f32; len]];
     let mut mid = vec![0.0f32; len];
     let [sum_l, sum_r] = &mut sum;
-    let got = gather_stem([&l, &r], [sum_l, sum_r], &mut mid);
+    let got = gather_stem([&l, &r], [&before[0], &before[1]], [sum_l, sum_r], &mut mid);
 
     let mut expected_non_finite = 0;
     let cl: Vec<f32> = l
@@ -72,9 +74,10 @@ fn the_wide_ingest_pass_cleans_sums_and_measures_like_the_scalar_definition() {
 
     // Clean input: nothing to report.
     let quiet: Vec<f32> = (0..len).map(|_| next() * 0.5).collect();
-    let mut sum = [vec![0.0f32; len], vec![0.0f32; len]];
+    let zeros = vec![0.0f32; len];
+    let mut sum = [vec![9.0f32; len], vec![9.0f32; len]];
     let [sum_l, sum_r] = &mut sum;
-    let got = gather_stem([&quiet, &quiet], [sum_l, sum_r], &mut mid);
+    let got = gather_stem([&quiet, &quiet], [&zeros, &zeros], [sum_l, sum_r], &mut mid);
     assert!(!got.cleaned);
     assert_eq!(got.non_finite, 0);
     assert_eq!(sum[0], quiet);
@@ -89,6 +92,8 @@ fn the_fast_ingest_pass_gives_the_cleaning_pass_bits_and_hands_over_every_bad_sa
         (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
     };
     let base: [Vec<f32>; 2] = [0, 1].map(|_| (0..len).map(|_| next()).collect());
+    // The sum of the stems before this one.
+    let earlier: [Vec<f32>; 2] = [0, 1].map(|_| (0..len).map(|_| next()).collect());
     // Each bad kind alone, in the four-wide part and in the remainder, either channel.
     let bad = [
         f32::NAN,
@@ -115,12 +120,13 @@ fn the_fast_ingest_pass_gives_the_cleaning_pass_bits_and_hands_over_every_bad_sa
             // Silence beside it, so that a subnormal let through would show in the mid.
             audio[1 - channel][at] = 0.0;
         }
-        type Gather = fn([&[f32]; 2], [&mut [f32]; 2], &mut [f32]) -> Gathered;
+        type Gather = fn([&[f32]; 2], [&[f32]; 2], [&mut [f32]; 2], &mut [f32]) -> Gathered;
         let run = |gather: Gather| {
-            let mut sum = [vec![0.0f32; len], vec![0.0f32; len]];
+            let mut sum = [vec![9.0f32; len], vec![9.0f32; len]];
             let mut mid = vec![0.0f32; len];
             let [sl, sr] = &mut sum;
-            let got = gather([&audio[0], &audio[1]], [sl, sr], &mut mid);
+            let before = [&earlier[0][..], &earlier[1][..]];
+            let got = gather([&audio[0], &audio[1]], before, [sl, sr], &mut mid);
             (got, sum, mid)
         };
         let (fast, fast_sum, fast_mid) = run(gather_stem);
