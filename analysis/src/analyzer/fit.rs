@@ -136,16 +136,20 @@ impl Analyzer {
         let mut band_weight = vec![0.0f64; b_count];
         let mut sign_weight = vec![0.0f64; k_count];
         let mut band_explained = vec![f64::NAN; b_count];
+        let mut stem_energy: Vec<f64> = Vec::with_capacity(k_count);
         for (b, band) in self.layout.bands.iter().enumerate() {
             let r = band.first_bin..band.end_bin.min(self.welch.pmm.len());
             if r.start < self.layout.analysis_bins.0 || r.end > self.layout.analysis_bins.1 {
                 continue;
             }
-            let band_energy: f64 = self
-                .stems
-                .iter()
-                .map(|s| s.pkk[r.clone()].iter().sum::<f64>())
-                .sum();
+            // Each stem's energy in the band, summed once (read three times below).
+            stem_energy.clear();
+            stem_energy.extend(
+                self.stems
+                    .iter()
+                    .map(|s| s.pkk[r.clone()].iter().sum::<f64>()),
+            );
+            let band_energy: f64 = stem_energy.iter().sum();
             if band_energy <= 0.0 {
                 continue;
             }
@@ -156,7 +160,7 @@ impl Analyzer {
             // the band speak for the stem and band effects below.
             let active: Vec<usize> = (0..k_count)
                 .filter(|&k| {
-                    let e = self.stems[k].pkk[r.clone()].iter().sum::<f64>();
+                    let e = stem_energy[k];
                     if self.welch.gram.is_empty() {
                         e >= FIT_MIN_SHARE_SINGLE * band_energy
                     } else {
@@ -209,7 +213,7 @@ impl Analyzer {
                 let Some(gain) = gain.filter(|g| g.is_finite() && *g != 0.0) else {
                     continue;
                 };
-                let share = self.stems[k].pkk[r.clone()].iter().sum::<f64>() / band_energy;
+                let share = stem_energy[k] / band_energy;
                 if share < FIT_MIN_VOTE_SHARE {
                     continue;
                 }
