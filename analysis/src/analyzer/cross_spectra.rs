@@ -127,28 +127,30 @@ impl Analyzer {
             self.welch.pmm_norm[i] += mn.norm_sqr();
             self.welch.pms_norm[i] += mn * s.conj();
         }
-        // Per stem: products in single precision (one frame's worth), sums in double.
+        // Per stem: products in single precision (one frame's worth), sums in double. Taken
+        // [`ENERGY_LANES`] stems at a time, so that their spectra are still in cache for their
+        // frame energies below (each stem's sums are its own: the order of stems changes no bit).
         let (master, sum) = (&self.spectra.master[lo..hi], &self.spectra.sum[lo..hi]);
-        for stem in &mut self.stems {
-            let bins = stem.spectrum[lo..hi]
-                .iter()
-                .zip(master)
-                .zip(sum)
-                .zip(stem.pmk[lo..hi].iter_mut())
-                .zip(stem.psk[lo..hi].iter_mut())
-                .zip(stem.pkk[lo..hi].iter_mut());
-            for (((((k, m), s), pmk), psk), pkk) in bins {
-                let mk = m * k.conj();
-                let sk = s * k.conj();
-                *pmk += Cd::new(mk.re.into(), mk.im.into());
-                *psk += Cd::new(sk.re.into(), sk.im.into());
-                *pkk += f64::from(k.norm_sqr());
-            }
-        }
-        // Each stem's frame energy is a sum in double precision, bin after bin: a chain of
-        // dependent additions, apart from the loop above (which then vectorises) and
-        // [`ENERGY_LANES`] stems side by side (each in its own order: the same bits).
         for stems in self.stems.chunks_mut(ENERGY_LANES) {
+            for stem in stems.iter_mut() {
+                let bins = stem.spectrum[lo..hi]
+                    .iter()
+                    .zip(master)
+                    .zip(sum)
+                    .zip(stem.pmk[lo..hi].iter_mut())
+                    .zip(stem.psk[lo..hi].iter_mut())
+                    .zip(stem.pkk[lo..hi].iter_mut());
+                for (((((k, m), s), pmk), psk), pkk) in bins {
+                    let mk = m * k.conj();
+                    let sk = s * k.conj();
+                    *pmk += Cd::new(mk.re.into(), mk.im.into());
+                    *psk += Cd::new(sk.re.into(), sk.im.into());
+                    *pkk += f64::from(k.norm_sqr());
+                }
+            }
+            // Each stem's frame energy is a sum in double precision, bin after bin: a chain of
+            // dependent additions, apart from the loop above (which then vectorises) and
+            // [`ENERGY_LANES`] stems side by side (each in its own order: the same bits).
             let count = stems.len();
             let spectra: [&[Cf]; ENERGY_LANES] =
                 std::array::from_fn(|l| &stems[l.min(count - 1)].spectrum[lo..hi]);
