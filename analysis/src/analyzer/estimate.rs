@@ -2,12 +2,15 @@
 //! they explain, each stem's gain, polarity and the residual its gain and offset explain, and
 //! the bands of the spectrum view.
 
+use wide::f64x2;
+
 use crate::decibels::{amplitude_to_db, db_to_gain, energy_ratio_db};
 use crate::measurements::{BandMeasurement, Measurements, StemMeasurements};
 use crate::spectra::Cd;
 
 use super::Analyzer;
 use super::fit::{GainFit, gain_that_matters, weighted_median};
+use super::stems::Stem;
 
 impl Analyzer {
     /// The master bus's broadband gain, its EQ (the largest band deviation) and the residual
@@ -108,36 +111,45 @@ impl Analyzer {
         let rel = energy_ratio_db;
         let (lo, hi) = self.layout.analysis_bins;
         let offsets = self.stem_offsets(common_lag);
+        // One pass over each stem's spectra (with hundreds of stems they come from memory, not
+        // cache): the least-squares gain at the stem's fractional delay, its energy in the
+        // master, and what its offset costs. Two stems side by side: each pass waits on its
+        // phase rotation, bin after bin.
+        let bin_omega = 2.0 * std::f64::consts::PI / self.layout.frame_len as f64;
+        let turns: Vec<Turns> = offsets
+            .iter()
+            .map(|&(offset, delta)| Turns {
+                delay: rotation(bin_omega * delta, lo),
+                offset: rotation(bin_omega * offset, lo),
+            })
+            .collect();
+        let mut sums = Vec::with_capacity(self.stems.len());
+        for (stems, turns) in self.stems.chunks(2).zip(turns.chunks(2)) {
+            match (stems, turns) {
+                ([a, b], [ta, tb]) => {
+                    sums.extend(stem_sums_pair([a, b], [*ta, *tb], betas, (lo, hi)));
+                }
+                _ => {
+                    for (stem, t) in stems.iter().zip(turns) {
+                        sums.push(stem_sums(stem, *t, betas, (lo, hi)));
+                    }
+                }
+            }
+        }
         self.stems
             .iter()
             .enumerate()
             .map(|(k, stem)| {
                 let mut out = stem.basic_measurements(common_lag);
-                let (offset, delta) = offsets[k];
+                let (offset, _) = offsets[k];
                 out.offset_samples = offset;
-                // Others at the bus's gain; this stem's own gain is what is left. One pass over
-                // the stem's spectra (with hundreds of stems they come from memory, not cache):
-                // the least-squares gain at the stem's fractional delay, its energy in the
-                // master, and what its offset costs.
-                let bin_omega = 2.0 * std::f64::consts::PI / self.layout.frame_len as f64;
-                let (mut rot, step) = rotation(bin_omega * delta, lo);
-                let (mut off_rot, off_step) = rotation(bin_omega * offset, lo);
-                let (mut num, mut den, mut stem_energy, mut offset_energy) =
-                    (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-                for (((pmk, psk), &pkk), &beta) in stem.pmk[lo..hi]
-                    .iter()
-                    .zip(&stem.psk[lo..hi])
-                    .zip(&stem.pkk[lo..hi])
-                    .zip(&betas[lo..hi])
-                {
-                    let weighted = beta * beta * pkk;
-                    num += pmk.re * rot.re - pmk.im * rot.im - (psk.re - pkk) * beta;
-                    den += beta * pkk;
-                    stem_energy += weighted;
-                    offset_energy += (1.0 - off_rot.re) * weighted;
-                    rot *= step;
-                    off_rot *= off_step;
-                }
+                // Others at the bus's gain; this stem's own gain is what is left.
+                let StemSums {
+                    num,
+                    den,
+                    stem_energy,
+                    offset_energy,
+                } = sums[k];
                 let offset_energy = 2.0 * offset_energy;
                 let mut gain = if den > 0.0 { num / den } else { 1.0 };
                 // With the joint per-band fit, its stem effect is the better estimate.
@@ -158,6 +170,115 @@ impl Analyzer {
             })
             .collect()
     }
+}
+
+/// A stem's phase rotations for [`Analyzer::measure_stems`]: at its fractional delay and at its
+/// offset, each as the first bin's rotation and the step to the next ([`rotation`]).
+#[derive(Clone, Copy)]
+struct Turns {
+    delay: (Cd, Cd),
+    offset: (Cd, Cd),
+}
+
+/// What one pass over a stem's accumulators gives [`Analyzer::measure_stems`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct StemSums {
+    /// The least-squares gain's numerator and denominator at the stem's fractional delay.
+    num: f64,
+    den: f64,
+    /// The stem's energy in the master, at the bus's gains.
+    stem_energy: f64,
+    /// What the stem's offset costs, before doubling.
+    offset_energy: f64,
+}
+
+/// [`StemSums`] of one stem over bins `[lo, hi)`, `betas` the bins' bus gains.
+fn stem_sums(stem: &Stem, turns: Turns, betas: &[f64], (lo, hi): (usize, usize)) -> StemSums {
+    let ((mut rot, step), (mut off_rot, off_step)) = (turns.delay, turns.offset);
+    let (mut num, mut den, mut stem_energy, mut offset_energy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for (((pmk, psk), &pkk), &beta) in stem.pmk[lo..hi]
+        .iter()
+        .zip(&stem.psk[lo..hi])
+        .zip(&stem.pkk[lo..hi])
+        .zip(&betas[lo..hi])
+    {
+        let weighted = beta * beta * pkk;
+        num += pmk.re * rot.re - pmk.im * rot.im - (psk.re - pkk) * beta;
+        den += beta * pkk;
+        stem_energy += weighted;
+        offset_energy += (1.0 - off_rot.re) * weighted;
+        rot *= step;
+        off_rot *= off_step;
+    }
+    StemSums {
+        num,
+        den,
+        stem_energy,
+        offset_energy,
+    }
+}
+
+/// [`stem_sums`] of two stems at once, one to a vector lane: each lane does the scalar pass's
+/// operations in its order (the rotations as `num_complex`'s `*=`), so the same bits.
+fn stem_sums_pair(
+    stems: [&Stem; 2],
+    turns: [Turns; 2],
+    betas: &[f64],
+    (lo, hi): (usize, usize),
+) -> [StemSums; 2] {
+    let n = hi.saturating_sub(lo);
+    let betas = &betas[lo..lo + n];
+    let pmk = stems.map(|s| &s.pmk[lo..lo + n]);
+    let psk = stems.map(|s| &s.psk[lo..lo + n]);
+    let pkk = stems.map(|s| &s.pkk[lo..lo + n]);
+    let [a, b] = turns;
+    let (mut rot_re, mut rot_im) = (
+        f64x2::new([a.delay.0.re, b.delay.0.re]),
+        f64x2::new([a.delay.0.im, b.delay.0.im]),
+    );
+    let (step_re, step_im) = (
+        f64x2::new([a.delay.1.re, b.delay.1.re]),
+        f64x2::new([a.delay.1.im, b.delay.1.im]),
+    );
+    let (mut off_re, mut off_im) = (
+        f64x2::new([a.offset.0.re, b.offset.0.re]),
+        f64x2::new([a.offset.0.im, b.offset.0.im]),
+    );
+    let (off_step_re, off_step_im) = (
+        f64x2::new([a.offset.1.re, b.offset.1.re]),
+        f64x2::new([a.offset.1.im, b.offset.1.im]),
+    );
+    let one = f64x2::splat(1.0);
+    let [mut num, mut den, mut stem_energy, mut offset_energy] = [f64x2::ZERO; 4];
+    for i in 0..n {
+        let beta = f64x2::splat(betas[i]);
+        let k = f64x2::new([pkk[0][i], pkk[1][i]]);
+        let (m_re, m_im) = (
+            f64x2::new([pmk[0][i].re, pmk[1][i].re]),
+            f64x2::new([pmk[0][i].im, pmk[1][i].im]),
+        );
+        let s_re = f64x2::new([psk[0][i].re, psk[1][i].re]);
+        let weighted = beta * beta * k;
+        num += m_re * rot_re - m_im * rot_im - (s_re - k) * beta;
+        den += beta * k;
+        stem_energy += weighted;
+        offset_energy += (one - off_re) * weighted;
+        // `rot *= step`: re = re c - im d, im = im c + re d.
+        let was = rot_re;
+        rot_re = rot_re * step_re - rot_im * step_im;
+        rot_im = rot_im * step_re + was * step_im;
+        let was = off_re;
+        off_re = off_re * off_step_re - off_im * off_step_im;
+        off_im = off_im * off_step_re + was * off_step_im;
+    }
+    let [num, den, stem_energy, offset_energy] =
+        [num, den, stem_energy, offset_energy].map(|v| v.to_array());
+    [0, 1].map(|l| StemSums {
+        num: num[l],
+        den: den[l],
+        stem_energy: stem_energy[l],
+        offset_energy: offset_energy[l],
+    })
 }
 
 /// The master bus's broadband gain from its per-band gains, in dB: the median over the bands
@@ -186,7 +307,48 @@ fn rotation(omega: f64, first: usize) -> (Cd, Cd) {
 
 #[cfg(test)]
 mod tests {
-    use super::broadband_gain_db;
+    use super::{StemSums, Turns, broadband_gain_db, rotation, stem_sums, stem_sums_pair};
+    use crate::Analyzer;
+    use crate::config::AnalyzerConfig;
+    use crate::spectra::Cd;
+
+    /// Two stems side by side give each the bits of its own pass, whatever the band.
+    #[test]
+    fn two_stems_at_once_sum_as_each_alone() {
+        let mut analyzer = Analyzer::new(48_000.0, AnalyzerConfig::default());
+        analyzer.set_stem_name(1, "One");
+        analyzer.set_stem_name(2, "Two");
+        let mut seed = 3u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f64 / (1u32 << 24) as f64 * 2.0 - 1.0
+        };
+        for stem in &mut analyzer.stems {
+            for ((m, s), k) in stem.pmk.iter_mut().zip(&mut stem.psk).zip(&mut stem.pkk) {
+                *m = Cd::new(next(), next());
+                *s = Cd::new(next(), next());
+                *k = next().abs();
+            }
+        }
+        let bins = analyzer.stems[0].pkk.len();
+        let betas: Vec<f64> = (0..bins).map(|_| 1.0 + 0.1 * next()).collect();
+        let omega = 2.0 * std::f64::consts::PI / 8192.0;
+        for band in [(5, 2730), (5, 6), (100, 100), (0, bins)] {
+            let turns = [(0.3, -2.0), (-0.45, 7.0)].map(|(delta, offset): (f64, f64)| Turns {
+                delay: rotation(omega * delta, band.0),
+                offset: rotation(omega * offset, band.0),
+            });
+            let [a, b] = [&analyzer.stems[0], &analyzer.stems[1]];
+            let pair = stem_sums_pair([a, b], turns, &betas, band);
+            let alone: [StemSums; 2] = [
+                stem_sums(a, turns[0], &betas, band),
+                stem_sums(b, turns[1], &betas, band),
+            ];
+            let bits =
+                |s: &StemSums| [s.num, s.den, s.stem_energy, s.offset_energy].map(f64::to_bits);
+            assert_eq!(pair.map(|s| bits(&s)), alone.map(|s| bits(&s)), "{band:?}");
+        }
+    }
 
     #[test]
     fn the_broadband_gain_is_what_most_bands_agree_on() {
