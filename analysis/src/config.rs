@@ -67,6 +67,13 @@ pub const MIN_PEAK_TO_RMS: f32 = 8.0;
 /// almost as well one period away, and staying put is the safe choice (the fractional estimate
 /// still catches small offsets).
 pub const MAX_ZERO_OVER_PEAK: f32 = 0.67;
+/// A stem stays at its lag when, fitted at its lag and at the new one together, it keeps at
+/// least this gain at its lag (0.5, -6 dB): its own copy is there, and what matches it
+/// elsewhere is something else that resembles it (a missing reverb fed by the same sources as
+/// the delivered FX return correlates with it tens of milliseconds away, more strongly than
+/// the return itself when louder: the return keeps 1.3 at its lag). A stem truly misplaced
+/// keeps little there (a looped part a second off: at most 0.3).
+pub const STEM_STAYS_MIN_GAIN: f64 = 0.5;
 /// A peak this clear (28 dB over the RMS) is believed at once; weaker ones must repeat.
 pub const STRONG_PEAK_TO_RMS: f32 = 25.0;
 /// A stem with less than this share of all stems' energy (-90 dB) cannot be timed (yet).
@@ -423,6 +430,11 @@ pub const DROPOUT_BASELINE_FLOOR: f64 = 1e-7;
 /// least this much re the stem's level (-15 dB; a quieter passage varies, a reverb tail of the
 /// stem's part, at -20 dB and decaying, does not count).
 pub const DROPOUT_MIN_LEVEL_DB: f32 = -15.0;
+/// ... and at least this level re the residual's level over the rest of the run (-6 dB): when
+/// the music ends, the mix's tail is all residual if a return is missing, so the residual's
+/// share of the master rises everywhere there, but its level falls away (a delay with feedback
+/// or a room decays by 15 dB and more over a few seconds) instead of standing over the run's.
+pub const DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB: f32 = -6.0;
 /// ... and at least this share of the master in the stretch, in dB (what is audible).
 pub const DROPOUT_MIN_RESIDUAL_DB: f32 = -40.0;
 /// ... and at most this much re the master (+1 dB): a stem's missing part is part of the

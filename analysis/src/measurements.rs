@@ -97,6 +97,12 @@ pub struct DropoutMeasurement {
     /// The residual's level in the stretch re the stem's level around it (before, and after if
     /// it sounded again), in dB: near 0 when the residual is the stem's missing part.
     pub level_vs_stem_db: f32,
+    /// The residual's level in the stretch re the residual's level over the whole run outside
+    /// the suspect stretches, in dB: a stem's missing part stands over what the run leaves
+    /// anyway; the decaying tail of a missing return after the music ends does not (serde
+    /// default: reports written before it was measured).
+    #[serde(default)]
+    pub level_vs_residual_db: f32,
     /// How well the residual's spectrum in the stretch matches the stem's usual spectrum
     /// (Bhattacharyya coefficient of octave-band shapes, 0 to 1; 1 if not measured).
     pub spectral_match: f32,
