@@ -113,6 +113,12 @@ pub const TWO_WAY_FIT_LOADING: f64 = 1e-6;
 pub const STEM_AGREEMENT_DB: f64 = STEM_GAIN_THRESHOLD_DB as f64;
 /// A band speaks for the master-bus EQ only with this share of the sum's energy (-40 dB).
 pub const EQ_MIN_BAND_SHARE: f64 = 1e-4;
+/// ... or with this share (-80 dB) when the master there is the sum through a filter and
+/// nothing else: coherence at least [`EQ_FAINT_BAND_MIN_COHERENCE`].
+pub const EQ_MIN_FAINT_BAND_SHARE: f64 = 1e-8;
+/// See [`EQ_MIN_FAINT_BAND_SHARE`] (0.99: content no stem carries, or noise, at -20 dB of the
+/// band would bring it to 0.99).
+pub const EQ_FAINT_BAND_MIN_COHERENCE: f64 = 0.99;
 /// Stem gain reported from this deviation, in dB.
 pub const STEM_GAIN_THRESHOLD_DB: f32 = 0.1;
 /// A stem's fitted gain is shown only if its deviation from unity explains at least this much

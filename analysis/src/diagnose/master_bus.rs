@@ -231,7 +231,7 @@ impl Diagnosis {
 impl Causes {
     /// The share of the whole aligned residual a cause explaining `explains_db` re master
     /// explains (whatever earlier causes took).
-    fn aligned_share(&self, explains_db: f32) -> f32 {
+    pub(super) fn aligned_share(&self, explains_db: f32) -> f32 {
         (crate::decibels::db_to_power(f64::from(explains_db)) / self.aligned_power) as f32
     }
 }
