@@ -23,7 +23,7 @@
 //! | `stem-phase-cancellation` | `analyzer/cancellation.rs` | `diagnose/cancellation.rs` |
 //! | `master-latency` | `analyzer/timing.rs` (`common_lag`) | `diagnose/master_bus.rs` |
 //! | `master-bus-gain`, `master-bus-eq` | `analyzer/fit.rs` (`fit_gains`), `analyzer/estimate.rs` (`measure_bus`) | `diagnose/master_bus.rs` |
-//! | `master-bus-dynamics` | `analyzer/frame_gain.rs` (`record_block_gains`), `analyzer/level_gain.rs` (`LevelGain::fit`) | `diagnose/master_bus.rs` |
+//! | `master-bus-dynamics` | `analyzer/frame_gain.rs` (`record_block_gains`), `analyzer/level_gain.rs` (`LevelGain::fit`), `analyzer/level_residual.rs` (stem gains or a compressor?) | `diagnose/master_bus.rs` (`compressor_took_stem_gains`) |
 //! | `missing-content`, `missing-fx-return` | `analyzer/residual.rs` (`unexplained`, `time_domain_hop` with the onset ratio, `residual_impulse_spread`) | `diagnose/missing.rs` |
 //! | `clipping`, `true-peak`, `dc-offset` | `headroom.rs` (fed by `analyzer/ingest.rs`; clipped hops kept out of the whole-run estimates by `analyzer/clips.rs`) | `diagnose/levels.rs` |
 //! | `sum-over-full-scale`, `silent-stem` | `headroom.rs` (fed by `analyzer/ingest.rs`) | `diagnose/levels.rs` |

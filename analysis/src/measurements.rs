@@ -7,6 +7,18 @@ use crate::dynamics::{CeilingFit, DynamicsEstimate, LevelGainFit};
 use crate::headroom::LevelSummary;
 use crate::input::StemId;
 
+/// What one gain per level (1 dB bins of the prediction's block level) leaves of the master,
+/// in dB re the master's energy over the same ~20 ms blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LevelResiduals {
+    /// Every stem at unity through the bus's EQ, one gain for every block (a plain bus gain).
+    pub unit_one_gain_db: f32,
+    /// Every stem at unity through the bus's EQ, one gain per level (a compressor).
+    pub unit_per_level_db: f32,
+    /// The stems at their fitted gains through the bus's EQ, one gain per level.
+    pub fitted_per_level_db: f32,
+}
+
 /// One stem's measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StemMeasurements {
@@ -97,6 +109,12 @@ pub struct DropoutMeasurement {
     /// The residual's level in the stretch re the stem's level around it (before, and after if
     /// it sounded again), in dB: near 0 when the residual is the stem's missing part.
     pub level_vs_stem_db: f32,
+    /// The residual's level in the stretch re the residual's level over the whole run outside
+    /// the suspect stretches, in dB: a stem's missing part stands over what the run leaves
+    /// anyway; the decaying tail of a missing return after the music ends does not (serde
+    /// default: reports written before it was measured).
+    #[serde(default)]
+    pub level_vs_residual_db: f32,
     /// How well the residual's spectrum in the stretch matches the stem's usual spectrum
     /// (Bhattacharyya coefficient of octave-band shapes, 0 to 1; 1 if not measured).
     pub spectral_match: f32,
@@ -190,6 +208,16 @@ pub struct Measurements {
     /// enough blocks are in.
     #[serde(default)]
     pub dynamics_fit: Option<LevelGainFit>,
+    /// The same model read against every stem at unity (through the bus's EQ) instead of at
+    /// its fitted gain: the compressor as it is when the stems' fitted gains took its gain
+    /// reduction (one stem playing mostly in the loud passages).
+    #[serde(default)]
+    pub dynamics_unit_fit: Option<LevelGainFit>,
+    /// What a gain that depends on level alone leaves of the master, against both
+    /// predictions (`analyzer/level_residual.rs`): which of "the stems' fitted gains" and "a
+    /// compressor on stems at unity" explains the master.
+    #[serde(default)]
+    pub level_residuals: Option<LevelResiduals>,
     /// The master's peak ceiling against the predicted master's peaks (a limiter), once
     /// enough blocks pass it.
     #[serde(default)]

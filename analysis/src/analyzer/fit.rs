@@ -6,8 +6,9 @@
 use wide::f32x4;
 
 use crate::config::{
-    EQ_MIN_BAND_SHARE, FIT_MIN_SHARE_JOINT, FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING,
-    STEM_AGREEMENT_DB, STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
+    EQ_FAINT_BAND_MIN_COHERENCE, EQ_MIN_BAND_SHARE, EQ_MIN_FAINT_BAND_SHARE, FIT_MIN_SHARE_JOINT,
+    FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING, STEM_AGREEMENT_DB,
+    STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
 };
 use crate::decibels::{db_to_gain, gain_to_db};
 use crate::spectra::Cf;
@@ -115,6 +116,20 @@ impl Analyzer {
     }
 
     /// Each bin's bus gain (linear): its band's, or the broadband gain outside every band.
+    /// The master's magnitude-squared coherence with the sum over the bins `r`:
+    /// `|sum P_ms|^2 / (sum P_mm sum P_ss)` (1: the master there is the sum through a filter).
+    fn band_coherence(&self, r: std::ops::Range<usize>) -> f64 {
+        let r = r.start.min(self.welch.pmm.len())..r.end.min(self.welch.pmm.len());
+        let pms: crate::spectra::Cd = self.welch.pms[r.clone()].iter().sum();
+        let pmm: f64 = self.welch.pmm[r.clone()].iter().sum();
+        let pss: f64 = self.welch.pss[r].iter().sum();
+        if pmm > 0.0 && pss > 0.0 {
+            pms.norm_sqr() / (pmm * pss)
+        } else {
+            0.0
+        }
+    }
+
     pub(super) fn bin_bus_gains(&self, fit: &GainFit) -> Vec<f64> {
         let bus_gain = db_to_gain(f64::from(fit.bus_gain_db));
         let mut betas = vec![bus_gain; self.welch.pmm.len()];
@@ -293,11 +308,17 @@ impl Analyzer {
                     }
                 })
                 .collect(),
-            // A band speaks for the EQ only if it holds real energy (-40 dB of the total).
+            // A band speaks for the EQ only if it holds real energy (-40 dB of the total), or,
+            // fainter, if the master there is the sum through a filter and nothing else (a
+            // high shelf on a dark orchestral mix moves bands 40 dB under its loudest).
             band_weight: band_energy
                 .iter()
-                .map(|&e| {
-                    if e > EQ_MIN_BAND_SHARE * total_energy {
+                .zip(&self.layout.bands)
+                .map(|(&e, band)| {
+                    let clean = e > EQ_MIN_FAINT_BAND_SHARE * total_energy
+                        && self.band_coherence(band.first_bin..band.end_bin)
+                            >= EQ_FAINT_BAND_MIN_COHERENCE;
+                    if e > EQ_MIN_BAND_SHARE * total_energy || clean {
                         e
                     } else {
                         0.0

@@ -15,13 +15,14 @@ use crate::config::{
 };
 use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
 use crate::dynamics::{DynamicsEstimate, LevelGainFit};
-use crate::measurements::Measurements;
+use crate::measurements::{LevelResiduals, Measurements};
 use crate::spectra::Cf;
 
 use super::Analyzer;
 use super::ceiling::PeakCeiling;
 use super::eq_phase::{log_magnitude, minimum_phase};
 use super::level_gain::LevelGain;
+use super::level_residual::LevelResidual;
 
 /// What the frame gain is measured against, and its history.
 pub(super) struct BusTracking {
@@ -34,6 +35,15 @@ pub(super) struct BusTracking {
     /// Block peak gains binned by the predicted master's block peak (a limiter acts on peaks;
     /// same writer).
     pub peaks: LevelGain,
+    /// Block gains against the stems at unity through the bus's EQ, binned by that
+    /// prediction's level: the compressor read without the stems' fitted gains, which may
+    /// have taken its gain reduction (same writer and clearing).
+    pub unit_dynamics: LevelGain,
+    /// What one gain per level leaves of the master against the predicted master (same writer
+    /// and clearing; see `level_residual.rs`).
+    pub fitted_residual: LevelResidual,
+    /// ... and against the stems at unity through the bus's EQ.
+    pub unit_residual: LevelResidual,
     /// Segment sample peaks, master against the stems' sum: a limiter's ceiling (writer:
     /// [`Analyzer::time_domain_hop`]; emptied by `restart_accumulators`).
     pub ceiling: PeakCeiling,
@@ -42,6 +52,9 @@ pub(super) struct BusTracking {
     predicted_spectrum: Vec<Cf>,
     /// The frame's predicted master, windowed, `frame_len` samples (scratch, likewise).
     predicted: Vec<f32>,
+    /// The frame's stems at unity through the bus's EQ, windowed, `frame_len` samples
+    /// (scratch, likewise).
+    predicted_unit: Vec<f32>,
     /// The frame's master, windowed, `frame_len` samples (scratch, likewise).
     master: Vec<f32>,
     /// The phase of the bus's fitted EQ taken as minimum-phase, per bin, in radians (writer:
@@ -55,9 +68,13 @@ impl BusTracking {
             band_gain: vec![1.0; num_bands],
             dynamics: LevelGain::default(),
             peaks: LevelGain::default(),
+            unit_dynamics: LevelGain::default(),
+            fitted_residual: LevelResidual::default(),
+            unit_residual: LevelResidual::default(),
             ceiling: PeakCeiling::default(),
             predicted_spectrum: Vec::new(),
             predicted: Vec::new(),
+            predicted_unit: Vec::new(),
             master: Vec::new(),
             eq_phase: Vec::new(),
         }
@@ -104,7 +121,17 @@ impl Analyzer {
         let bus = &mut self.bus;
         bus.predicted_spectrum.resize(bins, Cf::new(0.0, 0.0));
         bus.predicted.resize(len, 0.0);
+        bus.predicted_unit.resize(len, 0.0);
         bus.master.resize(len, 0.0);
+        // Every stem at unity through the bus's fitted EQ (the same bands).
+        bus.predicted_spectrum.fill(Cf::new(0.0, 0.0));
+        for (band, &gain) in self.layout.bands.iter().zip(&bus.band_gain) {
+            for i in band.first_bin..band.end_bin.min(bins) {
+                bus.predicted_spectrum[i] = self.spectra.sum[i] * gain;
+            }
+        }
+        self.fft
+            .inverse(&bus.predicted_spectrum, &mut bus.predicted_unit);
         // The stems at their fitted gains through the bus's fitted EQ; nothing outside the
         // bands (the master's content there correlates with nothing predicted).
         bus.predicted_spectrum.fill(Cf::new(0.0, 0.0));
@@ -124,6 +151,16 @@ impl Analyzer {
         for b in 1..COMPRESSION_BLOCKS_PER_FRAME - 1 {
             let range = b * block..(b + 1) * block;
             let (mut mp, mut pp, mut ww) = (0.0f64, 0.0f64, 0.0f64);
+            let (mut mm, mut mu, mut uu) = (0.0f64, 0.0f64, 0.0f64);
+            for (&m, &u) in bus.master[range.clone()]
+                .iter()
+                .zip(&bus.predicted_unit[range.clone()])
+            {
+                let u = u * scale;
+                mm += f64::from(m * m);
+                mu += f64::from(m * u);
+                uu += f64::from(u * u);
+            }
             // The block's peaks (windowed alike, so their ratio is the master's peak gain; the
             // predicted one's level unwindowed at its sample).
             let (mut peak_m, mut peak_p, mut peak_level) = (0.0f32, 0.0f32, 0.0f32);
@@ -142,7 +179,22 @@ impl Analyzer {
                     peak_level = p.abs() / w.max(f32::MIN_POSITIVE);
                 }
             }
-            if pp <= 0.0 || mp <= 0.0 || ww <= 0.0 {
+            if ww <= 0.0 {
+                continue;
+            }
+            if uu > 0.0 {
+                let level_dbfs = power_to_db(2.0 * uu / ww, 1e-30) as f32;
+                bus.unit_residual.add(level_dbfs, mm, mu, uu);
+                if mu > 0.0 {
+                    let gain_db = power_to_db(mu / uu, 1e-30) as f32 * 2.0;
+                    bus.unit_dynamics.add(level_dbfs, gain_db, uu / ww);
+                }
+            }
+            if pp > 0.0 {
+                bus.fitted_residual
+                    .add(power_to_db(2.0 * pp / ww, 1e-30) as f32, mm, mp, pp);
+            }
+            if pp <= 0.0 || mp <= 0.0 {
                 continue;
             }
             // A full-scale sine (mean square 1/2) is 0 dBFS.
@@ -186,6 +238,7 @@ impl Analyzer {
                 // reads as tens of dB of compression): they go.
                 self.bus.dynamics.clear();
                 self.bus.peaks.clear();
+                self.bus.fitted_residual.clear();
             }
             self.update_eq_phase();
         }
@@ -219,6 +272,20 @@ impl Analyzer {
 
     /// The gain-by-level model, and the residual energy the level-dependent gain explains.
     pub(super) fn measure_dynamics(&self, m: &mut Measurements) {
+        // The compressor read against the stems at unity, and what one gain per level leaves
+        // against either prediction: whether the stems' fitted gains are the compressor's.
+        m.dynamics_unit_fit = self.bus.unit_dynamics.fit();
+        m.level_residuals = match (
+            self.bus.unit_residual.residuals(),
+            self.bus.fitted_residual.residuals(),
+        ) {
+            (Some(unit), Some(fitted)) => Some(LevelResiduals {
+                unit_one_gain_db: unit.one_gain_db,
+                unit_per_level_db: unit.per_level_db,
+                fitted_per_level_db: fitted.per_level_db,
+            }),
+            _ => None,
+        };
         // Two views of one model: the gain of the blocks' energy against their level (a
         // compressor), and of their peaks against the peaks' level (a limiter). The one that
         // shows the deeper reduction its loudest blocks agree on is taken.

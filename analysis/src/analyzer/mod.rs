@@ -31,6 +31,7 @@ mod fit;
 mod frame_gain;
 mod ingest;
 mod level_gain;
+mod level_residual;
 mod residual;
 mod return_model;
 mod segments;
@@ -378,6 +379,9 @@ impl Analyzer {
         self.pairs.clear();
         self.bus.dynamics.clear();
         self.bus.peaks.clear();
+        self.bus.unit_dynamics.clear();
+        self.bus.fitted_residual.clear();
+        self.bus.unit_residual.clear();
         self.bus.ceiling.clear();
         self.return_model.clear();
         self.welch.frames = 0;

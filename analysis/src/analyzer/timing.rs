@@ -8,8 +8,8 @@
 //! stem off that lag is the defect ([`Analyzer::stem_offsets`]).
 
 use crate::config::{
-    MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STRONG_PEAK_TO_RMS, TIMING_MIN_ENERGY,
-    TIMING_MIN_ENERGY_SHARE,
+    MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STEM_STAYS_MIN_GAIN, STRONG_PEAK_TO_RMS,
+    TIMING_MIN_ENERGY, TIMING_MIN_ENERGY_SHARE,
 };
 use crate::spectra::{Cd, Cf, Fft};
 
@@ -129,8 +129,17 @@ impl Analyzer {
                 continue;
             }
             let explains_more = {
-                let at = |lag| plain_correlation(&cross, bins, self.layout.frame_len, lag).abs();
-                at(peak.lag_samples) > at(0)
+                let at = |lag| plain_correlation(&cross, bins, self.layout.frame_len, lag);
+                let (at_peak, at_zero) = (at(peak.lag_samples), at(0));
+                at_peak.abs() > at_zero.abs()
+                    && !stays_at_its_lag(
+                        at_zero,
+                        at_peak,
+                        &self.stems[index].pkk,
+                        bins,
+                        self.layout.frame_len,
+                        peak.lag_samples,
+                    )
             };
             // The fraction of a sample left, from the same isolated cross-spectrum.
             let fraction = fractional_delay(
@@ -341,6 +350,37 @@ pub fn fractional_delay(
         den += weight * omega * omega;
     }
     (den > 0.0).then(|| -num / den)
+}
+
+/// Whether a stem keeps its own copy at its current lag when it is fitted at that lag and at
+/// `lag` together (two least-squares gains; `at_zero`, `at_lag`: the plain correlations of the
+/// isolated master with the stem at both, `auto`: the stem's auto-spectrum, whose correlation at
+/// `lag` is the two copies' overlap): the gain kept at the current lag is at least
+/// [`STEM_STAYS_MIN_GAIN`] (either polarity).
+fn stays_at_its_lag(
+    at_zero: f64,
+    at_lag: f64,
+    auto: &[f64],
+    band_bins: (usize, usize),
+    fft_len: usize,
+    lag: i64,
+) -> bool {
+    let (lo, hi) = band_bins;
+    let hi = hi.min(auto.len());
+    let bin_omega = 2.0 * std::f64::consts::PI / fft_len as f64 * lag as f64;
+    let energy: f64 = auto[lo..hi].iter().sum();
+    let overlap: f64 = auto[lo..hi]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| p * (bin_omega * (lo + i) as f64).cos())
+        .sum();
+    let det = energy * energy - overlap * overlap;
+    if det <= f64::EPSILON * energy * energy {
+        // The two copies are the same signal (a constant tone): nothing tells them apart.
+        return false;
+    }
+    let gain_here = (at_zero * energy - at_lag * overlap) / det;
+    gain_here.abs() >= STEM_STAYS_MIN_GAIN
 }
 
 /// The plain (unweighted) cross-correlation at `lag` from a cross-spectrum: how much of the

@@ -5,12 +5,55 @@
 use crate::config::{
     BUS_EQ_THRESHOLD_DB, BUS_GAIN_BESIDE_EQ_MIN_RATIO, BUS_GAIN_ERROR_DB, BUS_GAIN_THRESHOLD_DB,
     CAUSE_MIN_SHARE, DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE, DYNAMICS_MIN_CORRELATION,
-    DYNAMICS_THRESHOLD_DB,
+    DYNAMICS_OVER_ONE_GAIN_MIN_DB, DYNAMICS_THRESHOLD_DB, STEM_ABSENT_DB,
+    STEM_GAINS_OVER_DYNAMICS_MIN_DB,
 };
+use crate::decibels::{db_to_power, energy_ratio_db};
+use crate::dynamics::DynamicsEstimate;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
 
 use super::{Causes, Diagnosis, format_hz};
+
+/// The measurements recast when the stems' fitted gains are a master-bus compressor's gain
+/// reduction (one cause per effect), else `None`. A compressor turns every stem down alike
+/// where the mix is loud; when one stem plays mostly in the loud passages, the whole-run gain
+/// fit hands it the gain reduction. Then a gain per level on the stems at unity leaves about
+/// what it leaves on the stems at their fitted gains ([`STEM_GAINS_OVER_DYNAMICS_MIN_DB`]),
+/// and explains more than one gain for the run ([`DYNAMICS_OVER_ONE_GAIN_MIN_DB`]): the
+/// stems' gains go back to unity (their polarity, and a stem the master barely holds, stay),
+/// and the compressor is the one read against the stems at unity, explaining what they did.
+pub(super) fn compressor_took_stem_gains(m: &Measurements) -> Option<Measurements> {
+    let r = m.level_residuals?;
+    let fit = m.dynamics_unit_fit?;
+    let taken = |s: &crate::measurements::StemMeasurements| {
+        !s.inverted && s.gain_db > STEM_ABSENT_DB && s.gain_db != 0.0
+    };
+    let compressor = r.unit_one_gain_db - r.unit_per_level_db >= DYNAMICS_OVER_ONE_GAIN_MIN_DB
+        && r.unit_per_level_db - r.fitted_per_level_db < STEM_GAINS_OVER_DYNAMICS_MIN_DB
+        && -fit.agreement <= DYNAMICS_MIN_CORRELATION
+        && fit.depth_db >= DYNAMICS_THRESHOLD_DB;
+    if !compressor || !m.stems.iter().any(taken) {
+        return None;
+    }
+    let mut recast = m.clone();
+    let mut explained =
+        db_to_power(f64::from(r.unit_one_gain_db)) - db_to_power(f64::from(r.unit_per_level_db));
+    for s in recast.stems.iter_mut().filter(|s| taken(s)) {
+        explained += db_to_power(f64::from(s.gain_explains_db));
+        s.gain_db = 0.0;
+        s.gain_explains_db = energy_ratio_db(0.0, 1.0);
+    }
+    recast.dynamics = Some(DynamicsEstimate {
+        gain_reduction_db: fit.depth_db,
+        correlation: -fit.agreement,
+        level_span_db: fit.level_span_db,
+        frames: fit.blocks,
+    });
+    recast.dynamics_fit = Some(fit);
+    recast.dynamics_explains_db = energy_ratio_db(explained.max(0.0), 1.0);
+    Some(recast)
+}
 
 /// `master-latency`: the lag all stems share, compensated before the null test.
 pub(super) fn master_latency(m: &Measurements, confidence: f32, out: &mut Vec<Finding>) {
@@ -56,9 +99,16 @@ impl Diagnosis {
         // is playing, not the bus: no compressor is read from them then.
         let predicted = causes.share(m.unexplained_db) < DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE;
         let explains_db = power_sum_db(m.dynamics_explains_db, m.bus_gain_explains_db);
+        // A residual that responds over tens of milliseconds is a return's, unless a gain that
+        // depends on level explains it: a return adds the same at every level (measured: 0.1
+        // dB at most over one gain for the run), a compressor whose release is slow smears its
+        // residual too (1.3 dB and more).
+        let level_dependent = m.level_residuals.is_some_and(|r| {
+            r.unit_one_gain_db - r.unit_per_level_db >= DYNAMICS_OVER_ONE_GAIN_MIN_DB
+        });
         if let Some(d) = m.dynamics
             && predicted
-            && !long_response
+            && (!long_response || level_dependent)
             && d.correlation <= DYNAMICS_MIN_CORRELATION
             && causes.share(explains_db) >= CAUSE_MIN_SHARE
             && self.over(
@@ -181,7 +231,7 @@ impl Diagnosis {
 impl Causes {
     /// The share of the whole aligned residual a cause explaining `explains_db` re master
     /// explains (whatever earlier causes took).
-    fn aligned_share(&self, explains_db: f32) -> f32 {
+    pub(super) fn aligned_share(&self, explains_db: f32) -> f32 {
         (crate::decibels::db_to_power(f64::from(explains_db)) / self.aligned_power) as f32
     }
 }

@@ -83,7 +83,12 @@ impl Diagnosis {
         } else {
             0.0
         });
-        if (long_response || unexplained_share >= min_share)
+        // After another cause, what no stem explains is also a cause only if it holds a share
+        // of the whole aligned residual, as every cause must: a share of what a cause that
+        // explains nearly all left is the model's leftovers (a bus EQ read band by band).
+        let holds_its_share =
+            !other_cause || causes.aligned_share(m.unexplained_db) >= CAUSE_MIN_SHARE;
+        if (long_response || (unexplained_share >= min_share && holds_its_share))
             && self.over(
                 FindingKind::MissingContent,
                 "",

@@ -210,6 +210,8 @@ impl Diagnosis {
             ));
             return;
         }
+        let recast = master_bus::compressor_took_stem_gains(m);
+        let m = recast.as_ref().unwrap_or(m);
         let mut causes = Causes::new(m, confidence);
         self.stem_offsets(m, &mut causes, out);
         self.stem_gains(m, &mut causes, out);

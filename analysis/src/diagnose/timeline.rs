@@ -5,8 +5,9 @@
 
 use crate::config::{
     DROPOUT_FALL_DB, DROPOUT_LATE_MIN_MATCH, DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN,
-    DROPOUT_MAX_RESIDUAL_DB, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_NAMED_SECONDS,
-    DROPOUT_MIN_RESIDUAL_DB, DROPOUT_NESTED_MATCH_MARGIN, DROPOUT_RISE_DB, DROPOUT_SHORT_MIN_SHARE,
+    DROPOUT_MAX_RESIDUAL_DB, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB,
+    DROPOUT_MIN_NAMED_SECONDS, DROPOUT_MIN_RESIDUAL_DB, DROPOUT_NESTED_MATCH_MARGIN,
+    DROPOUT_RISE_DB, DROPOUT_SHORT_MIN_SHARE,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -31,7 +32,8 @@ fn is_dropout(d: &DropoutMeasurement, null_residual_db: f32) -> bool {
 }
 
 /// Whether a candidate's silence explains the residual in its stretch, whatever its length:
-/// the residual rose, to about the stem's level around it, audibly but no louder than the mix
+/// the residual rose, to about the stem's level around it and over the residual's level
+/// elsewhere, audibly but no louder than the mix
 /// (what a missing part can leave), and the stem explains it at least as well as any other stem
 /// silent at the same time, and clearly better than one whose dropout was already open when it
 /// went silent (that dropout's residual goes on in the stretch: one cause per effect); a stretch
@@ -40,6 +42,7 @@ fn explains_residual(d: &DropoutMeasurement) -> bool {
     d.rise_db >= DROPOUT_RISE_DB
         && d.local_rise_db >= DROPOUT_LOCAL_RISE_DB
         && d.level_vs_stem_db >= DROPOUT_MIN_LEVEL_DB
+        && d.level_vs_residual_db >= DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB
         && d.residual_db >= DROPOUT_MIN_RESIDUAL_DB
         && d.residual_db <= DROPOUT_MAX_RESIDUAL_DB
         && d.spectral_match >= d.rival_match - DROPOUT_MATCH_MARGIN

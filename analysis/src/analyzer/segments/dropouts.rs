@@ -22,10 +22,12 @@ impl Analyzer {
         let sr = f64::from(self.layout.sample_rate_hz);
         let len = self.segments.seg_len as f64;
         let bus_gain = self.fitted_bus_gain();
-        let share = baseline_share(
-            corrected_residual_mid(whole, bus_gain),
-            whole[super::MASTER_MID],
-        );
+        let whole_residual = corrected_residual_mid(whole, bus_gain);
+        let share = baseline_share(whole_residual, whole[super::MASTER_MID]);
+        // The residual's mean square over the run (the suspect stretches are out of `whole` but
+        // in the count: a slight underestimate, in the stretches' favour).
+        let analysed = self.progress.analysed_frames_total as f64 * self.layout.hop as f64;
+        let run_residual = whole_residual / analysed.max(1.0);
         let mut out = Vec::new();
         // Each stem's usual spectrum, and each candidate's stem and place in time, to tell
         // which of the stems silent at once the residual belongs to.
@@ -70,6 +72,11 @@ impl Analyzer {
                     rise_db: energy_ratio_db(residual, s.master * share),
                     local_rise_db: energy_ratio_db(residual, s.master * s.share_before),
                     level_vs_stem_db: energy_ratio_db(mean_residual, around),
+                    level_vs_residual_db: if run_residual > 0.0 {
+                        energy_ratio_db(mean_residual, run_residual)
+                    } else {
+                        f32::INFINITY
+                    },
                     spectral_match: 1.0,
                     rival_match: 0.0,
                     earlier_rival_match: 0.0,

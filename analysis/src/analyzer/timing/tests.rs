@@ -105,3 +105,59 @@ fn plain_correlation_is_largest_at_the_true_lag() {
     assert!((at(5) - 31.0).abs() < 1e-9, "{}", at(5));
     assert!(at(0).abs() < at(5) && at(4) < at(5) && at(6) < at(5));
 }
+
+/// Seeded white noise of length [`N`] (a small LCG: the test needs no distribution, only a
+/// signal that correlates with itself at lag 0 alone).
+fn noise(seed: u32) -> Vec<f32> {
+    let mut state = seed;
+    (0..N)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// `signal` delayed by `lag` samples, circularly (as one FFT frame sees it).
+fn circularly_delayed(signal: &[f32], lag: usize) -> Vec<f32> {
+    (0..N).map(|i| signal[(i + N - lag) % N]).collect()
+}
+
+/// Whether the stem stays at lag 0 against an isolated master, judged at `lag`.
+fn stays(master: &[f32], stem: &[f32], lag: i64) -> bool {
+    let mut fft = Fft::new(N);
+    let (m, k) = (spectrum(&mut fft, master), spectrum(&mut fft, stem));
+    let cross: Vec<Cd> = m
+        .iter()
+        .zip(&k)
+        .map(|(m, k)| {
+            let c = m * k.conj();
+            Cd::new(c.re.into(), c.im.into())
+        })
+        .collect();
+    let auto: Vec<f64> = k.iter().map(|x| f64::from(x.norm_sqr())).collect();
+    let band = (1, N / 2);
+    let (at_zero, at_lag) = (
+        plain_correlation(&cross, band, N, 0),
+        plain_correlation(&cross, band, N, lag),
+    );
+    stays_at_its_lag(at_zero, at_lag, &auto, band, N, lag)
+}
+
+#[test]
+fn a_stem_in_place_beside_something_louder_that_resembles_it_elsewhere_stays() {
+    // The master holds the stem itself at 0 and, twice as loud, a copy 9 samples late (a
+    // missing return fed by the same source): the plain correlation is higher at 9, but the
+    // stem fitted at 0 and 9 together keeps its whole gain at 0.
+    let stem = noise(7);
+    let echo = circularly_delayed(&stem, 9);
+    let master: Vec<f32> = stem.iter().zip(&echo).map(|(s, e)| s + 2.0 * e).collect();
+    assert!(stays(&master, &stem, 9));
+    // A stem truly 9 samples late keeps nothing at 0, even with another source in the master.
+    let other = noise(11);
+    let late: Vec<f32> = echo.iter().zip(&other).map(|(e, o)| e + o).collect();
+    assert!(!stays(&late, &stem, 9));
+    // Half of it at 0 and the rest late: under the -6 dB it takes to stay, it moves.
+    let split: Vec<f32> = stem.iter().zip(&echo).map(|(s, e)| 0.4 * s + e).collect();
+    assert!(!stays(&split, &stem, 9));
+}

@@ -1,9 +1,9 @@
 //! `master-*` rules on hand-made measurements.
 
 use crate::diagnose::tests::{diagnose, nulling, only, residual_at, summary};
-use crate::dynamics::DynamicsEstimate;
+use crate::dynamics::{DynamicsEstimate, LevelGainFit};
 use crate::finding::{FindingKind, Severity, Unit};
-use crate::measurements::Measurements;
+use crate::measurements::{LevelResiduals, Measurements};
 
 /// A master bus compressing by `gain_reduction_db`, explaining -21 dB of a -20 dB residual.
 fn compressed(gain_reduction_db: f32) -> Measurements {
@@ -202,5 +202,96 @@ fn a_small_broadband_gain_beside_an_eq_is_the_eq_s() {
     assert_eq!(kinds.len(), 2, "{kinds:?}");
     assert!(
         kinds.contains(&FindingKind::MasterBusEq) && kinds.contains(&FindingKind::MasterBusGain)
+    );
+}
+
+/// A -18 dB residual a stem's fitted gain (-1.6 dB on Keys, the stem of the loud passages)
+/// explains in part, with a gain-by-level fit against the stems at unity (3 dB of reduction
+/// above -20 dBFS) and the level residuals `(unit one gain, unit per level, fitted per level)`.
+fn gains_or_compressor(level_residuals_db: (f32, f32, f32)) -> Measurements {
+    let mut m = residual_at(-18.0);
+    m.stems[2].gain_db = -1.6;
+    m.stems[2].gain_explains_db = -19.0;
+    m.unexplained_db = -60.0;
+    m.dynamics_unit_fit = Some(LevelGainFit {
+        reference_db: 0.0,
+        knee_dbfs: -20.0,
+        slope: 0.4,
+        depth_db: 3.0,
+        agreement: 1.0,
+        blocks_reduced: 200,
+        blocks: 500,
+        level_span_db: 40.0,
+        explained_share: 0.05,
+    });
+    let (unit_one_gain_db, unit_per_level_db, fitted_per_level_db) = level_residuals_db;
+    m.level_residuals = Some(LevelResiduals {
+        unit_one_gain_db,
+        unit_per_level_db,
+        fitted_per_level_db,
+    });
+    m
+}
+
+#[test]
+fn stem_gains_a_compressor_explains_as_well_at_unity_are_the_compressor_s() {
+    // A gain per level leaves -21 dB against the stems at unity, -20.5 dB against the fitted
+    // gains (they buy nothing), and explains 3.5 dB over one gain: a compressor took them.
+    let m = gains_or_compressor((-17.5, -21.0, -20.5));
+    assert_eq!(
+        summary(&diagnose(&m)),
+        vec![(FindingKind::MasterBusDynamics, vec![], Severity::Error)]
+    );
+    let recast = super::compressor_took_stem_gains(&m).expect("recast");
+    assert_eq!(recast.stems[2].gain_db, 0.0);
+    assert_eq!(recast.dynamics.map(|d| d.gain_reduction_db), Some(3.0));
+    // What the stem's gain explained is the compressor's now, with what the level explains:
+    // 10^-1.9 + (10^-1.75 - 10^-2.1) = 0.0224, -16.5 dB.
+    assert!(
+        (recast.dynamics_explains_db + 16.49).abs() < 0.05,
+        "{}",
+        recast.dynamics_explains_db
+    );
+}
+
+#[test]
+fn a_stem_gain_that_leaves_far_less_than_a_compressor_stands() {
+    // The fitted gains leave 10 dB less than any gain per level at unity: the stem is off.
+    let m = gains_or_compressor((-17.5, -21.0, -31.0));
+    assert!(super::compressor_took_stem_gains(&m).is_none());
+    assert!(
+        summary(&diagnose(&m))
+            .iter()
+            .any(|(k, s, _)| *k == FindingKind::StemGain && s == &["Keys".to_string()])
+    );
+    // No gain that depends on level (0.3 dB over one gain): no compressor to take it.
+    let m = gains_or_compressor((-20.7, -21.0, -20.5));
+    assert!(super::compressor_took_stem_gains(&m).is_none());
+}
+
+#[test]
+fn a_compressor_with_a_smeared_residual_is_still_a_compressor() {
+    // A slow release smears the residual over tens of milliseconds (spread 0.52), as a return
+    // does; but a gain per level explains 3.5 dB of it, which no return does.
+    let mut m = gains_or_compressor((-17.5, -21.0, -20.5));
+    m.residual_ir_spread = 0.52;
+    assert_eq!(
+        summary(&diagnose(&m)),
+        vec![(FindingKind::MasterBusDynamics, vec![], Severity::Error)]
+    );
+    // Without that level dependence it stays a return's residual, even with a compressor read
+    // from the block gains.
+    m.level_residuals = None;
+    m.dynamics = Some(DynamicsEstimate {
+        gain_reduction_db: 3.0,
+        correlation: -1.0,
+        level_span_db: 40.0,
+        frames: 500,
+    });
+    m.dynamics_explains_db = -19.0;
+    assert!(
+        !summary(&diagnose(&m))
+            .iter()
+            .any(|(k, _, _)| *k == FindingKind::MasterBusDynamics)
     );
 }

@@ -15,6 +15,7 @@ fn candidate() -> DropoutMeasurement {
         rise_db: 60.0,
         local_rise_db: 60.0,
         level_vs_stem_db: -1.0,
+        level_vs_residual_db: 20.0,
         spectral_match: 0.95,
         rival_match: 0.0,
         earlier_rival_match: 0.0,
@@ -80,6 +81,12 @@ fn rests_tails_and_rivals_are_not_dropouts() {
         // A reverb tail: far below the stem's own level.
         DropoutMeasurement {
             level_vs_stem_db: -25.0,
+            ..candidate()
+        },
+        // The decaying tail of a missing delay return after the music ends: all residual, so
+        // its share rose, but its level is under what the return left over the run.
+        DropoutMeasurement {
+            level_vs_residual_db: -9.0,
             ..candidate()
         },
         // Resting while another stem's dropout had raised the residual already.
