@@ -451,6 +451,11 @@ pub const DROPOUT_MIN_LEVEL_DB: f32 = -15.0;
 /// share of the master rises everywhere there, but its level falls away (a delay with feedback
 /// or a room decays by 15 dB and more over a few seconds) instead of standing over the run's.
 pub const DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB: f32 = -6.0;
+/// A stretch judged late (the stem silent since before it first sounded, judged against the run
+/// without it) must stand this far over the residual's level over the run (6 dB): another
+/// stem's defect that lasts the whole run (an inverted piano) leaves as much residual there as
+/// elsewhere (measured 0.6 dB, with TimGM6mb's brass resting through the intro).
+pub const DROPOUT_LATE_MIN_LEVEL_VS_RESIDUAL_DB: f32 = 6.0;
 /// ... and at least this share of the master in the stretch, in dB (what is audible).
 pub const DROPOUT_MIN_RESIDUAL_DB: f32 = -40.0;
 /// ... and at most this much re the master (+1 dB): a stem's missing part is part of the

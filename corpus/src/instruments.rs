@@ -20,13 +20,20 @@ pub enum Font {
     RedZeppelin,
 }
 
+/// The environment variable that plays the melodic parts with another General MIDI SoundFont
+/// (`.sf2`): the same arrangements and defects on other instruments' samples, a check that
+/// what the analysis learnt on FluidR3 holds elsewhere (e.g. Debian's `timgm6mb-soundfont`:
+/// `STEMCHECK_CORPUS_GM=/usr/share/sounds/sf2/TimGM6mb.sf2`).
+pub const GM_FONT_VAR: &str = "STEMCHECK_CORPUS_GM";
+
 impl Font {
-    /// Where Debian installs it.
-    pub fn path(self) -> &'static str {
+    /// Where Debian installs it (the General MIDI font: [`GM_FONT_VAR`] when set).
+    pub fn path(self) -> String {
         match self {
-            Self::Gm => "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-            Self::BlackPearl => "/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2",
-            Self::RedZeppelin => "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2",
+            Self::Gm => std::env::var(GM_FONT_VAR)
+                .unwrap_or_else(|_| "/usr/share/sounds/sf2/FluidR3_GM.sf2".into()),
+            Self::BlackPearl => "/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2".into(),
+            Self::RedZeppelin => "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2".into(),
         }
     }
 

@@ -4,10 +4,10 @@
 //! whole-run causes are decided on the residual outside the dropouts.
 
 use crate::config::{
-    DROPOUT_FALL_DB, DROPOUT_LATE_MIN_MATCH, DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN,
-    DROPOUT_MAX_RESIDUAL_DB, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB,
-    DROPOUT_MIN_NAMED_SECONDS, DROPOUT_MIN_RESIDUAL_DB, DROPOUT_NESTED_MATCH_MARGIN,
-    DROPOUT_RISE_DB, DROPOUT_SHORT_MIN_SHARE,
+    DROPOUT_FALL_DB, DROPOUT_LATE_MIN_LEVEL_VS_RESIDUAL_DB, DROPOUT_LATE_MIN_MATCH,
+    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MAX_RESIDUAL_DB, DROPOUT_MIN_LEVEL_DB,
+    DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB, DROPOUT_MIN_NAMED_SECONDS, DROPOUT_MIN_RESIDUAL_DB,
+    DROPOUT_NESTED_MATCH_MARGIN, DROPOUT_RISE_DB, DROPOUT_SHORT_MIN_SHARE,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -37,7 +37,8 @@ fn is_dropout(d: &DropoutMeasurement, null_residual_db: f32) -> bool {
 /// (what a missing part can leave), and the stem explains it at least as well as any other stem
 /// silent at the same time, and clearly better than one whose dropout was already open when it
 /// went silent (that dropout's residual goes on in the stretch: one cause per effect); a stretch
-/// judged late, with no level before it, only if the residual has the stem's own shape.
+/// judged late, with no level before it, only if the residual has the stem's own shape and
+/// stands well over the residual elsewhere.
 fn explains_residual(d: &DropoutMeasurement) -> bool {
     d.rise_db >= DROPOUT_RISE_DB
         && d.local_rise_db >= DROPOUT_LOCAL_RISE_DB
@@ -47,7 +48,9 @@ fn explains_residual(d: &DropoutMeasurement) -> bool {
         && d.residual_db <= DROPOUT_MAX_RESIDUAL_DB
         && d.spectral_match >= d.rival_match - DROPOUT_MATCH_MARGIN
         && d.spectral_match >= d.earlier_rival_match + DROPOUT_NESTED_MATCH_MARGIN
-        && (!d.judged_late || d.spectral_match >= DROPOUT_LATE_MIN_MATCH)
+        && (!d.judged_late
+            || (d.spectral_match >= DROPOUT_LATE_MIN_MATCH
+                && d.level_vs_residual_db >= DROPOUT_LATE_MIN_LEVEL_VS_RESIDUAL_DB))
         && d.fall_after_db >= DROPOUT_FALL_DB
 }
 

@@ -72,10 +72,24 @@ impl Analyzer {
                     rise_db: energy_ratio_db(residual, s.master * share),
                     local_rise_db: energy_ratio_db(residual, s.master * s.share_before),
                     level_vs_stem_db: energy_ratio_db(mean_residual, around),
-                    level_vs_residual_db: if run_residual > 0.0 {
-                        energy_ratio_db(mean_residual, run_residual)
-                    } else {
-                        f32::INFINITY
+                    level_vs_residual_db: {
+                        // A stretch judged late is in the run's residual (it was never kept
+                        // out): it is judged against the run without it.
+                        let run_residual = if s.judged_late {
+                            let mut outside = *whole;
+                            for (o, r) in outside.iter_mut().zip(&s.sums) {
+                                *o -= r;
+                            }
+                            let samples = analysed - f64::from(s.segments) * len;
+                            corrected_residual_mid(&outside, bus_gain) / samples.max(1.0)
+                        } else {
+                            run_residual
+                        };
+                        if run_residual > 0.0 {
+                            energy_ratio_db(mean_residual, run_residual)
+                        } else {
+                            f32::INFINITY
+                        }
                     },
                     spectral_match: 1.0,
                     rival_match: 0.0,

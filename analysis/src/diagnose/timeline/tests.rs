@@ -115,6 +115,15 @@ fn rests_tails_and_rivals_are_not_dropouts() {
             spectral_match: 0.777,
             ..candidate()
         },
+        // Silent since before it first sounded, the residual of its shape, but no louder than
+        // the residual elsewhere: another stem's defect over the whole run (an inverted piano
+        // under a brass section resting through the intro, on TimGM6mb).
+        DropoutMeasurement {
+            judged_late: true,
+            spectral_match: 0.944,
+            level_vs_residual_db: 0.6,
+            ..candidate()
+        },
         // A gap of 0.46 s with the stem sounding again after it, holding a tenth of the
         // residual (-30 dB re master against -20 dB in all): beside another defect a short
         // gap is a rest, whatever the residual did (under DROPOUT_MIN_NAMED_SECONDS).
