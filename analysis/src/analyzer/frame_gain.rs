@@ -123,25 +123,20 @@ impl Analyzer {
         bus.predicted.resize(len, 0.0);
         bus.predicted_unit.resize(len, 0.0);
         bus.master.resize(len, 0.0);
-        // Every stem at unity through the bus's fitted EQ (the same bands).
-        bus.predicted_spectrum.fill(Cf::new(0.0, 0.0));
-        for (band, &gain) in self.layout.bands.iter().zip(&bus.band_gain) {
-            for i in band.first_bin..band.end_bin.min(bins) {
-                bus.predicted_spectrum[i] = self.spectra.sum[i] * gain;
+        // A sum of the stems through the bus's fitted EQ, in the time domain; nothing outside
+        // the bands (the master's content there correlates with nothing predicted).
+        let mut through_eq = |sum: &[Cf], out: &mut Vec<f32>| {
+            bus.predicted_spectrum.fill(Cf::new(0.0, 0.0));
+            for (band, &gain) in self.layout.bands.iter().zip(&bus.band_gain) {
+                for i in band.first_bin..band.end_bin.min(bins) {
+                    bus.predicted_spectrum[i] = sum[i] * gain;
+                }
             }
-        }
-        self.fft
-            .inverse(&bus.predicted_spectrum, &mut bus.predicted_unit);
-        // The stems at their fitted gains through the bus's fitted EQ; nothing outside the
-        // bands (the master's content there correlates with nothing predicted).
-        bus.predicted_spectrum.fill(Cf::new(0.0, 0.0));
-        for (band, &gain) in self.layout.bands.iter().zip(&bus.band_gain) {
-            for i in band.first_bin..band.end_bin.min(bins) {
-                bus.predicted_spectrum[i] = self.spectra.corrected[i] * gain;
-            }
-        }
-        self.fft
-            .inverse(&bus.predicted_spectrum, &mut bus.predicted);
+            self.fft.inverse(&bus.predicted_spectrum, out);
+        };
+        // Every stem at unity, and the stems at their fitted gains.
+        through_eq(&self.spectra.sum, &mut bus.predicted_unit);
+        through_eq(&self.spectra.corrected, &mut bus.predicted);
         self.master
             .mid
             .read_windowed(start, &self.fft.window, &mut bus.master);

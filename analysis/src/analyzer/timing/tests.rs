@@ -17,10 +17,10 @@ fn impulse(at: usize, value: f32) -> Vec<f32> {
     x
 }
 
-/// GCC-SCOT of a master against a stem, over bins 1 to 31 (DC and Nyquist left out).
-fn gcc(master: &[f32], stem: &[f32]) -> LagPeak {
-    let mut fft = Fft::new(N);
-    let (m, k) = (spectrum(&mut fft, master), spectrum(&mut fft, stem));
+/// The cross-spectrum of a master and a stem (master times conjugate stem) and their
+/// auto-spectra, one frame of [`N`] samples.
+fn spectra(fft: &mut Fft, master: &[f32], stem: &[f32]) -> (Vec<Cd>, Vec<f64>, Vec<f64>) {
+    let (m, k) = (spectrum(fft, master), spectrum(fft, stem));
     let cross: Vec<Cd> = m
         .iter()
         .zip(&k)
@@ -29,8 +29,14 @@ fn gcc(master: &[f32], stem: &[f32]) -> LagPeak {
             Cd::new(c.re.into(), c.im.into())
         })
         .collect();
-    let auto_m: Vec<f64> = m.iter().map(|x| f64::from(x.norm_sqr())).collect();
-    let auto_k: Vec<f64> = k.iter().map(|x| f64::from(x.norm_sqr())).collect();
+    let auto = |s: &[Cf]| s.iter().map(|x| f64::from(x.norm_sqr())).collect();
+    (cross, auto(&m), auto(&k))
+}
+
+/// GCC-SCOT of a master against a stem, over bins 1 to 31 (DC and Nyquist left out).
+fn gcc(master: &[f32], stem: &[f32]) -> LagPeak {
+    let mut fft = Fft::new(N);
+    let (cross, auto_m, auto_k) = spectra(&mut fft, master, stem);
     let (mut scratch, mut corr) = (vec![Cf::new(0.0, 0.0); fft.bins()], vec![0.0; N]);
     gcc_peak(
         &mut fft,
@@ -126,16 +132,7 @@ fn circularly_delayed(signal: &[f32], lag: usize) -> Vec<f32> {
 /// Whether the stem stays at lag 0 against an isolated master, judged at `lag`.
 fn stays(master: &[f32], stem: &[f32], lag: i64) -> bool {
     let mut fft = Fft::new(N);
-    let (m, k) = (spectrum(&mut fft, master), spectrum(&mut fft, stem));
-    let cross: Vec<Cd> = m
-        .iter()
-        .zip(&k)
-        .map(|(m, k)| {
-            let c = m * k.conj();
-            Cd::new(c.re.into(), c.im.into())
-        })
-        .collect();
-    let auto: Vec<f64> = k.iter().map(|x| f64::from(x.norm_sqr())).collect();
+    let (cross, _, auto) = spectra(&mut fft, master, stem);
     let band = (1, N / 2);
     let (at_zero, at_lag) = (
         plain_correlation(&cross, band, N, 0),
