@@ -121,6 +121,11 @@ struct Scratch {
     corr: Vec<f32>,
     /// Master left/right, sum left/right and the residual left/right over one hop (residual).
     td: [Vec<f32>; 6],
+    /// What reading each stem locked at a lag of its own there, not at the common lag, adds
+    /// to the sum's mid over one hop (residual).
+    offset_fix: Vec<f32>,
+    /// One hop of one stem's mid (residual).
+    offset_read: Vec<f32>,
     /// What the master holds of one stem once the others are taken out: cross-spectrum
     /// (timing).
     isolated_cross: Vec<Cd>,
@@ -249,6 +254,8 @@ impl Analyzer {
                 gcc: vec![Cf::new(0.0, 0.0); bins],
                 corr: vec![0.0; frame_len],
                 td: std::array::from_fn(|_| vec![0.0; hop]),
+                offset_fix: vec![0.0; hop],
+                offset_read: vec![0.0; hop],
                 isolated_cross: vec![Cd::new(0.0, 0.0); bins],
                 isolated_auto: vec![0.0; bins],
             },
@@ -384,6 +391,7 @@ impl Analyzer {
         self.bus.unit_residual.clear();
         self.bus.ceiling.clear();
         self.return_model.clear();
+        self.segments.realign();
         self.welch.frames = 0;
     }
 

@@ -74,25 +74,27 @@ pub(super) struct TimeDomain {
 /// The residual's energy in a block that a gain on the sum explains: `cross^2 / sum_energy`
 /// One stretch's sums (see [`SegmentSums`]), in single precision, each summed sample after
 /// sample from 0, and the sample peaks of master and sum over both channels, from the master's
-/// left and right, the sum's left and right and the residual's left and right (all the same
-/// length).
+/// left and right, the sum's left and right, the residual's left and right, and what reading
+/// the stems locked at lags of their own there adds to the sum's mid (all the same length; the
+/// mids are taken with it, left and right without).
 ///
 /// Four samples of each product are one vector; a transpose turns four sums' products into one
 /// vector per sample, added in the samples' order: each sum's additions are the scalar loop's,
 /// in its order (the same bits), four sums to an instruction.
 #[inline]
-fn stretch_sums(signals: [&[f32]; 6]) -> ([f32; 9], [f32; 2]) {
+fn stretch_sums(signals: [&[f32]; 7]) -> ([f32; 9], [f32; 2]) {
     let len = signals[0].len();
-    let [ml, mr, sl, sr, rl, rr] = signals.map(|x| &x[..len]);
-    let quads = [ml, mr, sl, sr, rl, rr].map(|x| x.as_chunks::<4>().0);
+    let [ml, mr, sl, sr, rl, rr, fix] = signals.map(|x| &x[..len]);
+    let quads = [ml, mr, sl, sr, rl, rr, fix].map(|x| x.as_chunks::<4>().0);
     let count = quads[0].len();
-    let [a4, b4, c4, d4, rl4, rr4] = quads.map(|q| &q[..count]);
+    let [a4, b4, c4, d4, rl4, rr4, f4] = quads.map(|q| &q[..count]);
     let half = f32x4::HALF;
     let (mut first, mut second, mut last) = (f32x4::ZERO, f32x4::ZERO, 0.0f32);
     let (mut peak_m, mut peak_s) = (f32x4::ZERO, f32x4::ZERO);
     for i in 0..count {
         let [a, b, c, d, rl, rr] = [a4, b4, c4, d4, rl4, rr4].map(|q| f32x4::from(q[i]));
-        let (rm, mm, sm) = (half * (rl + rr), half * (a + b), half * (c + d));
+        let f = f32x4::from(f4[i]);
+        let (rm, mm, sm) = (half * (rl + rr) - f, half * (a + b), half * (c + d) + f);
         for by_sample in f32x4::transpose([a * a, b * b, rl * rl, rr * rr]) {
             first += by_sample;
         }
@@ -112,8 +114,8 @@ fn stretch_sums(signals: [&[f32]; 6]) -> ([f32; 9], [f32; 2]) {
     let reduce = |p: f32x4| p.to_array().into_iter().fold(0.0f32, f32::max);
     let (mut peak_m, mut peak_s) = (reduce(peak_m), reduce(peak_s));
     for i in 4 * count..len {
-        let (a, b, c, d, rl, rr) = (ml[i], mr[i], sl[i], sr[i], rl[i], rr[i]);
-        let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
+        let (a, b, c, d, rl, rr, f) = (ml[i], mr[i], sl[i], sr[i], rl[i], rr[i], fix[i]);
+        let (rm, mm, sm) = (0.5 * (rl + rr) - f, 0.5 * (a + b), 0.5 * (c + d) + f);
         sums[0] += a * a;
         sums[1] += b * b;
         sums[2] += rl * rl;
@@ -238,7 +240,12 @@ impl Analyzer {
         let bus_gain = self.fitted_bus_gain();
         // Copy the hop out of the rings (two memcpys each), then work on plain slices.
         let n = self.layout.hop;
-        let Scratch { td, .. } = &mut self.scratch;
+        let Scratch {
+            td,
+            offset_fix: fix,
+            offset_read,
+            ..
+        } = &mut self.scratch;
         for (buffer, (ring, from)) in td.iter_mut().zip([
             (&self.master.left, start),
             (&self.master.right, start),
@@ -261,7 +268,27 @@ impl Analyzer {
             fl.process(&mut res_l[..n]);
             fr.process(&mut res_r[..n]);
         }
-        let (ml, mr, sl, sr, res_l, res_r) = (&*ml, &*mr, &*sl, &*sr, &*res_l, &*res_r);
+        // A stem at a lag of its own (not the common lag) is read there for the mids, as in the
+        // frames' spectra:
+        // `fix` is what moving it adds to the sum's mid. Its offset is its own finding (one
+        // cause per effect): the residual it leaves must not raise another stem's silent
+        // stretch into a dropout, nor colour the residual's character (tails, onsets). The
+        // left and right residual stay the delivered files' null test.
+        fix.resize(n, 0.0);
+        fix[..n].fill(0.0);
+        for stem in self.stems.iter().filter(|s| s.lag != common_lag) {
+            let (own, delivered) = (start - stem.lag, sum_start);
+            offset_read.resize(n, 0.0);
+            stem.ring.read(own, &mut offset_read[..n]);
+            for (f, x) in fix.iter_mut().zip(&offset_read[..n]) {
+                *f += x;
+            }
+            stem.ring.read(delivered, &mut offset_read[..n]);
+            for (f, x) in fix.iter_mut().zip(&offset_read[..n]) {
+                *f -= x;
+            }
+        }
+        let (ml, mr, sl, sr, res_l, res_r, fix) = (&*ml, &*mr, &*sl, &*sr, &*res_l, &*res_r, &*fix);
         let seg_len = self.segments.seg_len;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
         let mut segment: SegmentSums = [0.0; 9];
@@ -280,7 +307,7 @@ impl Analyzer {
                 .excluding((offset / seg_len).min(SEGMENTS_PER_HOP - 1));
             let range = offset..offset + len;
             let (sums, [peak_m, peak_s]) =
-                stretch_sums([ml, mr, sl, sr, res_l, res_r].map(|x| &x[range.clone()]));
+                stretch_sums([ml, mr, sl, sr, res_l, res_r, fix].map(|x| &x[range.clone()]));
             segment_peaks = [segment_peaks[0].max(peak_m), segment_peaks[1].max(peak_s)];
             let sums = sums.map(f64::from);
             let chunk: SegmentSums = sums;
@@ -554,14 +581,14 @@ mod tests {
                 })
                 .collect()
         };
-        let x: [Vec<f32>; 6] = std::array::from_fn(|k| signal(0.1 + 0.15 * k as f32));
+        let x: [Vec<f32>; 7] = std::array::from_fn(|k| signal(0.1 + 0.15 * k as f32));
         for len in [0, 1, 3, 4, 7, 64, 203] {
-            let [ml, mr, sl, sr, rl, rr] = std::array::from_fn(|k| &x[k][..len]);
+            let [ml, mr, sl, sr, rl, rr, fix] = std::array::from_fn(|k| &x[k][..len]);
             let mut sums = [0.0f32; 9];
             let (mut peak_m, mut peak_s) = (0.0f32, 0.0f32);
             for i in 0..len {
-                let (a, b, c, d, rl, rr) = (ml[i], mr[i], sl[i], sr[i], rl[i], rr[i]);
-                let (rm, mm, sm) = (0.5 * (rl + rr), 0.5 * (a + b), 0.5 * (c + d));
+                let (a, b, c, d, rl, rr, f) = (ml[i], mr[i], sl[i], sr[i], rl[i], rr[i], fix[i]);
+                let (rm, mm, sm) = (0.5 * (rl + rr) - f, 0.5 * (a + b), 0.5 * (c + d) + f);
                 let products = [
                     a * a,
                     b * b,
@@ -579,7 +606,7 @@ mod tests {
                 peak_m = peak_m.max(a.abs()).max(b.abs());
                 peak_s = peak_s.max(c.abs()).max(d.abs());
             }
-            let (got, peaks) = stretch_sums([ml, mr, sl, sr, rl, rr]);
+            let (got, peaks) = stretch_sums([ml, mr, sl, sr, rl, rr, fix]);
             assert_eq!(
                 got.map(f32::to_bits),
                 sums.map(f32::to_bits),

@@ -35,7 +35,9 @@ const OCTAVES: usize = 10;
 
 /// What one segment adds to the whole-run time-domain residual (sums of squares and products):
 /// master left, master right, residual left, residual right, residual left times right,
-/// residual mid, master mid, sum mid, residual mid times sum mid.
+/// residual mid, master mid, sum mid, residual mid times sum mid. The sum's mid (and so the
+/// residual's) has every stem locked at a lag of its own read there: an offset is its own
+/// finding, and its residual no other stem's (see `Analyzer::time_domain_hop`).
 pub(super) type SegmentSums = [f64; 9];
 /// Index of the residual's mid energy in [`SegmentSums`].
 const RESIDUAL_MID: usize = 5;
@@ -223,6 +225,21 @@ impl Segments {
         self.excluded = [0.0; 2];
         self.recent = [0.0; 2];
         self.history = [(-1, [0.0; 9], false); HISTORY_SEGMENTS];
+    }
+
+    /// A stem's lag moved (or the stems changed): what the open stretches measured of the
+    /// residual was measured against another sum (a misplaced stem's residual is not this
+    /// stem's), so their evidence starts again from here; where and since when each stem is
+    /// silent stays. What was kept out of the whole run stays out.
+    pub fn realign(&mut self) {
+        for run in self.stems.iter_mut().filter_map(|t| t.run.as_mut()) {
+            run.segments = 0;
+            run.master = 0.0;
+            run.residual_sums = [0.0; 3];
+            run.sums = [0.0; 9];
+            run.suspect = false;
+            run.bands = [0.0; OCTAVES];
+        }
     }
 
     /// Whether segment `j` of the current hop is kept out of the whole-run accumulators: some
