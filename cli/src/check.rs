@@ -40,6 +40,8 @@ pub(crate) struct Pass {
     pub(crate) watches: Vec<FileWatch>,
     /// Per file, when asked for.
     envelopes: Option<Vec<Envelope>>,
+    /// The residual's (the mix minus every stem, as placed in the pass), with the files'.
+    residual_envelope: Option<Envelope>,
     /// Every stem's coherence with the mix, as placed in the pass (the shifted pass only).
     coherence: Option<Coherence>,
     /// The residual over the analysed audio (for `--plot`).
@@ -284,8 +286,13 @@ pub(crate) fn analyse(
                         as u64
                 })
                 .collect();
-            alignment =
-                Alignment::find(envelopes, &frames, first.analyzer.last_measurements(), rate);
+            alignment = Alignment::find(
+                envelopes,
+                first.residual_envelope.as_ref(),
+                &frames,
+                first.analyzer.last_measurements(),
+                rate,
+            );
             if alignment.shifts_anything() {
                 let span = alignment.covered_span(&frames);
                 if let Some(bar) = &bar {
@@ -390,6 +397,10 @@ fn run_pass(
     // the check then costs about what the slowest stage costs, not their sum.
     let mut ahead = ReadAhead::start(streams, BLOCK_FRAMES, envelope_hop);
     let mut timeline = ResidualTimeline::new(rate);
+    // With the files' envelopes, the residual's (see `Envelope::isolated`), from the blocks as
+    // the analysis gets them (padded alike).
+    let mut residual_envelope = envelope_hop.map(Envelope::new);
+    let mut residual: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
     let mut failure = None;
     // The timeline frame the next block starts at.
     let mut position = 0u64;
@@ -404,6 +415,9 @@ fn run_pass(
         let longest = padded.first().map_or(0, |b| b[0].len());
         if let Some(coherence) = &mut coherence {
             coherence.push(&padded);
+        }
+        if let Some(envelope) = &mut residual_envelope {
+            push_residual(envelope, &padded, &channels, &mut residual);
         }
         let (start, end) = span.unwrap_or((0, u64::MAX));
         let lo = (start.max(position) - position).min(longest as u64) as usize;
@@ -457,9 +471,36 @@ fn run_pass(
         analyzer,
         watches: streams.into_iter().map(|s| s.watch).collect(),
         envelopes,
+        residual_envelope,
         coherence,
         timeline,
     })
+}
+
+/// Pushes one block's residual (the mix minus every stem; `blocks` the mix first, `channels`
+/// per file, a mono file in both sides) into `envelope`; `residual` is scratch.
+fn push_residual(
+    envelope: &mut Envelope,
+    blocks: &[[Vec<f32>; 2]],
+    channels: &[u32],
+    residual: &mut [Vec<f32>; 2],
+) {
+    let Some((mix, stems)) = blocks.split_first() else {
+        return;
+    };
+    let side = |files_channels: u32, c: usize| if files_channels == 1 { 0 } else { c };
+    let frames = mix[0].len();
+    for (c, out) in residual.iter_mut().enumerate() {
+        out.clear();
+        out.extend_from_slice(&mix[side(channels[0], c)][..frames]);
+        for (stem, &ch) in stems.iter().zip(&channels[1..]) {
+            let input = &stem[side(ch, c)];
+            for (r, x) in out.iter_mut().zip(input) {
+                *r -= x;
+            }
+        }
+    }
+    envelope.push(&residual[0], &residual[1]);
 }
 
 /// The frames `range` of a block as the analysis takes them.

@@ -85,10 +85,12 @@ impl Alignment {
         }
     }
 
-    /// Decides the shifts from the files' envelopes (the mix first), their lengths in frames at
-    /// the analysis rate (`frames`, the mix first) and what the first pass measured (`first`).
+    /// Decides the shifts from the files' envelopes (the mix first), the residual's (the mix
+    /// minus every stem, when kept), their lengths in frames at the analysis rate (`frames`,
+    /// the mix first) and what the first pass measured (`first`).
     pub fn find(
         envelopes: &[Envelope],
+        residual: Option<&Envelope>,
         frames: &[u64],
         first: &Measurements,
         rate_hz: u32,
@@ -114,7 +116,18 @@ impl Alignment {
                 // The offset the lengths imply: the stem's end lined up with the mix's.
                 let by_lengths = frames[i] as i64 - frames[0] as i64;
                 let prior = (by_lengths.abs() > live).then_some(by_lengths);
-                match_envelopes(&envelopes[i], &envelopes[0], rate_hz, prior)
+                let in_mix = match_envelopes(&envelopes[i], &envelopes[0], rate_hz, prior);
+                // Against what the mix holds of this stem alone (the other stems taken out):
+                // taken when it stands out more.
+                let alone = residual.and_then(|r| {
+                    let isolated = Envelope::isolated(r, &envelopes[i]);
+                    match_envelopes(&envelopes[i], &isolated, rate_hz, prior)
+                });
+                match (in_mix, alone) {
+                    (Some(m), Some(a)) if a.matches() && a.prominence > m.prominence => Some(a),
+                    (None, Some(a)) if a.matches() => Some(a),
+                    (m, _) => m,
+                }
             },
             |_| {},
         );
@@ -618,16 +631,16 @@ mod tests {
             ..Measurements::default()
         };
         let frames = [hop as u64 * 400; 2];
-        let hot = Alignment::find(&envelopes, &frames, &first(2.0), 48_000);
+        let hot = Alignment::find(&envelopes, None, &frames, &first(2.0), 48_000);
         assert_eq!(hot.matches[1], None);
         assert!(!hot.shifts_anything());
-        let quiet = Alignment::find(&envelopes, &frames, &first(-6.0), 48_000);
+        let quiet = Alignment::find(&envelopes, None, &frames, &first(-6.0), 48_000);
         assert!(quiet.matches[1].is_some());
         // Inverted in place at its full gain: its defect is its polarity, and no envelope
         // search moves it (one did: a reverb stem, inverted, went 0.192 s late).
         let mut inverted = first(0.0);
         inverted.stems[0].inverted = true;
-        let inverted = Alignment::find(&envelopes, &frames, &inverted, 48_000);
+        let inverted = Alignment::find(&envelopes, None, &frames, &inverted, 48_000);
         assert_eq!(inverted.matches[1], None);
         assert!(!inverted.shifts_anything());
     }
@@ -674,11 +687,11 @@ mod tests {
                 ..Measurements::default()
             }
         };
-        let unlocked = Alignment::find(&envelopes, &lengths, &first(false, -3.0), 48_000);
+        let unlocked = Alignment::find(&envelopes, None, &lengths, &first(false, -3.0), 48_000);
         assert_eq!(unlocked.coarse_late_samples[1], Some(10 * hop as i64));
-        let faint = Alignment::find(&envelopes, &lengths, &first(true, -25.0), 48_000);
+        let faint = Alignment::find(&envelopes, None, &lengths, &first(true, -25.0), 48_000);
         assert_eq!(faint.coarse_late_samples[1], Some(10 * hop as i64));
-        let in_place = Alignment::find(&envelopes, &lengths, &first(true, -3.0), 48_000);
+        let in_place = Alignment::find(&envelopes, None, &lengths, &first(true, -3.0), 48_000);
         assert_eq!(in_place.matches[1], None);
         assert!(!in_place.shifts_anything());
     }
