@@ -230,13 +230,14 @@ impl Segments {
     /// A stem's lag moved (or the stems changed): what the open stretches measured of the
     /// residual was measured against another sum (a misplaced stem's residual is not this
     /// stem's), so their evidence starts again from here; where and since when each stem is
-    /// silent stays. What was kept out of the whole run stays out.
+    /// silent stays. What was kept out of the whole run stays out, and what each stretch added
+    /// to it stays counted (`sums`: a stretch judged late is judged against the whole run less
+    /// it, and the whole run is not restarted).
     pub fn realign(&mut self) {
         for run in self.stems.iter_mut().filter_map(|t| t.run.as_mut()) {
             run.segments = 0;
             run.master = 0.0;
             run.residual_sums = [0.0; 3];
-            run.sums = [0.0; 9];
             run.suspect = false;
             run.bands = [0.0; OCTAVES];
         }
