@@ -17,7 +17,7 @@ use stemcheck_report::{FileInfo, FileRole, Report, Source};
 use crate::align::{self, Envelope};
 use crate::coherence::Coherence;
 use crate::decode::{AudioReader, Format, InputError};
-use crate::delivery::{self, Delivery, FileFacts, FileWatch, reference_format};
+use crate::delivery::{self, Delivery, FileFacts, FileWatch, TailLevels, reference_format};
 use crate::inputs::Inputs;
 use crate::offsets::{self, Alignment};
 use crate::profile::Spec;
@@ -102,7 +102,7 @@ pub fn check_with_timeline(
             stem: name.clone(),
             format: format.clone(),
             frames_read: watch.frames_read,
-            tail_dbfs: watch.tail_dbfs().unwrap_or(f32::NEG_INFINITY),
+            tail: watch.tail_levels().unwrap_or(TailLevels::NONE),
             identical_channels: watch.identical_channels(),
         })
         .collect();

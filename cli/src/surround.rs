@@ -14,7 +14,7 @@ use stemcheck_report::{ChannelResult, Report};
 
 use crate::check::{Analysed, analyse, file_info, files_report, levels_in};
 use crate::decode::{AudioReader, Format, InputError};
-use crate::delivery::{self, Delivery, FileFacts, FileWatch};
+use crate::delivery::{self, Delivery, FileFacts, FileWatch, TailLevels};
 use crate::groups::{self, ChannelFindings};
 use crate::inputs::Inputs;
 use crate::layout::Speaker;
@@ -105,12 +105,12 @@ pub(crate) fn check(
         .first()
         .map_or_else(|| delivery::reference_format(formats), |r| r.reference);
 
-    // The files' facts: lengths from any channel, the loudest channel's tail.
+    // The files' facts: lengths from any channel, the worst channel's tail (see `TailLevels::worse`).
     let mut watches: Vec<Option<FileWatch>> = vec![None; paths.len()];
-    let mut tails_dbfs = vec![f32::NEG_INFINITY; paths.len()];
+    let mut tails = vec![TailLevels::NONE; paths.len()];
     for (plan, run) in plans.iter().zip(&runs) {
         for (&(i, _), watch) in plan.members.iter().zip(&run.watches) {
-            tails_dbfs[i] = tails_dbfs[i].max(watch.tail_dbfs().unwrap_or(f32::NEG_INFINITY));
+            tails[i] = tails[i].worse(watch.tail_levels().unwrap_or(TailLevels::NONE));
             watches[i].get_or_insert_with(|| watch.clone());
         }
     }
@@ -119,7 +119,7 @@ pub(crate) fn check(
             // A file no channel compared (a mono stem in a surround delivery): read for its
             // facts only.
             let w = watch_only(&paths[i])?;
-            tails_dbfs[i] = w.tail_dbfs().unwrap_or(f32::NEG_INFINITY);
+            tails[i] = w.tail_levels().unwrap_or(TailLevels::NONE);
             *watch = Some(w);
         }
     }
@@ -128,13 +128,13 @@ pub(crate) fn check(
         .zip(formats)
         .zip(&watches)
         .zip(names)
-        .zip(&tails_dbfs)
-        .map(|((((path, format), watch), name), &tail)| FileFacts {
+        .zip(&tails)
+        .map(|((((path, format), watch), name), tail)| FileFacts {
             path: path.clone(),
             stem: name.clone(),
             format: format.clone(),
             frames_read: watch.as_ref().map_or(0, |w| w.frames_read),
-            tail_dbfs: tail,
+            tail: *tail,
             identical_channels: false,
         })
         .collect();

@@ -244,7 +244,7 @@ mod tests {
                 declared_frames: None,
             },
             frames_read: 0,
-            tail_dbfs: f32::NEG_INFINITY,
+            tail: super::super::TailLevels::NONE,
             identical_channels: false,
         }
     }

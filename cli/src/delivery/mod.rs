@@ -18,7 +18,7 @@ use crate::inputs::Inputs;
 use crate::profile::Spec;
 
 pub use format::{Reference, reference_format};
-pub use tails::{FileWatch, TAIL_FLOOR_DBFS};
+pub use tails::{FileWatch, TAIL_FLOOR_DBFS, TailLevels};
 pub use timecode::reconcile_with_audio as reconcile_timecode;
 
 /// A delivery rule, as data.
@@ -112,8 +112,8 @@ pub struct FileFacts {
     pub format: Format,
     /// Frames the file turned out to hold, at its own rate (the decode is the truth).
     pub frames_read: u64,
-    /// RMS of its last [`tails::TAIL_SECONDS`], in dBFS.
-    pub tail_dbfs: f32,
+    /// Its last moments (the loudest channel's, or the cut one's).
+    pub tail: TailLevels,
     /// Whether the file is stereo with identical channels.
     pub identical_channels: bool,
 }
