@@ -42,7 +42,7 @@ const PLACED_NOTHING_MAX_GAIN_DB: f32 = -20.0;
 /// the true gain); a stem louder in the mix than in its file has a gain defect, named as such.
 const FITS_MAX_GAIN_LOSS_DB: f32 = 1.0;
 /// A stem whose waveform the first pass locked in place (its lag within
-/// [`IN_PLACE_MAX_OFFSET_SAMPLES`] of the mix, at a gain of [`PARTLY_IN_PLACE_MIN_GAIN_DB`] or
+/// [`IN_PLACE_MAX_OFFSET_SECONDS`] of the mix, at a gain of [`PARTLY_IN_PLACE_MIN_GAIN_DB`] or
 /// more) is not moved by an envelope match that finds it late by this much or less, in seconds:
 /// a reverb or delay return's envelope is its sources' smeared forward (a room's build-up, an
 /// echo), so its onsets match the dry parts' that many milliseconds late, while its waveform
@@ -52,8 +52,11 @@ const FITS_MAX_GAIN_LOSS_DB: f32 = 1.0;
 /// then fits 1 to 5 dB down); no truly late stem was locked in place (the ones found late by up
 /// to 0.25 s were all unlocked; stems locked in place were found early, or seconds off).
 const RETURN_TRAIL_MAX_SECONDS: f64 = 0.25;
-/// See [`RETURN_TRAIL_MAX_SECONDS`]: the first pass' lag within this many samples of the mix's.
-const IN_PLACE_MAX_OFFSET_SAMPLES: f64 = 2.0;
+/// See [`RETURN_TRAIL_MAX_SECONDS`]: the first pass' lag within this of the mix's, in seconds
+/// (1 ms, 48 samples at 48 kHz). A return's diffuse waveform locks a few samples off when the
+/// master pumps (2.5 samples under a compressor taking 12 dB), and an offset that small is the
+/// analysis' own to name; a stem truly late by 0.1 s locks no lag near 0.
+const IN_PLACE_MAX_OFFSET_SECONDS: f64 = 0.001;
 /// See [`RETURN_TRAIL_MAX_SECONDS`]: fitted at this gain or more, in dB (-20 dB, as
 /// [`PLACED_NOTHING_MAX_GAIN_DB`]: a hundredth of its power coherent with the mix where it is;
 /// a return exported 12 dB hot fits at -12 dB in place).
@@ -151,7 +154,7 @@ impl Alignment {
             let locked_in_place = first.stems.iter().any(|s| {
                 s.id == i as u32
                     && s.lag_locked
-                    && s.offset_samples.abs() <= IN_PLACE_MAX_OFFSET_SAMPLES
+                    && s.offset_samples.abs() <= IN_PLACE_MAX_OFFSET_SECONDS * f64::from(rate_hz)
                     && s.gain_db >= PARTLY_IN_PLACE_MIN_GAIN_DB
             });
             let trails =
