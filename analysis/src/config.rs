@@ -430,8 +430,10 @@ pub const DROPOUT_SHORT_MIN_SHARE: f32 = 0.5;
 /// The moments after a silent stretch in which the residual must fall back when the stem
 /// sounds again, in seconds (0.1 s: a few notes' onsets).
 pub const DROPOUT_FALL_SECONDS: f64 = 0.1;
-/// ... by at least this much re its share in the stretch (6 dB): a stem resting while another
+/// ... by at least this much re its level in the stretch (6 dB): a stem resting while another
 /// stem's mute goes on leaves the residual raised after it; the muted stem takes it away.
+/// The level, not the share of the master: a bass resting 0.2 s inside a drum mute left the
+/// share 13 dB lower when it returned (the master louder), the residual's level no lower.
 pub const DROPOUT_FALL_DB: f32 = 6.0;
 /// In a dropout the residual rises over its level elsewhere (re master) by at least this much
 /// (10 dB): a stem resting in the mix too leaves the residual where it was.
@@ -481,6 +483,11 @@ pub const DROPOUT_MATCH_MARGIN: f32 = 0.05;
 /// part ending before the song's last chord, inside a strings stem cut 7 s earlier: 0.951
 /// against 0.939).
 pub const DROPOUT_NESTED_MATCH_MARGIN: f32 = 0.05;
+/// A stem that rested first is resting beside a stem that went silent where the residual rose
+/// only if that stem's stretch holds at least this much less of the residual than its own, in
+/// dB (-3 dB: half): a rest of a beat inside a mute of bars explains a tenth of it (a bass
+/// resting 0.2 s inside keys muted for 4 s: -30.1 against -20.9 dB), and the mute is named.
+pub const DROPOUT_BESIDE_MAX_SHORTFALL_DB: f32 = 3.0;
 /// A stretch silent since before the stem first sounded, judged at its end against the run
 /// without it (no level before it to compare with), is a dropout only if the residual in it has
 /// the stem's own spectral shape at least this well (Bhattacharyya coefficient of octave

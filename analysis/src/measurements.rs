@@ -137,10 +137,11 @@ pub struct DropoutMeasurement {
     /// silence alone left no residual).
     #[serde(default)]
     pub rested_first: bool,
-    /// How far the residual's share of the master fell in the moments after the stem sounded
-    /// again ([`crate::config::DROPOUT_FALL_SECONDS`]), re its share in the stretch, in dB
+    /// How far the residual's level (mean square) fell in the moments after the stem sounded
+    /// again ([`crate::config::DROPOUT_FALL_SECONDS`]), re its level in the stretch, in dB
     /// (infinite if not measured: still silent, or the pass ended): a stem whose silence is the
-    /// residual takes it away when it returns.
+    /// residual takes it away when it returns; a resting stem's return leaves another stem's
+    /// mute going on (only the residual's share of the master falls, the master being louder).
     pub fall_after_db: f32,
 }
 

@@ -4,10 +4,10 @@
 //! whole-run causes are decided on the residual outside the dropouts.
 
 use crate::config::{
-    DROPOUT_FALL_DB, DROPOUT_LATE_MIN_LEVEL_VS_RESIDUAL_DB, DROPOUT_LATE_MIN_MATCH,
-    DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MAX_RESIDUAL_DB, DROPOUT_MIN_LEVEL_DB,
-    DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB, DROPOUT_MIN_NAMED_SECONDS, DROPOUT_MIN_RESIDUAL_DB,
-    DROPOUT_NESTED_MATCH_MARGIN, DROPOUT_RISE_DB, DROPOUT_SHORT_MIN_SHARE,
+    DROPOUT_BESIDE_MAX_SHORTFALL_DB, DROPOUT_FALL_DB, DROPOUT_LATE_MIN_LEVEL_VS_RESIDUAL_DB,
+    DROPOUT_LATE_MIN_MATCH, DROPOUT_LOCAL_RISE_DB, DROPOUT_MATCH_MARGIN, DROPOUT_MAX_RESIDUAL_DB,
+    DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB, DROPOUT_MIN_NAMED_SECONDS,
+    DROPOUT_MIN_RESIDUAL_DB, DROPOUT_NESTED_MATCH_MARGIN, DROPOUT_RISE_DB, DROPOUT_SHORT_MIN_SHARE,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -65,8 +65,8 @@ impl Diagnosis {
     ) -> Option<Measurements> {
         let mut named = false;
         // A stem that rested first beside a stem that went silent where the residual rose (and
-        // explains it, even if too briefly to be named) is resting: the residual is that
-        // stem's (one cause per effect).
+        // explains it, even if too briefly to be named, but holds about as much of it) is
+        // resting: the residual is that stem's (one cause per effect).
         let coincident: Vec<&DropoutMeasurement> = m
             .dropouts
             .iter()
@@ -74,9 +74,12 @@ impl Diagnosis {
             .collect();
         let resting_beside = |d: &DropoutMeasurement| {
             d.rested_first
-                && coincident
-                    .iter()
-                    .any(|o| o.stem != d.stem && o.start_s < d.end_s && o.end_s > d.start_s)
+                && coincident.iter().any(|o| {
+                    o.stem != d.stem
+                        && o.start_s < d.end_s
+                        && o.end_s > d.start_s
+                        && o.explains_db >= d.explains_db - DROPOUT_BESIDE_MAX_SHORTFALL_DB
+                })
         };
         for d in m
             .dropouts

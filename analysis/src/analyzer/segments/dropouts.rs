@@ -2,7 +2,9 @@
 //! stretch whose residual rose, with its place in time, how far the residual rose, and how well
 //! the residual's spectrum matches the stem's own against the other stems silent at once.
 
-use crate::config::{DROPOUT_FALL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_LATE_SECONDS};
+use crate::config::{
+    DROPOUT_FALL_DB, DROPOUT_FALL_SECONDS, DROPOUT_MIN_SECONDS, DROPOUT_RISE_LATE_SECONDS,
+};
 use crate::decibels::energy_ratio_db;
 use crate::measurements::DropoutMeasurement;
 
@@ -21,6 +23,8 @@ impl Analyzer {
     ) -> Vec<DropoutMeasurement> {
         let sr = f64::from(self.layout.sample_rate_hz);
         let len = self.segments.seg_len as f64;
+        // Segments the fall after a stretch is measured over (as `Segments::end_segment`).
+        let fall_segments = ((DROPOUT_FALL_SECONDS * sr) as i64 / len as i64).max(1) as u32;
         let bus_gain = self.fitted_bus_gain();
         let whole_residual = corrected_residual_mid(whole, bus_gain);
         let share = baseline_share(whole_residual, whole[super::MASTER_MID]);
@@ -98,9 +102,13 @@ impl Analyzer {
                     // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
                     explains_db: energy_ratio_db(2.0 * residual, total_master),
                     rested_first,
-                    // Not measured (still open, or the pass ended first): taken as fallen.
-                    fall_after_db: if s.after_segments > 0 && s.after_sums[1] > 0.0 {
-                        energy_ratio_db(residual * s.after_sums[1], s.master * s.after_sums[0])
+                    // The residual's level (mean square), not its share of the master: a
+                    // resting stem's return raises the master, and with it lowers the share of
+                    // another stem's mute going on. Not measured (still open, or the pass
+                    // ended first): taken as fallen.
+                    fall_after_db: if s.after_segments > 0 && s.after_sums[0] > 0.0 {
+                        let after = f64::from(s.after_segments.min(fall_segments)) * len;
+                        energy_ratio_db(mean_residual, s.after_sums[0] / after)
                     } else {
                         f32::INFINITY
                     },

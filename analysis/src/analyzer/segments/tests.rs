@@ -278,6 +278,30 @@ fn a_rest_beside_another_stems_offset_is_not_a_dropout() {
 }
 
 #[test]
+fn a_loud_stem_resting_inside_another_stems_mute_is_not_named_though_the_share_falls() {
+    // As above, but Lead (0.6) louder than Drums (0.3): when Lead returns at 2.4 s the master
+    // is five times louder, so the residual's share of it falls 7 dB while Drums' part is
+    // still missing. Its level does not fall: Lead's rest is no dropout.
+    let len = (6.0 * RATE) as usize;
+    let (mut a, mut b) = (noise(1, len, 0.3), noise(2, len, 0.6));
+    b[(2.0 * RATE) as usize..(2.4 * RATE) as usize].fill(0.0);
+    let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    a[(2.0 * RATE) as usize..(3.0 * RATE) as usize].fill(0.0);
+    let analyzer = analyse(&a, &b, &master);
+    let m = analyzer.measurements();
+    if let Some(lead) = m.dropouts.iter().find(|d| d.stem == "Lead") {
+        assert!(lead.fall_after_db.abs() < 3.0, "{lead:?}");
+    }
+    let findings = analyzer.findings();
+    let named: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == crate::FindingKind::StemDropout)
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0].stems, vec!["Drums".to_string()]);
+}
+
+#[test]
 fn bhattacharyya_is_one_for_one_shape_and_zero_for_disjoint_bands() {
     // The same shape at another level: 1. No band in common: 0.
     assert!((bhattacharyya(&[1.0, 4.0, 0.0], &[2.0, 8.0, 0.0]) - 1.0).abs() < 1e-6);
