@@ -224,6 +224,17 @@ impl Analyzer {
                     None => vec![None; n],
                 }
             };
+            // The share of the band's master the stems explain at their fitted gains (a
+            // coherence, 0 to 1): the precision of the band's gains. Where most of the master
+            // is something no stem carries (a missing drum stem's cymbals), a gain fitted there
+            // is mostly its chance correlation with a stem, and speaks little for that stem's
+            // gain or the bus's EQ.
+            let pmm: f64 = self.welch.pmm[r.clone()].iter().sum();
+            let precision = if band_explained[b].is_finite() && pmm > 0.0 {
+                (band_explained[b] / pmm).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
             for (&k, gain) in active.iter().zip(gains) {
                 let Some(gain) = gain.filter(|g| g.is_finite() && *g != 0.0) else {
                     continue;
@@ -232,7 +243,7 @@ impl Analyzer {
                 if share < FIT_MIN_VOTE_SHARE {
                     continue;
                 }
-                eqs.push((k, b, gain_to_db(gain.abs()), share));
+                eqs.push((k, b, gain_to_db(gain.abs()), share * precision));
                 sign_weight[k] += share * gain.signum();
                 band_weight[b] += share;
             }
