@@ -66,7 +66,7 @@ fn fit_of_master(stems: &[Vec<f32>], master: &[f32]) -> GainFit {
         .collect();
     analyzer.process(&Block {
         num_frames: len,
-        master: Some(SignalAudio::mono(&master)),
+        master: Some(SignalAudio::mono(master)),
         stems: &inputs,
     });
     assert!(
