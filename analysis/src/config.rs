@@ -483,6 +483,12 @@ pub const DROPOUT_MATCH_MARGIN: f32 = 0.05;
 /// part ending before the song's last chord, inside a strings stem cut 7 s earlier: 0.951
 /// against 0.939).
 pub const DROPOUT_NESTED_MATCH_MARGIN: f32 = 0.05;
+/// A stem locked at a lag of its own is read there for the segment stage's mids only while the
+/// fit finds it there whole and alone: its gain in the master within this of unity, in dB
+/// (+/-1 dB). A stem truly late fits at its full gain at its lag; a reverb return dragged 10 ms
+/// off by a missing reverb it correlates with fits 0.5 to 2.3 dB hot there (the reverb's
+/// coherent share added), or dB down once the lag is wrong, and the residual is that reverb's.
+pub const OWN_LAG_MAX_FITTED_GAIN_DB: f32 = 1.0;
 /// A stem that rested first is resting beside a stem that went silent where the residual rose
 /// only if that stem's stretch holds at least this much less of the residual than its own, in
 /// dB (-3 dB: half): a rest of a beat inside a mute of bars explains a tenth of it (a bass

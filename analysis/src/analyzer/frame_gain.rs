@@ -225,6 +225,7 @@ impl Analyzer {
                     let steady = ratio > 0.0 && 20.0 * ratio.log10().abs() < FITTED_GAIN_MOVED_DB;
                     moved |= fit.energy_share_db >= FITTED_GAIN_MOVED_MIN_SHARE_DB && !steady;
                     stem.fitted_gain = g;
+                    stem.fitted_at_lag = true;
                 }
             }
             if moved {

@@ -10,10 +10,11 @@
 use wide::f32x4;
 
 use crate::config::{
-    ENVELOPE_BLOCK_SECONDS, ENVELOPE_HISTORY, RECENT_SECONDS, RESPONSE_FLOOR_SHARE,
-    SEGMENTS_PER_HOP, SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS, TAIL_TO_BLOCKS,
+    ENVELOPE_BLOCK_SECONDS, ENVELOPE_HISTORY, OWN_LAG_MAX_FITTED_GAIN_DB, RECENT_SECONDS,
+    RESPONSE_FLOOR_SHARE, SEGMENTS_PER_HOP, SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS,
+    TAIL_TO_BLOCKS,
 };
-use crate::decibels::energy_ratio_db;
+use crate::decibels::{db_to_gain_f32, energy_ratio_db};
 use crate::low_pass::LowPass;
 use crate::measurements::Measurements;
 use crate::spectra::Cf;
@@ -273,10 +274,23 @@ impl Analyzer {
         // `fix` is what moving it adds to the sum's mid. Its offset is its own finding (one
         // cause per effect): the residual it leaves must not raise another stem's silent
         // stretch into a dropout, nor colour the residual's character (tails, onsets). The
-        // left and right residual stay the delivered files' null test.
+        // left and right residual stay the delivered files' null test. Only a stem the fit
+        // finds whole at its lag, and only it (see [`OWN_LAG_MAX_FITTED_GAIN_DB`]; until a fit
+        // at that lag, it is taken to be): a reverb return dragged
+        // off by a missing reverb it correlates with fits there at a few dB down, and reading
+        // it there would hide that reverb's residual.
         fix.resize(n, 0.0);
         fix[..n].fill(0.0);
-        for stem in self.stems.iter().filter(|s| s.lag != common_lag) {
+        let whole_there = |g: f32| {
+            let g = g.abs();
+            g >= db_to_gain_f32(-OWN_LAG_MAX_FITTED_GAIN_DB)
+                && g <= db_to_gain_f32(OWN_LAG_MAX_FITTED_GAIN_DB)
+        };
+        for stem in self
+            .stems
+            .iter()
+            .filter(|s| s.lag != common_lag && (!s.fitted_at_lag || whole_there(s.fitted_gain)))
+        {
             let (own, delivered) = (start - stem.lag, sum_start);
             offset_read.resize(n, 0.0);
             stem.ring.read(own, &mut offset_read[..n]);

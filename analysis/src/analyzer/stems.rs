@@ -55,6 +55,9 @@ pub(super) struct Stem {
     /// The stem's gain in the master as last fitted (signed, linear), for the per-frame gain
     /// (writer: frame_gain, from the fit).
     pub fitted_gain: f32,
+    /// Whether `fitted_gain` was fitted at the current lag (false until the first fit, and
+    /// again when the lag moves; writers: frame_gain, timing).
+    pub fitted_at_lag: bool,
     /// The hops in which the stem clipped (writer: [`Analyzer::mark_clips`]).
     pub clips: ClipMarks,
 }
@@ -171,6 +174,7 @@ impl Analyzer {
             present_frames: 0,
             frames_seen: 0,
             fitted_gain: 1.0,
+            fitted_at_lag: false,
             clips: ClipMarks::default(),
         });
     }

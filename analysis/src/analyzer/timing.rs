@@ -169,6 +169,7 @@ impl Analyzer {
                 stem.lag = (stem.lag + peak.lag_samples)
                     .clamp(-(self.layout.max_lag as i64), self.layout.max_lag as i64);
                 stem.locked = false;
+                stem.fitted_at_lag = false;
                 stem.pending_lag = None;
                 changed = true;
             } else {
