@@ -270,15 +270,13 @@ impl Analyzer {
             fr.process(&mut res_r[..n]);
         }
         // A stem at a lag of its own (not the common lag) is read there for the mids, as in the
-        // frames' spectra:
-        // `fix` is what moving it adds to the sum's mid. Its offset is its own finding (one
-        // cause per effect): the residual it leaves must not raise another stem's silent
-        // stretch into a dropout, nor colour the residual's character (tails, onsets). The
-        // left and right residual stay the delivered files' null test. Only a stem the fit
-        // finds whole at its lag, and only it (see [`OWN_LAG_MAX_FITTED_GAIN_DB`]; until a fit
-        // at that lag, it is taken to be): a reverb return dragged
-        // off by a missing reverb it correlates with fits there at a few dB down, and reading
-        // it there would hide that reverb's residual.
+        // frames' spectra: `fix` is what moving it adds to the sum's mid. Its offset is its own
+        // finding (one cause per effect): the residual it leaves must not raise another stem's
+        // silent stretch into a dropout, nor colour the residual's character (tails, onsets).
+        // The left and right residual stay the delivered files' null test. Only a stem the fit
+        // finds whole and alone at its lag (see [`OWN_LAG_MAX_FITTED_GAIN_DB`]; until a fit at
+        // that lag, it is taken to be): a reverb return dragged off by a missing reverb it
+        // correlates with fits hot there, and reading it there would hide that reverb.
         fix.resize(n, 0.0);
         fix[..n].fill(0.0);
         let whole_there = |g: f32| {

@@ -67,6 +67,17 @@ fn analyse(a: &[f32], b: &[f32], master: &[f32]) -> Analyzer {
     analyzer
 }
 
+/// Exactly one dropout named, on `stem`.
+fn assert_only_dropout_named(analyzer: &Analyzer, stem: &str) {
+    let findings = analyzer.findings();
+    let named: Vec<_> = findings
+        .iter()
+        .filter(|f| f.kind == crate::FindingKind::StemDropout)
+        .collect();
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert_eq!(named[0].stems, vec![stem.to_string()]);
+}
+
 #[test]
 fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
     let (a, b) = drums_and_lead(6.0);
@@ -201,13 +212,7 @@ fn a_stem_resting_inside_another_stems_mute_leaves_the_residual_raised_and_is_no
         .find(|d| d.stem == "Drums")
         .expect("Drums");
     assert!(drums.fall_after_db > 12.0, "{drums:?}");
-    let findings = analyzer.findings();
-    let named: Vec<_> = findings
-        .iter()
-        .filter(|f| f.kind == crate::FindingKind::StemDropout)
-        .collect();
-    assert_eq!(named.len(), 1, "{named:?}");
-    assert_eq!(named[0].stems, vec!["Drums".to_string()]);
+    assert_only_dropout_named(&analyzer, "Drums");
 }
 
 #[test]
@@ -292,13 +297,7 @@ fn a_loud_stem_resting_inside_another_stems_mute_is_not_named_though_the_share_f
     if let Some(lead) = m.dropouts.iter().find(|d| d.stem == "Lead") {
         assert!(lead.fall_after_db.abs() < 3.0, "{lead:?}");
     }
-    let findings = analyzer.findings();
-    let named: Vec<_> = findings
-        .iter()
-        .filter(|f| f.kind == crate::FindingKind::StemDropout)
-        .collect();
-    assert_eq!(named.len(), 1, "{named:?}");
-    assert_eq!(named[0].stems, vec!["Drums".to_string()]);
+    assert_only_dropout_named(&analyzer, "Drums");
 }
 
 #[test]
