@@ -36,8 +36,9 @@ const OCTAVES: usize = 10;
 /// What one segment adds to the whole-run time-domain residual (sums of squares and products):
 /// master left, master right, residual left, residual right, residual left times right,
 /// residual mid, master mid, sum mid, residual mid times sum mid. The sum's mid (and so the
-/// residual's) has every stem locked at a lag of its own read there: an offset is its own
-/// finding, and its residual no other stem's (see `Analyzer::time_domain_hop`).
+/// residual's) has a stem locked at a lag of its own read there while the fit finds it whole
+/// there: an offset is its own finding, and its residual no other stem's (see
+/// `Analyzer::time_domain_hop`).
 pub(super) type SegmentSums = [f64; 9];
 /// Index of the residual's mid energy in [`SegmentSums`].
 const RESIDUAL_MID: usize = 5;
