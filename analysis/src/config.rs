@@ -102,6 +102,21 @@ pub const FIT_MIN_SHARE_JOINT: f64 = 1e-9;
 /// A stem speaks for the stem and band effects of the two-way fit from this share of the
 /// band's stem energy (-30 dB).
 pub const FIT_MIN_VOTE_SHARE: f64 = 1e-3;
+/// A band's stems are read against their common phase (the master-bus EQ's, `fit/phase.rs`)
+/// only when their correlations with the master agree on it, polarity aside: their
+/// magnitude-weighted doubled angles keep at least this share of their magnitude (1: one phase;
+/// two equal stems 60 degrees apart keep 0.5).
+pub const COMMON_PHASE_MIN_AGREEMENT: f64 = 0.5;
+/// A band's common phase is taken this much nearer zero than measured (degrees): a clean mix
+/// reads up to 2 degrees, which would move a quiet return's fitted gain by tenths of a dB.
+pub const COMMON_PHASE_DEAD_BAND_DEG: f64 = 5.0;
+/// ... and only where the master's coherence with the stems' sum reaches this (1: the master
+/// is the sum through a filter; a 40 Hz high pass keeps 0.98 in its turned bands, a missing
+/// kick's lows fall far under).
+pub const COMMON_PHASE_MIN_COHERENCE: f64 = 0.9;
+/// A band shapes the bus EQ's phase model only where the stems explain at least this share of
+/// its master (-3 dB): a band mostly of a part no stem carries fits a gain by chance.
+pub const EQ_SHAPE_MIN_EXPLAINED: f64 = 0.5;
 /// Diagonal loading of the joint fit's Gram matrix, relative to its trace (-90 dB).
 pub const GRAM_LOADING: f64 = 1e-9;
 /// A faint pull of every unknown of the two-way fit towards 0 dB (the split between stem and

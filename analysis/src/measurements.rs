@@ -193,6 +193,11 @@ pub struct Measurements {
     pub bus_gain_db: f32,
     /// The master bus's gain per 1/3-octave band (the fitted EQ curve), in dB.
     pub bus_band_gain_db: Vec<f32>,
+    /// Whether each band shapes the EQ's phase model: it holds real energy (the others show
+    /// the broadband gain in `bus_band_gain_db`) and the stems explain at least half its
+    /// master.
+    #[serde(default)]
+    pub bus_band_speaks: Vec<bool>,
     /// Largest band deviation from the broadband gain, in dB, and its band.
     pub bus_eq_max_db: f32,
     /// The band of `bus_eq_max_db`, its edges in Hz.

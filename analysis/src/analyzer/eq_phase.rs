@@ -14,8 +14,20 @@ use wide::f64x4;
 use crate::bands::Band;
 use crate::spectra::{Cd, Cf, Fft};
 
-/// The natural log of the EQ's magnitude per FFT bin, from its per-band linear gains: linear
-/// in log-frequency between band centres, held flat beyond the first and the last band.
+/// Beyond the first or the last band with a gain, a magnitude that falls towards the edge by
+/// at least this slope (natural log of gain per natural log of frequency: 3 dB per octave) goes
+/// on falling: a high pass's (or a low pass's) skirt, whose fall beyond the bands turns the
+/// phase inside them. Flatter edges are held flat (a shelf, or a bell's flank).
+const EDGE_MIN_FALL: f32 = 0.5;
+/// ... at most at a second-order filter's slope (12 dB per octave) ...
+const EDGE_MAX_FALL: f32 = 2.0;
+/// ... down to -60 dB.
+const EDGE_FLOOR_LN: f32 = -6.907_755;
+
+/// The natural log of the EQ's magnitude per FFT bin, from its per-band linear gains (bands
+/// whose gain is not positive and finite have none): linear in log-frequency between band
+/// centres; beyond the first and the last band held flat, or falling on where the edge falls
+/// ([`EDGE_MIN_FALL`]).
 pub fn log_magnitude(bands: &[Band], band_gain: &[f32], bin_hz: f32, out: &mut [f32]) {
     let points: Vec<(f32, f32)> = bands
         .iter()
@@ -34,15 +46,31 @@ pub fn log_magnitude(bands: &[Band], band_gain: &[f32], bin_hz: f32, out: &mut [
             next += 1;
         }
         *o = if next == 0 {
-            points[0].1
+            edge(points[0], points.get(1).copied(), f)
         } else if next == points.len() {
-            points[points.len() - 1].1
+            let last = points.len() - 1;
+            edge(points[last], last.checked_sub(1).map(|i| points[i]), f)
         } else {
             let (f0, g0) = points[next - 1];
             let (f1, g1) = points[next];
             g0 + (g1 - g0) * (f - f0) / (f1 - f0)
         };
     }
+}
+
+/// The log-magnitude at log-frequency `f` beyond the edge point `(f, ln gain)` `at`, `inner`
+/// the point next to it: held at the edge's, or falling on at the edge's slope when it falls
+/// towards the edge ([`EDGE_MIN_FALL`] to [`EDGE_MAX_FALL`], down to [`EDGE_FLOOR_LN`]).
+fn edge(at: (f32, f32), inner: Option<(f32, f32)>, f: f32) -> f32 {
+    let Some(inner) = inner else {
+        return at.1;
+    };
+    // The fall per log-frequency away from the band (positive: falling towards the edge).
+    let fall = (inner.1 - at.1) / (inner.0 - at.0).abs();
+    if fall.is_nan() || fall < EDGE_MIN_FALL || at.1 <= EDGE_FLOOR_LN {
+        return at.1;
+    }
+    (at.1 - fall.min(EDGE_MAX_FALL) * (f - at.0).abs()).max(EDGE_FLOOR_LN)
 }
 
 /// The phase, in radians per bin, of the minimum-phase filter with log-magnitude `log_mag`
@@ -194,6 +222,37 @@ mod tests {
         );
         minimum_phase(&mut fft, &log_mag, (&mut spectrum, &mut time), &mut phase);
         (phase, bands)
+    }
+
+    /// A second-order high pass (Butterworth) at `corner_hz`: its magnitude and phase (radians)
+    /// at `hz`.
+    fn high_pass(corner_hz: f32, hz: f32) -> (f32, f32) {
+        let w = hz / corner_hz;
+        let h = Cf::new(-w * w, 0.0) / Cf::new(1.0 - w * w, w * std::f32::consts::SQRT_2);
+        (h.norm(), h.arg())
+    }
+
+    #[test]
+    fn a_high_pass_below_the_bands_turns_the_phase_inside_them() {
+        // A 40 Hz high pass on the master, its bands read from 31.5 Hz up (none below: the
+        // stems hold nothing there). At 80 Hz it turns the phase by 42 degrees; held flat below
+        // 31.5 Hz, the model gave 15.7, falling on it gives 31.0.
+        let (phase, _) = phase_of(|hz| {
+            if hz < 30.0 {
+                f32::NAN
+            } else {
+                high_pass(40.0, hz).0
+            }
+        });
+        let bin = (80.0 / (RATE_HZ / LEN as f32)).round() as usize;
+        let (_, truth) = high_pass(40.0, bin as f32 * RATE_HZ / LEN as f32);
+        let error_deg = (phase[bin] - truth).to_degrees();
+        assert!(
+            error_deg.abs() < 12.0,
+            "model {:.1} deg, true {:.1} deg",
+            phase[bin].to_degrees(),
+            truth.to_degrees()
+        );
     }
 
     #[test]

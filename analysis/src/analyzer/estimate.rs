@@ -4,6 +4,7 @@
 
 use wide::f64x2;
 
+use crate::config::EQ_SHAPE_MIN_EXPLAINED;
 use crate::decibels::{amplitude_to_db, db_to_gain, energy_ratio_db};
 use crate::measurements::{BandMeasurement, Measurements, StemMeasurements};
 use crate::spectra::Cd;
@@ -28,6 +29,20 @@ impl Analyzer {
         let bus_gain = db_to_gain(f64::from(bus_gain_db));
         let (lo, hi) = self.layout.analysis_bins;
 
+        // A band shapes the EQ's phase model (`frame_gain.rs`) where it holds real energy and
+        // the stems explain most of its master (a band mostly of a missing kick fits a gain by
+        // chance).
+        let speaks: Vec<bool> = self
+            .layout
+            .bands
+            .iter()
+            .zip(fit.band_weight.iter().zip(&fit.band_explained))
+            .map(|(band, (&w, &explained))| {
+                let r = band.first_bin..band.end_bin.min(self.welch.pmm.len());
+                let pmm: f64 = self.welch.pmm[r].iter().sum();
+                w > 0.0 && (explained.is_nan() || explained >= EQ_SHAPE_MIN_EXPLAINED * pmm)
+            })
+            .collect();
         // EQ: the largest band deviation, and the residual it explains.
         let mut eq = (0.0f32, (0.0f32, 0.0f32));
         for (band, (&g, &w)) in self
@@ -56,6 +71,7 @@ impl Analyzer {
             .sum();
         m.bus_gain_db = bus_gain_db;
         m.bus_band_gain_db = fit.band_db.clone();
+        m.bus_band_speaks = speaks;
         m.bus_eq_max_db = eq.0;
         m.bus_eq_band_hz = eq.1;
         m.bus_eq_explains_db = rel(eq_energy, sum_pmm);

@@ -11,7 +11,7 @@ use crate::config::{
     STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
 };
 use crate::decibels::{db_to_gain, gain_to_db};
-use crate::spectra::Cf;
+use crate::spectra::{Cd, Cf};
 
 use super::Analyzer;
 
@@ -115,7 +115,6 @@ impl Analyzer {
         }
     }
 
-    /// Each bin's bus gain (linear): its band's, or the broadband gain outside every band.
     /// The master's magnitude-squared coherence with the sum over the bins `r`:
     /// `|sum P_ms|^2 / (sum P_mm sum P_ss)` (1: the master there is the sum through a filter).
     fn band_coherence(&self, r: std::ops::Range<usize>) -> f64 {
@@ -130,6 +129,27 @@ impl Analyzer {
         }
     }
 
+    /// Per band (empty outside the analysed bins), each stem's master-to-stem cross-spectrum
+    /// summed over the band's bins.
+    fn band_correlations(&self) -> Vec<Vec<Cd>> {
+        let (lo, hi) = self.layout.analysis_bins;
+        self.layout
+            .bands
+            .iter()
+            .map(|band| {
+                let r = band.first_bin..band.end_bin.min(self.welch.pmm.len());
+                if r.start < lo || r.end > hi {
+                    return Vec::new();
+                }
+                self.stems
+                    .iter()
+                    .map(|s| s.pmk[r.clone()].iter().sum())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Each bin's bus gain (linear): its band's, or the broadband gain outside every band.
     pub(super) fn bin_bus_gains(&self, fit: &GainFit) -> Vec<f64> {
         let bus_gain = db_to_gain(f64::from(fit.bus_gain_db));
         let mut betas = vec![bus_gain; self.welch.pmm.len()];
@@ -145,6 +165,22 @@ impl Analyzer {
     /// effect + band effect, weighted by the stem's share of the band. The band effects are the
     /// bus's EQ; the stem effects (offset by [`parsimonious_offset`]) the stems' own gains.
     pub(super) fn fit_gains(&self) -> GainFit {
+        // Each stem's correlation with the master per band, read against the band's common
+        // phase (the bus EQ's, `fit/phase.rs`): its real part is the stem's gain there.
+        let correlations = self.band_correlations();
+        let coherence: Vec<f64> = self
+            .layout
+            .bands
+            .iter()
+            .map(|band| self.band_coherence(band.first_bin..band.end_bin))
+            .collect();
+        let phases = phase::common_phases(&correlations, &coherence);
+        self.fit_at_phases(&correlations, &phases)
+    }
+
+    /// [`Analyzer::fit_gains`] with each band's master read against its common phase
+    /// (`phases`, radians; `correlations` from [`Analyzer::band_correlations`]).
+    fn fit_at_phases(&self, correlations: &[Vec<Cd>], phases: &[f64]) -> GainFit {
         let k_count = self.stems.len();
         let b_count = self.layout.bands.len();
         let mut eqs: Vec<(usize, usize, f64, f64)> = Vec::new();
@@ -153,6 +189,8 @@ impl Analyzer {
         let mut band_explained = vec![f64::NAN; b_count];
         let mut stem_energy: Vec<f64> = Vec::with_capacity(k_count);
         for (b, band) in self.layout.bands.iter().enumerate() {
+            let turn = Cd::from_polar(1.0, -phases[b]);
+            let master_real = |k: usize| (correlations[b][k] * turn).re;
             let r = band.first_bin..band.end_bin.min(self.welch.pmm.len());
             if r.start < self.layout.analysis_bins.0 || r.end > self.layout.analysis_bins.1 {
                 continue;
@@ -188,7 +226,7 @@ impl Analyzer {
                     .iter()
                     .map(|&k| {
                         let stem = &self.stems[k];
-                        let num: f64 = stem.pmk[r.clone()].iter().map(|c| c.re).sum();
+                        let num = master_real(k);
                         let den: f64 = stem.psk[r.clone()].iter().map(|c| c.re).sum();
                         (den > 0.0 && num != 0.0).then(|| num / den)
                     })
@@ -207,7 +245,7 @@ impl Analyzer {
                     for (y, &j) in active.iter().enumerate() {
                         g[x * n + y] = self.welch.gram[tri(i, j)];
                     }
-                    c[x] = self.stems[i].pmk[r.clone()].iter().map(|v| v.re).sum();
+                    c[x] = master_real(i);
                 }
                 let trace: f64 = (0..n).map(|x| g[x * n + x]).sum();
                 for x in 0..n {
@@ -447,6 +485,8 @@ fn solve(a: &mut [f64], rhs: &mut [f64], n: usize) -> Option<Vec<f64>> {
     }
     Some(x)
 }
+
+mod phase;
 
 #[cfg(test)]
 mod tests;

@@ -29,6 +29,8 @@ pub(super) struct BusTracking {
     /// Per band, the master's gain against the sum as last fitted, linear (writer:
     /// [`Analyzer::apply_fitted_gains`]).
     pub band_gain: Vec<f32>,
+    /// Per band, whether it spoke for the EQ in that fit (same writer; all until the first).
+    pub band_speaks: Vec<bool>,
     /// Block gains binned by the predicted master's level (writer:
     /// [`Analyzer::record_frame_gain`]; emptied by `restart_accumulators`).
     pub dynamics: LevelGain,
@@ -66,6 +68,7 @@ impl BusTracking {
     pub fn new(num_bands: usize) -> Self {
         Self {
             band_gain: vec![1.0; num_bands],
+            band_speaks: vec![true; num_bands],
             dynamics: LevelGain::default(),
             peaks: LevelGain::default(),
             unit_dynamics: LevelGain::default(),
@@ -214,6 +217,9 @@ impl Analyzer {
             for (gain, &db) in self.bus.band_gain.iter_mut().zip(&m.bus_band_gain_db) {
                 *gain = db_to_gain_f32(db);
             }
+            if m.bus_band_speaks.len() == self.bus.band_speaks.len() {
+                self.bus.band_speaks.copy_from_slice(&m.bus_band_speaks);
+            }
             let mut moved = false;
             for stem in &mut self.stems {
                 if let Some(fit) = m.stems.iter().find(|s| s.id == stem.id) {
@@ -250,11 +256,20 @@ impl Analyzer {
         bus.eq_phase.resize(bins, 0.0);
         bus.predicted.resize(len, 0.0);
         bus.predicted_spectrum.resize(bins, Cf::new(0.0, 0.0));
-        // The log-magnitude goes through `master` (as scratch: `bins` <= `len` samples).
+        // The log-magnitude goes through `master` (as scratch: `bins` <= `len` samples). Only
+        // the bands that spoke for the EQ shape it (the others show the broadband gain: a high
+        // pass's faint lowest band back at 0 dB would read as a notch, and turn the phase the
+        // wrong way above it); it is held flat beyond them.
         bus.master.resize(len, 0.0);
+        let speaking: Vec<f32> = bus
+            .band_gain
+            .iter()
+            .zip(&bus.band_speaks)
+            .map(|(&g, &speaks)| if speaks { g } else { f32::NAN })
+            .collect();
         log_magnitude(
             &self.layout.bands,
-            &bus.band_gain,
+            &speaking,
             bin_hz,
             &mut bus.master[..bins],
         );
