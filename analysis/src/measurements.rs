@@ -202,6 +202,11 @@ pub struct Measurements {
     pub bus_eq_max_db: f32,
     /// The band of `bus_eq_max_db`, its edges in Hz.
     pub bus_eq_band_hz: (f32, f32),
+    /// The largest band deviation from the broadband gain once what the master's gain changing
+    /// from frame to frame (a compressor) makes of each band is taken out, in dB: the EQ beside
+    /// a compressor.
+    #[serde(default)]
+    pub bus_eq_beyond_dynamics_db: f32,
     /// Residual energy re master explained by the EQ, in dB.
     pub bus_eq_explains_db: f32,
     /// Residual energy re master explained by the broadband gain, in dB.

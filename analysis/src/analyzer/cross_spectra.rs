@@ -41,6 +41,11 @@ pub(super) struct Welch {
     pub pmm_norm: Vec<f64>,
     /// `pms` likewise.
     pub pms_norm: Vec<Cd>,
+    /// `pss` with each frame weighted by the master's broadband gain in it (`sum g |S|^2`):
+    /// over `pss`, what a master-bus compressor's gain averages to in each bin, weighted by
+    /// where the bin's energy lies in time (bass-heavy loud passages are turned down more
+    /// often, so a compressor alone reads as a bass cut in the band fit).
+    pub pss_gain: Vec<f64>,
     /// Per band, the stems' Gram matrix (upper triangle, row-major: `Re sum Si Sj*`), for the
     /// joint per-band gain fit; empty above [`crate::config::MAX_GRAM_STEMS`] stems (writer:
     /// [`Analyzer::accumulate_gram`]; sized when the stem set changes).
@@ -57,6 +62,7 @@ impl Welch {
             pms: vec![Cd::new(0.0, 0.0); bins],
             pmm_norm: vec![0.0; bins],
             pms_norm: vec![Cd::new(0.0, 0.0); bins],
+            pss_gain: vec![0.0; bins],
             gram: Vec::new(),
             frames: 0,
         }
@@ -69,6 +75,7 @@ impl Welch {
         self.pms.fill(Cd::new(0.0, 0.0));
         self.pmm_norm.fill(0.0);
         self.pms_norm.fill(Cd::new(0.0, 0.0));
+        self.pss_gain.fill(0.0);
         self.gram.fill(0.0);
     }
 }
@@ -113,6 +120,7 @@ impl Analyzer {
     pub(super) fn accumulate_cross_spectra(&mut self, norm: f32) {
         // Welch accumulators (the analysis band only: nothing outside it is read).
         let (lo, hi) = self.layout.analysis_bins;
+        let frame_gain = 1.0 / f64::from(norm);
         for i in lo..hi {
             let m = self.spectra.master[i];
             let s = self.spectra.sum[i];
@@ -122,6 +130,7 @@ impl Analyzer {
             );
             self.welch.pmm[i] += m.norm_sqr();
             self.welch.pss[i] += s.norm_sqr();
+            self.welch.pss_gain[i] += s.norm_sqr() * frame_gain;
             self.welch.pms[i] += m * s.conj();
             let mn = m * f64::from(norm);
             self.welch.pmm_norm[i] += mn.norm_sqr();

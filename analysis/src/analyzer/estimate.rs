@@ -73,9 +73,45 @@ impl Analyzer {
         m.bus_band_gain_db = fit.band_db.clone();
         m.bus_band_speaks = speaks;
         m.bus_eq_max_db = eq.0;
+        m.bus_eq_beyond_dynamics_db = self.eq_beyond_dynamics_db(fit);
         m.bus_eq_band_hz = eq.1;
         m.bus_eq_explains_db = rel(eq_energy, sum_pmm);
         m.bus_gain_explains_db = rel(gain_energy, sum_pmm);
+    }
+
+    /// The largest deviation of a speaking band from the broadband gain once each band's share
+    /// of the frame-to-frame gain is taken out: per band, the frame gain averaged over where
+    /// the band's energy lies in time (`Welch::pss_gain` over `pss`), in dB, off the band's
+    /// fitted gain; the broadband gain of what is left is their median, as for the bus gain.
+    fn eq_beyond_dynamics_db(&self, fit: &GainFit) -> f32 {
+        let static_db: Vec<f32> = self
+            .layout
+            .bands
+            .iter()
+            .zip(&fit.band_db)
+            .map(|(band, &g)| {
+                let r = band.first_bin..band.end_bin.min(self.welch.pss.len());
+                let pss: f64 = self.welch.pss[r.clone()].iter().sum();
+                let weighted: f64 = self.welch.pss_gain[r].iter().sum();
+                if pss > 0.0 && weighted > 0.0 {
+                    g - amplitude_to_db(weighted / pss)
+                } else {
+                    g
+                }
+            })
+            .collect();
+        let Some(broadband) = broadband_gain_db(&static_db, &fit.band_weight) else {
+            return 0.0;
+        };
+        static_db
+            .iter()
+            .zip(&fit.band_weight)
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(&g, _)| g - broadband)
+            .fold(
+                0.0f32,
+                |most, d| if d.abs() > most.abs() { d } else { most },
+            )
     }
 
     /// The bands of the spectrum view: master, sum, residual, transfer function, coherence and

@@ -159,19 +159,21 @@ impl Diagnosis {
             ));
         }
         let mut equalised = false;
-        let eq_threshold = if dynamic {
-            BUS_EQ_THRESHOLD_DB.max(m.dynamics.map_or(0.0, |d| d.gain_reduction_db))
+        // Beside a compressor, the EQ is what is left once each band's share of the
+        // compressor's gain is taken out (a compressor turns the bands that are loud in the
+        // loud passages down more often: alone it reads as a cut there), and it must exceed the
+        // compressor's own depth.
+        let (eq_db, eq_threshold) = if dynamic {
+            (
+                m.bus_eq_beyond_dynamics_db,
+                BUS_EQ_THRESHOLD_DB.max(m.dynamics.map_or(0.0, |d| d.gain_reduction_db)),
+            )
         } else {
-            BUS_EQ_THRESHOLD_DB
+            (m.bus_eq_max_db, BUS_EQ_THRESHOLD_DB)
         };
         if !long_response
             && causes.share(m.bus_eq_explains_db) >= CAUSE_MIN_SHARE
-            && self.over(
-                FindingKind::MasterBusEq,
-                "",
-                m.bus_eq_max_db.abs(),
-                eq_threshold,
-            )
+            && self.over(FindingKind::MasterBusEq, "", eq_db.abs(), eq_threshold)
         {
             causes.explained = true;
             causes.take(m.bus_eq_explains_db);

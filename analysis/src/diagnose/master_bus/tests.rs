@@ -85,18 +85,25 @@ fn a_band_off_the_broadband_gain_is_eq_with_its_band() {
 }
 
 #[test]
-fn eq_next_to_compression_must_exceed_the_compression() {
+fn eq_next_to_compression_must_exceed_the_compression_beyond_its_own_band_gains() {
     let mut m = compressed(3.0);
     m.bus_eq_max_db = 2.0;
+    m.bus_eq_beyond_dynamics_db = 2.0;
     m.bus_eq_explains_db = -30.0;
     let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
     assert_eq!(kinds, vec![FindingKind::MasterBusDynamics]);
     m.bus_eq_max_db = 4.0;
+    m.bus_eq_beyond_dynamics_db = 4.0;
     let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
     assert_eq!(
         kinds,
         vec![FindingKind::MasterBusDynamics, FindingKind::MasterBusEq]
     );
+    // A band 4 dB off that the compressor's gain, averaged where the band is loud, accounts
+    // for all but 0.6 dB of: the compressor's.
+    m.bus_eq_beyond_dynamics_db = 0.6;
+    let kinds: Vec<_> = summary(&diagnose(&m)).into_iter().map(|s| s.0).collect();
+    assert_eq!(kinds, vec![FindingKind::MasterBusDynamics]);
 }
 
 #[test]
