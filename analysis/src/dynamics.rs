@@ -62,7 +62,8 @@ pub struct CeilingFit {
     /// Blocks (of those kept, clamped or not) whose master peak sits at the ceiling (within
     /// [`crate::config::CEILING_HOLD_DB`]).
     pub held_blocks: usize,
-    /// The share of the clamped blocks held at the ceiling.
+    /// The share of the deeper half of the clamped blocks held at the ceiling (a shallower
+    /// clamp may fall in the release of a deeper one).
     pub agreement: f32,
     /// The median of how far the clamped blocks' predicted peaks pass the ceiling, in dB.
     pub depth_db: f32,
