@@ -214,6 +214,29 @@ mod gains {
 mod master_bus {
     use super::*;
 
+    /// Narrow cuts the third-octave bands only approximate: the prediction through the fitted
+    /// EQ misses the loudest hit's peak by a little, which is no limiter (the single-event
+    /// ceiling is bounded by what that prediction leaves, not by what no stem explains).
+    #[test]
+    fn a_narrow_cut_is_eq_and_no_limiter() {
+        let song = song(SECONDS);
+        for (hz, q) in [
+            (2500.0f32, 1.0f32),
+            (2500.0, 4.0),
+            (160.0, 4.0),
+            (6000.0, 4.0),
+        ] {
+            let master = Biquad::peaking(RATE, hz, -4.0, q).process(&song.master());
+            let out = analyse(&master, &stems_with(&song, &[]), Blocks::Fixed(512));
+            assert_eq!(
+                out.problems(),
+                vec![(FindingKind::MasterBusEq, vec![])],
+                "{hz} Hz, Q {q}: {:#?}",
+                out.findings
+            );
+        }
+    }
+
     #[test]
     fn master_eq_of_1_db_is_found_in_its_band() {
         let song = song(SECONDS);
