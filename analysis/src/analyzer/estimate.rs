@@ -79,10 +79,11 @@ impl Analyzer {
         m.bus_gain_explains_db = rel(gain_energy, sum_pmm);
     }
 
-    /// The largest deviation of a speaking band from the broadband gain once each band's share
-    /// of the frame-to-frame gain is taken out: per band, the frame gain averaged over where
-    /// the band's energy lies in time (`Welch::pss_gain` over `pss`), in dB, off the band's
-    /// fitted gain; the broadband gain of what is left is their median, as for the bus gain.
+    /// The largest deviation from the broadband gain of a band that holds real energy, once
+    /// each band's share of the frame-to-frame gain is taken out: per band, the frame gain
+    /// averaged over where the band's energy lies in time (`Welch::pss_gain` over `pss`), in
+    /// dB, off the band's fitted gain; the broadband gain of what is left is their median, as
+    /// for the bus gain.
     fn eq_beyond_dynamics_db(&self, fit: &GainFit) -> f32 {
         let static_db: Vec<f32> = self
             .layout

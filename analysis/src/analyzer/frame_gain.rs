@@ -259,7 +259,8 @@ impl Analyzer {
         // The log-magnitude goes through `master` (as scratch: `bins` <= `len` samples). Only
         // the bands that spoke for the EQ shape it (the others show the broadband gain: a high
         // pass's faint lowest band back at 0 dB would read as a notch, and turn the phase the
-        // wrong way above it); it is held flat beyond them.
+        // wrong way above it); beyond them it is held flat, or falls on where the outermost
+        // bands fall steadily (`eq_phase::log_magnitude`).
         bus.master.resize(len, 0.0);
         let speaking: Vec<f32> = bus
             .band_gain
