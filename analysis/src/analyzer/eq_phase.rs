@@ -43,6 +43,16 @@ pub fn log_magnitude(bands: &[Band], band_gain: &[f32], bin_hz: f32, out: &mut [
         out.fill(0.0);
         return;
     }
+    // How each edge goes on (the slope per log-frequency away from the bands, if it falls on),
+    // taken once.
+    let last = points.len() - 1;
+    let low = edge_fall(&points[..points.len().min(3)]);
+    let high = (points.len() >= 3)
+        .then(|| [points[last], points[last - 1], points[last - 2]])
+        .and_then(|outermost| edge_fall(&outermost));
+    let beyond = |(f0, g0): (f32, f32), fall: Option<f32>, f: f32| {
+        fall.map_or(g0, |fall| (g0 - fall * (f - f0).abs()).max(EDGE_FLOOR_LN))
+    };
     let mut next = 0;
     for (i, o) in out.iter_mut().enumerate() {
         let f = (i.max(1) as f32 * bin_hz).ln();
@@ -50,11 +60,9 @@ pub fn log_magnitude(bands: &[Band], band_gain: &[f32], bin_hz: f32, out: &mut [
             next += 1;
         }
         *o = if next == 0 {
-            edge(points[0], points.get(1..3), f)
+            beyond(points[0], low, f)
         } else if next == points.len() {
-            let last = points.len() - 1;
-            let inner = last.checked_sub(2).map(|i| [points[last - 1], points[i]]);
-            edge(points[last], inner.as_ref().map(|p| &p[..]), f)
+            beyond(points[last], high, f)
         } else {
             let (f0, g0) = points[next - 1];
             let (f1, g1) = points[next];
@@ -63,21 +71,19 @@ pub fn log_magnitude(bands: &[Band], band_gain: &[f32], bin_hz: f32, out: &mut [
     }
 }
 
-/// The log-magnitude at log-frequency `f` beyond the edge point `(f, ln gain)` `at`, `inner`
-/// the two points inside it (the nearer first): held at the edge's, or falling on at the edge's
-/// slope when the three fall steadily towards the edge ([`EDGE_MIN_FALL`] to
-/// [`EDGE_MAX_FALL`], [`EDGE_MIN_DEPTH_LN`] in all), down to [`EDGE_FLOOR_LN`].
-fn edge(at: (f32, f32), inner: Option<&[(f32, f32)]>, f: f32) -> f32 {
-    let Some(&[near, far]) = inner else {
-        return at.1;
+/// The slope (natural log of gain per natural log of frequency) at which the magnitude falls
+/// on beyond an edge, `points` the edge's three outermost `(ln f, ln gain)`, the edge first:
+/// the edge's own fall when the three fall steadily towards it ([`EDGE_MIN_FALL`] at least,
+/// [`EDGE_MIN_DEPTH_LN`] in all), at most [`EDGE_MAX_FALL`]; `None` (held flat) otherwise, or
+/// with fewer than three points, or at [`EDGE_FLOOR_LN`] already.
+fn edge_fall(points: &[(f32, f32)]) -> Option<f32> {
+    let &[at, near, far] = points else {
+        return None;
     };
     // The fall per log-frequency away from the band (positive: falling towards the edge).
     let fall = (near.1 - at.1) / (near.0 - at.0).abs();
     let steady = far.1 >= near.1 && far.1 - at.1 >= EDGE_MIN_DEPTH_LN;
-    if fall.is_nan() || fall < EDGE_MIN_FALL || !steady || at.1 <= EDGE_FLOOR_LN {
-        return at.1;
-    }
-    (at.1 - fall.min(EDGE_MAX_FALL) * (f - at.0).abs()).max(EDGE_FLOOR_LN)
+    (fall >= EDGE_MIN_FALL && steady && at.1 > EDGE_FLOOR_LN).then(|| fall.min(EDGE_MAX_FALL))
 }
 
 /// The phase, in radians per bin, of the minimum-phase filter with log-magnitude `log_mag`

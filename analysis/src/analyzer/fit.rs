@@ -175,12 +175,6 @@ impl Analyzer {
             .map(|band| self.band_coherence(band.first_bin..band.end_bin))
             .collect();
         let phases = phase::common_phases(&correlations, &coherence);
-        self.fit_at_phases(&correlations, &phases)
-    }
-
-    /// [`Analyzer::fit_gains`] with each band's master read against its common phase
-    /// (`phases`, radians; `correlations` from [`Analyzer::band_correlations`]).
-    fn fit_at_phases(&self, correlations: &[Vec<Cd>], phases: &[f64]) -> GainFit {
         let k_count = self.stems.len();
         let b_count = self.layout.bands.len();
         let mut eqs: Vec<(usize, usize, f64, f64)> = Vec::new();

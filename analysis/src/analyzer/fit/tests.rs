@@ -82,6 +82,13 @@ fn analyzer_of(stems: &[Vec<f32>], master: &[f32]) -> Analyzer {
     analyzer
 }
 
+/// Three stems of seeded noise, uniform in +/-0.3, `len` samples each.
+fn noise_stems(rng: &mut SmallRng, len: usize) -> Vec<Vec<f32>> {
+    (0..3)
+        .map(|_| (0..len).map(|_| rng.gen_range(-0.3f32..0.3)).collect())
+        .collect()
+}
+
 #[test]
 fn a_band_a_master_high_pass_turns_fits_its_magnitude() {
     // Three stems of noise at unity, the master through a second-order high pass at 200 Hz
@@ -92,9 +99,7 @@ fn a_band_a_master_high_pass_turns_fits_its_magnitude() {
     const CORNER_HZ: f64 = 200.0;
     let len = 4 * RATE as usize;
     let mut rng = SmallRng::seed_from_u64(11);
-    let stems: Vec<Vec<f32>> = (0..3)
-        .map(|_| (0..len).map(|_| rng.gen_range(-0.3f32..0.3)).collect())
-        .collect();
+    let stems = noise_stems(&mut rng, len);
     // RBJ's high pass, Q = 1/sqrt 2.
     let w0 = 2.0 * std::f64::consts::PI * CORNER_HZ / RATE;
     let alpha = w0.sin() / std::f64::consts::SQRT_2;
@@ -157,9 +162,7 @@ fn a_band_mostly_of_a_part_no_stem_carries_speaks_little_for_a_stem_s_gain() {
     const RATE: f32 = 8_000.0;
     let len = 8 * RATE as usize;
     let mut rng = SmallRng::seed_from_u64(7);
-    let stems: Vec<Vec<f32>> = (0..3)
-        .map(|_| (0..len).map(|_| rng.gen_range(-0.3f32..0.3)).collect())
-        .collect();
+    let stems = noise_stems(&mut rng, len);
     let own: Vec<f32> = (0..len).map(|_| rng.gen_range(-0.6f32..0.6)).collect();
     let part: Vec<f32> = (0..len).map(|i| 0.6 * stems[1][i] + own[i]).collect();
     let master: Vec<f32> = (0..len)
