@@ -15,6 +15,7 @@ use stemcheck_analysis::{
 use stemcheck_report::{FileInfo, FileRole, Report, Source};
 
 use crate::align::{self, Envelope};
+use crate::beside::{Beside, Handed, Measured};
 use crate::coherence::Coherence;
 use crate::decode::{AudioReader, Format, InputError};
 use crate::delivery::{self, Delivery, FileFacts, FileWatch, TailLevels, reference_format};
@@ -388,19 +389,28 @@ fn run_pass(
             analyzer.set_stem_name(index as u32, name.as_deref().unwrap_or("?"));
         }
     }
-    // The shifted pass checks its placements (see `Alignment::confirm`).
-    let mut coherence = envelope_hop
-        .is_none()
-        .then(|| Coherence::new(streams.len()));
+    // The residual's envelope (see `Envelope::isolated`) with the files', the stems' coherence
+    // in the shifted pass (see `Alignment::confirm`) and the residual over time are measured
+    // beside the analysis, on their own thread (see `beside`).
+    let beside = Beside::start(
+        Measured {
+            residual_envelope: envelope_hop.map(Envelope::new),
+            coherence: envelope_hop
+                .is_none()
+                .then(|| Coherence::new(streams.len())),
+            timeline: ResidualTimeline::new(rate),
+        },
+        channels.clone(),
+        alignment.analysed.clone(),
+    )
+    .map_err(|e| InputError {
+        path: mix_path.clone(),
+        message: format!("cannot start a thread ({e})"),
+    })?;
 
     // Decoding runs on worker threads, a few blocks ahead of the analysis (see `read_ahead`):
     // the check then costs about what the slowest stage costs, not their sum.
     let mut ahead = ReadAhead::start(streams, BLOCK_FRAMES, envelope_hop);
-    let mut timeline = ResidualTimeline::new(rate);
-    // With the files' envelopes, the residual's (see `Envelope::isolated`), from the blocks as
-    // the analysis gets them (padded alike).
-    let mut residual_envelope = envelope_hop.map(Envelope::new);
-    let mut residual: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
     let mut failure = None;
     // The timeline frame the next block starts at.
     let mut position = 0u64;
@@ -413,12 +423,6 @@ fn run_pass(
             }
         };
         let longest = padded.first().map_or(0, |b| b[0].len());
-        if let Some(coherence) = &mut coherence {
-            coherence.push(&padded);
-        }
-        if let Some(envelope) = &mut residual_envelope {
-            push_residual(envelope, &padded, &channels, &mut residual);
-        }
         let (start, end) = span.unwrap_or((0, u64::MAX));
         let lo = (start.max(position) - position).min(longest as u64) as usize;
         let hi = (end.max(position) - position).min(longest as u64) as usize;
@@ -439,26 +443,17 @@ fn run_pass(
                 master: Some(signal(&padded[0], channels[0], lo..hi)),
                 stems: &stems,
             });
-            fn part(b: &[Vec<f32>; 2], range: std::ops::Range<usize>) -> [&[f32]; 2] {
-                [&b[0][range.clone()], &b[1][range]]
-            }
-            let analysed: Vec<[&[f32]; 2]> = padded
-                .iter()
-                .enumerate()
-                .skip(1)
-                .filter(|(i, _)| alignment.analysed[*i])
-                .map(|(_, b)| part(b, lo..hi))
-                .collect();
-            timeline.push(
-                part(&padded[0], lo..hi),
-                &analysed,
-                analyzer.last_measurements().common_lag_samples,
-            );
         }
+        beside.hand(Handed {
+            padded,
+            analysed_frames: lo..hi.max(lo),
+            common_lag_samples: analyzer.last_measurements().common_lag_samples,
+        });
         if let Some(bar) = bar {
             bar.inc(longest as u64);
         }
     }
+    let measured = beside.finish();
     let (streams, envelopes) = ahead.finish().ok_or_else(|| InputError {
         path: mix_path,
         message: "the decoder failed unexpectedly".into(),
@@ -471,36 +466,10 @@ fn run_pass(
         analyzer,
         watches: streams.into_iter().map(|s| s.watch).collect(),
         envelopes,
-        residual_envelope,
-        coherence,
-        timeline,
+        residual_envelope: measured.residual_envelope,
+        coherence: measured.coherence,
+        timeline: measured.timeline,
     })
-}
-
-/// Pushes one block's residual (the mix minus every stem; `blocks` the mix first, `channels`
-/// per file, a mono file in both sides) into `envelope`; `residual` is scratch.
-fn push_residual(
-    envelope: &mut Envelope,
-    blocks: &[[Vec<f32>; 2]],
-    channels: &[u32],
-    residual: &mut [Vec<f32>; 2],
-) {
-    let Some((mix, stems)) = blocks.split_first() else {
-        return;
-    };
-    let side = |files_channels: u32, c: usize| if files_channels == 1 { 0 } else { c };
-    let frames = mix[0].len();
-    for (c, out) in residual.iter_mut().enumerate() {
-        out.clear();
-        out.extend_from_slice(&mix[side(channels[0], c)][..frames]);
-        for (stem, &ch) in stems.iter().zip(&channels[1..]) {
-            let input = &stem[side(ch, c)];
-            for (r, x) in out.iter_mut().zip(input) {
-                *r -= x;
-            }
-        }
-    }
-    envelope.push(&residual[0], &residual[1]);
 }
 
 /// The frames `range` of a block as the analysis takes them.

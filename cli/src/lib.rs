@@ -2,6 +2,7 @@
 //! code (0 deliverable, 1 findings at or above `--fail-on`, 2 bad usage or unreadable input).
 
 mod align;
+mod beside;
 pub mod bwf;
 pub mod check;
 mod coherence;
