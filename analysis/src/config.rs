@@ -80,6 +80,11 @@ pub const STRONG_PEAK_TO_RMS: f32 = 25.0;
 pub const TIMING_MIN_ENERGY_SHARE: f64 = 1e-9;
 /// ... nor one with less than this accumulated energy at all (spectral power units).
 pub const TIMING_MIN_ENERGY: f64 = 1e-12;
+/// A stem is moved to another lag only if its energy is at least this share of what the master
+/// holds of it with the other stems taken out (-30 dB): a stem buried deeper (it has barely
+/// begun, under a louder missing reverb fed by the same sources) correlates best with whatever
+/// resembles it, tens of milliseconds away; it stays put until it is heard.
+pub const TIMING_MIN_STEM_OVER_ISOLATED: f64 = 1e-3;
 /// Stem offsets reported from this many samples (fractional offsets comb-filter the top end).
 pub const STEM_OFFSET_MIN_SAMPLES: f32 = 0.2;
 /// A stem offset of at least this many samples is an error (below, a warning).

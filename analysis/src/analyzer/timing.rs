@@ -9,7 +9,7 @@
 
 use crate::config::{
     MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STEM_STAYS_MIN_GAIN, STRONG_PEAK_TO_RMS,
-    TIMING_MIN_ENERGY, TIMING_MIN_ENERGY_SHARE,
+    TIMING_MIN_ENERGY, TIMING_MIN_ENERGY_SHARE, TIMING_MIN_STEM_OVER_ISOLATED,
 };
 use crate::spectra::{Cd, Cf, Fft};
 
@@ -128,19 +128,14 @@ impl Analyzer {
             if peak.peak_to_rms < MIN_PEAK_TO_RMS {
                 continue;
             }
-            let explains_more = {
-                let at = |lag| plain_correlation(&cross, bins, self.layout.frame_len, lag);
-                let (at_peak, at_zero) = (at(peak.lag_samples), at(0));
-                at_peak.abs() > at_zero.abs()
-                    && !stays_at_its_lag(
-                        at_zero,
-                        at_peak,
-                        &self.stems[index].pkk,
-                        bins,
-                        self.layout.frame_len,
-                        peak.lag_samples,
-                    )
-            };
+            let explains_more = moves_to(
+                &cross,
+                &auto,
+                &self.stems[index].pkk,
+                bins,
+                self.layout.frame_len,
+                peak.lag_samples,
+            );
             // The fraction of a sample left, from the same isolated cross-spectrum.
             let fraction = fractional_delay(
                 &cross,
@@ -351,6 +346,34 @@ pub fn fractional_delay(
         den += weight * omega * omega;
     }
     (den > 0.0).then(|| -num / den)
+}
+
+/// Whether a stem whose whitened correlation with the master peaks at `lag` (off its current
+/// lag) is better placed there: it is heard (its energy, `stem_auto`, at least
+/// [`TIMING_MIN_STEM_OVER_ISOLATED`] of the isolated master's, `auto`: a stem buried deeper
+/// correlates best with whatever resembles it, such as a louder missing reverb fed by the same
+/// sources), the plain correlation there beats the one at its lag, and it keeps too little at
+/// its lag when fitted at both (see [`stays_at_its_lag`]). `cross`: the isolated master times
+/// the conjugate stem.
+fn moves_to(
+    cross: &[Cd],
+    auto: &[f64],
+    stem_auto: &[f64],
+    band_bins: (usize, usize),
+    fft_len: usize,
+    lag: i64,
+) -> bool {
+    let (lo, hi) = band_bins;
+    let hi = hi.min(auto.len()).min(stem_auto.len());
+    let stem: f64 = stem_auto[lo..hi].iter().sum();
+    let isolated: f64 = auto[lo..hi].iter().sum();
+    if stem < TIMING_MIN_STEM_OVER_ISOLATED * isolated {
+        return false;
+    }
+    let at = |lag| plain_correlation(cross, band_bins, fft_len, lag);
+    let (at_lag, at_zero) = (at(lag), at(0));
+    at_lag.abs() > at_zero.abs()
+        && !stays_at_its_lag(at_zero, at_lag, stem_auto, band_bins, fft_len, lag)
 }
 
 /// Whether a stem keeps its own copy at its current lag when it is fitted at that lag and at
