@@ -520,6 +520,12 @@ pub const DROPOUT_BESIDE_MAX_SHORTFALL_DB: f32 = 3.0;
 /// bands): a strings stem muted from before its first note 0.994; a bass resting through an
 /// intro where an inverted keys part leaves the residual 0.777.
 pub const DROPOUT_LATE_MIN_MATCH: f32 = 0.9;
+/// A stem's silence inside another's is not the residual's cause when the stem sounded again
+/// at least this long before the other (in seconds) ...
+pub const DROPOUT_OUTLIVED_SECONDS: f64 = 0.1;
+/// ... and the residual fell at least this much more (in dB) when the other sounded again: the
+/// residual outlived its silence and ended with the other's.
+pub const DROPOUT_OUTLIVED_FALL_DB: f32 = 6.0;
 
 /// Settings of one analysis.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

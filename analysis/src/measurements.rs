@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{DROPOUT_OUTLIVED_FALL_DB, DROPOUT_OUTLIVED_SECONDS};
 use crate::dynamics::{CeilingFit, DynamicsEstimate, LevelGainFit};
 use crate::headroom::LevelSummary;
 use crate::input::StemId;
@@ -155,6 +156,21 @@ pub struct ReturnFit {
     pub causal_explained: f32,
     /// Explained from the sum up to about 2 s after.
     pub anticausal_explained: f32,
+}
+
+impl DropoutMeasurement {
+    /// Whether the residual outlived this stem's silence inside `other`'s: this stem sounded
+    /// again at least [`DROPOUT_OUTLIVED_SECONDS`] before the other did, and the residual fell
+    /// at least [`DROPOUT_OUTLIVED_FALL_DB`] more when the other sounded again. The residual is
+    /// then the other's missing part (one cause per effect): a drum mute over a downbeat is not
+    /// the bass resting for the first half of it.
+    pub fn outlived_by(&self, other: &DropoutMeasurement) -> bool {
+        !other.open
+            && other.start_s < self.end_s
+            && self.end_s + DROPOUT_OUTLIVED_SECONDS <= other.end_s
+            && other.fall_after_db.is_finite()
+            && other.fall_after_db >= self.fall_after_db + DROPOUT_OUTLIVED_FALL_DB
+    }
 }
 
 impl ReturnFit {

@@ -29,6 +29,9 @@ use super::stems::Stem;
 /// suspect (about 0.35 s at 48 kHz): what came before stays (a stretch is suspect within a few
 /// segments of its residual rising).
 const HISTORY_SEGMENTS: usize = 32;
+/// A stretch whose residual is at least this share of the whole run's so far was compared with
+/// itself, not with a clean elsewhere: it is judged at the end, against the run without it.
+const OWN_BASELINE_MIN_SHARE: f64 = 0.5;
 /// Octave bands of the spectra compared when stems are silent at once (from
 /// [`ANALYSIS_LOW_HZ`]: 30 Hz to 15 kHz).
 const OCTAVES: usize = 10;
@@ -78,7 +81,8 @@ struct Stretch {
     /// What its segments added to the whole-run residual (those not kept out already).
     sums: SegmentSums,
     /// Kept at its end without having risen: the stem was silent since before it first
-    /// sounded, so the stretch was never judged against a clean elsewhere (see
+    /// sounded, or the run so far was mostly the stretch, so the stretch was never judged
+    /// against a clean elsewhere (see
     /// [`Segments::late_judged`]).
     judged_late: bool,
     /// First sample of the first segment in which the residual had risen, if any.
@@ -563,8 +567,13 @@ impl Analyzer {
                     // Silent since before it first sounded (a stem muted from before its first
                     // note): with no level around to compare with, the stretch never turned
                     // suspect and stayed in the whole-run residual, which may be mostly its
-                    // own; it is kept and judged later, against the run without it.
-                    run.judged_late = !risen_now && !run.suspect && run.before <= 0.0;
+                    // own; it is kept and judged later, against the run without it. So is one
+                    // whose residual is most of the run's so far (a mute over the song's first
+                    // bar, after a pickup): it was compared with itself.
+                    let own_baseline = run.residual(bus_gain)
+                        >= OWN_BASELINE_MIN_SHARE * corrected_residual_mid(whole, bus_gain);
+                    run.judged_late =
+                        !risen_now && !run.suspect && (run.before <= 0.0 || own_baseline);
                     if run.judged_late && !excluded && !seg.hop_clipped {
                         // The segment it sounds again in still holds part of it.
                         for (r, s) in run.sums.iter_mut().zip(sums) {

@@ -81,10 +81,17 @@ impl Diagnosis {
                         && o.explains_db >= d.explains_db - DROPOUT_BESIDE_MAX_SHORTFALL_DB
                 })
         };
+        // A stem that sounded again inside another's silence that explains the residual, the
+        // residual going on until the other sounded again, is resting too.
+        let outlived = |d: &DropoutMeasurement| {
+            coincident
+                .iter()
+                .any(|o| o.stem != d.stem && d.outlived_by(o))
+        };
         for d in m
             .dropouts
             .iter()
-            .filter(|d| is_dropout(d, m.null_residual_db) && !resting_beside(d))
+            .filter(|d| is_dropout(d, m.null_residual_db) && !resting_beside(d) && !outlived(d))
         {
             let key = format!("{}@{:.1}", d.stem, d.start_s);
             if !self.over(FindingKind::StemDropout, &key, d.rise_db, DROPOUT_RISE_DB) {

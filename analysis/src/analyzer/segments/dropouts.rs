@@ -40,7 +40,7 @@ impl Analyzer {
             .iter()
             .map(|s| self.segments.octaves(|i| s.pkk[i]))
             .collect();
-        let mut placed: Vec<(usize, i64, i64, [f64; OCTAVES], bool, bool)> = Vec::new();
+        let mut placed: Vec<(usize, i64, i64, [f64; OCTAVES], bool, f32)> = Vec::new();
         for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
             let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
                 (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
@@ -113,12 +113,11 @@ impl Analyzer {
                         f32::INFINITY
                     },
                 });
-                let fell = out
-                    .last()
-                    .is_some_and(|d| d.fall_after_db >= DROPOUT_FALL_DB);
-                placed.push((k, start, s.end, s.bands, rested_first, fell));
+                let fall_db = out.last().map_or(f32::NEG_INFINITY, |d| d.fall_after_db);
+                placed.push((k, start, s.end, s.bands, rested_first, fall_db));
             }
         }
+        let candidates = out.clone();
         for (i, d) in out.iter_mut().enumerate() {
             let (k, start, end, bands, rested_first, _) = placed[i];
             if bands.iter().sum::<f64>() <= 0.0 {
@@ -127,11 +126,16 @@ impl Analyzer {
             d.spectral_match = bhattacharyya(&bands, &usual[k]);
             // Other stems silent at the same time; those that rested first are no rivals of
             // one that went silent where the residual rose, nor those that left the residual
-            // raised when they sounded again.
+            // raised when they sounded again, nor those that sounded again while this one was
+            // still silent, the residual falling less then than at this one's end (see
+            // [`DropoutMeasurement::outlived_by`]).
+            let this = &candidates[i];
             d.rival_match = placed
                 .iter()
-                .filter(|o| o.0 != k && o.1 < end && o.2 > start)
-                .filter(|o| (!o.4 || rested_first) && o.5)
+                .zip(&candidates)
+                .filter(|(o, c)| !c.outlived_by(this) && o.0 != k && o.1 < end && o.2 > start)
+                .map(|(o, _)| o)
+                .filter(|o| (!o.4 || rested_first) && o.5 >= DROPOUT_FALL_DB)
                 .map(|o| bhattacharyya(&bands, &usual[o.0]))
                 .fold(0.0, f32::max);
             // Those already silent (by a stretch of their own) before this one began, and

@@ -391,3 +391,30 @@ fn the_tail_of_a_missing_return_after_the_music_ends_is_no_dropout() {
         analyzer.findings()
     );
 }
+
+#[test]
+fn a_mute_over_the_first_bar_after_a_pickup_is_judged_against_the_run_without_it() {
+    // An intro (Drums alone, 10 dB down) for 2 s, with a quiet pickup of Lead (-34 dB) from
+    // 1.9 s; from 2.0 s both play, and Lead is muted in its stem from 2.0 s to 2.5 s. When
+    // Lead sounds again the run so far is mostly the mute itself: compared with that, its
+    // residual had not risen. It is judged at the end, against the rest of the run, where the
+    // stems null.
+    let len = (8.0 * RATE) as usize;
+    let at = |s: f32| (s * RATE) as usize;
+    let (mut drums, mut lead) = drums_and_lead(8.0);
+    for x in &mut drums[..at(2.0)] {
+        *x *= 0.1 / 0.3;
+    }
+    lead[..at(2.0)].fill(0.0);
+    let pickup = noise(9, at(0.1), 0.004);
+    lead[at(1.9)..at(2.0)].copy_from_slice(&pickup);
+    let master: Vec<f32> = drums.iter().zip(&lead).map(|(x, y)| x + y).collect();
+    assert_eq!(master.len(), len);
+    let analyzer = analyse(&drums, &muted(&lead, 2.0, 2.5), &master);
+    let m = analyzer.measurements();
+    let d = lead_dropout(&m);
+    assert!(d.judged_late, "{d:?}");
+    assert!((d.start_s - 2.0).abs() < 0.001, "start {}", d.start_s);
+    assert!((d.end_s - 2.5).abs() < 0.001, "end {}", d.end_s);
+    assert_only_dropout_named(&analyzer, "Lead");
+}

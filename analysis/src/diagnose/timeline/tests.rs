@@ -275,3 +275,79 @@ fn a_short_mute_holding_the_residual_is_a_dropout() {
         out[0].message
     );
 }
+
+#[test]
+fn a_stem_resting_through_the_loud_start_of_another_stems_mute_is_not_named() {
+    // Seen on a GM rendering: Drums muted from 4.0 s to 4.5 s, over the downbeat; Bass rests
+    // from 3.977 s to 4.186 s in its stem and the mix alike. In Bass's rest the residual is the
+    // downbeat's kick, shaped more like the bass than like the whole kit. When Bass returns
+    // the residual falls 8 dB (the downbeat is the loudest of the bar); when Drums returns it
+    // falls 18 dB, to the null: it outlived Bass's silence and ended with Drums'.
+    let bass = DropoutMeasurement {
+        stem: "Bass".into(),
+        start_s: 3.977,
+        end_s: 4.186,
+        sounds_until_s: 4.183,
+        open: false,
+        residual_db: -0.2,
+        rise_db: 69.8,
+        local_rise_db: 69.8,
+        level_vs_stem_db: -4.5,
+        level_vs_residual_db: 116.0,
+        spectral_match: 0.817,
+        rival_match: 0.609,
+        explains_db: -27.7,
+        fall_after_db: 8.3,
+        ..candidate()
+    };
+    let drums = DropoutMeasurement {
+        stem: "Drums".into(),
+        start_s: 4.0,
+        end_s: 4.5,
+        sounds_until_s: 4.492,
+        open: false,
+        residual_db: -7.0,
+        rise_db: 63.0,
+        local_rise_db: 23.1,
+        level_vs_stem_db: -9.2,
+        level_vs_residual_db: 113.6,
+        spectral_match: 0.619,
+        // Bass is no rival: it sounded again while Drums was silent (see `outlived_by`).
+        rival_match: 0.0,
+        explains_db: -26.2,
+        fall_after_db: 17.9,
+        ..candidate()
+    };
+    assert!(bass.outlived_by(&drums));
+    assert!(!drums.outlived_by(&bass));
+    let named = |dropouts: Vec<DropoutMeasurement>| {
+        let mut out = Vec::new();
+        // The whole residual is the mute's (half a second: named as it holds most of it).
+        let m = Measurements {
+            null_residual_db: -25.5,
+            ..measurements(dropouts)
+        };
+        Diagnosis::default().dropouts(&m, 1.0, &mut out);
+        out.iter()
+            .filter(|f| f.kind == FindingKind::StemDropout)
+            .map(|f| f.stems[0].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(named(vec![bass.clone(), drums.clone()]), vec!["Drums"]);
+    // Alone, the same rest would be named: only the other stem's silence outlives it.
+    assert_eq!(named(vec![bass.clone()]), vec!["Bass"]);
+    // Had the residual fallen as much when Bass returned, or Bass returned with Drums, the
+    // residual would not have outlived it.
+    for other in [
+        DropoutMeasurement {
+            fall_after_db: 12.0,
+            ..drums.clone()
+        },
+        DropoutMeasurement {
+            end_s: 4.25,
+            ..drums.clone()
+        },
+    ] {
+        assert!(!bass.outlived_by(&other), "{other:?}");
+    }
+}
