@@ -505,10 +505,13 @@ pub const DROPOUT_MATCH_MARGIN: f32 = 0.05;
 pub const DROPOUT_NESTED_MATCH_MARGIN: f32 = 0.05;
 /// A stem locked at a lag of its own is read there for the segment stage's mids only while the
 /// fit finds it there whole and alone: its gain in the master within this of unity, in dB
-/// (+/-1 dB). A stem truly late fits at its full gain at its lag; a reverb return dragged 10 ms
-/// off by a missing reverb it correlates with fits 0.5 to 2.3 dB hot there (the reverb's
-/// coherent share added), or dB down once the lag is wrong, and the residual is that reverb's.
-pub const OWN_LAG_MAX_FITTED_GAIN_DB: f32 = 1.0;
+/// (+/-1.5 dB). A stem truly late fits at its full gain at its lag, or down by what a master
+/// compressor it drives takes (a drum stem 0.8 to 1.2 dB from one fit to the next: read as
+/// delivered whenever it fell under 1 dB, its misplaced copy raised missing content); a reverb
+/// return dragged 10 ms off by a missing reverb it correlates with fits up to 2.3 dB hot there
+/// (the reverb's coherent share added), or dB down once the lag is wrong, and the residual is
+/// that reverb's.
+pub const OWN_LAG_MAX_FITTED_GAIN_DB: f32 = 1.5;
 /// A stem that rested first is resting beside a stem that went silent where the residual rose
 /// only if that stem's stretch holds at least this much less of the residual than its own, in
 /// dB (-3 dB: half): a rest of a beat inside a mute of bars explains a tenth of it (a bass

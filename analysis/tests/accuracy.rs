@@ -306,6 +306,35 @@ mod master_bus {
             out.findings
         );
     }
+    /// A drum stem 48 samples late beside a compressor that the drums drive (6.8 dB of gain
+    /// reduction at most; the drums fit 0.9 dB down): the offset and the compressor, and no
+    /// missing content beside them.
+    #[test]
+    fn a_late_stem_beside_a_compressor_it_drives_is_an_offset_and_nothing_more() {
+        let song = song(SECONDS);
+        let comp = Compressor {
+            threshold_db: -20.0,
+            ratio: 3.0,
+            attack_ms: 5.0,
+            release_ms: 120.0,
+        };
+        let (compressed, max_gr) = comp.process(&song.master(), RATE);
+        assert!(max_gr >= 3.0, "the test compressor works: {max_gr}");
+        let late = delay_samples(&song.stem("Drums").audio, 48);
+        let out = analyse(
+            &compressed,
+            &stems_with(&song, &[("Drums", late)]),
+            Blocks::Fixed(512),
+        );
+        let offset = out.expect(FindingKind::StemOffset);
+        assert_eq!(offset.stems, vec!["Drums".to_string()]);
+        assert_eq!(offset.value.round(), -48.0);
+        out.expect(FindingKind::MasterBusDynamics);
+        for kind in [FindingKind::MissingContent, FindingKind::MissingFxReturn] {
+            assert!(out.find(kind).is_none(), "{:#?}", out.findings);
+        }
+    }
+
     /// A master bus turned down 6 dB wherever the kick plays (a compressor the low end drives):
     /// a drum stem whose kick and hi-hats take turns every half second, beside keys that never
     /// stop. The band fit alone reads the drums' low bands as cut against their high ones
