@@ -261,15 +261,23 @@ def main():
             write(os.path.join(d, mix_name), processed, sr)
             # A mix the processing drove into full scale is clipped: saying so is right.
             tolerated = {"clipping"} if full_scale_runs(processed) else set()
-            jobs.append((case, d, expected, gain_db, tolerated))
+            jobs.append((case, d, lambda r, e=expected, g=gain_db, t=tolerated: judge(r, e, g, t)))
+
+    check_all(jobs, 40)
+    if not args.keep:
+        shutil.rmtree(work)
+
+
+def check_all(jobs, width):
+    """Checks every delivery of `jobs` ((case, folder, judge of its JSON report)) on two
+    threads, prints one line per case (its status and its warnings and errors) and the counts."""
 
     def run(job):
-        case, d, expected, gain_db, tolerated = job
+        case, d, judged = job
         out = os.path.join(d, "report.json")
         subprocess.run([CHECK, "check", d, "--json", out], capture_output=True)
         with open(out) as f:
-            report = json.load(f)
-        return case, judge(report, expected, gain_db, tolerated)
+            return case, judged(json.load(f))
 
     counts = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -281,10 +289,8 @@ def main():
                 + (f" {f['value']:+.2f}" if isinstance(f.get("value"), (int, float)) else "")
                 for f in findings
             )
-            print(f"{status:12} {case:40} {said}")
+            print(f"{status:12} {case:{width}} {said}")
     print("\n" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" of {len(jobs)}")
-    if not args.keep:
-        shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,25 @@ scale). Held-out material: none of the analysis's thresholds was set on it.
 """
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from pedalboard import Compressor, Gain, Limiter, PeakFilter, Pedalboard
 
-from pedalboard_cross import CHECK, PIECES, TOLERATED, WRITE, clean_case, full_scale_runs, read, write
+from pedalboard_cross import (
+    CHECK,
+    PIECES,
+    TOLERATED,
+    WRITE,
+    check_all,
+    clean_case,
+    full_scale_runs,
+    read,
+    write,
+)
 
 # The master's processing: name, the kind it must be named as, the processor.
 PROCESSING = [
@@ -105,28 +113,11 @@ def main():
                 audio, _ = read(os.path.join(clean, target))
                 write(os.path.join(d, target), defect(audio), sr)
                 write(os.path.join(d, mix_name), processed, sr)
-                jobs.append((case, d, stem, stem_kind, bus_kind, tolerated))
+                jobs.append(
+                    (case, d, lambda r, s=stem, k=stem_kind, b=bus_kind, t=tolerated: judge(r, s, k, b, t))
+                )
 
-    def run(job):
-        case, d, stem, stem_kind, bus_kind, tolerated = job
-        out = os.path.join(d, "report.json")
-        subprocess.run([CHECK, "check", d, "--json", out], capture_output=True)
-        with open(out) as f:
-            report = json.load(f)
-        return case, judge(report, stem, stem_kind, bus_kind, tolerated)
-
-    counts = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for case, (status, findings) in pool.map(run, jobs):
-            counts[status] = counts.get(status, 0) + 1
-            said = "; ".join(
-                f"{f['kind']}"
-                + (f" {','.join(f['stems'])}" if f.get("stems") else "")
-                + (f" {f['value']:+.2f}" if isinstance(f.get("value"), (int, float)) else "")
-                for f in findings
-            )
-            print(f"{status:12} {case:44} {said}")
-    print("\n" + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" of {len(jobs)}")
+    check_all(jobs, 44)
     if not args.keep:
         shutil.rmtree(work)
 
