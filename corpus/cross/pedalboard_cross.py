@@ -221,21 +221,32 @@ def judge(report, expected, gain_db, tolerated):
     return "right", findings
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def setup(doc, prefix):
+    """A check's command line (`--filter`, `--keep`, described by the first line of `doc`), the
+    tools it needs, and the folder it works in (a temporary one unless kept)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--filter", default="", help="only cases whose name holds this")
     ap.add_argument("--keep", default=None, help="keep the deliveries in this folder")
     args = ap.parse_args()
     for tool in (WRITE, CHECK):
         if not os.path.exists(tool):
             sys.exit(f"{tool} is missing: cargo build --release -p stemcheck-cli --bins --examples")
-    work = args.keep or tempfile.mkdtemp(prefix="stemcheck-cross-")
+    return args, args.keep or tempfile.mkdtemp(prefix=prefix)
+
+
+def clean_delivery(work, piece):
+    """The piece's clean delivery in `work` (written once), and its mix's file name."""
+    clean = os.path.join(work, piece, "clean")
+    if not os.path.isdir(clean):
+        subprocess.run([WRITE, clean_case(piece), clean], check=True, capture_output=True)
+    return clean, next(n for n in os.listdir(clean) if n.endswith("_Mix.wav"))
+
+
+def main():
+    args, work = setup(__doc__, "stemcheck-cross-")
     jobs = []
     for piece in PIECES:
-        clean = os.path.join(work, piece, "clean")
-        if not os.path.isdir(clean):
-            subprocess.run([WRITE, clean_case(piece), clean], check=True, capture_output=True)
-        mix_name = next(n for n in os.listdir(clean) if n.endswith("_Mix.wav"))
+        clean, mix_name = clean_delivery(work, piece)
         mix, sr = read(os.path.join(clean, mix_name))
         # The dry stems (what a return's sends would feed): every stem but the FX returns.
         dry = sum(

@@ -16,24 +16,20 @@ scale). Held-out material: none of the analysis's thresholds was set on it.
     python3 corpus/cross/pedalboard_pairs.py [--filter SUBSTRING] [--keep DIR]
 """
 
-import argparse
 import os
 import shutil
-import subprocess
-import tempfile
 
 import numpy as np
 from pedalboard import Compressor, Gain, Limiter, PeakFilter, Pedalboard
 
 from pedalboard_cross import (
-    CHECK,
     PIECES,
     TOLERATED,
-    WRITE,
     check_all,
-    clean_case,
+    clean_delivery,
     full_scale_runs,
     read,
+    setup,
     write,
 )
 
@@ -81,20 +77,10 @@ def judge(report, stem, stem_kind, bus_kind, tolerated):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--filter", default="", help="only cases whose name holds this")
-    ap.add_argument("--keep", default=None, help="keep the deliveries in this folder")
-    args = ap.parse_args()
-    for tool in (WRITE, CHECK):
-        if not os.path.exists(tool):
-            raise SystemExit(f"{tool} is missing: cargo build --release -p stemcheck-cli --bins --examples")
-    work = args.keep or tempfile.mkdtemp(prefix="stemcheck-pairs-")
+    args, work = setup(__doc__, "stemcheck-pairs-")
     jobs = []
     for piece in PIECES:
-        clean = os.path.join(work, piece, "clean")
-        if not os.path.isdir(clean):
-            subprocess.run([WRITE, clean_case(piece), clean], check=True, capture_output=True)
-        mix_name = next(n for n in os.listdir(clean) if n.endswith("_Mix.wav"))
+        clean, mix_name = clean_delivery(work, piece)
         stems = sorted(n for n in os.listdir(clean) if n.endswith(".wav") and n != mix_name)
         target = [n for n in stems if "FX" not in n][1]
         stem = target[: -len(".wav")].split("_", 1)[1]
