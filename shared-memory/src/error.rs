@@ -119,6 +119,19 @@ pub enum ShmError {
         /// The segment's name.
         name: String,
     },
+    /// A consumer of a newer term owns the ring (see `ring.rs`, "Fencing"): this consumer
+    /// reads nothing more from it and never moves its tail.
+    #[error(
+        "ring {name} is read by a newer consumer (term {owner_term}); this one (term {term}) was fenced off"
+    )]
+    Fenced {
+        /// The segment's name.
+        name: String,
+        /// The term that owns the ring now.
+        owner_term: u32,
+        /// Ours.
+        term: u32,
+    },
     /// The consumer's buffers have fewer channels than the block.
     #[error("block has {needed} channels, but only {given} output buffers were given")]
     DestinationTooSmall {
@@ -147,6 +160,11 @@ impl ShmError {
     /// Whether this is the operating system saying the segment does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::Os { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
+
+    /// Whether a consumer of a newer term owns the ring ([`Self::Fenced`]).
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Self::Fenced { .. })
     }
 
     /// Whether this is the operating system saying the name is already taken.

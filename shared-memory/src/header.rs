@@ -23,7 +23,7 @@ use crate::board::{
     BOARD_SLOTS_OFFSET, MAX_BOARD_SLOT_BYTES, MAX_BOARD_SLOTS, MIN_BOARD_SLOT_BYTES,
 };
 use crate::error::ShmError;
-use crate::registry::{REGISTRY_SLOTS_OFFSET, SLOT_BYTES};
+use crate::registry::{MAX_REAP_AFTER_MS, MIN_REAP_AFTER_MS, REGISTRY_SLOTS_OFFSET, SLOT_BYTES};
 use crate::ring::{
     MAX_BLOCK_FRAMES, MAX_CHANNELS, MAX_RING_CAPACITY_BYTES, RECORD_ALIGN_BYTES, RING_DATA_OFFSET,
 };
@@ -35,7 +35,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"STEMSHM\x01");
 /// change of an offset, a size or a meaning; a segment of another version is refused with
 /// [`ShmError::OtherVersion`]. Version 2: rings carry a closed flag and their instance's
 /// metadata (a seqlock before the records); the snapshot board ([`SegmentKind::Board`]).
-pub const LAYOUT_VERSION: u32 = 2;
+/// Version 3: a ring's consumer word holds its owner's term beside the tail (fencing, see
+/// [`crate::ring`]); the registry counts leadership terms and says after how long a hung
+/// member is reaped (its third parameter).
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Size of [`SegmentHeader`] in bytes.
 pub const HEADER_BYTES: usize = 64;
@@ -72,7 +75,8 @@ pub struct SegmentHeader {
     /// Size of the whole segment in bytes, header included.
     total_size_bytes: AtomicU64,
     /// Per-kind parameters. Ring: `[capacity_bytes, MAX_CHANNELS, MAX_BLOCK_FRAMES, 0]`.
-    /// Registry: `[num_slots, SLOT_BYTES, 0, 0]`. Board: `[num_slots, slot_bytes, 0, 0]`.
+    /// Registry: `[num_slots, SLOT_BYTES, reap_after_ms, 0]`. Board:
+    /// `[num_slots, slot_bytes, 0, 0]`.
     params: [AtomicU64; NUM_PARAMS],
     /// Zero; room for a later field without moving the others.
     reserved: AtomicU64,
@@ -117,9 +121,10 @@ impl SegmentHeader {
         ]
     }
 
-    /// The layout parameters a registry of `num_slots` is created with.
-    pub fn registry_params(num_slots: u64) -> [u64; NUM_PARAMS] {
-        [num_slots, SLOT_BYTES as u64, 0, 0]
+    /// The layout parameters a registry of `num_slots` is created with, whose hung members
+    /// are reaped after `reap_after_ms`.
+    pub fn registry_params(num_slots: u64, reap_after_ms: u64) -> [u64; NUM_PARAMS] {
+        [num_slots, SLOT_BYTES as u64, reap_after_ms, 0]
     }
 
     /// The layout parameters a board of `num_slots` slots of `slot_bytes` is created with.
@@ -216,6 +221,9 @@ impl SegmentHeader {
                 }
                 if params[1] != SLOT_BYTES as u64 {
                     return Err(bad("slot_bytes (must be this build's)", params[1]));
+                }
+                if !(MIN_REAP_AFTER_MS..=MAX_REAP_AFTER_MS).contains(&params[2]) {
+                    return Err(bad("reap_after_ms (1000 to 3600000)", params[2]));
                 }
             }
             SegmentKind::Board => {

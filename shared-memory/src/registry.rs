@@ -7,9 +7,14 @@
 //! ([`Namespace::ring_name`]), and keeps a heartbeat in it (`CLOCK_MONOTONIC` nanoseconds,
 //! system-wide on Linux). The leader is one word holding the leader's pid and slot, claimed by
 //! CAS; a leader whose process is gone, whose slot is no longer its own, or whose heartbeat is
-//! older than [`LEADER_TIMEOUT_NS`] is replaced by the next claimant.
-//! [`Registry::reap_stale`] frees the slots of dead (or long-hung) processes and unlinks their
-//! rings, and also unlinks ring segments of dead processes that never made it into a slot.
+//! older than [`LEADER_TIMEOUT_NS`] is replaced by the next claimant. Every claim that wins
+//! takes a new leadership term (one counter, so a later leader always has a higher term than
+//! any before it): the leader's core claims the rings it reads with it, which fences off a
+//! former leader that resumes while reading (see `ring.rs`, "Fencing").
+//! [`Registry::reap_stale`] frees the slots of dead (or long-hung) processes and unlinks the
+//! rings of the dead ones, and also unlinks ring segments of dead processes that never made
+//! it into a slot. A hung process that resumes after losing its slot rejoins under the same
+//! id ([`Member::rejoin`]), so its rings, kept under their names, are found again.
 //!
 //! # Layout (after the 64-byte [`crate::header::SegmentHeader`])
 //!
@@ -17,6 +22,7 @@
 //! |-------:|-----:|-------|
 //! | 64 | 8 | leader: `pid << 32 \| (slot + 1)`, 0 = none |
 //! | 72 | 8 | ring announcements: rings made ready by any member, counted ([`Member::announce_ring`]) |
+//! | 80 | 4 | leadership terms issued so far ([`Member::leader_term`]) |
 //! | 128 + 64 * i | 64 | slot `i` (see below) |
 //!
 //! Slot: `state` u64 at +0 (`generation << 40 \| tag << 32 \| pid`; tag 0 free, 1 joining,
@@ -46,6 +52,10 @@ const LEADER_OFFSET: usize = 64;
 /// Offset of the ring announcements counter. Zero in a registry made by a build that did not
 /// count (bytes reserved then): such members' rings are found by the leader's periodic scan.
 const RING_ANNOUNCEMENTS_OFFSET: usize = 72;
+
+/// Offset of the leadership term counter (u32): the number of terms issued so far, the last
+/// one being the current leader's (or a former leader's, until the next claim).
+const TERMS_OFFSET: usize = 80;
 
 /// Offset of slot 0.
 pub const REGISTRY_SLOTS_OFFSET: usize = 128;
@@ -101,9 +111,18 @@ pub const LEADER_TIMEOUT_NS: u64 = 500_000_000;
 pub const BEAT_PERIOD: Duration = Duration::from_millis(100);
 
 /// A live process whose heartbeat is older than this (5 s) is taken for hung: its slot is
-/// freed and its rings unlinked by [`Registry::reap_stale`]. A process that no longer exists is
-/// reaped at once.
+/// freed by [`Registry::reap_stale`] (its rings keep their names, for when it resumes and
+/// rejoins). A process that no longer exists is reaped at once, its rings unlinked. The
+/// default: a registry says its own ([`Registry::reap_after`]), set by its creator
+/// ([`Registry::open_or_create_with`]; tests shorten it).
 pub const REAP_AFTER_NS: u64 = 5_000_000_000;
+
+/// The shortest reap timeout a registry may declare, in milliseconds: well above
+/// [`LEADER_TIMEOUT_NS`], so that a hung leader is replaced before it is reaped.
+pub const MIN_REAP_AFTER_MS: u64 = 1_000;
+
+/// The longest reap timeout a registry may declare, in milliseconds (an hour).
+pub const MAX_REAP_AFTER_MS: u64 = 3_600_000;
 
 /// Most rings one entry may name; bounds what a garbage `ring_count` makes the reaper unlink.
 pub const MAX_RINGS_PER_ENTRY: u32 = 64;
@@ -213,6 +232,9 @@ pub struct Registry {
     namespace: Namespace,
     /// Slots in the segment, from the validated header.
     num_slots: usize,
+    /// After how long without a heartbeat a live member is reaped, in nanoseconds, from the
+    /// validated header (the creator's choice).
+    reap_after_ns: u64,
 }
 
 impl Registry {
@@ -222,6 +244,18 @@ impl Registry {
     /// without a header after that is the leftover of a crash mid-creation and is replaced.
     /// Not for the audio thread (it may sleep).
     pub fn open_or_create(namespace: &Namespace) -> Result<Self, ShmError> {
+        Self::open_or_create_with(namespace, Duration::from_nanos(REAP_AFTER_NS))
+    }
+
+    /// [`Self::open_or_create`], creating the registry (if there is none) with `reap_after`
+    /// as its reap timeout, clamped to [`MIN_REAP_AFTER_MS`]..=[`MAX_REAP_AFTER_MS`]. A
+    /// registry that exists keeps its own: every member reaps with the same timeout.
+    pub fn open_or_create_with(
+        namespace: &Namespace,
+        reap_after: Duration,
+    ) -> Result<Self, ShmError> {
+        let reap_after_ms =
+            (reap_after.as_millis() as u64).clamp(MIN_REAP_AFTER_MS, MAX_REAP_AFTER_MS);
         let name = namespace.registry_name();
         let started = Instant::now();
         let mut replaced_leftover = false;
@@ -229,7 +263,7 @@ impl Registry {
             match Segment::create(
                 &name,
                 SegmentKind::Registry,
-                SegmentHeader::registry_params(DEFAULT_NUM_SLOTS as u64),
+                SegmentHeader::registry_params(DEFAULT_NUM_SLOTS as u64, reap_after_ms),
             ) {
                 Ok(segment) => return Ok(Self::from_segment(segment, namespace)),
                 Err(e) if e.is_already_exists() => {}
@@ -258,11 +292,19 @@ impl Registry {
 
     fn from_segment(segment: Segment, namespace: &Namespace) -> Self {
         let num_slots = segment.header().params[0] as usize;
+        // Validated: from MIN_REAP_AFTER_MS to MAX_REAP_AFTER_MS, so no overflow.
+        let reap_after_ns = segment.header().params[2] * 1_000_000;
         Self {
             segment,
             namespace: namespace.clone(),
             num_slots,
+            reap_after_ns,
         }
+    }
+
+    /// After how long without a heartbeat a live member is reaped (this registry's own).
+    pub fn reap_after(&self) -> Duration {
+        Duration::from_nanos(self.reap_after_ns)
     }
 
     /// The namespace this registry belongs to.
@@ -292,6 +334,10 @@ impl Registry {
 
     fn leader_word(&self) -> &AtomicU64 {
         self.segment.atomic_u64(LEADER_OFFSET)
+    }
+
+    fn terms(&self) -> &AtomicU32 {
+        self.segment.atomic_u32(TERMS_OFFSET)
     }
 
     /// How many rings members announced so far ([`Member::announce_ring`]): a leader that sees
@@ -402,9 +448,20 @@ impl Registry {
         version: u32,
         ring_count: u32,
     ) -> Result<Member, ShmError> {
+        let id = new_id(os::current_pid());
+        self.join_entry(format, version, ring_count, id)
+    }
+
+    /// Claims a slot for an entry `id` of this process (see [`Self::join`]).
+    fn join_entry(
+        self,
+        format: BinaryFormat,
+        version: u32,
+        ring_count: u32,
+        id: u64,
+    ) -> Result<Member, ShmError> {
         self.reap_stale();
         let pid = os::current_pid();
-        let id = new_id(pid);
         let ring_count = ring_count.min(MAX_RINGS_PER_ENTRY);
         for slot in 0..self.num_slots {
             let state = self.slot_u64(slot, SLOT_STATE);
@@ -446,6 +503,10 @@ impl Registry {
                 state_word: live,
                 pid,
                 id,
+                format,
+                version,
+                ring_count,
+                term: AtomicU32::new(0),
                 has_left: false,
             });
         }
@@ -454,11 +515,13 @@ impl Registry {
         })
     }
 
-    /// Frees the slots of processes that no longer exist or whose heartbeat is older than
-    /// [`REAP_AFTER_NS`], unlinking the rings they named; then unlinks ring segments of this
-    /// namespace whose id names a dead process and no slot (a crash between creating a ring and
-    /// joining, or after leaving). Safe to run from several processes at once: each slot is
-    /// freed by one CAS.
+    /// Frees the slots of processes that no longer exist, unlinking the rings they named, and
+    /// of processes whose heartbeat is older than [`Self::reap_after`], whose rings keep their
+    /// names (their memory stays mapped by the hung process all the same; if it resumes, it
+    /// rejoins under the same id and its rings are found again, see [`Member::rejoin`]; if it
+    /// dies, they are orphans); then unlinks ring segments of this namespace whose id names a
+    /// dead process and no slot (a crash between creating a ring and joining, after leaving, or
+    /// while hung). Safe to run from several processes at once: each slot is freed by one CAS.
     pub fn reap_stale(&self) -> ReapReport {
         let mut report = ReapReport::default();
         let now_ns = os::monotonic_ns();
@@ -466,7 +529,7 @@ impl Registry {
             let Some((entry, current)) = self.read_slot(slot, now_ns) else {
                 continue;
             };
-            let hung = entry.heartbeat_age_ns > REAP_AFTER_NS
+            let hung = entry.heartbeat_age_ns > self.reap_after_ns
                 && matches!(entry.status, EntryStatus::Stale);
             if entry.status != EntryStatus::Dead && !hung {
                 continue;
@@ -495,6 +558,9 @@ impl Registry {
                 Ordering::Relaxed,
             );
             report.freed.push((slot, entry.pid));
+            if hung {
+                continue;
+            }
             for index in 0..entry.ring_count.min(MAX_RINGS_PER_ENTRY) {
                 let name = self.namespace.ring_name(entry.id, index);
                 if Segment::unlink(&name).is_ok() {
@@ -550,6 +616,15 @@ pub struct Member {
     pid: u32,
     /// The id that names our rings.
     id: u64,
+    /// The binary format we joined as.
+    format: BinaryFormat,
+    /// The layout version we announced.
+    version: u32,
+    /// How many rings our id names.
+    ring_count: u32,
+    /// The leadership term of our last claim that won (0: none yet). Written by
+    /// [`Self::try_lead`]; read by [`Self::leader_term`], possibly on another thread.
+    term: AtomicU32,
     /// `leave` ran (explicitly or on drop): do not free the slot twice.
     has_left: bool,
 }
@@ -591,6 +666,18 @@ impl Member {
         (u64::from(self.pid) << 32) | (self.slot as u64 + 1)
     }
 
+    /// Joins again after our slot was taken from us ([`Self::beat`] returned `false`: we were
+    /// hung for longer than the registry's reap timeout), with the same id, format, version
+    /// and ring count, through a new mapping of the registry (recreated if it is gone). The
+    /// same id keeps our rings' names: the reaper left them (their memory was ours all along),
+    /// so the leader finds them again under the new slot. Announce them then
+    /// ([`Self::announce_ring`]). Not for the audio thread.
+    pub fn rejoin(&self) -> Result<Member, ShmError> {
+        let registry =
+            Registry::open_or_create_with(&self.registry.namespace, self.registry.reap_after())?;
+        registry.join_entry(self.format, self.version, self.ring_count, self.id)
+    }
+
     /// Whether we still hold our slot (a reaper may have taken it while we were hung).
     pub fn holds_slot(&self) -> bool {
         self.registry
@@ -615,7 +702,9 @@ impl Member {
     /// Claims the leadership if nobody holds it validly (no leader, or a leader whose process is
     /// gone, whose slot is not its own any more, or whose heartbeat is older than
     /// [`LEADER_TIMEOUT_NS`]). Returns whether we are the leader now. Call it every
-    /// [`BEAT_PERIOD`], after [`Self::beat`].
+    /// [`BEAT_PERIOD`], after [`Self::beat`], from one thread at a time.
+    ///
+    /// A claim that wins takes a new term ([`Self::leader_term`]).
     pub fn try_lead(&self) -> bool {
         if !self.holds_slot() {
             return false;
@@ -637,9 +726,42 @@ impl Member {
         {
             return false;
         }
-        leader
+        if leader
             .compare_exchange(current, mine, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+            .is_err()
+        {
+            return false;
+        }
+        // The term is taken after the claim and kept only if the claim still holds after it.
+        // AcqRel: makes the terms' order follow the claims' order. Whoever replaces us claims
+        // the leader word first and takes its term after (Release, sequenced after its claim);
+        // if its increment comes before ours in the counter's order, ours reads from it
+        // (Acquire), so its claim happens before our look at the leader word below, which then
+        // cannot see our own value any more (the word is only ever set to our value by us): we
+        // drop the term. So a term we keep is lower than that of every later leader, and a
+        // former leader's claims on rings lose to the current leader's (see `ring.rs`, "Fencing").
+        let term = self
+            .registry
+            .terms()
+            .fetch_add(1, Ordering::AcqRel)
+            .wrapping_add(1);
+        // Relaxed: the happens-before above is what matters; a later value is all we can see.
+        if leader.load(Ordering::Relaxed) != mine {
+            return false;
+        }
+        // Relaxed: read with the leader word's own check (`leader_term`); an older term read
+        // there instead is one of ours that a newer leader's outranks, never the reverse.
+        self.term.store(term, Ordering::Relaxed);
+        true
+    }
+
+    /// Our leadership term, if we lead now: the term of our claim that won, which orders us
+    /// after every leader before us. The core claims the rings it reads with it
+    /// ([`crate::RingConsumer::open_claiming`]). Terms count from 1; 2^32 elections wrap.
+    pub fn leader_term(&self) -> Option<u32> {
+        // Relaxed: see `try_lead`.
+        let term = self.term.load(Ordering::Relaxed);
+        (term != 0 && self.is_leader()).then_some(term)
     }
 
     /// Whether the leader word names us. A leader that was hung may find it does not any more:
@@ -658,6 +780,11 @@ impl Member {
             return;
         }
         self.has_left = true;
+        if !self.holds_slot() {
+            // Reaped while hung: the leader word may name a member that rejoined in the same
+            // slot (the same pid and slot, so the same value); it is not ours to clear.
+            return;
+        }
         // Relaxed: the leader word publishes no memory.
         let _ = self.registry.leader_word().compare_exchange(
             self.leader_value(),

@@ -21,7 +21,7 @@
 //! | 152 | 8 | blocks dropped (ring full) | producer |
 //! | 160 | 8 | frames dropped (ring full) | producer |
 //! | 168 | 4 | closed flag (1 = the producer is gone for good) | producer |
-//! | 256 | 8 | `tail`: bytes ever read (monotonic) | consumer (Release) |
+//! | 256 | 8 | consumer word: owner term (high 32 bits), `tail` = bytes ever read, modulo 2^32 (low 32 bits) | consumer (CAS, Release) |
 //! | 264 | 4 | broken flag (1 = a corrupt read was seen) | consumer |
 //! | 384 | 256 | metadata: a seqlock of up to [`RING_META_MAX_BYTES`] opaque bytes | the producer's non-audio side |
 //! | 640 | capacity | records | producer, then consumer |
@@ -31,6 +31,21 @@
 //! [`RecordHeader`] followed by the block's samples, planar (all of channel 0, then channel 1),
 //! padded to a multiple of 64 bytes. The capacity is a power of two of at least 64 bytes, so a
 //! record header never straddles the end of the data area; samples may wrap around.
+//!
+//! # Fencing
+//!
+//! Only one consumer may read a ring. The consumer word holds the term of the consumer that
+//! owns the ring (the leadership term the registry gave the core that reads it, see
+//! [`crate::Member::leader_term`]) beside the tail, in one atomic word: a consumer claims the
+//! ring with a compare-exchange that puts its term there, only if no higher term owns it
+//! ([`RingConsumer::open_claiming`]), and it publishes every new tail with a compare-exchange
+//! that expects its own term. A consumer whose claim was superseded (a core that was stopped
+//! and replaced while it read) therefore never moves the tail again, nor returns a record it
+//! copied before it saw the newer claim: its pop ends with [`ShmError::Fenced`]. A separate
+//! owner word could not do this: the owner could change between its check and the tail's
+//! store, and a double-word compare-exchange is not portable. The tail keeps 32 bits: the
+//! distance from tail to head is at most the capacity (at most 2^30), so modulo 2^32 it is
+//! exact; the consumer keeps the full 64-bit tail in its own memory.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -83,8 +98,23 @@ const PUSHED_FRAMES_OFFSET: usize = PRODUCER_LINE_OFFSET + 16;
 const DROPPED_BLOCKS_OFFSET: usize = PRODUCER_LINE_OFFSET + 24;
 const DROPPED_FRAMES_OFFSET: usize = PRODUCER_LINE_OFFSET + 32;
 const CLOSED_OFFSET: usize = PRODUCER_LINE_OFFSET + 40;
-const TAIL_OFFSET: usize = CONSUMER_LINE_OFFSET;
+const CONSUMER_WORD_OFFSET: usize = CONSUMER_LINE_OFFSET;
 const BROKEN_OFFSET: usize = CONSUMER_LINE_OFFSET + 8;
+
+/// The owner term in a consumer word (0: no claim, a consumer outside any election).
+fn owner_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// The tail, modulo 2^32, in a consumer word.
+fn tail_of(word: u64) -> u32 {
+    word as u32
+}
+
+/// The consumer word of `owner` at `tail` (taken modulo 2^32).
+fn make_consumer_word(owner: u32, tail: u64) -> u64 {
+    (u64::from(owner) << 32) | u64::from(tail as u32)
+}
 
 /// Bytes per sample.
 const SAMPLE_BYTES: usize = std::mem::size_of::<f32>();
@@ -190,8 +220,9 @@ impl RingShared {
         self.segment.atomic_u64(HEAD_OFFSET)
     }
 
-    fn tail(&self) -> &AtomicU64 {
-        self.segment.atomic_u64(TAIL_OFFSET)
+    /// The consumer word: owner term << 32 | tail modulo 2^32 (see "Fencing").
+    fn consumer_word(&self) -> &AtomicU64 {
+        self.segment.atomic_u64(CONSUMER_WORD_OFFSET)
     }
 
     fn broken(&self) -> &AtomicU32 {
@@ -324,18 +355,23 @@ impl RingProducer {
         needed <= self.free_bytes()
     }
 
-    /// Bytes free for records now. A `tail` that cannot be right (beyond `head`, or more than
-    /// the capacity behind) leaves no room: the producer never writes on a word it cannot trust.
+    /// Bytes free for records now. A `tail` that cannot be right (ahead of `head`, more than
+    /// the capacity behind, or off a record boundary) leaves no room: the producer never writes
+    /// on a word it cannot trust.
     fn free_bytes(&self) -> u64 {
-        // Acquire: pairs with the consumer's Release store of `tail`, so its reads of the
-        // records before `tail` are finished before we overwrite those bytes.
-        let tail = self.shared.tail().load(Ordering::Acquire);
-        // The byte counters never wrap (2^64 bytes is centuries of audio): a tail ahead of
-        // head is garbage, and leaves no room.
-        match self.head.checked_sub(tail) {
-            Some(used) => self.shared.capacity_bytes.saturating_sub(used),
-            None => 0,
+        // Acquire: pairs with the consumer's Release compare-exchange that published this tail,
+        // so its reads of the records before the tail are finished before we overwrite those
+        // bytes. A claim by a newer consumer is a read-modify-write of the same word: it
+        // continues that release sequence, so reading the claim's value synchronises with the
+        // tail's publisher all the same.
+        let word = self.shared.consumer_word().load(Ordering::Acquire);
+        // Modulo 2^32 (see "Fencing"): for a tail we can trust, head - tail is at most the
+        // capacity (< 2^31); a tail ahead of head wraps to a huge distance.
+        let used = u64::from((self.head as u32).wrapping_sub(tail_of(word)));
+        if used > self.shared.capacity_bytes || !used.is_multiple_of(RECORD_ALIGN_BYTES as u64) {
+            return 0;
         }
+        self.shared.capacity_bytes - used
     }
 
     /// Copies one block into the ring. Real-time safe: no allocation, lock, syscall or wait.
@@ -484,35 +520,126 @@ impl RingMetaWriter {
     }
 }
 
-/// The consumer's half: the analysis core. Opens an existing ring segment.
+/// The consumer's half: the analysis core. Opens an existing ring segment and claims it with
+/// a term (see "Fencing" in the module docs): a consumer with a newer term makes every later
+/// pop of this one end with [`ShmError::Fenced`], without touching the tail.
 #[derive(Debug)]
 pub struct RingConsumer {
     /// The segment and where its parts are.
     shared: RingShared,
-    /// Our copy of `tail` (only we write it).
+    /// Our copy of `tail`, in full (the consumer word holds it modulo 2^32; only the owner
+    /// writes it).
     tail: u64,
+    /// The term we claimed the ring with (0: outside any election).
+    term: u32,
     /// A corrupt read was seen; every later read fails.
     is_broken: bool,
+    /// A newer consumer claimed the ring; every later read fails.
+    is_fenced: bool,
 }
 
 impl RingConsumer {
-    /// Opens ring segment `name` (ours, mode 0600, valid header; see [`Segment::open`]).
+    /// Opens ring segment `name` (ours, mode 0600, valid header; see [`Segment::open`]) as a
+    /// consumer outside any election: term 0, refused with [`ShmError::Fenced`] once an
+    /// elected consumer ([`Self::open_claiming`]) has claimed the ring. For tools and tests
+    /// with one consumer by construction.
     pub fn open(name: &str) -> Result<Self, ShmError> {
+        Self::open_claiming(name, 0)
+    }
+
+    /// Opens ring segment `name` and claims it for `term` (the reading core's leadership
+    /// term, [`crate::Member::leader_term`]): refused with [`ShmError::Fenced`] if a higher
+    /// term owns it. A consumer of a lower term that still reads it is fenced off from its
+    /// next pop on (or from the end of the pop it is in). Not for the audio thread.
+    pub fn open_claiming(name: &str, term: u32) -> Result<Self, ShmError> {
         let segment = Segment::open(name, SegmentKind::Ring)?;
         let shared = RingShared::new(Arc::new(segment));
-        // Acquire: pairs with the Release store of a consumer that had this ring before us (a
-        // core that was replaced), so its reads are done before we go on from its `tail`.
-        let tail = shared.tail().load(Ordering::Acquire);
+        let word = shared.consumer_word();
+        // Relaxed: only a candidate for the compare-exchange below, which decides.
+        let mut current = word.load(Ordering::Relaxed);
+        loop {
+            let owner = owner_of(current);
+            if owner > term {
+                return Err(ShmError::Fenced {
+                    name: name.to_owned(),
+                    owner_term: owner,
+                    term,
+                });
+            }
+            if owner == term {
+                break;
+            }
+            // Relaxed (success and failure): the claim publishes nothing and we read nothing
+            // through it but the word itself (the records we read later are published by
+            // `head`, loaded with Acquire at every pop). Being a read-modify-write, it
+            // continues the release sequence of the tail the previous owner published, so the
+            // producer's Acquire load of our claim still synchronises with that owner's reads.
+            // The compare-exchange makes the claim exclusive: of two claimants, the one whose
+            // value was overwritten sees it at its next look.
+            match word.compare_exchange(
+                current,
+                make_consumer_word(term, u64::from(tail_of(current))),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    current = make_consumer_word(term, u64::from(tail_of(current)));
+                    break;
+                }
+                Err(now) => current = now,
+            }
+        }
+        // Relaxed: `head` only gives the high bits of the full tail here (head - tail is at
+        // most the capacity for a ring we can trust, and every pop checks it again against a
+        // `head` loaded with Acquire).
+        let head = shared.head().load(Ordering::Relaxed);
+        let distance = u64::from((head as u32).wrapping_sub(tail_of(current)));
+        let tail = head.wrapping_sub(distance);
         // Relaxed: the flag is read on its own.
         let is_broken = shared.broken().load(Ordering::Relaxed) != 0;
         Ok(Self {
             shared,
             tail,
+            term,
             is_broken,
+            is_fenced: false,
         })
     }
 
+    /// The term this consumer claimed the ring with.
+    pub fn term(&self) -> u32 {
+        self.term
+    }
+
+    /// Whether a consumer of a newer term claimed the ring: this one reads nothing more.
+    pub fn is_fenced(&self) -> bool {
+        self.is_fenced
+    }
+
+    fn fenced(&mut self, owner_term: u32) -> ShmError {
+        self.is_fenced = true;
+        ShmError::Fenced {
+            name: self.shared.segment.name().to_owned(),
+            owner_term,
+            term: self.term,
+        }
+    }
+
+    /// The owner term in the consumer word now.
+    fn owner_now(&self) -> u32 {
+        // Relaxed: a look at the owner only; the compare-exchange that publishes a tail is what
+        // decides whether a pop counts.
+        owner_of(self.shared.consumer_word().load(Ordering::Relaxed))
+    }
+
     fn corrupt(&mut self, head: u64, what: String) -> ShmError {
+        // A fenced consumer may read bytes the producer is overwriting already (the new owner
+        // let it): that is not a corrupt ring, and must not mark it broken for its owner. While
+        // the word still names us, nobody else moved the tail, so what we read was published.
+        let owner = self.owner_now();
+        if owner != self.term {
+            return self.fenced(owner);
+        }
         self.is_broken = true;
         // Relaxed: a flag read on its own, by a later consumer or a diagnostic.
         self.shared.broken().store(1, Ordering::Relaxed);
@@ -532,16 +659,43 @@ impl RingConsumer {
     /// own and the capacity, the record's frames, channels, size and flags against the layout,
     /// the bytes available and `out`. A value that cannot be right marks the ring broken and
     /// returns [`ShmError::CorruptRing`]; fewer buffers than channels is
-    /// [`ShmError::DestinationTooSmall`] (nothing consumed).
+    /// [`ShmError::DestinationTooSmall`] (nothing consumed). Once a consumer of a newer term
+    /// claimed the ring, [`ShmError::Fenced`]: nothing returned, the tail untouched, and so on
+    /// every later call.
     pub fn pop_block(&mut self, out: &mut [Vec<f32>]) -> Result<Option<BlockHeader>, ShmError> {
+        self.pop_block_with(out, || {})
+    }
+
+    /// [`Self::pop_block`], calling `mid_pop` once a record was copied into `out` and before
+    /// the tail is published: for tests of a consumer that stops (or is stopped) mid-pop.
+    #[doc(hidden)]
+    pub fn pop_block_with(
+        &mut self,
+        out: &mut [Vec<f32>],
+        mid_pop: impl FnOnce(),
+    ) -> Result<Option<BlockHeader>, ShmError> {
         if self.is_broken {
             return Err(ShmError::Broken {
                 name: self.shared.segment.name().to_owned(),
             });
         }
+        if self.is_fenced {
+            let owner = self.owner_now();
+            return Err(self.fenced(owner));
+        }
+        // Relaxed: a look at the owner, to stop at once once a newer consumer claimed the ring,
+        // and the value the publishing compare-exchange below expects; that compare-exchange
+        // decides.
+        let word = self.shared.consumer_word().load(Ordering::Relaxed);
+        if owner_of(word) != self.term {
+            return Err(self.fenced(owner_of(word)));
+        }
         // Acquire: pairs with the producer's Release store of `head`, so the record bytes
         // before `head` are visible before we read them.
         let head = self.shared.head().load(Ordering::Acquire);
+        if tail_of(word) != self.tail as u32 {
+            return Err(self.corrupt(head, "the tail was moved by another consumer".to_owned()));
+        }
         let capacity = self.shared.capacity_bytes;
         // The byte counters never wrap (2^64 bytes is centuries of audio).
         let Some(available) = head.checked_sub(self.tail) else {
@@ -615,14 +769,31 @@ impl RingConsumer {
                 channel.resize(frames, 0.0);
             }
             // SAFETY: `frames * 4 <= expected_bytes <= available <= capacity`, and these bytes
-            // are inside the record the producer published before `head`.
+            // are inside the record the producer published before `head`. (A consumer fenced
+            // off since its look at the owner may copy bytes the producer is rewriting: values
+            // of no meaning, never out of bounds, and never returned: see below.)
             unsafe { self.shared.read_wrapped(pos, &mut channel[..frames]) };
             pos += (frames * SAMPLE_BYTES) as u64;
         }
-        self.tail += expected_bytes;
-        // Release: our reads of the record above are finished before the producer can see the
-        // new `tail` and overwrite those bytes (it loads `tail` with Acquire).
-        self.shared.tail().store(self.tail, Ordering::Release);
+        mid_pop();
+        let new_tail = self.tail + expected_bytes;
+        // Release on success: our reads of the record above are finished before the producer
+        // can see the new tail and overwrite those bytes (it loads the word with Acquire).
+        // Relaxed on failure: the word is then only looked at, to say why. Expecting `word`
+        // (our term, our tail) is the fence: once a newer consumer claimed the ring, this fails,
+        // the tail stays where the owner has it, and the record is not returned.
+        if let Err(now) = self.shared.consumer_word().compare_exchange(
+            word,
+            make_consumer_word(self.term, new_tail),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            if owner_of(now) != self.term {
+                return Err(self.fenced(owner_of(now)));
+            }
+            return Err(self.corrupt(head, "the tail was moved by another consumer".to_owned()));
+        }
+        self.tail = new_tail;
         Ok(Some(BlockHeader {
             seq: record.seq,
             pos_samples: record.pos_samples,

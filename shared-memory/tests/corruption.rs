@@ -22,7 +22,10 @@ const TOTAL_AT: u64 = 16;
 const CAPACITY_AT: u64 = 24;
 const MAX_CHANNELS_AT: u64 = 32;
 const HEAD_AT: u64 = 128;
+/// The consumer word: owner term in the high 32 bits, the tail (mod 2^32) in the low ones.
 const TAIL_AT: u64 = 256;
+/// The registry's third parameter: its reap timeout in milliseconds.
+const REAP_AFTER_AT: u64 = 40;
 const DATA_AT: u64 = RING_DATA_OFFSET as u64;
 /// Offsets inside a record header.
 const REC_BYTES_AT: u64 = 24;
@@ -265,7 +268,15 @@ fn a_garbage_tail_makes_the_producer_drop_never_write() {
     let (mut tx, name) = ring_with_one_record(&t);
     let before = peek(&name, DATA_AT, CAPACITY_BYTES as usize);
     let a = signal(10, 0, 0, 64);
-    for tail in [1u64 << 62, u64::MAX - 5, 12_345_678] {
+    // Head is 2112 (one record). Tails ahead of it (a huge distance modulo 2^32), off a
+    // record boundary, or both; one under an owner term.
+    let tails = [
+        1u64 << 30,
+        u64::from(u32::MAX) - 5,
+        12_345_678,
+        (7 << 32) | (1 << 30),
+    ];
+    for tail in tails {
         poke(&name, TAIL_AT, &tail.to_le_bytes());
         assert_eq!(
             tx.push_block(&info(0), &[&a]),
@@ -278,7 +289,7 @@ fn a_garbage_tail_makes_the_producer_drop_never_write() {
         before,
         "data untouched"
     );
-    assert_eq!(tx.stats().dropped_frames, 3 * 64);
+    assert_eq!(tx.stats().dropped_frames, tails.len() as u64 * 64);
 }
 
 #[test]
@@ -309,7 +320,9 @@ fn seeded_random_bytes_never_panic_or_read_out_of_bounds() {
                 poke(&name, HEAD_AT, &head.to_le_bytes());
             }
         }
-        match RingConsumer::open(&name) {
+        // The highest term: whatever owner term the garbage holds, the claim wins, and the
+        // indices and records are what is tested.
+        match RingConsumer::open_claiming(&name, u32::MAX) {
             Err(ShmError::BadMagic { .. }) => refused_header += 1,
             Err(e) => panic!("round {round}: unexpected open error {e}"),
             Ok(mut rx) => {
@@ -369,5 +382,18 @@ fn a_registry_of_garbage_or_another_version_is_refused() {
         })
     ));
     poke(&name, CAPACITY_AT, &64u64.to_le_bytes());
+    assert!(Registry::open_or_create(ns).is_ok());
+    // A reap timeout below the leader timeout's margin, or none.
+    for reap_after_ms in [0u64, 999, 3_600_001] {
+        poke(&name, REAP_AFTER_AT, &reap_after_ms.to_le_bytes());
+        assert!(
+            matches!(
+                Registry::open_or_create(ns),
+                Err(ShmError::BadParameter { value, .. }) if value == reap_after_ms
+            ),
+            "{reap_after_ms}"
+        );
+    }
+    poke(&name, REAP_AFTER_AT, &5_000u64.to_le_bytes());
     assert!(Registry::open_or_create(ns).is_ok());
 }

@@ -1,6 +1,7 @@
 //! The registry in one process: slots claimed by CAS under contention, a full registry, exactly
-//! one leader among racing claimants, a hung leader replaced, a hung member reaped, and a
-//! registry left half-made by a crash replaced; ring announcements counted across mappings.
+//! one leader among racing claimants, each winning claim with a higher term, a hung leader
+//! replaced, a hung member reaped and rejoining under its id, the creator's reap timeout, and
+//! a registry left half-made by a crash replaced; ring announcements counted across mappings.
 
 mod common;
 
@@ -86,6 +87,7 @@ fn racing_joins_take_distinct_slots_and_a_full_registry_is_an_error() {
 #[test]
 fn exactly_one_of_many_racing_claimants_leads() {
     let t = Arc::new(TestNamespace::new("race"));
+    let mut last_term = 0;
     for round in 0..20 {
         let barrier = Arc::new(Barrier::new(THREADS));
         let handles: Vec<_> = (0..THREADS)
@@ -105,6 +107,13 @@ fn exactly_one_of_many_racing_claimants_leads() {
         let registry = Registry::open_or_create(&t.ns).unwrap();
         assert_eq!(registry.leader().unwrap().slot, leaders[0].slot());
         assert_eq!(results.iter().filter(|(m, _)| m.is_leader()).count(), 1);
+        // The winner's term is above every earlier round's.
+        let term = leaders[0].leader_term().unwrap();
+        assert!(
+            term > last_term,
+            "round {round}: term {term} after {last_term}"
+        );
+        last_term = term;
     }
 }
 
@@ -137,37 +146,117 @@ fn a_leader_with_a_stale_heartbeat_is_replaced_and_knows_it() {
 }
 
 #[test]
-fn a_member_hung_for_longer_than_the_reap_timeout_loses_its_slot_and_rings() {
+fn a_member_hung_for_longer_than_the_reap_timeout_loses_its_slot_and_rejoins_under_its_id() {
     let t = TestNamespace::new("hung");
     let member = join(&t, BinaryFormat::Clap, 2);
+    assert!(member.try_lead());
     let rings = [
         RingProducer::create(&member.ring_name(0), 4096).unwrap(),
         RingProducer::create(&member.ring_name(1), 4096).unwrap(),
     ];
     let registry = Registry::open_or_create(&t.ns).unwrap();
+    assert_eq!(registry.reap_after(), Duration::from_secs(5));
     // Hung for 4 s: stale, but not reaped yet (5 s).
     age_heartbeat(&member, 4_000_000_000);
     assert_eq!(registry.reap_stale().freed, vec![]);
     age_heartbeat(&member, 6_000_000_000);
     let report = registry.reap_stale();
     assert_eq!(report.freed, vec![(member.slot(), std::process::id())]);
-    assert_eq!(
-        report.unlinked,
-        vec![member.ring_name(0), member.ring_name(1)]
-    );
+    // Its rings keep their names (the hung process maps them anyway), for when it resumes.
+    assert_eq!(report.unlinked, Vec::<String>::new());
     for ring in &rings {
-        assert!(RingConsumer::open(ring.name()).unwrap_err().is_not_found());
+        assert!(RingConsumer::open(ring.name()).is_ok());
     }
+    assert_eq!(registry.leader(), None);
     // When it wakes up, it learns that it lost its slot.
     assert!(!member.holds_slot());
     assert!(!member.beat());
     assert!(!member.try_lead());
-    // Its leaving does not free a slot that someone else has claimed since.
-    let other = join(&t, BinaryFormat::Vst3, 0);
-    assert_eq!(other.slot(), member.slot());
+    assert_eq!(member.leader_term(), None);
+
+    // It rejoins under the same id: its rings are found again under their names.
+    let rejoined = member.rejoin().unwrap();
+    assert_eq!(rejoined.id(), member.id());
+    assert!(rejoined.holds_slot() && rejoined.beat());
+    let entries = registry.live_entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].id, entries[0].ring_count), (member.id(), 2));
+    assert_eq!(
+        rejoined.ring_name(1),
+        rings[1].name(),
+        "the same names for the same id"
+    );
+    // It may lead again; the old membership's leaving (it may share the slot, pid and leader
+    // word value) does not take the leadership or the slot from it.
+    assert!(rejoined.try_lead());
     drop(member);
+    assert!(rejoined.is_leader() && rejoined.holds_slot());
+    assert_eq!(registry.live_entries().len(), 1);
+
+    // Its leaving does not free a slot that someone else has claimed since.
+    age_heartbeat(&rejoined, 6_000_000_000);
+    assert_eq!(registry.reap_stale().freed.len(), 1);
+    let other = join(&t, BinaryFormat::Vst3, 0);
+    assert_eq!(other.slot(), rejoined.slot());
+    drop(rejoined);
     assert_eq!(registry.live_entries().len(), 1);
     drop(other);
+}
+
+#[test]
+fn the_reap_timeout_is_the_creators_and_every_member_reaps_with_it() {
+    let t = TestNamespace::new("reapafter");
+    let first = Registry::open_or_create_with(&t.ns, Duration::from_millis(1500)).unwrap();
+    assert_eq!(first.reap_after(), Duration::from_millis(1500));
+    // Another process asking for another value gets the registry's.
+    let second = Registry::open_or_create_with(&t.ns, Duration::from_secs(30)).unwrap();
+    assert_eq!(second.reap_after(), Duration::from_millis(1500));
+    assert_eq!(
+        Registry::open_or_create(&t.ns).unwrap().reap_after(),
+        Duration::from_millis(1500)
+    );
+    let member = second.join(BinaryFormat::Clap, 0).unwrap();
+    age_heartbeat(&member, 1_200_000_000);
+    assert_eq!(first.reap_stale().freed, vec![]);
+    age_heartbeat(&member, 1_600_000_000);
+    assert_eq!(first.reap_stale().freed.len(), 1);
+    // Rejoining keeps the registry's timeout.
+    let rejoined = member.rejoin().unwrap();
+    assert_eq!(
+        rejoined.registry().reap_after(),
+        Duration::from_millis(1500)
+    );
+    // Out of range: clamped (never below the leader timeout's margin).
+    let u = TestNamespace::new("reapclamp");
+    let clamped = Registry::open_or_create_with(&u.ns, Duration::from_millis(10)).unwrap();
+    assert_eq!(clamped.reap_after(), Duration::from_secs(1));
+}
+
+#[test]
+fn every_claim_that_wins_takes_a_higher_term() {
+    let t = TestNamespace::new("terms");
+    let first = join(&t, BinaryFormat::Clap, 0);
+    let second = join(&t, BinaryFormat::Vst3, 0);
+    assert_eq!(first.leader_term(), None);
+    assert!(first.try_lead());
+    let t1 = first.leader_term().unwrap();
+    assert!(!second.try_lead());
+    assert_eq!(second.leader_term(), None);
+    // Claiming again while leading keeps the term.
+    assert!(first.try_lead());
+    assert_eq!(first.leader_term(), Some(t1));
+    // A hung leader is replaced: the new one's term is higher, the former one has none.
+    age_heartbeat(&first, 1_000_000_000);
+    assert!(second.try_lead());
+    let t2 = second.leader_term().unwrap();
+    assert!(t2 > t1);
+    assert_eq!(first.leader_term(), None);
+    // The former leader gets the role back only once the other leaves: higher again.
+    first.beat();
+    assert!(!first.try_lead());
+    second.leave();
+    assert!(first.try_lead());
+    assert!(first.leader_term().unwrap() > t2);
 }
 
 #[test]
