@@ -8,13 +8,21 @@
 //! (see `registration.rs`); an instance that streams through an in-process lane while another
 //! process leads is moved to a ring by the core thread (`relocation.rs`), which hands it to
 //! the audio thread without allocation, lock or wait there.
+//!
+//! A process stopped for longer than the registry's reap timeout (5 s; a debugger, a stop
+//! signal) finds its slot taken when it resumes: the agent rejoins at its next beat under the
+//! same entry id, so its rings (which the reaper leaves under their names) are found again,
+//! and announces them; from then on the new membership is used everywhere, and the core's
+//! relocation moves the lanes as for any leader that was replaced.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use stemcheck_shm::registry::{BEAT_PERIOD, MAX_RINGS_PER_ENTRY};
+use stemcheck_shm::registry::{BEAT_PERIOD, MAX_RINGS_PER_ENTRY, REAP_AFTER_NS};
 use stemcheck_shm::{
     BinaryFormat, Board, Entry, EntryStatus, Member, Namespace, Registry, RingMetaWriter,
     RingProducer, capacity_bytes_for,
@@ -29,6 +37,10 @@ use crate::instance::{InstanceShared, PluginFormat, lock_or_recover};
 pub const SHM_TAG_ENV: &str = "STEMCHECK_SHM_TAG";
 /// `off` keeps every instance in its own process's core (no shared memory at all).
 pub const SHM_ENV: &str = "STEMCHECK_SHM";
+/// In an isolated namespace ([`SHM_TAG_ENV`]) only: the reap timeout, in milliseconds, of a
+/// registry this process creates (tests shorten the 5 s of a real one; see
+/// `stemcheck_shm::Registry::open_or_create_with`). Every member uses the registry's own.
+pub const SHM_REAP_MS_ENV: &str = "STEMCHECK_SHM_REAP_MS";
 
 /// Seconds of audio a ring holds before it drops (as an in-process lane).
 const RING_SECONDS: f32 = 1.0;
@@ -54,8 +66,9 @@ struct RingInstance {
 
 /// This process's membership, shared by the registrations, the agent thread and the core.
 pub(crate) struct Agent {
-    /// Our registry slot (also our registry mapping).
-    member: Member,
+    /// Our registry slot (also our registry mapping). Replaced by the agent thread when we
+    /// rejoin after losing the slot; read from any thread (one atomic load).
+    member: ArcSwap<Member>,
     /// The board snapshots are published to and read from (`None` if it could not be opened).
     pub board: Option<Board>,
     /// Whether we held the leadership at the last look (written by [`Self::try_lead`], to log
@@ -72,16 +85,23 @@ pub(crate) struct Agent {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// The namespace to join, from the environment; `None` when shared memory is switched off.
-fn namespace() -> Result<Option<Namespace>, String> {
+/// The namespace to join and the reap timeout of a registry we create, from the environment;
+/// `None` when shared memory is switched off.
+fn namespace() -> Result<Option<(Namespace, Duration)>, String> {
     if std::env::var(SHM_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
         return Ok(None);
     }
+    let default_reap_after = Duration::from_nanos(REAP_AFTER_NS);
     match std::env::var(SHM_TAG_ENV) {
-        Ok(tag) if !tag.is_empty() => Namespace::with_tag(&tag)
-            .map(Some)
-            .map_err(|e| e.to_string()),
-        _ => Ok(Some(Namespace::for_current_user())),
+        Ok(tag) if !tag.is_empty() => {
+            let namespace = Namespace::with_tag(&tag).map_err(|e| e.to_string())?;
+            let reap_after = std::env::var(SHM_REAP_MS_ENV)
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map_or(default_reap_after, Duration::from_millis);
+            Ok(Some((namespace, reap_after)))
+        }
+        _ => Ok(Some((Namespace::for_current_user(), default_reap_after))),
     }
 }
 
@@ -98,10 +118,11 @@ impl Agent {
     /// if shared memory is switched off; an error says why this process cannot join (another
     /// version's registry, no shared memory).
     pub fn start(format: PluginFormat) -> Result<Option<Arc<Self>>, String> {
-        let Some(namespace) = namespace()? else {
+        let Some((namespace, reap_after)) = namespace()? else {
             return Ok(None);
         };
-        let registry = Registry::open_or_create(&namespace).map_err(|e| e.to_string())?;
+        let registry =
+            Registry::open_or_create_with(&namespace, reap_after).map_err(|e| e.to_string())?;
         let member = registry
             .join(binary_format(format), MAX_RINGS_PER_ENTRY)
             .map_err(|e| e.to_string())?;
@@ -113,7 +134,7 @@ impl Agent {
             }
         };
         let agent = Arc::new(Self {
-            member,
+            member: ArcSwap::from_pointee(member),
             board,
             is_leader: AtomicBool::new(false),
             rings: Mutex::new(Vec::new()),
@@ -142,21 +163,23 @@ impl Agent {
         }
     }
 
-    /// The registry membership.
-    pub fn member(&self) -> &Member {
-        &self.member
+    /// The registry membership (the current one: it changes when we rejoin after losing our
+    /// slot).
+    pub fn member(&self) -> Arc<Member> {
+        self.member.load_full()
     }
 
     /// Whether this process holds the leadership now: the registry's leader word names our
     /// slot (one load; a leader that hung and was replaced knows at once when it resumes).
     pub fn is_leader(&self) -> bool {
-        self.member.is_leader()
+        self.member.load().is_leader()
     }
 
     /// Whether the registry's leader speaks another layout version: its core cannot read our
     /// rings, so instances registering now stay in this process's own core.
     pub fn leader_speaks_other_version(&self) -> bool {
         self.member
+            .load()
             .registry()
             .leader()
             .is_some_and(|leader| leader.status == EntryStatus::OtherVersion)
@@ -170,7 +193,7 @@ impl Agent {
     /// Runs for leader; returns and remembers whether we lead.
     fn try_lead(&self) -> bool {
         let was = self.is_leader.load(Ordering::Relaxed);
-        let now = self.member.try_lead();
+        let now = self.member.load().try_lead();
         if now != was {
             tracing::info!(
                 "Stemcheck: process {} {} the analysis core",
@@ -193,7 +216,8 @@ impl Agent {
         let mut rings = lock_or_recover(&self.rings);
         let index = (0..MAX_RINGS_PER_ENTRY).find(|i| rings.iter().all(|r| r.index != *i))?;
         let capacity = capacity_bytes_for(sample_rate_hz, RING_SECONDS);
-        let mut ring = match RingProducer::create(&self.member.ring_name(index), capacity) {
+        let member = self.member.load();
+        let mut ring = match RingProducer::create(&member.ring_name(index), capacity) {
             Ok(ring) => ring,
             Err(e) => {
                 tracing::warn!("Stemcheck: could not create a shared-memory ring: {e}");
@@ -205,7 +229,7 @@ impl Agent {
         writer.publish(&last);
         // Before the instance's first block: the leader's core then waits for this ring at
         // every position the other instances deliver from now on.
-        self.member.announce_ring();
+        member.announce_ring();
         rings.push(RingInstance {
             index,
             shared: shared.clone(),
@@ -221,23 +245,54 @@ impl Agent {
         lock_or_recover(&self.rings).retain(|r| r.index != index);
     }
 
-    /// The agent thread: beat, run for leader, refresh the rings' metadata, and (as leader)
-    /// clean up after crashed processes, every beat period until stopped.
+    /// Rejoins the registry after our slot was taken (we were taken for hung: no beat for
+    /// longer than the reap timeout, a debugger or a stopped process), under the same id, and
+    /// announces our rings (kept under their names by the reaper) so that the leader reads
+    /// them at once. Returns whether we hold a slot again; logs a failure if `log_failure`.
+    fn rejoin(&self, log_failure: bool) -> bool {
+        let old = self.member.load_full();
+        match old.rejoin() {
+            Ok(member) => {
+                let has_rings = !lock_or_recover(&self.rings).is_empty();
+                tracing::info!(
+                    "Stemcheck: this process lost its registry slot (it was stopped for longer \
+                     than {:?}) and joined again",
+                    old.registry().reap_after()
+                );
+                self.member.store(Arc::new(member));
+                if has_rings {
+                    self.member.load().announce_ring();
+                }
+                true
+            }
+            Err(e) => {
+                if log_failure {
+                    tracing::warn!(
+                        "Stemcheck: this process lost its registry slot and cannot join again \
+                         yet: {e}"
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// The agent thread: beat (rejoining if our slot was taken), run for leader, refresh the
+    /// rings' metadata, and (as leader) clean up after crashed processes, every beat period
+    /// until stopped.
     fn run(self: Arc<Self>) {
         let mut last_reap = Instant::now();
-        let mut warned_slot = false;
+        let mut failed_rejoin = false;
         // Relaxed: see `stop`.
         while !self.stop.load(Ordering::Relaxed) {
-            if !self.member.beat() && !warned_slot {
-                // Taken for hung (no beat for seconds: a debugger, a stopped process) and
-                // reaped. Our rings were unlinked with the slot; new instances stay in this
-                // process's own core.
-                warned_slot = true;
-                tracing::warn!("Stemcheck: this process lost its registry slot");
+            // A failed rejoin (a full registry) is tried again at every beat, logged once.
+            if !self.member.load().beat() {
+                failed_rejoin = !self.rejoin(!failed_rejoin);
             }
             let leads = self.try_lead();
             let others: Vec<Entry> = self
                 .member
+                .load()
                 .registry()
                 .live_entries()
                 .into_iter()
@@ -252,7 +307,7 @@ impl Agent {
             }
             if leads && last_reap.elapsed() >= REAP_PERIOD {
                 last_reap = Instant::now();
-                let report = self.member.registry().reap_stale();
+                let report = self.member.load().registry().reap_stale();
                 for (slot, pid) in &report.freed {
                     tracing::info!("Stemcheck: cleaned up after process {pid} (slot {slot})");
                 }

@@ -10,8 +10,15 @@
 //! ring turned out corrupt is dropped at once and shown as gone in its group. A process that
 //! loses the leadership lets go of every ring (the new leader takes them over from where we
 //! stopped reading: the ring's tail is in shared memory).
+//!
+//! Rings are claimed with this process's leadership term (`stemcheck_shm`'s fencing): once a
+//! newer leader claimed a ring, a pop of ours ends with `Fenced`, without a record and without
+//! moving the tail, even if this process was stopped in the middle of that pop and resumed
+//! later; the ring then leaves this core quietly (it is not gone: another core reads it).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use stemcheck_bus::{BlockInfo, LaneConfig, LaneId, LaneProducer, lane_pair};
@@ -37,6 +44,28 @@ const PUMP_FRAMES_PER_STEP: usize = 16_384;
 const REMOTE_LANE_BASE: LaneId = 1 << 31;
 /// Stand-ins' registration serials start here, far above the local ones (counted from 0).
 const REMOTE_SERIAL_BASE: u64 = 1 << 63;
+/// Tests only: a file path. The first pop that copies a record then creates the file and
+/// holds, before publishing the ring's tail, until this process no longer leads (at most
+/// [`HOLD_LIMIT`]): a core stopped mid-pop while another takes over.
+pub const HOLD_MID_POP_ENV: &str = "STEMCHECK_TEST_HOLD_MID_POP";
+/// Longest a pop is held for [`HOLD_MID_POP_ENV`].
+const HOLD_LIMIT: Duration = Duration::from_secs(60);
+
+/// Pops that ended fenced off (a newer leader claimed the ring), in this process.
+static FENCED_POPS: AtomicU64 = AtomicU64::new(0);
+/// Records a pop returned while this process no longer led (zero with fencing, unless a ring
+/// the new leader has not claimed yet is read in the moment before we learn it leads).
+static RECORDS_READ_WHILE_NOT_LEADING: AtomicU64 = AtomicU64::new(0);
+
+/// How many pops of this process's core ended fenced off, and how many records a pop returned
+/// while this process no longer led (diagnostics, for the tests).
+pub fn fence_counts() -> (u64, u64) {
+    // Relaxed: counters read on their own.
+    (
+        FENCED_POPS.load(Ordering::Relaxed),
+        RECORDS_READ_WHILE_NOT_LEADING.load(Ordering::Relaxed),
+    )
+}
 
 /// One remote instance being read.
 struct Remote {
@@ -65,6 +94,10 @@ struct Remote {
 pub(crate) struct Intake {
     agent: Arc<Agent>,
     remotes: Vec<Remote>,
+    /// The leadership term the remotes' rings were claimed with.
+    term: Option<u32>,
+    /// [`HOLD_MID_POP_ENV`]'s file, until the pop it holds has happened.
+    hold_mid_pop: Option<PathBuf>,
     /// Rings that could not be opened (named once in the log, not tried again).
     refused: Vec<String>,
     last_scan: Option<Instant>,
@@ -83,6 +116,8 @@ impl Intake {
         Self {
             agent,
             remotes: Vec::new(),
+            term: None,
+            hold_mid_pop: std::env::var_os(HOLD_MID_POP_ENV).map(PathBuf::from),
             refused: Vec::new(),
             last_scan: None,
             seen_announcements: 0,
@@ -105,19 +140,32 @@ impl Intake {
         let leads = self.agent.is_leader();
         // This process's own lanes move to rings while another process leads.
         relocation::step(&self.agent, leads, groups);
-        if !leads {
+        let member = self.agent.member();
+        // No term yet: the claim that won has not taken it yet; next step.
+        let term = if leads { member.leader_term() } else { None };
+        if term != self.term {
             if !self.remotes.is_empty() {
-                tracing::info!("Stemcheck: another process leads; letting go of its rings");
+                tracing::info!(
+                    "Stemcheck: {}; letting go of the rings read so far",
+                    if leads {
+                        "this process leads again, under a new term"
+                    } else {
+                        "another process leads"
+                    }
+                );
                 for remote in std::mem::take(&mut self.remotes) {
                     leave(groups, &remote);
                 }
             }
+            self.term = term;
             self.last_scan = None;
-            return false;
         }
+        let Some(term) = term else {
+            return false;
+        };
         let now = Instant::now();
         // Read before the scan: a ring announced during it is looked for at the next step.
-        let announcements = self.agent.member().registry().ring_announcements();
+        let announcements = member.registry().ring_announcements();
         if announcements != self.seen_announcements
             || self
                 .last_scan
@@ -125,14 +173,16 @@ impl Intake {
         {
             self.seen_announcements = announcements;
             self.last_scan = Some(now);
-            self.scan(groups);
+            self.scan(groups, term);
         }
         self.pump(groups)
     }
 
-    /// Drops remotes whose process is gone, reads changed metadata, opens new rings.
-    fn scan(&mut self, groups: &mut [Group]) {
-        let entries = self.agent.member().registry().entries();
+    /// Drops remotes whose process is gone, reads changed metadata, opens new rings (claimed
+    /// with `term`).
+    fn scan(&mut self, groups: &mut [Group], term: u32) {
+        let member = self.agent.member();
+        let entries = member.registry().entries();
         let mut index = 0;
         while index < self.remotes.len() {
             let remote = &self.remotes[index];
@@ -165,18 +215,18 @@ impl Intake {
                 {
                     continue;
                 }
-                let name = self
-                    .agent
-                    .member()
+                let name = member
                     .registry()
                     .namespace()
                     .ring_name(entry.id, ring_index);
                 if self.refused.contains(&name) {
                     continue;
                 }
-                let consumer = match RingConsumer::open(&name) {
+                let consumer = match RingConsumer::open_claiming(&name, term) {
                     Ok(consumer) => consumer,
-                    Err(e) if e.is_not_found() => continue,
+                    // Gone, or claimed by a newer leader (we learn that we lost at our next
+                    // step).
+                    Err(e) if e.is_not_found() || e.is_fenced() => continue,
                     Err(e) => {
                         refuse(&name, &e);
                         self.refused.push(name);
@@ -231,8 +281,22 @@ impl Intake {
             let mut outcome = Ok(());
             let mut drained = false;
             while frames < PUMP_FRAMES_PER_STEP {
-                match remote.consumer.pop_block(&mut self.buffers) {
+                // Read no further once we learn that another core leads (the fence stops us
+                // on rings it claimed already; this, on those it has not claimed yet).
+                if !self.agent.is_leader() {
+                    break;
+                }
+                match pop(
+                    &mut remote.consumer,
+                    &mut self.buffers,
+                    &mut self.hold_mid_pop,
+                    &self.agent,
+                ) {
                     Ok(Some(header)) => {
+                        if !self.agent.is_leader() {
+                            // Relaxed: a counter read on its own.
+                            RECORDS_READ_WHILE_NOT_LEADING.fetch_add(1, Ordering::Relaxed);
+                        }
                         // Frames the ring dropped (full: the core fell behind, or read it
                         // late) are the lane's next piece's drops: the run counts them and
                         // is reported incomplete.
@@ -260,6 +324,14 @@ impl Intake {
                 }
             }
             match outcome {
+                // A newer leader claimed the ring: it is read there now, not gone.
+                Err(e) if e.is_fenced() => {
+                    // Relaxed: a counter read on its own.
+                    FENCED_POPS.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("Stemcheck: letting go of a remote instance: {e}");
+                    let remote = self.remotes.swap_remove(index);
+                    leave(groups, &remote);
+                }
                 Err(e) => {
                     tracing::warn!("Stemcheck: dropping a remote instance: {e}");
                     let remote = self.remotes.swap_remove(index);
@@ -279,6 +351,39 @@ impl Intake {
             }
         }
         moved
+    }
+}
+
+/// Pops a record from `consumer` into `buffers`; the first pop that copies one holds mid-pop
+/// if `hold` names a file (tests: see [`HOLD_MID_POP_ENV`]).
+fn pop(
+    consumer: &mut RingConsumer,
+    buffers: &mut [Vec<f32>],
+    hold: &mut Option<PathBuf>,
+    agent: &Agent,
+) -> Result<Option<stemcheck_bus::BlockHeader>, ShmError> {
+    let Some(marker) = hold.as_deref() else {
+        return consumer.pop_block(buffers);
+    };
+    let mut held = false;
+    let popped = consumer.pop_block_with(buffers, || {
+        held = true;
+        hold_until_not_leading(agent, marker);
+    });
+    if held {
+        *hold = None;
+    }
+    popped
+}
+
+/// Says that a pop is held (creates `marker`), then waits until this process no longer leads.
+fn hold_until_not_leading(agent: &Agent, marker: &Path) {
+    if let Err(e) = std::fs::write(marker, b"holding a pop\n") {
+        tracing::warn!("Stemcheck: cannot write {}: {e}", marker.display());
+    }
+    let deadline = Instant::now() + HOLD_LIMIT;
+    while agent.is_leader() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

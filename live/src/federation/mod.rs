@@ -25,7 +25,13 @@
 //!
 //! Takeover: when the leader's process dies, another agent's `try_lead` succeeds within a
 //! beat period or two (half a second for a hung one); its intake then reads every ring, its
-//! own process's included, and nothing changes on any audio thread.
+//! own process's included, and nothing changes on any audio thread. Each ring is claimed with
+//! the new leader's term, which fences off a former leader that resumes in the middle of a
+//! read (it neither returns that record nor moves the ring's tail).
+//!
+//! A process stopped for longer than the registry's reap timeout loses its slot; its agent
+//! rejoins when it resumes, under the same entry id (so the same ring names) and announces its
+//! rings, and [`relocation`] then moves its lanes as for a leader that was replaced.
 
 pub(crate) mod agent;
 pub(crate) mod intake;
@@ -44,7 +50,9 @@ use crate::snapshot::GroupSnapshot;
 use crate::{NUM_GROUPS, snapshot};
 use agent::Agent;
 
-pub use agent::{SHM_ENV, SHM_TAG_ENV};
+pub use agent::{SHM_ENV, SHM_REAP_MS_ENV, SHM_TAG_ENV};
+#[doc(hidden)]
+pub use intake::{HOLD_MID_POP_ENV, fence_counts};
 
 /// Spins before an offline wait for ring room starts yielding (and reading the clock).
 const SPINS_BEFORE_YIELD: u32 = 64;

@@ -9,9 +9,10 @@
 //! is in the new leader's group.
 //!
 //! Nothing moves while this process leads, while no leader of our version is there (the
-//! election is still going on: this process may lead again at its next beat), or once this
-//! process lost its registry slot (no leader would find its rings). An offer not yet taken when
-//! this process leads again is withdrawn.
+//! election is still going on: this process may lead again at its next beat), or while this
+//! process has lost its registry slot (no leader would find its rings; a process stopped for
+//! longer than the reap timeout resumes so, and its agent rejoins at its next beat, after which
+//! the lanes move as here). An offer not yet taken when this process leads again is withdrawn.
 
 use std::sync::Arc;
 

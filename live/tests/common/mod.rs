@@ -254,8 +254,10 @@ pub fn helper_main() {
                                 .any(|i| i.location.ring_key == shared.ring_key())
                     })
                     .count();
+                let (fenced_pops, stale_records) = stemcheck_live::federation::fence_counts();
                 println!(
-                    "SNAPSHOT group={} instances={} null={:?} leader={} own_rows={own_rows}",
+                    "SNAPSHOT group={} instances={} null={:?} leader={} own_rows={own_rows} \
+                     fenced_pops={fenced_pops} stale_records={stale_records}",
                     s.group,
                     s.instances.len(),
                     s.null_residual_db,
@@ -281,11 +283,22 @@ impl Helper {
     /// Spawns this test binary's `test_name` test as a helper with `specs`, in the parent's
     /// namespace (`STEMCHECK_SHM_TAG` is inherited), and waits for its `READY` line.
     pub fn spawn(test_name: &str, specs: &[InstanceSpec], t0_ns: u64) -> Self {
+        Self::spawn_with_env(test_name, specs, t0_ns, &[])
+    }
+
+    /// [`Self::spawn`] with more environment variables for the helper alone.
+    pub fn spawn_with_env(
+        test_name: &str,
+        specs: &[InstanceSpec],
+        t0_ns: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         let exe = std::env::current_exe().unwrap();
         let mut child = Command::new(exe)
             .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
             .env(HELPER_ENV, InstanceSpec::to_list(specs))
             .env(T0_ENV, t0_ns.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -380,6 +393,21 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The value of `key=` in a helper's `SNAPSHOT` line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|item| item.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// The instance named `name` in `snapshot`.
