@@ -11,9 +11,11 @@
 //!   anything else is read.
 //! - [`ring`]: a wait-free SPSC ring of audio blocks in a segment, the cross-process twin of
 //!   `stemcheck_bus::lane`: the producer never allocates, locks, makes a syscall or waits; the
-//!   consumer trusts no index or header it reads.
+//!   consumer trusts no index or header it reads, and claims the ring with its leadership term
+//!   (a consumer whose claim was superseded reads nothing more and never moves the tail).
 //! - [`registry`]: a per-user registry of live processes with heartbeats, and the election of
-//!   exactly one leader (the analysis core), with takeover when it dies or hangs.
+//!   exactly one leader (the analysis core), with takeover when it dies or hangs, a rising term
+//!   per leadership, and a rejoin under the same id for a member reaped while it was hung.
 //! - [`board`]: where the elected core publishes each group's snapshot for editors in other
 //!   processes (a sequence lock per slot: readers never block the writer).
 //!
