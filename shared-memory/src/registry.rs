@@ -716,29 +716,33 @@ impl Member {
         // exclusive: of two claimants replacing the same stale word, one wins.
         let current = leader.load(Ordering::Relaxed);
         if current == mine {
-            return true;
-        }
-        if current != 0
-            && self
-                .registry
-                .valid_leader(current, os::monotonic_ns())
-                .is_some()
-        {
-            return false;
-        }
-        if leader
-            .compare_exchange(current, mine, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
+            // Relaxed: our own value. None yet: the word names our pid and slot from before we
+            // rejoined in the same slot (the reaper clears it right after freeing the slot):
+            // take a term for it below.
+            if self.term.load(Ordering::Relaxed) != 0 {
+                return true;
+            }
+        } else {
+            let is_valid = current != 0
+                && self
+                    .registry
+                    .valid_leader(current, os::monotonic_ns())
+                    .is_some();
+            if is_valid
+                || leader
+                    .compare_exchange(current, mine, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                return false;
+            }
         }
         // The term is taken after the claim and kept only if the claim still holds after it.
         // AcqRel: makes the terms' order follow the claims' order. Whoever replaces us claims
         // the leader word first and takes its term after (Release, sequenced after its claim);
         // if its increment comes before ours in the counter's order, ours reads from it
         // (Acquire), so its claim happens before our look at the leader word below, which then
-        // cannot see our own value any more (the word is only ever set to our value by us): we
-        // drop the term. So a term we keep is lower than that of every later leader, and a
+        // cannot see our own value any more (only we set the word to it: our process, through
+        // its one current membership of this slot): we drop the term. So a term we keep is lower than that of every later leader, and a
         // former leader's claims on rings lose to the current leader's (see `ring.rs`, "Fencing").
         let term = self
             .registry
