@@ -7,8 +7,8 @@ use wide::f32x4;
 
 use crate::config::{
     EQ_FAINT_BAND_MIN_COHERENCE, EQ_MIN_BAND_SHARE, EQ_MIN_FAINT_BAND_SHARE, FIT_MIN_SHARE_JOINT,
-    FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING, STEM_AGREEMENT_DB,
-    STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
+    FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING, SPREAD_MIN_EXPLAINED,
+    STEM_AGREEMENT_DB, STEM_AGREEMENT_SPREAD_DB, STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
 };
 use crate::decibels::{db_to_gain, gain_to_db};
 use crate::spectra::{Cd, Cf};
@@ -322,7 +322,20 @@ impl Analyzer {
             .filter(|&k| eqs.iter().any(|e| e.0 == k))
             .map(|k| stem_db[k])
             .collect();
-        if let Some(offset) = parsimonious_offset(&fitted, energy_mean(&band_db)) {
+        // How much of the master the stems at their fitted gains explain, over the bands that
+        // speak: a fit that holds it reads the stems' spread (a compressor's), one that does
+        // not (stems misaligned, a part missing) has gains scattered by chance.
+        let (mut held, mut master) = (0.0f64, 0.0f64);
+        for (b, band) in self.layout.bands.iter().enumerate() {
+            if band_explained[b].is_finite() && band_weight[b] > 0.0 {
+                held += band_explained[b];
+                master += self.welch.pmm[band.first_bin..band.end_bin.min(self.welch.pmm.len())]
+                    .iter()
+                    .sum::<f64>();
+            }
+        }
+        let holds_master = master > 0.0 && held >= SPREAD_MIN_EXPLAINED * master;
+        if let Some(offset) = parsimonious_offset(&fitted, energy_mean(&band_db), holds_master) {
             for s in &mut stem_db {
                 *s -= offset;
             }
@@ -377,15 +390,37 @@ impl Analyzer {
 /// stem (a loud stem has no more say than a quiet one), refined to the plain median of the
 /// stems that agree on it; among offsets that as many stems agree on, the one that leaves the
 /// master bus's gain (`bus_before_db` plus the offset) nearest 0 dB. With two stems that
-/// disagree, that blames one stem, not the bus. `None` without a stem.
-pub(super) fn parsimonious_offset(stem_db: &[f64], bus_before_db: f64) -> Option<f64> {
+/// disagree, that blames one stem, not the bus. When no two of three or more stems agree that
+/// closely and the fit holds the master (`holds_master`: the stems at their fitted gains
+/// explain at least [`SPREAD_MIN_EXPLAINED`] of it), agreement is read within
+/// [`STEM_AGREEMENT_SPREAD_DB`]: a master compressor or limiter spreads the stems' whole-run
+/// gains by tenths of a dB, each by how much it plays in the loud passages. `None` without a
+/// stem.
+pub(super) fn parsimonious_offset(
+    stem_db: &[f64],
+    bus_before_db: f64,
+    holds_master: bool,
+) -> Option<f64> {
     let values: Vec<f64> = stem_db.iter().copied().filter(|x| x.is_finite()).collect();
+    let (count, offset) = agreed_offset(&values, bus_before_db, STEM_AGREEMENT_DB)?;
+    if holds_master && count < 2 && values.len() >= 3 {
+        let (spread_count, spread_offset) =
+            agreed_offset(&values, bus_before_db, STEM_AGREEMENT_SPREAD_DB)?;
+        if spread_count >= 2 {
+            return Some(spread_offset);
+        }
+    }
+    Some(offset)
+}
+
+/// [`parsimonious_offset`] at one agreement tolerance: how many stems agree, and on what.
+fn agreed_offset(values: &[f64], bus_before_db: f64, tolerance_db: f64) -> Option<(usize, f64)> {
     let mut best: Option<(usize, f64)> = None;
-    for &candidate in &values {
+    for &candidate in values {
         let mut agreeing: Vec<f64> = values
             .iter()
             .copied()
-            .filter(|x| (x - candidate).abs() <= STEM_AGREEMENT_DB)
+            .filter(|x| (x - candidate).abs() <= tolerance_db)
             .collect();
         agreeing.sort_by(f64::total_cmp);
         let n = agreeing.len();
@@ -406,7 +441,7 @@ pub(super) fn parsimonious_offset(stem_db: &[f64], bus_before_db: f64) -> Option
             best = Some((n, median));
         }
     }
-    best.map(|(_, offset)| offset)
+    best
 }
 
 /// A stem's linear gain as shown: `gain`, unless its deviation from unity explains less of the

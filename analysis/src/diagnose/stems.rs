@@ -68,7 +68,7 @@ impl Diagnosis {
     ) {
         for stem in &m.stems {
             let name = stem.name.clone();
-            let gain_share = causes.share(stem.gain_explains_db);
+            let gain_share = causes.stem_share(stem.gain_explains_db, stem.gain_db);
             // A stem the master barely holds has no polarity worth naming: its sign was fitted
             // to what little of it is there. It is a stem gain far down (the stem is missing
             // from the master, or the master lacks it).

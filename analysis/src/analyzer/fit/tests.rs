@@ -221,18 +221,18 @@ fn an_inverted_stem_fits_negative() {
 #[test]
 fn the_split_takes_what_most_stems_agree_on() {
     // Three stems agree on 0 dB, one is 6 dB hot: that one is off, not the bus.
-    let offset = parsimonious_offset(&[1.0, 1.02, 0.98, -5.0], 0.0).unwrap();
+    let offset = parsimonious_offset(&[1.0, 1.02, 0.98, -5.0], 0.0, false).unwrap();
     assert!((offset - 1.0).abs() < 1e-9, "{offset}");
     // Counted per stem: two agree against one, whatever their levels.
-    let offset = parsimonious_offset(&[-6.0, 0.03, -0.03], 2.0).unwrap();
+    let offset = parsimonious_offset(&[-6.0, 0.03, -0.03], 2.0, false).unwrap();
     assert!(offset.abs() < 1e-9, "{offset}");
     // Two stems that disagree: the split that leaves the bus nearest 0 dB (bus before the
     // split -3 dB: offset +3 dB makes it 0 and blames the other stem).
-    let offset = parsimonious_offset(&[3.0, -3.0], -3.0).unwrap();
+    let offset = parsimonious_offset(&[3.0, -3.0], -3.0, false).unwrap();
     assert!((offset - 3.0).abs() < 1e-9, "{offset}");
-    let offset = parsimonious_offset(&[3.0, -3.0], 3.0).unwrap();
+    let offset = parsimonious_offset(&[3.0, -3.0], 3.0, false).unwrap();
     assert!((offset + 3.0).abs() < 1e-9, "{offset}");
-    assert_eq!(parsimonious_offset(&[], 0.0), None);
+    assert_eq!(parsimonious_offset(&[], 0.0, false), None);
 }
 
 #[test]
@@ -282,4 +282,23 @@ fn side_by_side_dot_products_match_the_plain_sums_to_the_bit() {
             assert_eq!(acc[l].to_bits(), plain.to_bits(), "lane {l}, {len} bins");
         }
     }
+}
+
+#[test]
+fn a_compressor_s_spread_is_agreement_when_the_fit_holds_the_master() {
+    // The lantern held-out case, under a master limiter driven 2 dB: four stems spread over
+    // 1.3 dB (each by how much it plays in the loud passages), the Piano 3 dB hot 1.8 dB under
+    // the lowest of them. No two agree within 0.1 dB.
+    let stems = [6.27, 7.38, 4.51, 7.53, 7.05];
+    // The fit holds the master (99.7% of it): the four agree, the Piano is the stem that is off.
+    let offset = parsimonious_offset(&stems, 1.19, true).unwrap();
+    assert!((offset - 7.215).abs() < 1e-9, "{offset}");
+    assert!(stems[2] - offset < -2.5);
+    // A fit that does not (stems misaligned: 13% of it) reads no spread: the stem nearest a
+    // bus at 0 dB, as with two stems that disagree.
+    let offset = parsimonious_offset(&stems, 1.19, false).unwrap();
+    assert!((offset - 4.51).abs() < 1e-9, "{offset}");
+    // Two stems of three that agree within 0.1 dB decide, spread or not.
+    let offset = parsimonious_offset(&[1.0, 1.05, 1.9], 0.0, true).unwrap();
+    assert!((offset - 1.025).abs() < 1e-9, "{offset}");
 }

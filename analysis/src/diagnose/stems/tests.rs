@@ -157,3 +157,106 @@ fn a_second_defect_is_weighed_against_what_the_first_left() {
         vec![FindingKind::StemPolarity, FindingKind::StemGain]
     );
 }
+
+/// The neon held-out case: a residual of -16.2 dB once aligned, of which a -3 dB bell on the
+/// master explains -17.1 dB, and the Brass stem 3 dB hot (fitted -2.98 dB) explains -27.7 dB
+/// (7% of the residual; 80% of what the EQ leaves).
+fn hot_stem_beside_a_bell() -> Measurements {
+    let mut m = residual_at(-16.2);
+    m.bus_eq_max_db = -2.78;
+    m.bus_eq_beyond_dynamics_db = -2.78;
+    m.bus_eq_explains_db = -17.1;
+    m.unexplained_db = -32.7;
+    m.stems[2].gain_db = -2.98;
+    m.stems[2].gain_explains_db = -27.7;
+    m
+}
+
+#[test]
+fn a_stem_s_gain_is_judged_beside_the_master_bus_s_fitted_gain_and_eq() {
+    let findings = diagnose(&hot_stem_beside_a_bell());
+    let f = only(&findings, FindingKind::StemGain);
+    assert_eq!(f.stems, vec!["Keys".to_string()]);
+    assert!(findings.iter().any(|f| f.kind == FindingKind::MasterBusEq));
+    // The same beside a 9 dB master fader (explaining -16.7 dB of it).
+    let mut m = residual_at(-16.2);
+    m.bus_gain_db = 9.0;
+    m.bus_gain_explains_db = -16.7;
+    m.stems[2].gain_db = -2.98;
+    m.stems[2].gain_explains_db = -27.7;
+    assert_eq!(
+        only(&diagnose(&m), FindingKind::StemGain).stems,
+        vec!["Keys".to_string()]
+    );
+}
+
+#[test]
+fn a_stem_s_gain_no_deeper_than_the_bus_eq_may_be_the_eq_s() {
+    // The willow held-out case: a -1.8 dB bell at 800 Hz on the master explains -24.2 dB of a
+    // -24.0 dB residual; the FX stem, which lies in the bell's band, fits -0.62 dB, explaining
+    // -46.9 dB: 10% of what the EQ leaves, 0.5% of the residual. A stem in the EQ's band takes
+    // up to its depth as a gain: not named.
+    let mut m = residual_at(-24.04);
+    m.bus_eq_max_db = -1.8;
+    m.bus_eq_beyond_dynamics_db = -1.8;
+    m.bus_eq_explains_db = -24.18;
+    m.unexplained_db = -50.2;
+    m.stems[2].gain_db = -0.62;
+    m.stems[2].gain_explains_db = -46.92;
+    let findings = diagnose(&m);
+    assert!(
+        findings.iter().all(|f| f.kind != FindingKind::StemGain),
+        "{findings:?}"
+    );
+    assert!(findings.iter().any(|f| f.kind == FindingKind::MasterBusEq));
+    // Deeper than the bell (-2.0 dB, explaining as much), it is the stem's own.
+    m.stems[2].gain_db = -2.0;
+    assert_eq!(
+        only(&diagnose(&m), FindingKind::StemGain).stems,
+        vec!["Keys".to_string()]
+    );
+}
+
+#[test]
+fn a_stem_s_gain_no_deeper_than_the_compression_may_be_the_compressor_s() {
+    // The neon held-out case: a master compressor 3.9 dB deep with 1.2 dB of make-up (the bus
+    // gain, explaining -16.6 dB), the Drums inverted (the Brass there, named first); the Keys
+    // (the Drums there, the loudest stem) play in the loud passages and fit -0.43 dB,
+    // explaining -29.5 dB: 24% of what is left beside the make-up, 4% beside the compressor
+    // as a whole. Not named.
+    let mut m = residual_at(-10.41);
+    m.null_residual_db = -10.01;
+    m.bus_gain_db = 1.21;
+    m.bus_gain_explains_db = -16.59;
+    m.bus_eq_max_db = -2.36;
+    m.bus_eq_beyond_dynamics_db = -0.3;
+    m.bus_eq_explains_db = -15.14;
+    m.dynamics = Some(crate::dynamics::DynamicsEstimate {
+        gain_reduction_db: 3.89,
+        correlation: -1.0,
+        level_span_db: 42.0,
+        frames: 498,
+    });
+    m.dynamics_explains_db = -13.96;
+    m.unexplained_db = -20.1;
+    m.stems[0].gain_db = 0.44;
+    m.stems[0].inverted = true;
+    m.stems[0].gain_explains_db = -11.91;
+    m.stems[2].gain_db = -0.43;
+    m.stems[2].gain_explains_db = -29.48;
+    let findings = diagnose(&m);
+    assert!(
+        findings.iter().all(|f| f.kind != FindingKind::StemGain),
+        "{findings:?}"
+    );
+    assert_eq!(
+        only(&findings, FindingKind::StemPolarity).stems,
+        vec!["Drums".to_string()]
+    );
+    // Deeper than the compression (-4.0 dB, explaining as much), it is the stem's own.
+    m.stems[2].gain_db = -4.0;
+    assert_eq!(
+        only(&diagnose(&m), FindingKind::StemGain).stems,
+        vec!["Keys".to_string()]
+    );
+}
