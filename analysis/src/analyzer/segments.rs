@@ -16,8 +16,9 @@ use wide::f32x4;
 
 use crate::config::{
     ANALYSIS_LOW_HZ, CLIPPED_HOPS_MAX_SHARE, DROPOUT_AROUND_SECONDS, DROPOUT_BASELINE_FLOOR,
-    DROPOUT_EVENTS_PER_STEM, DROPOUT_FALL_SECONDS, DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS,
-    DROPOUT_RISE_DB, DROPOUT_SILENCE_AMPLITUDE, DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
+    DROPOUT_EVENTS_PER_STEM, DROPOUT_FALL_SECONDS, DROPOUT_MIN_GAIN_FREE_SHARE,
+    DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_DB, DROPOUT_SILENCE_AMPLITUDE,
+    DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
 };
 use crate::decibels::db_to_power;
 use crate::ring::Ring;
@@ -61,6 +62,19 @@ pub(super) fn corrected_residual_mid(sums: &SegmentSums, bus_gain: f32) -> f64 {
     (sums[RESIDUAL_MID] + 2.0 * c * sums[RESIDUAL_SUM_CROSS] + c * c * sums[SUM_MID]).max(0.0)
 }
 
+/// The residual's mid energy in `sums` that no gain on the sum explains: what is left once the
+/// part collinear with the sum's mid is taken out (`rm^2 - (rm . sm)^2 / sm^2`), whatever the
+/// bus gain. Summed segment by segment, it is what a compressor's gain, changing from one
+/// segment to the next, leaves: nothing of its own; a missing part leaves itself.
+pub(super) fn gain_free_residual_mid(sums: &SegmentSums) -> f64 {
+    let (residual, cross, sum) = (sums[RESIDUAL_MID], sums[RESIDUAL_SUM_CROSS], sums[SUM_MID]);
+    if sum > 0.0 {
+        (residual - cross * cross / sum).max(0.0)
+    } else {
+        residual
+    }
+}
+
 /// A silent stretch of one stem (open, or kept as an event).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Stretch {
@@ -78,6 +92,9 @@ struct Stretch {
     /// mid energy (sums over its segments): its residual at any bus gain (see
     /// [`corrected_residual_mid`]).
     residual_sums: [f64; 3],
+    /// The residual's mid energy in the stretch that no gain on the sum changing segment by
+    /// segment explains (see [`gain_free_residual_mid`]).
+    gain_free: f64,
     /// What its segments added to the whole-run residual (those not kept out already).
     sums: SegmentSums,
     /// Kept at its end without having risen: the stem was silent since before it first
@@ -243,6 +260,7 @@ impl Segments {
             run.segments = 0;
             run.master = 0.0;
             run.residual_sums = [0.0; 3];
+            run.gain_free = 0.0;
             run.suspect = false;
             run.bands = [0.0; OCTAVES];
         }
@@ -312,6 +330,13 @@ impl Stretch {
         sums[RESIDUAL_SUM_CROSS] = cross;
         sums[SUM_MID] = sum;
         corrected_residual_mid(&sums, bus_gain)
+    }
+
+    /// Whether the stretch's residual at the bus gain `bus_gain` is mostly a gain on the sum
+    /// changing segment by segment (less than [`DROPOUT_MIN_GAIN_FREE_SHARE`] of it is not):
+    /// a master limiter turning a quiet intro up, not a part the stem lacks.
+    fn is_a_gain(&self, bus_gain: f32) -> bool {
+        self.gain_free < DROPOUT_MIN_GAIN_FREE_SHARE * self.residual(bus_gain)
     }
 }
 
@@ -504,6 +529,7 @@ impl Analyzer {
                         segments: 0,
                         master: 0.0,
                         residual_sums: [0.0; 3],
+                        gain_free: 0.0,
                         sums: [0.0; 9],
                         judged_late: false,
                         raised_from: None,
@@ -532,6 +558,7 @@ impl Analyzer {
                     ]) {
                         *r += sums[k];
                     }
+                    run.gain_free += gain_free_residual_mid(sums);
                 }
                 run.end = p0 + len;
                 if raised {
@@ -545,6 +572,7 @@ impl Analyzer {
                     && run.before > 0.0
                     && risen(run_residual, run.master, baseline)
                     && mean_residual >= min_level * run.before
+                    && !run.is_a_gain(bus_gain)
                 {
                     run.suspect = true;
                     // From the segment the stem went silent in (partly silent, not counted

@@ -54,6 +54,9 @@ impl Analyzer {
                     (true, None) => continue,
                 };
                 let residual = s.residual(bus_gain);
+                if s.is_a_gain(bus_gain) {
+                    continue;
+                }
                 // The stem rested first: the dropout starts where the residual rose.
                 let (start, rested_first) = match s.raised_from {
                     Some(r) if (r - s.start) as f64 > DROPOUT_RISE_LATE_SECONDS * sr => (r, true),
