@@ -335,6 +335,45 @@ mod master_bus {
         }
     }
 
+    /// A stem inverted beside a master compressor: twice the stem is left, which is not
+    /// collinear with the sum, and beside the compressor it would pass for content no stem
+    /// carries. The stem is read with its sign turned for the residual's character: its
+    /// polarity and the compressor, nothing else.
+    #[test]
+    fn an_inverted_stem_beside_a_compressor_is_its_polarity_and_nothing_more() {
+        let song = song(SECONDS);
+        let comp = Compressor {
+            threshold_db: -20.0,
+            ratio: 3.0,
+            attack_ms: 5.0,
+            release_ms: 120.0,
+        };
+        let (compressed, max_gr) = comp.process(&song.master(), RATE);
+        assert!(max_gr >= 3.0, "the test compressor works: {max_gr}");
+        let lead = &song.stem("Lead").audio;
+        let inverted = [
+            lead[0].iter().map(|x| -x).collect(),
+            lead[1].iter().map(|x| -x).collect(),
+        ];
+        let out = analyse(
+            &compressed,
+            &stems_with(&song, &[("Lead", inverted)]),
+            Blocks::Fixed(512),
+        );
+        // What the compressor leaves is collinear with the sum block by block: 0.96 of the
+        // residual with the Lead read at its sign, 0.55 as delivered.
+        let collinear = out.measurements.residual_collinear_share;
+        assert!(collinear >= 0.9, "{collinear}");
+        assert_eq!(
+            out.expect(FindingKind::StemPolarity).stems,
+            vec!["Lead".to_string()]
+        );
+        out.expect(FindingKind::MasterBusDynamics);
+        for kind in [FindingKind::MissingContent, FindingKind::MissingFxReturn] {
+            assert!(out.find(kind).is_none(), "{:#?}", out.findings);
+        }
+    }
+
     /// A master bus turned down 6 dB wherever the kick plays (a compressor the low end drives):
     /// a drum stem whose kick and hi-hats take turns every half second, beside keys that never
     /// stop. The band fit alone reads the drums' low bands as cut against their high ones

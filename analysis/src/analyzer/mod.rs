@@ -124,6 +124,9 @@ struct Scratch {
     /// What reading each stem locked at a lag of its own there, not at the common lag, adds
     /// to the sum's mid over one hop (residual).
     offset_fix: Vec<f32>,
+    /// `offset_fix` and what reading each stem found inverted with its sign turned adds to the
+    /// sum's mid over one hop: the residual's character is read from it (residual).
+    character_fix: Vec<f32>,
     /// One hop of one stem's mid (residual).
     offset_read: Vec<f32>,
     /// What the master holds of one stem once the others are taken out: cross-spectrum
@@ -255,6 +258,7 @@ impl Analyzer {
                 corr: vec![0.0; frame_len],
                 td: std::array::from_fn(|_| vec![0.0; hop]),
                 offset_fix: vec![0.0; hop],
+                character_fix: vec![0.0; hop],
                 offset_read: vec![0.0; hop],
                 isolated_cross: vec![Cd::new(0.0, 0.0); bins],
                 isolated_auto: vec![0.0; bins],

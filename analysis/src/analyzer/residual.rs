@@ -39,6 +39,9 @@ pub(super) struct TimeDomain {
     residual_lr: f64,
     /// The residual's mid energy.
     residual_mid_energy: f64,
+    /// The residual's mid energy with each stem found inverted read with its sign turned
+    /// (outside dropouts): the share collinear with the sum is of it.
+    character_mid_energy: f64,
     /// The sum's mid energy, and the residual's mid times the sum's (see
     /// `segments::corrected_residual_mid`).
     sum_mid_energy: f64,
@@ -252,6 +255,7 @@ impl Analyzer {
         let Scratch {
             td,
             offset_fix: fix,
+            character_fix: character,
             offset_read,
             ..
         } = &mut self.scratch;
@@ -303,7 +307,38 @@ impl Analyzer {
                 *f -= x;
             }
         }
+        // The residual's character (its collinear share, tail and onsets) is read with each stem
+        // the fit finds whole and inverted (until a fit at its lag, one the lag check found
+        // inverted) at its sign turned: its polarity is its own finding, and the residual it
+        // leaves, twice the stem, is not collinear with the sum, so beside a master compressor
+        // it would pass for content no stem carries (a compressor or an EQ never turns a
+        // sign). The dropouts keep reading the residual as delivered: a stem found inverted
+        // only after the first seconds would otherwise leave them a residual that falls.
+        let flipped = |s: &super::stems::Stem| {
+            if s.fitted_at_lag {
+                s.fitted_gain < 0.0 && whole_there(s.fitted_gain)
+            } else {
+                s.locked && s.inverted
+            }
+        };
+        let mut flips = false;
+        for stem in self.stems.iter().filter(|s| flipped(s)) {
+            if !flips {
+                character.resize(n, 0.0);
+                character[..n].copy_from_slice(&fix[..n]);
+                flips = true;
+            }
+            let moved =
+                stem.lag != common_lag && (!stem.fitted_at_lag || whole_there(stem.fitted_gain));
+            let own = if moved { start - stem.lag } else { sum_start };
+            offset_read.resize(n, 0.0);
+            stem.ring.read(own, &mut offset_read[..n]);
+            for (c, x) in character.iter_mut().zip(&offset_read[..n]) {
+                *c -= 2.0 * x;
+            }
+        }
         let (ml, mr, sl, sr, res_l, res_r, fix) = (&*ml, &*mr, &*sl, &*sr, &*res_l, &*res_r, &*fix);
+        let character = &*character;
         let seg_len = self.segments.seg_len;
         let (mut hop_master, mut hop_residual) = (0.0f64, 0.0f64);
         let mut segment: SegmentSums = [0.0; 9];
@@ -325,21 +360,29 @@ impl Analyzer {
                 stretch_sums([ml, mr, sl, sr, res_l, res_r, fix].map(|x| &x[range.clone()]));
             segment_peaks = [segment_peaks[0].max(peak_m), segment_peaks[1].max(peak_s)];
             let sums = sums.map(f64::from);
+            let character_sums = if flips {
+                stretch_sums([ml, mr, sl, sr, res_l, res_r, character].map(|x| &x[range.clone()]))
+                    .0
+                    .map(f64::from)
+            } else {
+                sums
+            };
             let chunk: SegmentSums = sums;
             if excluded {
                 // A stem's dropout: not part of the whole-run residual (`segments.rs`).
                 self.segments.exclude(&chunk);
             } else {
                 t.add(&chunk, 1.0);
-                t.envelope_residual += sums[5];
+                t.envelope_residual += character_sums[5];
+                t.character_mid_energy += character_sums[5];
             }
             for (s, c) in segment.iter_mut().zip(&chunk) {
                 *s += c;
             }
             hop_master += sums[0] + sums[1];
             hop_residual += sums[2] + sums[3];
-            t.envelope_sum += sums[7];
-            t.envelope_cross += sums[8];
+            t.envelope_sum += character_sums[7];
+            t.envelope_cross += character_sums[8];
             t.envelope_fill += len;
             offset += len;
             if t.envelope_fill == envelope_block {
@@ -382,6 +425,8 @@ impl Analyzer {
                     bus_gain,
                 );
                 self.residual.time.add(&taken, -1.0);
+                // As delivered: the same as read with a stem's sign turned unless one is.
+                self.residual.time.character_mid_energy -= taken[5];
                 if !excluded && segment_peaks[0] > 0.0 && segment_peaks[1] > 0.0 {
                     self.bus.ceiling.add(
                         20.0 * segment_peaks[1].log10(),
@@ -494,8 +539,8 @@ impl Analyzer {
             } else {
                 0.0
             },
-            residual_collinear_share: if t.residual_mid_energy > 0.0 {
-                (t.collinear_energy / t.residual_mid_energy).min(1.0) as f32
+            residual_collinear_share: if t.character_mid_energy > 0.0 {
+                (t.collinear_energy / t.character_mid_energy).min(1.0) as f32
             } else {
                 0.0
             },
