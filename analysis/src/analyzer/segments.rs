@@ -572,7 +572,6 @@ impl Analyzer {
                     && run.before > 0.0
                     && risen(run_residual, run.master, baseline)
                     && mean_residual >= min_level * run.before
-                    && !run.is_a_gain(bus_gain)
                 {
                     run.suspect = true;
                     // From the segment the stem went silent in (partly silent, not counted

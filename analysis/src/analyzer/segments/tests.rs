@@ -465,7 +465,11 @@ fn a_rest_under_a_limiter_that_turns_the_intro_up_is_no_dropout() {
     // The intro is no candidate at all (without the rule it is one, risen 28 dB over the run
     // without it, and only the diagnosis's later rules keep it from being named).
     let m = analyzer.measurements();
-    assert!(m.dropouts.iter().all(|d| d.start_s >= 4.9), "{:#?}", m.dropouts);
+    assert!(
+        m.dropouts.iter().all(|d| d.start_s >= 4.9),
+        "{:#?}",
+        m.dropouts
+    );
     assert_only_dropout_named(&analyzer, "Lead");
     let f = analyzer.findings();
     let dropout = f
