@@ -120,10 +120,13 @@ impl Causes {
     /// The share of what is left of the aligned residual a cause explaining `explains_db` re
     /// master explains.
     fn share(&self, explains_db: f32) -> f32 {
-        (db_to_power(f64::from(explains_db))
-            / self
-                .remaining
-                .max(REMAINING_FLOOR_SHARE * self.aligned_power)) as f32
+        (db_to_power(f64::from(explains_db)) / self.left()) as f32
+    }
+
+    /// What is left of the aligned residual, floored at [`REMAINING_FLOOR_SHARE`] of it.
+    fn left(&self) -> f64 {
+        self.remaining
+            .max(REMAINING_FLOOR_SHARE * self.aligned_power)
     }
 
     /// The share a stem's gain of `gain_db` explaining `explains_db` re master explains of what
