@@ -306,12 +306,9 @@ mod master_bus {
             out.findings
         );
     }
-    /// A drum stem 48 samples late beside a compressor that the drums drive (6.8 dB of gain
-    /// reduction at most; the drums fit 0.9 dB down): the offset and the compressor, and no
-    /// missing content beside them.
-    #[test]
-    fn a_late_stem_beside_a_compressor_it_drives_is_an_offset_and_nothing_more() {
-        let song = song(SECONDS);
+    /// The song's master through a 3:1 compressor from -20 dBFS that turns it down by 3 dB or
+    /// more at its loudest.
+    fn compressed_3_db(song: &stemcheck_testkit::Song) -> stemcheck_testkit::Stereo {
         let comp = Compressor {
             threshold_db: -20.0,
             ratio: 3.0,
@@ -320,6 +317,16 @@ mod master_bus {
         };
         let (compressed, max_gr) = comp.process(&song.master(), RATE);
         assert!(max_gr >= 3.0, "the test compressor works: {max_gr}");
+        compressed
+    }
+
+    /// A drum stem 48 samples late beside a compressor that the drums drive (6.8 dB of gain
+    /// reduction at most; the drums fit 0.9 dB down): the offset and the compressor, and no
+    /// missing content beside them.
+    #[test]
+    fn a_late_stem_beside_a_compressor_it_drives_is_an_offset_and_nothing_more() {
+        let song = song(SECONDS);
+        let compressed = compressed_3_db(&song);
         let late = delay_samples(&song.stem("Drums").audio, 48);
         let out = analyse(
             &compressed,
@@ -342,14 +349,7 @@ mod master_bus {
     #[test]
     fn an_inverted_stem_beside_a_compressor_is_its_polarity_and_nothing_more() {
         let song = song(SECONDS);
-        let comp = Compressor {
-            threshold_db: -20.0,
-            ratio: 3.0,
-            attack_ms: 5.0,
-            release_ms: 120.0,
-        };
-        let (compressed, max_gr) = comp.process(&song.master(), RATE);
-        assert!(max_gr >= 3.0, "the test compressor works: {max_gr}");
+        let compressed = compressed_3_db(&song);
         let lead = &song.stem("Lead").audio;
         let inverted = [
             lead[0].iter().map(|x| -x).collect(),

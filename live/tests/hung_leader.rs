@@ -9,12 +9,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Helper, InstanceSpec, LEAD_IN, Pusher, instance, wait_for};
+use common::{Helper, InstanceSpec, LEAD_IN, Pusher, instance, signal, wait_for};
 use stemcheck_live::{Role, latest_snapshot};
 use stemcheck_shm::{Namespace, Registry};
 
@@ -34,15 +33,6 @@ const GROUP: usize = 4;
 #[test]
 fn helper() {
     common::helper_main();
-}
-
-/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
-fn signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 #[test]
