@@ -10,11 +10,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Helper, InstanceSpec, LEAD_IN, Pusher, field, instance, signal, wait_for};
+use common::{Helper, InstanceSpec, LEAD_IN, field, instance, signal, wait_for};
 use stemcheck_live::federation::HOLD_MID_POP_ENV;
 use stemcheck_live::{Role, latest_snapshot};
 use stemcheck_shm::{Namespace, Registry};
@@ -53,20 +52,13 @@ fn a_leader_stopped_mid_pop_is_fenced_off_the_rings_the_new_leader_claimed() {
         &[(HOLD_MID_POP_ENV, marker.to_str().unwrap())],
     );
     assert!(helper.leader_at_start, "the helper leads");
-    let mine = Pusher::register(
+    let (stop, pushing) = common::push_shared_in_background(
         &[
             InstanceSpec::new("Bass", GROUP, Role::Stem, 1.0),
             InstanceSpec::new("Keys", GROUP, Role::Stem, 1.0),
         ],
         t0_ns,
     );
-    assert!(
-        mine.instances
-            .iter()
-            .all(|(_, _, r)| r.producer.is_shared_memory())
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let pushing = common::push_in_background(mine, stop.clone());
 
     // The helper's core holds a pop of one of our rings: stop it there.
     wait_for("the helper's core to hold a pop", || {

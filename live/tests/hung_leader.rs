@@ -9,11 +9,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Helper, InstanceSpec, LEAD_IN, Pusher, instance, signal, wait_for};
+use common::{Helper, InstanceSpec, LEAD_IN, instance, signal, wait_for};
 use stemcheck_live::{Role, latest_snapshot};
 use stemcheck_shm::{Namespace, Registry};
 
@@ -52,20 +51,13 @@ fn a_hung_leader_that_resumes_after_a_takeover_moves_its_lanes_to_the_new_core()
         t0_ns,
     );
     assert!(helper.leader_at_start, "the helper leads");
-    let mine = Pusher::register(
+    let (stop, pushing) = common::push_shared_in_background(
         &[
             InstanceSpec::new("Bass", GROUP, Role::Stem, 1.0),
             InstanceSpec::new("Keys", GROUP, Role::Stem, 1.0),
         ],
         t0_ns,
     );
-    assert!(
-        mine.instances
-            .iter()
-            .all(|(_, _, r)| r.producer.is_shared_memory())
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let pushing = common::push_in_background(mine, stop.clone());
 
     // The helper's core has all four and nulls (read from the board).
     let before = wait_for("the helper's core to null", || {

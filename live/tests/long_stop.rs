@@ -11,11 +11,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{Helper, InstanceSpec, LEAD_IN, Pusher, instance, signal, wait_for};
+use common::{Helper, InstanceSpec, LEAD_IN, instance, signal, wait_for};
 use stemcheck_live::federation::SHM_REAP_MS_ENV;
 use stemcheck_live::{Role, latest_snapshot};
 use stemcheck_shm::registry::BEAT_PERIOD;
@@ -65,10 +64,10 @@ fn processes_stopped_past_the_reap_timeout_rejoin_and_their_instances_return_to_
         t0_ns,
     );
     assert!(!ring_helper.leader_at_start);
-    let mine = Pusher::register(&[InstanceSpec::new("Bass", GROUP, Role::Stem, 1.0)], t0_ns);
-    assert!(mine.instances[0].2.producer.is_shared_memory());
-    let stop = Arc::new(AtomicBool::new(false));
-    let pushing = common::push_in_background(mine, stop.clone());
+    let (stop, pushing) = common::push_shared_in_background(
+        &[InstanceSpec::new("Bass", GROUP, Role::Stem, 1.0)],
+        t0_ns,
+    );
 
     // The first helper's core has all four and nulls (read from the board).
     wait_for("the first helper's core to null", || {

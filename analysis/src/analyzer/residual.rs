@@ -289,13 +289,12 @@ impl Analyzer {
         // finds whole and alone at its lag (see [`OWN_LAG_MAX_FITTED_GAIN_DB`]; until a fit at
         // that lag, it is taken to be): a reverb return dragged off by a missing reverb it
         // correlates with fits hot there, and reading it there would hide that reverb.
+        let at_own_lag = |s: &super::stems::Stem| {
+            s.lag != common_lag && (!s.fitted_at_lag || whole_there(s.fitted_gain))
+        };
         fix.resize(n, 0.0);
         fix[..n].fill(0.0);
-        for stem in self
-            .stems
-            .iter()
-            .filter(|s| s.lag != common_lag && (!s.fitted_at_lag || whole_there(s.fitted_gain)))
-        {
+        for stem in self.stems.iter().filter(|s| at_own_lag(s)) {
             let (own, delivered) = (start - stem.lag, sum_start);
             offset_read.resize(n, 0.0);
             stem.ring.read(own, &mut offset_read[..n]);
@@ -328,9 +327,11 @@ impl Analyzer {
                 character[..n].copy_from_slice(&fix[..n]);
                 flips = true;
             }
-            let moved =
-                stem.lag != common_lag && (!stem.fitted_at_lag || whole_there(stem.fitted_gain));
-            let own = if moved { start - stem.lag } else { sum_start };
+            let own = if at_own_lag(stem) {
+                start - stem.lag
+            } else {
+                sum_start
+            };
             offset_read.resize(n, 0.0);
             stem.ring.read(own, &mut offset_read[..n]);
             for (c, x) in character.iter_mut().zip(&offset_read[..n]) {

@@ -204,6 +204,24 @@ pub fn push_in_background(
     })
 }
 
+/// Registers `specs` in this process, checks that every one streams through shared memory
+/// (another process holds the core), and pushes them on their own thread until the returned
+/// flag is set.
+pub fn push_shared_in_background(
+    specs: &[InstanceSpec],
+    t0_ns: u64,
+) -> (Arc<AtomicBool>, std::thread::JoinHandle<Pusher>) {
+    let mine = Pusher::register(specs, t0_ns);
+    assert!(
+        mine.instances
+            .iter()
+            .all(|(_, _, r)| r.producer.is_shared_memory())
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let pushing = push_in_background(mine, stop.clone());
+    (stop, pushing)
+}
+
 /// The helper entry point: registers the instances named in [`HELPER_ENV`], says `READY`
 /// with whether this process leads, pushes until `stop` on stdin, then prints what it reads of
 /// each of its groups' snapshots (from the shared board when it does not lead) and exits.
