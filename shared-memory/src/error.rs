@@ -28,22 +28,36 @@ pub enum ShmError {
         why: &'static str,
     },
     /// The segment belongs to another user.
-    #[error("segment {name} belongs to uid {owner_uid}, not to this user (uid {our_uid}): refused")]
+    #[error("segment {name} belongs to {owner}, not to this user ({ours}): refused")]
     ForeignOwner {
         /// The segment's name.
         name: String,
-        /// Its owner.
+        /// Its owner: the uid on Unix; on Windows the last sub-authority of the owner's SID
+        /// (its relative id), for messages only (the whole SIDs are compared, see `owner`).
         owner_uid: u32,
-        /// Ours.
+        /// Ours, as `owner_uid`.
         our_uid: u32,
+        /// Its owner as the system spells it: `uid 65534`, or `SID S-1-5-21-...-1001`.
+        owner: String,
+        /// Ours, as `owner`.
+        ours: String,
     },
-    /// The segment can be read or written by group or others.
+    /// Unix: the segment can be read or written by group or others.
     #[error("segment {name} has mode {mode:04o}: group/other access is refused (must be 0600)")]
     InsecureMode {
         /// The segment's name.
         name: String,
         /// Its permission bits.
         mode: u32,
+    },
+    /// Windows: the segment's DACL lets someone other than its owner in (or it has no DACL,
+    /// which lets everyone in). Segments this crate creates grant access to their creator only.
+    #[error("segment {name} can be opened by {who}, not only by this user: refused")]
+    InsecureAcl {
+        /// The segment's name.
+        name: String,
+        /// Who else is let in: a SID string, or why the DACL is not understood.
+        who: String,
     },
     /// The segment is smaller than the fixed layout or its header says.
     #[error("segment {name} is {actual_bytes} bytes, but needs at least {needed_bytes}")]

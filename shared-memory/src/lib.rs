@@ -4,9 +4,9 @@
 //!
 //! It knows nothing of DSP, plugins or files other than its own segments. Five parts:
 //!
-//! - [`segment`]: a named POSIX shared-memory segment, per user (`/stemcheck-<uid>-...`), mode
-//!   0600, refused on open if it belongs to another user, is open to group/other, or is smaller
-//!   than its header says.
+//! - [`segment`]: a named shared-memory segment, per user (`/stemcheck-<uid>-...`), private to
+//!   its creator (mode 0600; a DACL for the user alone on Windows), refused on open if it belongs
+//!   to another user, lets anyone else in, or is smaller than its header says.
 //! - [`header`]: the fixed, versioned header at the start of every segment, validated before
 //!   anything else is read.
 //! - [`ring`]: a wait-free SPSC ring of audio blocks in a segment, the cross-process twin of
@@ -19,7 +19,8 @@
 //! - [`board`]: where the elected core publishes each group's snapshot for editors in other
 //!   processes (a sequence lock per slot: readers never block the writer).
 //!
-//! All operating-system calls are in one private module (`os`), Linux first.
+//! All operating-system calls are in one private module (`os`): POSIX shared memory on Linux
+//! and macOS (compile-checked only), named file mappings on Windows.
 //! See the crate's README for the layouts, the fault model and what is left for the plugin.
 
 // The crate maps memory shared with other processes: it cannot be free of `unsafe`, but every
@@ -28,7 +29,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(not(unix))]
-compile_error!("stemcheck-shm supports Unix (Linux first) only; see src/os.rs for porting");
+compile_error!("stemcheck-shm supports Unix (Linux, macOS) and Windows; see src/os/mod.rs");
 
 #[cfg(not(target_has_atomic = "64"))]
 compile_error!("stemcheck-shm needs lock-free 64-bit atomics shared between processes");
@@ -49,12 +50,14 @@ pub use registry::{BinaryFormat, Entry, EntryStatus, Member, ReapReport, Registr
 pub use ring::{RingConsumer, RingMetaWriter, RingProducer, RingStats, capacity_bytes_for};
 pub use segment::{Namespace, Segment};
 
-/// The system-wide monotonic clock (`CLOCK_MONOTONIC`) in nanoseconds, as heartbeats use it.
+/// The system-wide monotonic clock in nanoseconds, as heartbeats use it (`CLOCK_MONOTONIC` on
+/// Unix, `QueryPerformanceCounter` on Windows).
 pub fn monotonic_ns() -> u64 {
     os::monotonic_ns()
 }
 
-/// Whether a process with this id exists (`kill(pid, 0)`; a zombie counts as existing).
+/// Whether a process with this id exists (`kill(pid, 0)`, a zombie counts as existing; on
+/// Windows a process that has not exited, or that we may not even query).
 pub fn pid_alive(pid: u32) -> bool {
     os::pid_alive(pid)
 }

@@ -4,8 +4,9 @@
 //!
 //! A process joins by claiming a free slot with a compare-and-swap, writes its pid, binary
 //! format, version, ring count and an id that names its ring segments
-//! ([`Namespace::ring_name`]), and keeps a heartbeat in it (`CLOCK_MONOTONIC` nanoseconds,
-//! system-wide on Linux). The leader is one word holding the leader's pid and slot, claimed by
+//! ([`Namespace::ring_name`]), and keeps a heartbeat in it (nanoseconds of a clock every
+//! process reads alike: `CLOCK_MONOTONIC` on Unix, `QueryPerformanceCounter` on Windows;
+//! [`crate::monotonic_ns`]). The leader is one word holding the leader's pid and slot, claimed by
 //! CAS; a leader whose process is gone, whose slot is no longer its own, or whose heartbeat is
 //! older than [`LEADER_TIMEOUT_NS`] is replaced by the next claimant. Every claim that wins
 //! takes a new leadership term (one counter, so a later leader always has a higher term than
@@ -573,8 +574,18 @@ impl Registry {
     }
 
     fn reap_orphan_rings(&self, report: &mut ReapReport) {
-        let Ok(names) = os::list_segments(&self.namespace.ring_prefix()) else {
-            return;
+        let names = match os::list_segments(&self.namespace.ring_prefix()) {
+            Ok(names) => names,
+            // No listing of shared-memory objects (macOS): the rings of freed slots' last
+            // holders instead.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::Unsupported && os::NAMES_OUTLIVE_PROCESSES =>
+            {
+                self.reap_left_slots_into(report);
+                return;
+            }
+            // Windows (a dead process's rings went with its handles), or a listing that failed.
+            Err(_) => return,
         };
         let ids_in_use: Vec<u64> = self.entries().iter().map(|e| e.id).collect();
         for name in names {
@@ -588,6 +599,60 @@ impl Registry {
             if Segment::unlink(&name).is_ok() {
                 report.unlinked.push(name);
             }
+        }
+    }
+}
+
+impl Registry {
+    /// Unlinks the rings of freed slots' last holders that are dead: how leftover rings are
+    /// found where shared-memory objects cannot be listed (macOS; [`Self::reap_stale`] does it
+    /// there). A slot freed by its holder (leaving) or by a reaper (a hung holder) keeps the
+    /// holder's id and ring count until it is claimed again, and ring names are derived from
+    /// them; once the holder's pid is gone, its rings are unlinked and the id cleared (so this
+    /// is done once per slot). Public for tests, which run it on Linux.
+    ///
+    /// What this misses, and what then stays until reboot on macOS: rings of a process that
+    /// died after its slot was freed and claimed again by another process before any reap
+    /// saw it dead, and rings made under ids that never were in a slot.
+    #[doc(hidden)]
+    pub fn reap_left_slots(&self) -> ReapReport {
+        let mut report = ReapReport::default();
+        self.reap_left_slots_into(&mut report);
+        report
+    }
+
+    fn reap_left_slots_into(&self, report: &mut ReapReport) {
+        let ids_in_use: Vec<u64> = self.entries().iter().map(|e| e.id).collect();
+        for slot in 0..self.num_slots {
+            // Acquire: pairs with the Release store that freed the slot (`leave`, or a
+            // reaper's CAS), so that the id and ring count read below are its last holder's.
+            let state = self.slot_u64(slot, SLOT_STATE).load(Ordering::Acquire);
+            if state_tag(state) != TAG_FREE {
+                continue;
+            }
+            let id_word = self.slot_u64(slot, SLOT_ID);
+            // Relaxed: published by the Acquire load above. A joiner that claims the slot
+            // meanwhile writes the id of a live process, which is skipped.
+            let id = id_word.load(Ordering::Relaxed);
+            if id == 0 || ids_in_use.contains(&id) || os::pid_alive((id >> 32) as u32) {
+                continue;
+            }
+            // Relaxed: as the id. A joiner's count read here names rings of the dead id all
+            // the same (at most `MAX_RINGS_PER_ENTRY` tries).
+            let ring_count = self
+                .slot_u32(slot, SLOT_RING_COUNT)
+                .load(Ordering::Relaxed)
+                .min(MAX_RINGS_PER_ENTRY);
+            for index in 0..ring_count {
+                let name = self.namespace.ring_name(id, index);
+                if Segment::unlink(&name).is_ok() {
+                    report.unlinked.push(name);
+                }
+            }
+            // Relaxed: the id publishes nothing. Cleared only if it is still the dead holder's
+            // (a joiner may have written its own since: then the exchange fails, rightly; one
+            // that writes after us overwrites the zero). Ids are never 0 (the pid is not).
+            let _ = id_word.compare_exchange(id, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 }

@@ -294,3 +294,46 @@ fn a_ring_announced_by_one_member_is_counted_for_all() {
     assert_eq!(leader.registry().ring_announcements(), seen + 1);
     assert_eq!(other.registry().ring_announcements(), seen + 1);
 }
+
+/// Offset of the id in a slot.
+const ID_IN_SLOT: usize = 16;
+
+/// What `reap_stale` does where shared-memory objects cannot be listed (macOS), run here on
+/// Linux: a freed slot still names its last holder's rings, which go once the holder is dead,
+/// and only once.
+#[cfg(unix)]
+#[test]
+fn a_freed_slot_leads_the_reaper_to_its_dead_holders_rings() {
+    let t = TestNamespace::new("leftslot");
+    let registry = Registry::open_or_create(&t.ns).unwrap();
+    let member = join(&t, BinaryFormat::Other, 2);
+    let slot = member.slot();
+    let live_ring = RingProducer::create(&member.ring_name(0), 4096).unwrap();
+    drop(member);
+    // Its holder is alive (this process): its ring is left alone.
+    assert!(registry.reap_left_slots().unlinked.is_empty());
+    assert!(RingConsumer::open(live_ring.name()).is_ok());
+    // As if the holder had been a process that is gone now: an id with a pid that cannot
+    // exist (above Linux's pid_max of 2^22), whose two rings it left behind.
+    let dead_id = (0x7fff_fff0u64 << 32) | 7;
+    let offset = REGISTRY_SLOTS_OFFSET + slot * SLOT_BYTES + ID_IN_SLOT;
+    poke(registry.name(), offset as u64, &dead_id.to_le_bytes());
+    let dead_rings: Vec<String> = (0..2)
+        .map(|index| {
+            let name = t.ns.ring_name(dead_id, index);
+            // Its name stays, like a crashed process's.
+            std::mem::forget(RingProducer::create(&name, 4096).unwrap());
+            name
+        })
+        .collect();
+    assert_eq!(registry.reap_left_slots().unlinked, dead_rings);
+    for name in &dead_rings {
+        assert!(RingConsumer::open(name).unwrap_err().is_not_found());
+    }
+    // Done once: the slot no longer names them.
+    assert!(registry.reap_left_slots().unlinked.is_empty());
+    // A slot claimed again is not a leftover.
+    let again = join(&t, BinaryFormat::Other, 2);
+    assert_eq!(again.slot(), slot);
+    assert!(registry.reap_left_slots().unlinked.is_empty());
+}
