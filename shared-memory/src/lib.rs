@@ -28,7 +28,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 compile_error!("stemcheck-shm supports Unix (Linux, macOS) and Windows; see src/os/mod.rs");
 
 #[cfg(not(target_has_atomic = "64"))]
@@ -60,4 +60,10 @@ pub fn monotonic_ns() -> u64 {
 /// Windows a process that has not exited, or that we may not even query).
 pub fn pid_alive(pid: u32) -> bool {
     os::pid_alive(pid)
+}
+
+/// The current user as segment names contain it and as owners are compared: the effective uid
+/// in decimal (Unix) or the user's SID, `S-1-5-21-...` (Windows).
+pub fn current_user() -> String {
+    os::current_user().text
 }

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{TestNamespace, info, peek, poke, signal, truncate};
+#[cfg(unix)]
+use common::truncate;
+use common::{TestNamespace, info, peek, poke, signal};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stemcheck_bus::PushOutcome;
@@ -93,6 +95,7 @@ fn wrong_magic_version_and_kind_are_refused() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn truncated_segments_are_refused() {
     let t = TestNamespace::new("trunc");
@@ -127,6 +130,34 @@ fn truncated_segments_are_refused() {
         }
     ));
     assert_eq!(tx.name(), name);
+}
+
+/// Windows: a mapping's size is fixed, so a short segment is one made short: a one-page
+/// mapping whose header (a real ring's) says it is longer. The view's size, whole pages
+/// (`VirtualQuery`), is what the header must fit in.
+#[cfg(windows)]
+#[test]
+fn a_mapping_smaller_than_its_header_says_is_refused() {
+    use common::{create_raw, private_sddl};
+
+    /// One page: less than the ring's fixed part and data.
+    const SHORT_BYTES: u32 = 4096;
+    let t = TestNamespace::new("short");
+    let (_tx, name) = ring_with_one_record(&t);
+    let full = RING_DATA_OFFSET as u64 + CAPACITY_BYTES;
+    let header = peek(&name, 0, 64);
+    let short = t.name("short");
+    let _handle = create_raw(&short, SHORT_BYTES, &private_sddl()).unwrap();
+    poke(&short, 0, &header);
+    let err = open_err(&short);
+    assert!(
+        matches!(
+            err,
+            ShmError::TooSmall { actual_bytes, needed_bytes, .. }
+                if actual_bytes == u64::from(SHORT_BYTES) && needed_bytes == full
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -359,6 +390,10 @@ fn a_registry_of_garbage_or_another_version_is_refused() {
     let ns: &Namespace = &t.ns;
     let registry = Registry::open_or_create(ns).unwrap();
     let name = registry.name().to_owned();
+    // Windows: a segment goes with its last handle; keep this one while it is poked.
+    #[cfg(windows)]
+    let _registry = registry;
+    #[cfg(unix)]
     drop(registry);
     let other = LAYOUT_VERSION + 1;
     poke(&name, VERSION_AT, &other.to_le_bytes());

@@ -8,7 +8,9 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{SHM_DIR, TestNamespace, poke, truncate};
+#[cfg(unix)]
+use common::{SHM_DIR, truncate};
+use common::{TestNamespace, poke};
 use stemcheck_shm::registry::{DEFAULT_NUM_SLOTS, REGISTRY_SLOTS_OFFSET, SLOT_BYTES};
 use stemcheck_shm::{
     BinaryFormat, EntryStatus, Member, Registry, RingConsumer, RingProducer, ShmError,
@@ -87,6 +89,10 @@ fn racing_joins_take_distinct_slots_and_a_full_registry_is_an_error() {
 #[test]
 fn exactly_one_of_many_racing_claimants_leads() {
     let t = Arc::new(TestNamespace::new("race"));
+    // Windows: the registry (and its term counter) goes when no process has it open, here at
+    // the end of every round; keep it across rounds.
+    #[cfg(windows)]
+    let _registry = Registry::open_or_create(&t.ns).unwrap();
     let mut last_term = 0;
     for round in 0..20 {
         let barrier = Arc::new(Barrier::new(THREADS));
@@ -259,6 +265,7 @@ fn every_claim_that_wins_takes_a_higher_term() {
     assert!(first.leader_term().unwrap() > t2);
 }
 
+#[cfg(unix)]
 #[test]
 fn a_registry_left_without_a_header_by_a_crash_is_replaced() {
     let t = TestNamespace::new("halfmade");
@@ -282,6 +289,30 @@ fn a_registry_left_without_a_header_by_a_crash_is_replaced() {
     assert_eq!(member.registry().live_entries().len(), 1);
 }
 
+/// Windows: a crashed creator's mapping goes with its handles, so a registry without a header
+/// exists only while its creator is alive (hung before writing the header). It cannot be
+/// replaced (there is no unlink): after waiting for its creator, joining fails.
+#[cfg(windows)]
+#[test]
+fn a_registry_without_a_header_whose_creator_hangs_is_an_error_after_the_wait() {
+    use common::{create_raw, private_sddl};
+
+    let t = TestNamespace::new("halfmade");
+    let _hung_creator = create_raw(&t.ns.registry_name(), 4096, &private_sddl()).unwrap();
+    let started = Instant::now();
+    let result = Registry::open_or_create(&t.ns);
+    let waited = started.elapsed();
+    assert!(
+        matches!(result, Err(ShmError::BadMagic { found: 0, .. })),
+        "{result:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(200),
+        "waited {waited:?} for a creator"
+    );
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+}
+
 #[test]
 fn a_ring_announced_by_one_member_is_counted_for_all() {
     let t = TestNamespace::new("announce");
@@ -296,6 +327,7 @@ fn a_ring_announced_by_one_member_is_counted_for_all() {
 }
 
 /// Offset of the id in a slot.
+#[cfg(unix)]
 const ID_IN_SLOT: usize = 16;
 
 /// What `reap_stale` does where shared-memory objects cannot be listed (macOS), run here on

@@ -22,6 +22,11 @@ mod unix;
 #[cfg(unix)]
 pub use unix::*;
 
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+pub use windows::*;
+
 /// A user as the platform identifies it: what segment names contain and what the owner of a
 /// segment we open must be.
 #[derive(Debug, Clone, PartialEq, Eq)]

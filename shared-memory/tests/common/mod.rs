@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: unique namespaces that clean up after themselves,
-//! seeded signals, raw access to a segment's bytes (to corrupt it), and block infos.
+//! seeded signals, raw access to a segment's bytes (to corrupt it: through `/dev/shm` on Linux,
+//! through a mapping of its own on Windows), and block infos.
 
 #![allow(dead_code)]
 
+#[cfg(unix)]
 use std::fs::OpenOptions;
+#[cfg(unix)]
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -13,6 +16,7 @@ use stemcheck_bus::{BlockInfo, PositionSource};
 use stemcheck_shm::Namespace;
 
 /// Where Linux keeps POSIX shared-memory objects.
+#[cfg(unix)]
 pub const SHM_DIR: &str = "/dev/shm";
 
 /// A namespace unique to this process and call, whose segments are all unlinked on drop.
@@ -41,6 +45,7 @@ impl TestNamespace {
     }
 
     /// Names (with `/`) of the segments of this namespace that exist now.
+    #[cfg(unix)]
     pub fn existing(&self) -> Vec<String> {
         let prefix = self.ns.registry_name();
         let prefix = prefix.trim_end_matches("-registry").trim_start_matches('/');
@@ -63,6 +68,8 @@ impl TestNamespace {
     }
 }
 
+/// On Windows a test's segments go with its handles: nothing to clean up.
+#[cfg(unix)]
 impl Drop for TestNamespace {
     fn drop(&mut self) {
         for name in self.existing() {
@@ -72,6 +79,7 @@ impl Drop for TestNamespace {
 }
 
 /// Overwrites bytes of segment `name` at `offset` through the file system.
+#[cfg(unix)]
 pub fn poke(name: &str, offset: u64, bytes: &[u8]) {
     let file = OpenOptions::new()
         .write(true)
@@ -81,6 +89,7 @@ pub fn poke(name: &str, offset: u64, bytes: &[u8]) {
 }
 
 /// Reads `len` bytes of segment `name` at `offset`.
+#[cfg(unix)]
 pub fn peek(name: &str, offset: u64, len: usize) -> Vec<u8> {
     let file = OpenOptions::new()
         .read(true)
@@ -91,13 +100,152 @@ pub fn peek(name: &str, offset: u64, len: usize) -> Vec<u8> {
     buf
 }
 
-/// Sets segment `name`'s size in bytes.
+/// Sets segment `name`'s size in bytes (Unix: a Windows mapping's size is fixed).
+#[cfg(unix)]
 pub fn truncate(name: &str, len_bytes: u64) {
     let file = OpenOptions::new()
         .write(true)
         .open(format!("{SHM_DIR}{name}"))
         .unwrap();
     file.set_len(len_bytes).unwrap();
+}
+
+#[cfg(windows)]
+#[allow(unused_imports)] // Not every test file uses every helper.
+pub use windows_raw::*;
+
+/// Raw access to segments on Windows, through mappings of the tests' own.
+#[cfg(windows)]
+mod windows_raw {
+    use std::os::windows::io::{AsRawHandle, FromRawHandle, OwnedHandle};
+
+    use windows_sys::Win32::Foundation::{
+        ERROR_ALREADY_EXISTS, GetLastError, INVALID_HANDLE_VALUE, LocalFree,
+    };
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+    };
+    use windows_sys::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
+    use windows_sys::Win32::System::Memory::{
+        CreateFileMappingW, FILE_MAP_READ, FILE_MAP_WRITE, MapViewOfFile, OpenFileMappingW,
+        PAGE_READWRITE, UnmapViewOfFile,
+    };
+
+    /// `/x` as the wide object name `Local\x`, as the crate spells it.
+    fn object_name(name: &str) -> Vec<u16> {
+        format!("Local\\{}", name.trim_start_matches('/'))
+            .encode_utf16()
+            .chain(std::iter::once(0))
+            .collect()
+    }
+
+    /// Runs `f` on a view of `len` bytes at `offset` of the existing mapping `name`.
+    fn with_view<T>(name: &str, offset: u64, len: usize, f: impl FnOnce(*mut u8) -> T) -> T {
+        let wide = object_name(name);
+        // SAFETY: a NUL-terminated name; the handle is owned below.
+        let raw = unsafe { OpenFileMappingW(FILE_MAP_READ | FILE_MAP_WRITE, 0, wide.as_ptr()) };
+        assert!(
+            !raw.is_null(),
+            "open {name}: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: just opened for us.
+        let handle = unsafe { OwnedHandle::from_raw_handle(raw) };
+        let end = offset as usize + len;
+        // SAFETY: maps the first `end` bytes (the tests stay inside the segment).
+        let view = unsafe {
+            MapViewOfFile(
+                handle.as_raw_handle(),
+                FILE_MAP_READ | FILE_MAP_WRITE,
+                0,
+                0,
+                end,
+            )
+        };
+        assert!(
+            !view.Value.is_null(),
+            "map {name}: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: the view is `end` bytes long.
+        let result = f(unsafe { view.Value.cast::<u8>().add(offset as usize) });
+        // SAFETY: the view mapped above, not used after.
+        unsafe { UnmapViewOfFile(view) };
+        result
+    }
+
+    /// Overwrites bytes of segment `name` at `offset` through a mapping of its own.
+    pub fn poke(name: &str, offset: u64, bytes: &[u8]) {
+        // SAFETY: `at` has room for `bytes` (see `with_view`).
+        with_view(name, offset, bytes.len(), |at| unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len())
+        });
+    }
+
+    /// Reads `len` bytes of segment `name` at `offset`.
+    pub fn peek(name: &str, offset: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        // SAFETY: `at` has `len` bytes (see `with_view`).
+        with_view(name, offset, len, |at| unsafe {
+            std::ptr::copy_nonoverlapping(at, buf.as_mut_ptr(), len)
+        });
+        buf
+    }
+
+    /// Creates mapping `name` of `size_bytes` with the security descriptor `sddl` (SDDL, as
+    /// `ConvertStringSecurityDescriptorToSecurityDescriptorW` reads it): for segments made
+    /// otherwise than the crate makes them. The mapping lives as long as the handle.
+    pub fn create_raw(name: &str, size_bytes: u32, sddl: &str) -> std::io::Result<OwnedHandle> {
+        let sddl: Vec<u16> = sddl.encode_utf16().chain(std::iter::once(0)).collect();
+        let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated string and a place for the descriptor, freed below.
+        let ok = unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                sddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut descriptor,
+                std::ptr::null_mut(),
+            )
+        };
+        if ok == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let attributes = SECURITY_ATTRIBUTES {
+            nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: descriptor,
+            bInheritHandle: 0,
+        };
+        let wide = object_name(name);
+        // SAFETY: valid attributes and name for the call; the descriptor is freed after.
+        let (raw, error) = unsafe {
+            let raw = CreateFileMappingW(
+                INVALID_HANDLE_VALUE,
+                &attributes,
+                PAGE_READWRITE,
+                0,
+                size_bytes,
+                wide.as_ptr(),
+            );
+            let error = GetLastError();
+            LocalFree(descriptor);
+            (raw, error)
+        };
+        if raw.is_null() {
+            return Err(std::io::Error::from_raw_os_error(error as i32));
+        }
+        // SAFETY: just opened for us.
+        let handle = unsafe { OwnedHandle::from_raw_handle(raw) };
+        if error == ERROR_ALREADY_EXISTS {
+            return Err(std::io::Error::from_raw_os_error(error as i32));
+        }
+        Ok(handle)
+    }
+
+    /// The SDDL the crate creates segments with: owner and only user this user.
+    pub fn private_sddl() -> String {
+        let sid = stemcheck_shm::current_user();
+        format!("O:{sid}D:P(A;;GA;;;{sid})")
+    }
 }
 
 /// Block info at `pos_samples`, 48 kHz, playing.
