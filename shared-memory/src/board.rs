@@ -9,7 +9,7 @@
 //! | offset | size | field |
 //! |-------:|-----:|-------|
 //! | 64 + slot_bytes * i | 8 | writer: the registry id of the process that wrote slot `i` |
-//! | +8 | 8 | published at, `CLOCK_MONOTONIC` ns |
+//! | +8 | 8 | published at, [`crate::monotonic_ns`] ns |
 //! | +16 | slot_bytes - 16 | seqlock: sequence, length, value |
 //!
 //! Writers and published times are plain values read on their own (Relaxed): a reader checks
@@ -43,7 +43,7 @@ const STUCK_WRITE_NS: u64 = 1_000_000_000;
 pub struct BoardValue {
     /// The registry id of the writer.
     pub writer_id: u64,
-    /// When it was published, `CLOCK_MONOTONIC` ns.
+    /// When it was published, [`crate::monotonic_ns`] nanoseconds.
     pub published_ns: u64,
     /// The seqlock sequence it was read at (changes with every publication).
     pub sequence: u64,

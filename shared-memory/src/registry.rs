@@ -196,7 +196,7 @@ pub struct Entry {
     pub format: Option<BinaryFormat>,
     /// The layout version it speaks.
     pub version: u32,
-    /// Its last heartbeat, `CLOCK_MONOTONIC` nanoseconds.
+    /// Its last heartbeat, [`crate::monotonic_ns`] nanoseconds.
     pub heartbeat_ns: u64,
     /// Nanoseconds since that heartbeat (0 if it is in the future).
     pub heartbeat_age_ns: u64,

@@ -308,7 +308,7 @@ impl Segment {
     pub fn open(name: &str, kind: SegmentKind) -> Result<Self, ShmError> {
         check_name(name)?;
         let object = os::open(name).map_err(|e| ShmError::os("open", name, e))?;
-        let stat = os::stat(&object).map_err(|e| ShmError::os("fstat", name, e))?;
+        let stat = os::stat(&object).map_err(|e| ShmError::os(os::STAT_OP, name, e))?;
         let ours = os::current_user();
         if stat.owner != ours {
             return Err(ShmError::ForeignOwner {

@@ -45,6 +45,9 @@ pub const MAX_NAME_BYTES: usize = 31;
 /// reboot): yes for POSIX shared memory, so leftovers of crashed processes must be unlinked.
 pub const NAMES_OUTLIVE_PROCESSES: bool = true;
 
+/// What [`stat`] is called in error messages.
+pub const STAT_OP: &str = "fstat";
+
 /// How [`UserId`] is labelled in messages.
 pub const USER_LABEL: &str = "uid";
 

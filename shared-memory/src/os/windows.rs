@@ -66,6 +66,9 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// with its last handle, so there are no leftovers of crashed processes to find.
 pub const NAMES_OUTLIVE_PROCESSES: bool = false;
 
+/// What [`stat`] is called in error messages.
+pub const STAT_OP: &str = "GetSecurityInfo";
+
 /// How [`UserId`] is labelled in messages.
 pub const USER_LABEL: &str = "SID";
 
