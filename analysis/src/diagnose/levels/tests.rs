@@ -139,3 +139,22 @@ fn a_silent_stem_after_two_seconds_of_presence() {
     m.stems[1].present_fraction = 0.4;
     assert_eq!(levels_of(&m), vec![]);
 }
+
+/// A stem exported 12 dB hot carries its DC 12 dB hot: the DC is judged at the level the mix
+/// takes the stem at (the real case's numbers: -49.6 dBFS in the file, -61.6 in the mix).
+#[test]
+fn a_hot_stems_dc_is_judged_at_its_level_in_the_mix() {
+    let hot = |gain_db: f32| {
+        let mut m = nulling();
+        m.stems[0].levels.dc_dbfs = -49.6;
+        m.stems[0].gain_db = gain_db;
+        levels_of(&m)
+            .into_iter()
+            .filter(|s| s.0 == FindingKind::DcOffset)
+            .count()
+    };
+    assert_eq!(hot(-12.0), 0);
+    assert_eq!(hot(0.0), 1);
+    // A stem the mix takes louder than delivered: its DC as delivered.
+    assert_eq!(hot(6.0), 1);
+}
