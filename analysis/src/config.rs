@@ -242,6 +242,11 @@ pub const FITTED_GAIN_MOVED_DB: f32 = 6.0;
 /// ... if the stem holds at least this share of the master's energy (-20 dB: a faint stem's
 /// fit wanders, and moves the prediction by little).
 pub const FITTED_GAIN_MOVED_MIN_SHARE_DB: f32 = -20.0;
+/// A stem that so far holds less than this share of the master's energy (-60 dB: it has not
+/// started yet, or holds a fade's last crumbs) has no gain to fit: the prediction keeps it at
+/// unity. (Measured: a guitar that had not started, -188 dB, fitted +121 dB, and its first
+/// notes then predicted the master 80 dB too loud: 30 dB of "compression".)
+pub const PREDICTION_MIN_STEM_SHARE_DB: f32 = -60.0;
 /// A frame's master is divided by its broadband gain (for what no stem explains) only above
 /// this gain (-26 dB); below, the frame is taken as it is.
 pub const MIN_NORMALISED_FRAME_GAIN: f32 = 0.05;

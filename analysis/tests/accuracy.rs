@@ -191,6 +191,56 @@ mod gains {
         }
     }
 
+    /// A stem that has not started yet holds only crumbs (a dither's worth of noise), and
+    /// beside an inverted stem its gain is fitted from nothing: +121 dB in a real delivery. The
+    /// block gains are read against a prediction that must not apply it when the stem starts
+    /// (it read as 30 dB of master compression): the polarity and nothing else.
+    #[test]
+    fn a_stem_that_starts_late_beside_an_inverted_one_is_no_compressor() {
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        let song = song(SECONDS);
+        let len = song.master()[0].len();
+        // Two starts at which a fit made before the stem started still applies to a few of its
+        // loud frames (at others the next fit comes first).
+        for start in [len / 2 + 14_400, len / 2 + 31_200] {
+            let mut rng = SmallRng::seed_from_u64(11);
+            // Crumbs at -180 dBFS, then a chord at about -30 dBFS (a quiet part: its fitted
+            // gain moving back does not reset the block gains).
+            let pad: Vec<f32> = (0..len)
+                .map(|i| {
+                    if i < start {
+                        rng.gen_range(-1e-9f32..1e-9)
+                    } else {
+                        let t = i as f32 / RATE;
+                        [220.0f32, 277.2, 329.6]
+                            .iter()
+                            .map(|hz| 0.01 * (2.0 * std::f32::consts::PI * hz * t).sin())
+                            .sum()
+                    }
+                })
+                .collect();
+            let pad: Stereo = [pad.clone(), pad];
+            let master = sum(&[&song.master(), &pad]);
+            let drums = &song.stem("Drums").audio;
+            let inverted: Stereo = [
+                drums[0].iter().map(|x| -x).collect(),
+                drums[1].iter().map(|x| -x).collect(),
+            ];
+            let mut stems = stems_with(&song, &[]);
+            stems.retain(|(name, _)| *name != "Drums");
+            stems.push(("Drums", &inverted));
+            stems.push(("Pad", &pad));
+            let out = analyse(&master, &stems, Blocks::Fixed(512));
+            assert_eq!(
+                out.problems(),
+                vec![(FindingKind::StemPolarity, vec!["Drums".to_string()])],
+                "start {start}: {:#?}",
+                out.findings
+            );
+        }
+    }
+
     #[test]
     fn master_bus_gain_from_02_db() {
         let song = song(SECONDS);

@@ -11,7 +11,7 @@
 use crate::config::{
     CEILING_MIN_AGREEMENT, CEILING_SINGLE_EVENT_RESIDUAL_CREST_DB, COMPRESSION_BLOCKS_PER_FRAME,
     DYNAMICS_MIN_CORRELATION, FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB, MIN_FRAMES,
-    MIN_NORMALISED_FRAME_GAIN,
+    MIN_NORMALISED_FRAME_GAIN, PREDICTION_MIN_STEM_SHARE_DB,
 };
 use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
 use crate::dynamics::{DynamicsEstimate, LevelGainFit};
@@ -223,7 +223,11 @@ impl Analyzer {
             let mut moved = false;
             for stem in &mut self.stems {
                 if let Some(fit) = m.stems.iter().find(|s| s.id == stem.id) {
-                    let g = db_to_gain_f32(fit.gain_db);
+                    let g = if fit.energy_share_db < PREDICTION_MIN_STEM_SHARE_DB {
+                        1.0
+                    } else {
+                        db_to_gain_f32(fit.gain_db)
+                    };
                     let g = if fit.inverted { -g } else { g };
                     // A stem that matters whose sign flipped, or whose gain moved by 6 dB
                     // or more, was predicted wrong in every block so far.
