@@ -27,6 +27,10 @@ pub(super) struct Stem {
     pub lag: i64,
     /// Whether the lag is confirmed (writer: timing).
     pub locked: bool,
+    /// Whether a lag search ever placed the stem (locked it where it was, or moved it): until
+    /// then its lag is the default 0, not a lag found (a stem that starts late, before its
+    /// first notes are searched) (writer: timing).
+    pub placed: bool,
     /// Whether the stem correlated negatively at lag 0 when last locked (writer: timing).
     pub inverted: bool,
     /// A new lag seen once, in samples relative to `lag`, waiting to be confirmed (writer:
@@ -163,6 +167,7 @@ impl Analyzer {
             stats: SignalStats::default(),
             lag: 0,
             locked: false,
+            placed: false,
             inverted: false,
             pending_lag: None,
             fraction: None,

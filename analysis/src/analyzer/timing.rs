@@ -149,6 +149,7 @@ impl Analyzer {
             stem.fraction = fraction;
             if peak.lag_samples == 0 || peak.zero_over_peak > MAX_ZERO_OVER_PEAK || !explains_more {
                 stem.locked = true;
+                stem.placed = true;
                 stem.inverted = if peak.lag_samples == 0 {
                     peak.inverted
                 } else {
@@ -164,6 +165,7 @@ impl Analyzer {
                 stem.lag = (stem.lag + peak.lag_samples)
                     .clamp(-(self.layout.max_lag as i64), self.layout.max_lag as i64);
                 stem.locked = false;
+                stem.placed = true;
                 stem.fitted_at_lag = false;
                 stem.pending_lag = None;
                 changed = true;
