@@ -355,3 +355,53 @@ fn with_no_stem_cause_what_the_block_gains_explain_does_not_widen_what_is_left()
         "{findings:#?}"
     );
 }
+
+/// The piano trio under a 4:1 compressor from -26 dBFS (10.3 dB of gain reduction at most),
+/// as measured: a -14.4 dB residual once aligned, of which no stem explains -17.2 dB (52%),
+/// and a 1.9 dB bump a band EQ reads from the compressor's band gains.
+fn hard_compressor() -> Measurements {
+    let mut m = compressed(5.15);
+    m.null_residual_db = -13.77;
+    m.residual_spectral_db = -14.39;
+    m.unexplained_db = -17.2;
+    m.dynamics.as_mut().unwrap().correlation = -1.0;
+    m.dynamics_explains_db = -10.7;
+    m.bus_eq_max_db = 1.86;
+    m.bus_eq_beyond_dynamics_db = 1.58;
+    m.bus_eq_explains_db = -23.2;
+    m.bus_eq_band_hz = (2_000.0, 4_000.0);
+    m.residual_collinear_share = 0.92;
+    m.level_residuals = Some(LevelResiduals {
+        unit_one_gain_db: -14.27,
+        unit_per_level_db: -15.73,
+        fitted_per_level_db: -16.63,
+    });
+    m
+}
+
+#[test]
+fn a_hard_compressor_whose_residual_no_frame_fit_explains_is_still_the_compressor() {
+    // Its gain moves within the frames, so what no stem explains is half of the residual; but
+    // it is the sum under a gain (92% collinear) that depends on level (1.5 dB over one gain).
+    assert_eq!(
+        summary(&diagnose(&hard_compressor())),
+        vec![(FindingKind::MasterBusDynamics, vec![], Severity::Error)]
+    );
+    // The same residual not collinear with the sum is content no stem carries, which moves the
+    // block gains too: no compressor is read from them.
+    let mut m = hard_compressor();
+    m.residual_collinear_share = 0.4;
+    let kinds: Vec<_> = diagnose(&m).iter().map(|f| f.kind).collect();
+    assert!(
+        !kinds.contains(&FindingKind::MasterBusDynamics),
+        "{kinds:?}"
+    );
+    // Nor from a gain per level no better than one gain.
+    let mut m = hard_compressor();
+    m.level_residuals.as_mut().unwrap().unit_per_level_db = -14.5;
+    let kinds: Vec<_> = diagnose(&m).iter().map(|f| f.kind).collect();
+    assert!(
+        !kinds.contains(&FindingKind::MasterBusDynamics),
+        "{kinds:?}"
+    );
+}
