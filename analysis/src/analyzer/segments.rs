@@ -27,9 +27,12 @@ use super::Analyzer;
 use super::stems::Stem;
 
 /// Segments remembered for taking a stretch out of the whole-run residual once it turns
-/// suspect (about 0.35 s at 48 kHz): what came before stays (a stretch is suspect within a few
-/// segments of its residual rising).
-const HISTORY_SEGMENTS: usize = 32;
+/// suspect (about 5.5 s at 48 kHz; 45 kB): what came before stays. A stretch is suspect once
+/// its mean residual reaches about the stem's level, which a mute that begins over a rest the
+/// mix shares reaches late: a drum mute over 0.3 s of cymbal decay turned suspect 0.7 s in,
+/// and with 32 segments (0.35 s) remembered its first half stayed in the residual outside the
+/// dropouts (-46 dB re master, read as missing content).
+const HISTORY_SEGMENTS: usize = 512;
 /// A stretch whose residual is at least this share of the whole run's so far was compared with
 /// itself, not with a clean elsewhere: it is judged at the end, against the run without it.
 const OWN_BASELINE_MIN_SHARE: f64 = 0.5;
@@ -196,7 +199,7 @@ pub(super) struct Segments {
     pub excluded: [f64; 2],
     /// What the last segments added to the whole-run residual, and whether they were taken
     /// out since, by segment number modulo [`HISTORY_SEGMENTS`].
-    history: [(i64, SegmentSums, bool); HISTORY_SEGMENTS],
+    history: Box<[(i64, SegmentSums, bool)]>,
     /// The first bin of each octave band, and the end of the last (`OCTAVES + 1` bins).
     octave_bins: [usize; OCTAVES + 1],
     /// The residual's and the master's mid energy over every segment, decaying with
@@ -221,7 +224,7 @@ impl Segments {
             hop_clipped: false,
             hops: [0; 2],
             excluded: [0.0; 2],
-            history: [(-1, [0.0; 9], false); HISTORY_SEGMENTS],
+            history: vec![(-1, [0.0; 9], false); HISTORY_SEGMENTS].into_boxed_slice(),
             octave_bins,
             recent: [0.0; 2],
         }
@@ -246,7 +249,7 @@ impl Segments {
         }
         self.excluded = [0.0; 2];
         self.recent = [0.0; 2];
-        self.history = [(-1, [0.0; 9], false); HISTORY_SEGMENTS];
+        self.history.fill((-1, [0.0; 9], false));
     }
 
     /// A stem's lag moved (or the stems changed): what the open stretches measured of the

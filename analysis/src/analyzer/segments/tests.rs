@@ -119,6 +119,48 @@ fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
 }
 
 #[test]
+fn a_mute_that_begins_over_a_rest_is_taken_out_of_the_run_whole() {
+    // Lead plays loud, rests 0.5 s in the mix too, then plays 11.5 dB softer: its mute from
+    // the rest on turns suspect only once the softer part's residual has made up for the rest
+    // (its mean 15 dB under Lead's level before: about 1 s after the mute began). All of the
+    // stretch leaves the residual outside the dropout, which nulls (with the last 32 segments
+    // remembered, 0.35 s, it was -36 dB re master; a drum mute over a cymbal's decay in a jazz
+    // quartet left -46 dB, named as missing content).
+    let (a, noise_b) = drums_and_lead(12.0);
+    let b: Vec<f32> = noise_b
+        .iter()
+        .enumerate()
+        .map(|(i, x)| match i as f32 / RATE {
+            t if t < 5.0 => 1.5 * x,
+            t if t < 5.5 => 0.0,
+            _ => 0.4 * x,
+        })
+        .collect();
+    let master: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+    let analyzer = analyse(&a, &muted(&b, 5.0, 7.5), &master);
+    let m = analyzer.measurements();
+    let d = lead_dropout(&m);
+    // It starts where the mix sounds again (the stem rested first).
+    assert!((d.start_s - 5.5).abs() < 0.01, "start {}", d.start_s);
+    assert!((d.end_s - 7.5).abs() < 0.001, "end {}", d.end_s);
+    assert!(
+        m.null_residual_outside_dropouts_db < -100.0,
+        "{}",
+        m.null_residual_outside_dropouts_db
+    );
+    assert_only_dropout_named(&analyzer, "Lead");
+    assert!(
+        analyzer
+            .findings()
+            .iter()
+            .all(|f| f.kind == crate::FindingKind::StemDropout
+                || f.severity == crate::Severity::Info),
+        "{:?}",
+        analyzer.findings()
+    );
+}
+
+#[test]
 fn a_mute_beside_a_master_gain_is_read_against_the_sum_at_that_gain() {
     // The master 3 dB down on the stems' sum: a residual of -10.7 dB re master everywhere,
     // under which Lead's mute (-5.1 dB re master) rises by only 5.6 dB. Against the sum at
