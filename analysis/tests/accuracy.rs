@@ -105,6 +105,41 @@ mod timing {
         }
     }
 
+    /// The stem that is off is the one the others agree it is off from, however loud: drums
+    /// carrying most of the mix's energy, 0.4 samples late, are the late stem (weighted by
+    /// energy, the drums were the reference and every other stem read early).
+    #[test]
+    fn a_fraction_off_on_the_loudest_stem_is_that_stem_s_offset() {
+        let song = song(SECONDS);
+        // Every other stem 9 dB down: the drums carry most of the mix.
+        let quiet: Vec<(&str, Stereo)> = song
+            .stems
+            .iter()
+            .filter(|s| s.name != "Drums")
+            .map(|s| (s.name, gain_db(&s.audio, -9.0)))
+            .collect();
+        let master = sum(&stems_with(&song, &quiet)
+            .iter()
+            .map(|s| s.1)
+            .collect::<Vec<_>>());
+        let mut late = quiet.clone();
+        late.push(("Drums", delay_fractional(&song.stem("Drums").audio, 0.4)));
+        let out = analyse(&master, &stems_with(&song, &late), Blocks::Fixed(1000));
+        let drums_share_db = out.stem("Drums").energy_share_db;
+        assert!(
+            drums_share_db > -3.0,
+            "the drums carry most: {drums_share_db} dB"
+        );
+        assert_eq!(
+            out.problems(),
+            vec![(FindingKind::StemOffset, vec!["Drums".to_string()])],
+            "{:#?}",
+            out.findings
+        );
+        let f = out.expect(FindingKind::StemOffset);
+        assert!((f.value + 0.4).abs() < 0.1, "{}", f.value);
+    }
+
     #[test]
     fn a_lag_common_to_every_stem_is_compensated_and_reported_as_info() {
         let song = song(SECONDS);

@@ -482,6 +482,36 @@ pub(super) fn weighted_median(values: &[(f64, f64)]) -> Option<f64> {
     v.last().map(|x| x.0)
 }
 
+/// The weighted median of the largest group of `(value, weight)` pairs lying within
+/// `tolerance` of one of them (ties: the group of more weight), if it holds more than half of
+/// them: the value most of them agree on, however loud the few that do not. Parsimony, as for
+/// the common lag: the reference is the explanation that leaves the fewest values off it. With
+/// no majority (values scattered, as a master EQ's phase scatters the stems' apparent
+/// fractions by their spectra), `None`.
+pub(super) fn most_agreed_median(values: &[(f64, f64)], tolerance: f64) -> Option<f64> {
+    let valid = |(x, w): &&(f64, f64)| x.is_finite() && *w > 0.0;
+    let mut best: Option<(usize, f64, f64)> = None;
+    for &(centre, _) in values.iter().filter(valid) {
+        let near = |(x, _): &&(f64, f64)| (x - centre).abs() < tolerance;
+        let count = values.iter().filter(valid).filter(near).count();
+        let weight: f64 = values.iter().filter(valid).filter(near).map(|v| v.1).sum();
+        if best.is_none_or(|(n, w, _)| count > n || (count == n && weight > w)) {
+            best = Some((count, weight, centre));
+        }
+    }
+    let (count, _, centre) = best?;
+    if 2 * count <= values.iter().filter(valid).count() {
+        return None;
+    }
+    let group: Vec<(f64, f64)> = values
+        .iter()
+        .filter(valid)
+        .filter(|(x, _)| (x - centre).abs() < tolerance)
+        .copied()
+        .collect();
+    weighted_median(&group)
+}
+
 /// Solves `a x = rhs` (dense, `n` by `n`) by Gaussian elimination with partial pivoting.
 fn solve(a: &mut [f64], rhs: &mut [f64], n: usize) -> Option<Vec<f64>> {
     for col in 0..n {

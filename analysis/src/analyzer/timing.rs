@@ -8,13 +8,13 @@
 //! stem off that lag is the defect ([`Analyzer::stem_offsets`]).
 
 use crate::config::{
-    MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STEM_STAYS_MIN_GAIN, STRONG_PEAK_TO_RMS,
-    TIMING_MIN_ENERGY, TIMING_MIN_ENERGY_SHARE, TIMING_MIN_STEM_OVER_ISOLATED,
+    MAX_ZERO_OVER_PEAK, MIN_PEAK_TO_RMS, STEM_OFFSET_MIN_SAMPLES, STEM_STAYS_MIN_GAIN,
+    STRONG_PEAK_TO_RMS, TIMING_MIN_ENERGY, TIMING_MIN_ENERGY_SHARE, TIMING_MIN_STEM_OVER_ISOLATED,
 };
 use crate::spectra::{Cd, Cf, Fft};
 
 use super::eq_phase::eq_apparent_delay;
-use super::fit::weighted_median;
+use super::fit::{most_agreed_median, weighted_median};
 use super::{Analyzer, Scratch};
 
 impl Analyzer {
@@ -208,15 +208,32 @@ impl Analyzer {
                 })
             })
             .collect();
-        let common_fraction = weighted_median(
-            &self
-                .stems
-                .iter()
-                .zip(&own)
-                .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or(0.0);
+        // The fraction common to the stems, as the common lag: the one most stems at the common
+        // lag agree on (within the offset reported), not the one weighted by energy. Measured:
+        // with the guitar missing from a jazz quartet's stems, the bass (half the energy) read
+        // 0.23 samples off the drums, sax and vibes, and the energy-weighted median put the
+        // drums late. Without a majority (a master EQ's phase scatters the stems' apparent
+        // fractions over two samples, by their spectra), the energy-weighted median.
+        let at_common_lag: Vec<(f64, f64)> = self
+            .stems
+            .iter()
+            .zip(&own)
+            .filter(|(s, _)| s.lag == common_lag)
+            .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
+            .collect();
+        let common_fraction =
+            most_agreed_median(&at_common_lag, f64::from(STEM_OFFSET_MIN_SAMPLES))
+                .or_else(|| {
+                    weighted_median(
+                        &self
+                            .stems
+                            .iter()
+                            .zip(&own)
+                            .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .unwrap_or(0.0);
         self.stems
             .iter()
             .zip(fractions.iter().zip(&own))

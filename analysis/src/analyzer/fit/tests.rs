@@ -22,6 +22,42 @@ fn weighted_median_picks_the_middle_by_weight() {
 }
 
 #[test]
+fn most_agreed_median_takes_the_largest_group_not_the_heaviest() {
+    // A bass with half the energy 0.23 samples off three stems that agree: the three.
+    let values = [
+        (0.0, 0.5),
+        (-0.227, 0.25),
+        (-0.226, 0.15),
+        (-0.229, 0.07),
+        (-0.34, 0.003),
+    ];
+    assert_eq!(most_agreed_median(&values, 0.2), Some(-0.227));
+    // No majority: two groups of one, or five values scattered over two samples (a master
+    // EQ's phase, seen through each stem's spectrum), the largest group two.
+    assert_eq!(most_agreed_median(&[(0.0, 2.0), (0.5, 1.0)], 0.2), None);
+    let scattered = [
+        (-0.87, 0.1),
+        (1.22, 0.03),
+        (0.05, 0.03),
+        (0.0, 0.19),
+        (0.79, 0.68),
+    ];
+    assert_eq!(most_agreed_median(&scattered, 0.2), None);
+    // Two of three agree: their median (halfway between two equal weights).
+    let two_of_three = most_agreed_median(&[(0.0, 5.0), (0.3, 1.0), (0.31, 1.0)], 0.2);
+    assert!(
+        two_of_three.is_some_and(|m| (m - 0.305).abs() < 1e-12),
+        "{two_of_three:?}"
+    );
+    // Non-finite values and empty weights take no part.
+    assert_eq!(
+        most_agreed_median(&[(f64::NAN, 1.0), (0.1, 0.0), (0.3, 1.0)], 0.2),
+        Some(0.3)
+    );
+    assert_eq!(most_agreed_median(&[], 0.2), None);
+}
+
+#[test]
 fn solve_solves() {
     // 2x + y = 5, x + 3y = 10 -> x = 1, y = 3
     let mut a = vec![2.0, 1.0, 1.0, 3.0];
