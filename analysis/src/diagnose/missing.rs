@@ -6,8 +6,8 @@ use crate::config::{
     CAUSE_MIN_SHARE, LONG_RESPONSE_MIN_COHERENT, LONG_RESPONSE_SPREAD,
     MISSING_AFTER_OTHER_CAUSE_SHARE, MISSING_CONTENT_ERROR_DB, MISSING_CONTENT_THRESHOLD_DB,
     MISSING_MIN_NON_COLLINEAR_SHARE, OWN_ONSETS_MIN_RATIO, RETURN_MIN_CAUSAL_EXPLAINED,
-    RETURN_MIN_CAUSALITY, SOURCE_MIN_CORRELATION, TAIL_FOLLOW_RATIO, TAIL_MAX_CORRELATION,
-    UNEXPLAINED_CONFIDENCE_FACTOR, WIDE_RESIDUAL_CORRELATION,
+    RETURN_MIN_CAUSALITY, RETURN_SURE_CAUSAL_EXPLAINED, SOURCE_MIN_CORRELATION, TAIL_FOLLOW_RATIO,
+    TAIL_MAX_CORRELATION, UNEXPLAINED_CONFIDENCE_FACTOR, WIDE_RESIDUAL_CORRELATION,
 };
 use crate::decibels::db_to_power_f32;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -112,7 +112,8 @@ impl Diagnosis {
             // residual's response, width and tail.
             let trails_the_sum = m.residual_return_fit.map(|fit| {
                 fit.causal_explained >= RETURN_MIN_CAUSAL_EXPLAINED
-                    && fit.causality() >= RETURN_MIN_CAUSALITY
+                    && (fit.causality() >= RETURN_MIN_CAUSALITY
+                        || (wide && fit.causal_explained >= RETURN_SURE_CAUSAL_EXPLAINED))
             });
             let is_fx = !source_like
                 && trails_the_sum.unwrap_or(

@@ -187,4 +187,15 @@ fn the_return_model_decides_between_a_wide_source_and_a_return() {
         anticausal_explained: 0.43,
     });
     only(&diagnose(&wide), FindingKind::MissingContent);
+    // Explained from the past better than any dry part is (0.63), as well from the future
+    // (0.62: a delay locked to a repetitive arrangement's tempo), and wide: a return.
+    wide.residual_return_fit = Some(ReturnFit {
+        causal_explained: 0.63,
+        anticausal_explained: 0.62,
+    });
+    wide.residual_lr_correlation = 0.04;
+    only(&diagnose(&wide), FindingKind::MissingFxReturn);
+    // Narrow, it stays the song's structure.
+    wide.residual_lr_correlation = 0.7;
+    only(&diagnose(&wide), FindingKind::MissingContent);
 }
