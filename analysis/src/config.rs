@@ -411,13 +411,11 @@ pub const CANCELLATION_SAME_LOSS_DB: f32 = 1.0;
 pub const CLIP_LEVEL: f32 = 0.9999;
 /// Shortest run of samples at [`CLIP_LEVEL`] that counts as clipping, in samples.
 pub const CLIP_RUN_SAMPLES: usize = 3;
-/// Hops holding a clip (of the master or a stem, within the lag range) are kept out of the
-/// whole-run estimates while they are at most this share of the hops seen (three quarters): a
-/// clipped stem is fitted on its unclipped part, a clipped master's distortion is the
-/// clipping's own. A signal clipping in nearly every hop is fitted on everything (there is too
-/// little else to fit on). Measured: a mix 3 dB over clipped in 77 of 150 hops; with half as
-/// the limit, its distortion was fitted as a piano 0.44 dB low.
-pub const CLIPPED_HOPS_MAX_SHARE: f64 = 0.75;
+/// Hops holding a clip (of the master or a stem) are kept out of the whole-run estimates while
+/// they are at most this share of the hops seen: a clipped stem is fitted on its unclipped part,
+/// a clipped master's distortion is the clipping's own. A signal clipping in most hops is
+/// fitted on everything (there is too little else to fit on).
+pub const CLIPPED_HOPS_MAX_SHARE: f64 = 0.5;
 /// Inter-sample peaks are evaluated next to samples above this magnitude (-8 dBFS).
 pub const TRUE_PEAK_GATE: f32 = 0.398;
 /// A true peak is reported from the limit plus this much, in dB (a peak exactly at the limit
