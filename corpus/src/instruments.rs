@@ -22,8 +22,10 @@ pub enum Font {
 
 /// The environment variable that plays the melodic parts with another General MIDI SoundFont
 /// (`.sf2`): the same arrangements and defects on other instruments' samples, a check that
-/// what the analysis learnt on FluidR3 holds elsewhere (e.g. Debian's `timgm6mb-soundfont`:
-/// `STEMCHECK_CORPUS_GM=/usr/share/sounds/sf2/TimGM6mb.sf2`).
+/// what the analysis learnt on FluidR3 holds elsewhere. Checked so far with Debian's
+/// `timgm6mb-soundfont` (`/usr/share/sounds/sf2/TimGM6mb.sf2`),
+/// `musescore-general-soundfont-lossless` (`/usr/share/sounds/sf2/MuseScore_General_Full.sf2`)
+/// and `csound-soundfont` (`/usr/share/sounds/sf2/sf_GMbank.sf2`).
 pub const GM_FONT_VAR: &str = "STEMCHECK_CORPUS_GM";
 
 impl Font {
