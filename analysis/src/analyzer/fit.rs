@@ -489,27 +489,29 @@ pub(super) fn weighted_median(values: &[(f64, f64)]) -> Option<f64> {
 /// no majority (values scattered, as a master EQ's phase scatters the stems' apparent
 /// fractions by their spectra), `None`.
 pub(super) fn most_agreed_median(values: &[(f64, f64)], tolerance: f64) -> Option<f64> {
-    let valid = |(x, w): &&(f64, f64)| x.is_finite() && *w > 0.0;
+    let valid: Vec<(f64, f64)> = values
+        .iter()
+        .copied()
+        .filter(|(x, w)| x.is_finite() && *w > 0.0)
+        .collect();
+    let group_of = |centre: f64| {
+        valid
+            .iter()
+            .filter(move |(x, _)| (x - centre).abs() < tolerance)
+    };
     let mut best: Option<(usize, f64, f64)> = None;
-    for &(centre, _) in values.iter().filter(valid) {
-        let near = |(x, _): &&(f64, f64)| (x - centre).abs() < tolerance;
-        let count = values.iter().filter(valid).filter(near).count();
-        let weight: f64 = values.iter().filter(valid).filter(near).map(|v| v.1).sum();
+    for &(centre, _) in &valid {
+        let count = group_of(centre).count();
+        let weight: f64 = group_of(centre).map(|v| v.1).sum();
         if best.is_none_or(|(n, w, _)| count > n || (count == n && weight > w)) {
             best = Some((count, weight, centre));
         }
     }
     let (count, _, centre) = best?;
-    if 2 * count <= values.iter().filter(valid).count() {
+    if 2 * count <= valid.len() {
         return None;
     }
-    let group: Vec<(f64, f64)> = values
-        .iter()
-        .filter(valid)
-        .filter(|(x, _)| (x - centre).abs() < tolerance)
-        .copied()
-        .collect();
-    weighted_median(&group)
+    weighted_median(&group_of(centre).copied().collect::<Vec<_>>())
 }
 
 /// Solves `a x = rhs` (dense, `n` by `n`) by Gaussian elimination with partial pivoting.

@@ -214,26 +214,22 @@ impl Analyzer {
         // 0.23 samples off the drums, sax and vibes, and the energy-weighted median put the
         // drums late. Without a majority (a master EQ's phase scatters the stems' apparent
         // fractions over two samples, by their spectra), the energy-weighted median.
-        let at_common_lag: Vec<(f64, f64)> = self
+        let placed: Vec<(bool, (f64, f64))> = self
             .stems
             .iter()
             .zip(&own)
-            .filter(|(s, _)| s.lag == common_lag)
-            .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
+            .filter_map(|(s, f)| f.map(|f| (s.lag == common_lag, (f, s.energy))))
             .collect();
-        let common_fraction =
-            most_agreed_median(&at_common_lag, f64::from(STEM_OFFSET_MIN_SAMPLES))
-                .or_else(|| {
-                    weighted_median(
-                        &self
-                            .stems
-                            .iter()
-                            .zip(&own)
-                            .filter_map(|(s, f)| f.map(|f| (f, s.energy)))
-                            .collect::<Vec<_>>(),
-                    )
-                })
-                .unwrap_or(0.0);
+        let of = |at_common_only: bool| -> Vec<(f64, f64)> {
+            placed
+                .iter()
+                .filter(|(at_common, _)| *at_common || !at_common_only)
+                .map(|p| p.1)
+                .collect()
+        };
+        let common_fraction = most_agreed_median(&of(true), f64::from(STEM_OFFSET_MIN_SAMPLES))
+            .or_else(|| weighted_median(&of(false)))
+            .unwrap_or(0.0);
         self.stems
             .iter()
             .zip(fractions.iter().zip(&own))
