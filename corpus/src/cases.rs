@@ -508,6 +508,7 @@ pub fn dry_stems(piece: PieceId) -> &'static [&'static str] {
         PieceId::Lantern => &["Strings", "Piano", "Winds", "Brass"],
         PieceId::Neon => &["Drums", "Bass", "Keys", "Brass", "Synth"],
         PieceId::Willow => &["Drums", "Bass", "Guitar", "Vibes", "Sax"],
+        PieceId::Ember => &["Drums", "Bass", "Strings", "Brass", "Choir", "Synth"],
     }
 }
 
@@ -518,6 +519,7 @@ fn steady_stems(piece: PieceId) -> &'static [&'static str] {
         PieceId::Lantern => &["Piano", "Strings"],
         PieceId::Neon => &["Drums", "Bass", "Keys"],
         PieceId::Willow => &["Drums", "Bass", "Guitar"],
+        PieceId::Ember => &["Strings", "Synth", "Bass"],
     }
 }
 
@@ -528,6 +530,7 @@ fn late_entry_stem(piece: PieceId) -> &'static str {
         PieceId::Lantern => "Brass",
         PieceId::Neon => "Synth",
         PieceId::Willow => "Sax",
+        PieceId::Ember => "Brass",
     }
 }
 

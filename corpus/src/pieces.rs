@@ -22,11 +22,22 @@ pub enum PieceId {
     /// vibraphone, tenor sax, a small room and a dotted-quarter delay. Mixed narrow in the middle
     /// (mono bass, narrow sax) and wide at the sides (guitar left, vibes right), lightly compressed.
     Willow,
+    /// Cinematic cue in D minor, 88 BPM (film/TV underscore, written in the thirteenth round as
+    /// held-out material): taiko-style kick and toms with timpani, contrabass and a synth sub,
+    /// a string ostinato under long violins, horns and trombones, choir, a wide pad and a pulse
+    /// arpeggio; six dry stems and a long hall.
+    Ember,
 }
 
 impl PieceId {
     /// Every piece.
-    pub const ALL: [PieceId; 4] = [Self::Harbor, Self::Lantern, Self::Neon, Self::Willow];
+    pub const ALL: [PieceId; 5] = [
+        Self::Harbor,
+        Self::Lantern,
+        Self::Neon,
+        Self::Willow,
+        Self::Ember,
+    ];
 
     /// The track name the delivery files carry (`Harbor_Drums.wav`).
     pub fn title(self) -> &'static str {
@@ -35,6 +46,7 @@ impl PieceId {
             Self::Lantern => "Lantern",
             Self::Neon => "Neon",
             Self::Willow => "Willow",
+            Self::Ember => "Ember",
         }
     }
 
@@ -45,13 +57,14 @@ impl PieceId {
             Self::Lantern => 66.0,
             Self::Neon => 104.0,
             Self::Willow => 138.0,
+            Self::Ember => 88.0,
         }
     }
 
     /// Beats in a bar (the metre's numerator: 4/4 or 3/4).
     pub fn beats_per_bar(self) -> f64 {
         match self {
-            Self::Harbor | Self::Lantern | Self::Neon => 4.0,
+            Self::Harbor | Self::Lantern | Self::Neon | Self::Ember => 4.0,
             Self::Willow => 3.0,
         }
     }
@@ -59,7 +72,7 @@ impl PieceId {
     /// Bars in a phrase: a session is a whole number of them.
     fn phrase_bars(self) -> usize {
         match self {
-            Self::Harbor | Self::Lantern | Self::Neon => 1,
+            Self::Harbor | Self::Lantern | Self::Neon | Self::Ember => 1,
             // NOTE: a jazz waltz plays whole 8-bar phrases and ends on the tonic: the benchmark's
             // 24 s asks for 18 bars and gets 24 (31 s).
             Self::Willow => 8,
@@ -279,6 +292,7 @@ pub fn arrangement(piece: PieceId, bars: usize) -> Arrangement {
         PieceId::Lantern => lantern(bars),
         PieceId::Neon => neon(bars),
         PieceId::Willow => willow(bars),
+        PieceId::Ember => ember(bars),
     };
     let returns = match piece {
         PieceId::Harbor => Returns {
@@ -318,6 +332,16 @@ pub fn arrangement(piece: PieceId, bars: usize) -> Arrangement {
             delay_feedback: 0.2,
             reverb_return_db: -3.0,
             delay_return_db: -9.0,
+        },
+        // A long scoring stage; an eighth-note delay on the arpeggio and the horns.
+        PieceId::Ember => Returns {
+            room: 0.93,
+            damp: 0.35,
+            predelay_ms: 45.0,
+            delay_beats: 0.5,
+            delay_feedback: 0.4,
+            reverb_return_db: -1.0,
+            delay_return_db: -10.0,
         },
     };
     Arrangement {
@@ -1112,5 +1136,304 @@ fn willow(bars: usize) -> Vec<Track> {
             (Some(-6.0), Some(-13.0)),
         )
         .with_width(0.4),
+    ]
+}
+
+/// Cinematic cue: Dm - Bb - F - C, a build from pad and ostinato to full percussion and brass.
+fn ember(bars: usize) -> Vec<Track> {
+    let p = PieceId::Ember;
+    // (bass root, chord voicing for choir/pad/horns, ostinato cell)
+    let chords: [(i32, [i32; 4], [i32; 4]); 4] = [
+        (38, [57, 62, 65, 69], [50, 57, 62, 57]), // Dm
+        (34, [58, 62, 65, 70], [46, 53, 58, 53]), // Bb
+        (41, [57, 60, 65, 69], [53, 60, 65, 60]), // F
+        (36, [55, 60, 64, 67], [48, 55, 60, 55]), // C
+    ];
+    let mut kick = Part::new(p, 1, 5.0);
+    let mut kit_part = Part::new(p, 2, 6.0);
+    let mut timpani = Part::new(p, 3, 7.0);
+    let mut contrabass = Part::new(p, 4, 14.0);
+    let mut sub = Part::new(p, 5, 3.0);
+    let mut ostinato = Part::new(p, 6, 6.0);
+    let mut violins = Part::new(p, 7, 16.0);
+    let mut horns = Part::new(p, 8, 12.0);
+    let mut trombones = Part::new(p, 9, 12.0);
+    let mut choir = Part::new(p, 10, 18.0);
+    let mut pad = Part::new(p, 11, 0.0);
+    let mut arp = Part::new(p, 12, 2.0);
+    let scale = scale_from(62, &[0, 2, 3, 5, 7, 8, 10], 69, 86);
+    let mut last = 74;
+    for bar in 0..bars {
+        let b = bar as f64 * 4.0;
+        let (root, voicing, cell) = chords[bar % 4];
+        let drums_in = bar >= entry(2, bars);
+        let full = bar >= entry(4, bars);
+        let phrase_end = bar % 4 == 3;
+        // Kick: a low hit on the bar in the build, a taiko figure once the drums are in.
+        if !drums_in {
+            if bar % 2 == 0 {
+                kick.play(b, 1.0, kit::KICK, 96);
+            }
+        } else {
+            for (at, vel) in [(0.0, 120), (1.5, 96), (2.0, 110), (3.5, 90)] {
+                kick.play(b + at, 0.5, kit::KICK, vel);
+            }
+        }
+        // Toms in eighths, a half-time snare and a crash on the phrase.
+        if drums_in {
+            for e in 0..8 {
+                let at = e as f64 * 0.5;
+                let tom = if e % 4 == 0 {
+                    kit::TOM_FLOOR
+                } else {
+                    kit::TOM_LOW
+                };
+                let vel = if e % 2 == 0 { 98 } else { 70 };
+                kit_part.play(b + at, 0.4, tom, vel);
+            }
+            kit_part.play(b + 2.0, 0.5, kit::SNARE, if full { 118 } else { 96 });
+            if bar % 4 == 0 && full {
+                kit_part.play(b, 2.0, kit::CRASH, 110);
+            }
+            if phrase_end {
+                for i in 0..4 {
+                    kit_part.play(b + 3.0 + i as f64 * 0.25, 0.25, kit::TOM_HIGH, 90 + i * 8);
+                }
+            }
+        }
+        // Timpani: the root on the bar, a roll into the next phrase.
+        timpani.play(b, 2.0, root + 12, if drums_in { 100 } else { 80 });
+        if phrase_end {
+            for i in 0..8 {
+                timpani.play(b + 2.0 + i as f64 * 0.25, 0.25, 45, 60 + i * 6);
+            }
+        }
+        // Contrabasses: a whole note on the root, throughout.
+        contrabass.play(b, 3.95, root, 84);
+        // Synth sub: eighth pulses on the root once the drums are in.
+        if drums_in {
+            for e in 0..8 {
+                sub.play(
+                    b + e as f64 * 0.5,
+                    0.4,
+                    root,
+                    if e % 2 == 0 { 100 } else { 80 },
+                );
+            }
+        }
+        // String ostinato in sixteenths, throughout.
+        for s in 0..16 {
+            let key = cell[s % 4] + if s >= 8 && bar % 2 == 1 { 12 } else { 0 };
+            ostinato.play(
+                b + s as f64 * 0.25,
+                0.2,
+                key,
+                if s % 4 == 0 { 92 } else { 70 },
+            );
+        }
+        // Violins from bar 3: a long line, a breath at the phrase's end.
+        if bar >= entry(3, bars) && !phrase_end {
+            let rhythm: &[(f64, f64)] = match bar % 4 {
+                0 => &[(0.0, 2.0), (2.0, 2.0)],
+                1 => &[(0.0, 3.0), (3.0, 1.0)],
+                _ => &[(0.0, 4.0)],
+            };
+            melody(&mut violins, b, rhythm, &scale, &voicing, &mut last, 88);
+        }
+        // Horns and trombones from bar 4 (the late entry): swells in halves, roots in wholes.
+        if full {
+            horns.chord(b, 1.9, &voicing[..3], 86, 8.0);
+            horns.chord(b + 2.0, 1.9, &voicing[1..], 92, 8.0);
+            trombones.play(b, 3.9, root + 12, 90);
+        }
+        // Choir from bar 2: the chord held through the bar.
+        if bar >= entry(2, bars) {
+            choir.chord(b, 4.0, &voicing, 70 + (bar % 4) as i32 * 4, 20.0);
+        }
+        // Pad: the chord, throughout.
+        pad.chord(b, 4.05, &voicing, 64, 0.0);
+        // Pulse arpeggio from bar 1: eighths up the chord.
+        if bar >= entry(1, bars) {
+            for e in 0..8 {
+                let key = voicing[e % 4] + 12;
+                arp.play(
+                    b + e as f64 * 0.5,
+                    0.3,
+                    key,
+                    if e % 4 == 0 { 84 } else { 66 },
+                );
+            }
+        }
+    }
+    let kit_patch = Patch::kit(Font::BlackPearl);
+    vec![
+        track(
+            "Kick",
+            "Drums",
+            kit_patch,
+            kick.notes,
+            vec![
+                (Shape::Peak { gain_db: 5.0 }, 50.0, 0.9),
+                (Shape::Peak { gain_db: -4.0 }, 350.0, 1.2),
+            ],
+            comp(-18.0, 4.0, 8.0, 120.0, 3.0),
+            -1.0,
+            0.0,
+            (Some(-14.0), None),
+        ),
+        track(
+            "Kit",
+            "Drums",
+            kit_patch,
+            kit_part.notes,
+            vec![
+                (Shape::HighPass, 60.0, 0.7),
+                (Shape::Peak { gain_db: 3.0 }, 120.0, 1.0),
+                (Shape::HighShelf { gain_db: -2.0 }, 8000.0, 0.7),
+            ],
+            comp(-20.0, 3.0, 10.0, 150.0, 3.0),
+            -4.0,
+            0.0,
+            (Some(-8.0), None),
+        )
+        .with_width(1.2),
+        track(
+            "Timpani",
+            "Drums",
+            Patch::gm(47),
+            timpani.notes,
+            vec![(Shape::HighPass, 35.0, 0.7)],
+            None,
+            -6.0,
+            -0.2,
+            (Some(-6.0), None),
+        ),
+        track(
+            "Contrabass",
+            "Bass",
+            Patch::gm(43),
+            contrabass.notes,
+            vec![
+                (Shape::HighPass, 30.0, 0.7),
+                (Shape::Peak { gain_db: -2.0 }, 250.0, 1.0),
+            ],
+            None,
+            -5.0,
+            0.15,
+            (Some(-10.0), None),
+        ),
+        track(
+            "SubSynth",
+            "Bass",
+            Patch::gm(38),
+            sub.notes,
+            vec![
+                (Shape::HighPass, 28.0, 0.7),
+                (Shape::HighShelf { gain_db: -6.0 }, 2000.0, 0.7),
+            ],
+            comp(-20.0, 4.0, 5.0, 100.0, 3.0),
+            -9.0,
+            0.0,
+            (None, None),
+        )
+        .with_width(0.0),
+        track(
+            "Ostinato",
+            "Strings",
+            Patch::gm(48),
+            ostinato.notes,
+            vec![
+                (Shape::HighPass, 80.0, 0.7),
+                (Shape::Peak { gain_db: 2.0 }, 2500.0, 1.0),
+            ],
+            comp(-22.0, 2.0, 10.0, 150.0, 2.0),
+            -6.0,
+            -0.3,
+            (Some(-8.0), None),
+        ),
+        track(
+            "Violins",
+            "Strings",
+            Patch::gm(49),
+            violins.notes,
+            vec![
+                (Shape::HighPass, 180.0, 0.7),
+                (Shape::HighShelf { gain_db: -1.5 }, 10_000.0, 0.7),
+            ],
+            None,
+            -5.0,
+            0.3,
+            (Some(-4.0), None),
+        )
+        .with_width(1.3),
+        track(
+            "Horns",
+            "Brass",
+            Patch::gm(60),
+            horns.notes,
+            vec![
+                (Shape::HighPass, 90.0, 0.7),
+                (Shape::Peak { gain_db: -2.0 }, 500.0, 1.0),
+            ],
+            comp(-20.0, 2.0, 20.0, 250.0, 2.0),
+            -5.0,
+            -0.25,
+            (Some(-5.0), Some(-16.0)),
+        ),
+        track(
+            "Trombones",
+            "Brass",
+            Patch::gm(57),
+            trombones.notes,
+            vec![(Shape::HighPass, 45.0, 0.7)],
+            None,
+            -8.0,
+            0.25,
+            (Some(-6.0), None),
+        ),
+        track(
+            "Choir",
+            "Choir",
+            Patch::gm(52),
+            choir.notes,
+            vec![
+                (Shape::HighPass, 120.0, 0.7),
+                (Shape::Peak { gain_db: 1.5 }, 3000.0, 1.0),
+            ],
+            None,
+            -6.0,
+            0.0,
+            (Some(-3.0), None),
+        )
+        .with_width(1.4),
+        track(
+            "Pad",
+            "Synth",
+            Patch::gm(89),
+            pad.notes,
+            vec![
+                (Shape::HighPass, 100.0, 0.7),
+                (Shape::HighShelf { gain_db: -3.0 }, 6000.0, 0.7),
+            ],
+            None,
+            -12.0,
+            0.0,
+            (Some(-10.0), None),
+        )
+        .with_width(1.5),
+        track(
+            "Pulse",
+            "Synth",
+            Patch::gm(80),
+            arp.notes,
+            vec![
+                (Shape::HighPass, 250.0, 0.7),
+                (Shape::HighShelf { gain_db: -4.0 }, 7000.0, 0.7),
+            ],
+            None,
+            -16.0,
+            0.4,
+            (Some(-12.0), Some(-6.0)),
+        ),
     ]
 }
