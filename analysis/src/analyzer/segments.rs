@@ -95,6 +95,9 @@ struct Stretch {
     /// mid energy (sums over its segments): its residual at any bus gain (see
     /// [`corrected_residual_mid`]).
     residual_sums: [f64; 3],
+    /// The residual's left-plus-right energy in the same segments (with the sum at unity): how
+    /// its mid energy relates to its whole energy (see [`Stretch::residual_both`]).
+    residual_both_unity: f64,
     /// The residual's mid energy in the stretch that no gain on the sum changing segment by
     /// segment explains (see [`gain_free_residual_mid`]).
     gain_free: f64,
@@ -263,6 +266,7 @@ impl Segments {
             run.segments = 0;
             run.master = 0.0;
             run.residual_sums = [0.0; 3];
+            run.residual_both_unity = 0.0;
             run.gain_free = 0.0;
             run.suspect = false;
             run.bands = [0.0; OCTAVES];
@@ -333,6 +337,21 @@ impl Stretch {
         sums[RESIDUAL_SUM_CROSS] = cross;
         sums[SUM_MID] = sum;
         corrected_residual_mid(&sums, bus_gain)
+    }
+
+    /// The stretch's residual energy in both channels (left plus right) with the sum at the bus
+    /// gain `bus_gain`: its mid energy at that gain, scaled by what both channels hold against
+    /// the mid at unity. Twice the mid only where the channels are alike: a wide part (a string
+    /// ensemble sampled in stereo) leaves a residual whose mid holds half its energy, and a
+    /// 0.5 s mute of it that held the whole run's residual read as holding 47% of it.
+    fn residual_both(&self, bus_gain: f32) -> f64 {
+        let mid = self.residual(bus_gain);
+        let unity_mid = self.residual_sums[0];
+        if unity_mid > 0.0 {
+            mid * self.residual_both_unity / unity_mid
+        } else {
+            2.0 * mid
+        }
     }
 
     /// Whether the stretch's residual at the bus gain `bus_gain` is mostly a gain on the sum
@@ -532,6 +551,7 @@ impl Analyzer {
                         segments: 0,
                         master: 0.0,
                         residual_sums: [0.0; 3],
+                        residual_both_unity: 0.0,
                         gain_free: 0.0,
                         sums: [0.0; 9],
                         judged_late: false,
@@ -561,6 +581,7 @@ impl Analyzer {
                     ]) {
                         *r += sums[k];
                     }
+                    run.residual_both_unity += sums[2] + sums[3];
                     run.gain_free += gain_free_residual_mid(sums);
                 }
                 run.end = p0 + len;

@@ -106,8 +106,9 @@ impl Analyzer {
                     rival_match: 0.0,
                     earlier_rival_match: 0.0,
                     judged_late: s.judged_late,
-                    // Mid energy to left-plus-right energy: a factor of 2 for the same signal.
-                    explains_db: energy_ratio_db(2.0 * residual, total_master),
+                    // Both channels' energy to both channels' energy, as the whole run's
+                    // residual is measured.
+                    explains_db: energy_ratio_db(s.residual_both(bus_gain), total_master),
                     rested_first,
                     // The residual's level (mean square), not its share of the master: a
                     // resting stem's return raises the master, and with it lowers the share of

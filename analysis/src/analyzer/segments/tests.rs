@@ -118,6 +118,58 @@ fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
     assert!(m.null_residual_db > -20.0);
 }
 
+/// A wide stem (its channels uncorrelated, as a string section sampled in stereo) muted for
+/// half a second: the stretch holds the whole run's residual, and is named though shorter than
+/// a second. Its share is measured in both channels, as the run's residual is: the mid holds
+/// half a wide residual's energy, and read as twice the mid the share was 0.5 (-3 dB), at the
+/// edge of [`crate::config::DROPOUT_SHORT_MIN_SHARE`] (the cinematic piece's ostinato: 47%).
+#[test]
+fn a_short_mute_of_a_wide_stem_holding_the_whole_residual_is_named() {
+    let len = (6.0 * RATE) as usize;
+    let (drums, lead_l, lead_r) = (noise(1, len, 0.3), noise(2, len, 0.2), noise(3, len, 0.2));
+    let master_l: Vec<f32> = drums.iter().zip(&lead_l).map(|(x, y)| x + y).collect();
+    let master_r: Vec<f32> = drums.iter().zip(&lead_r).map(|(x, y)| x + y).collect();
+    let (muted_l, muted_r) = (muted(&lead_l, 2.0, 2.5), muted(&lead_r, 2.0, 2.5));
+    let mut analyzer = Analyzer::new(RATE, AnalyzerConfig::default());
+    analyzer.set_stem_name(0, "Drums");
+    analyzer.set_stem_name(1, "Lead");
+    for start in (0..len).step_by(4096) {
+        let end = (start + 4096).min(len);
+        let stems = [
+            StemInput {
+                id: 0,
+                audio: Some(SignalAudio::mono(&drums[start..end])),
+            },
+            StemInput {
+                id: 1,
+                audio: Some(SignalAudio::stereo(
+                    &muted_l[start..end],
+                    &muted_r[start..end],
+                )),
+            },
+        ];
+        analyzer.process(&Block {
+            num_frames: end - start,
+            master: Some(SignalAudio::stereo(
+                &master_l[start..end],
+                &master_r[start..end],
+            )),
+            stems: &stems,
+        });
+    }
+    analyzer.finish();
+    let m = analyzer.measurements();
+    let d = lead_dropout(&m);
+    // The stretch holds (nearly) all of the run's residual, in both channels.
+    assert!(
+        (d.explains_db - m.null_residual_db).abs() < 0.5,
+        "stretch {} dB, run {} dB",
+        d.explains_db,
+        m.null_residual_db
+    );
+    assert_only_dropout_named(&analyzer, "Lead");
+}
+
 #[test]
 fn a_mute_that_begins_over_a_rest_is_taken_out_of_the_run_whole() {
     // Lead plays loud, rests 0.5 s in the mix too, then plays 11.5 dB softer: its mute from
