@@ -52,6 +52,15 @@ const FITS_MAX_GAIN_LOSS_DB: f32 = 1.0;
 /// then fits 1 to 5 dB down); no truly late stem was locked in place (the ones found late by up
 /// to 0.25 s were all unlocked; stems locked in place were found early, or seconds off).
 const RETURN_TRAIL_MAX_SECONDS: f64 = 0.25;
+/// A stem the first pass left where it is without locking a lag (its lag within
+/// [`IN_PLACE_MAX_OFFSET_SECONDS`] of the mix's: a diffuse return seldom locks one) is not moved
+/// by an envelope match that finds it later than [`RETURN_TRAIL_MAX_SECONDS`] and by this much
+/// or less, in seconds, unless that match stands out as a part matched against itself does
+/// ([`ISOLATED_MATCH_MIN_PROMINENCE`]): a delay return's echoes repeat its sources a delay time
+/// later, and its onsets match the dry parts' there (the electronic piece's dotted-eighth
+/// delay, 0.43 s, prominence 21.5 once the mix was searched at sub-hop phases). Stems truly
+/// late by 0.1 to 1 s stood at 129 to 161 (five pieces, two sound sets).
+const RETURN_ECHO_MAX_SECONDS: f64 = 2.0;
 /// See [`RETURN_TRAIL_MAX_SECONDS`]: the first pass' lag within this of the mix's, in seconds
 /// (1 ms, 48 samples at 48 kHz). A return's diffuse waveform locks a few samples off when the
 /// master pumps (2.5 samples under a compressor taking 12 dB), and an offset that small is the
@@ -150,6 +159,7 @@ impl Alignment {
         }
         // A return found late by its envelopes only: see [`RETURN_TRAIL_MAX_SECONDS`].
         let trail_max = (RETURN_TRAIL_MAX_SECONDS * f64::from(rate_hz)).round() as i64;
+        let echo_max = (RETURN_ECHO_MAX_SECONDS * f64::from(rate_hz)).round() as i64;
         for &i in &misfits {
             let locked_in_place = first.stems.iter().any(|s| {
                 s.id == i as u32
@@ -159,7 +169,17 @@ impl Alignment {
             });
             let trails =
                 out.matches[i].is_some_and(|m| m.late_samples > 0 && m.late_samples <= trail_max);
-            if locked_in_place && trails {
+            let unlocked_in_place = first.stems.iter().any(|s| {
+                s.id == i as u32
+                    && !s.lag_locked
+                    && s.offset_samples.abs() <= IN_PLACE_MAX_OFFSET_SECONDS * f64::from(rate_hz)
+            });
+            let echoes = out.matches[i].is_some_and(|m| {
+                m.late_samples > trail_max
+                    && m.late_samples <= echo_max
+                    && m.prominence < ISOLATED_MATCH_MIN_PROMINENCE
+            });
+            if (locked_in_place && trails) || (unlocked_in_place && echoes) {
                 out.matches[i] = None;
             }
         }
@@ -708,6 +728,63 @@ mod tests {
         let in_place = Alignment::find(&envelopes, None, &lengths, &first(true, -3.0), 48_000);
         assert_eq!(in_place.matches[1], None);
         assert!(!in_place.shifts_anything());
+    }
+
+    #[test]
+    fn a_return_left_in_place_unlocked_is_not_moved_to_its_echo_by_a_weak_match() {
+        // A delay return's echo: the stem's onsets (its sources, 0.45 s later) against the
+        // mix's, among the mix's other onsets. Left in place by the first pass, unlocked (a
+        // diffuse return locks no lag), its envelopes match 0.45 s late, but no better than a
+        // part against the whole mix: not moved. The same match on a locked stem is asked.
+        let hop = 480;
+        let frames = hop * 3000;
+        let clicks = |delay_hops: usize, seed: u64, level: f32| -> Vec<f32> {
+            let mut x = vec![0.0f32; frames];
+            let mut state = seed;
+            let mut at = 0usize;
+            loop {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                at += 20 + (state >> 59) as usize;
+                let start = (at + delay_hops) * hop;
+                if start + 3 * hop >= frames {
+                    break;
+                }
+                for (k, v) in x[start..start + 3 * hop].iter_mut().enumerate() {
+                    *v = if k % 2 == 0 { level } else { -level };
+                }
+            }
+            x
+        };
+        let (sources, others) = (clicks(0, 11, 0.2), clicks(0, 12, 0.5));
+        let mix: Vec<f32> = sources.iter().zip(&others).map(|(a, b)| a + b).collect();
+        let echo = clicks(45, 11, 0.2);
+        let envelope = |audio: &[f32]| {
+            let mut e = Envelope::new(hop);
+            e.push(audio, audio);
+            e
+        };
+        let envelopes = [envelope(&mix), envelope(&echo)];
+        let lengths = [frames as u64; 2];
+        let first = |locked: bool| {
+            let mut s = stem(1, "FX", -3.0);
+            s.lag_locked = locked;
+            Measurements {
+                stems: vec![s],
+                ..Measurements::default()
+            }
+        };
+        let locked = Alignment::find(&envelopes, None, &lengths, &first(true), 48_000);
+        let found = locked.matches[1].expect("a match");
+        assert_eq!(found.late_samples, 45 * hop as i64);
+        assert!(
+            (SHIFT_MIN_PROMINENCE..ISOLATED_MATCH_MIN_PROMINENCE).contains(&found.prominence),
+            "{found:?}"
+        );
+        let unlocked = Alignment::find(&envelopes, None, &lengths, &first(false), 48_000);
+        assert_eq!(unlocked.matches[1], None);
+        assert!(!unlocked.shifts_anything());
     }
 
     #[test]

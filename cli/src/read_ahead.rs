@@ -89,7 +89,14 @@ impl ReadAhead {
             shares[index % workers].push(Track {
                 index,
                 stream,
-                envelope: envelope_hop.map(Envelope::new),
+                // The mix's at sub-hop phases too: the stems are matched against it.
+                envelope: envelope_hop.map(|hop| {
+                    if index == 0 {
+                        Envelope::with_phases(hop)
+                    } else {
+                        Envelope::new(hop)
+                    }
+                }),
                 last_block: None,
             });
         }
