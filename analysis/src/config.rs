@@ -250,6 +250,12 @@ pub const PREDICTION_MIN_STEM_SHARE_DB: f32 = -60.0;
 /// A frame's master is divided by its broadband gain (for what no stem explains) only above
 /// this gain (-26 dB); below, the frame is taken as it is.
 pub const MIN_NORMALISED_FRAME_GAIN: f32 = 0.05;
+/// ... and only where the frame's master and sum are coherent at least this much (the squared
+/// broadband correlation of their spectra, 0 to 1; 0.5: the sum holds half the master's
+/// energy): where they are not, the frame's gain is noise. In a 16-bit delivery's quiet frames
+/// (a song's tail), each file's dither is most of the master, the fitted gain anything, and
+/// dividing by it read the dither as a source no stem carries at -45 dB re master.
+pub const FRAME_GAIN_MIN_COHERENCE: f64 = 0.5;
 
 // ---------------------------------------------------------------------------------------------
 // The residual: nulls, missing-content, missing-fx-return (analyzer/residual.rs; decided in

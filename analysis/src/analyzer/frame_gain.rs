@@ -10,8 +10,8 @@
 
 use crate::config::{
     CEILING_MIN_AGREEMENT, CEILING_SINGLE_EVENT_RESIDUAL_CREST_DB, COMPRESSION_BLOCKS_PER_FRAME,
-    DYNAMICS_MIN_CORRELATION, FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB, MIN_FRAMES,
-    MIN_NORMALISED_FRAME_GAIN, PREDICTION_MIN_STEM_SHARE_DB,
+    DYNAMICS_MIN_CORRELATION, FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB,
+    FRAME_GAIN_MIN_COHERENCE, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN, PREDICTION_MIN_STEM_SHARE_DB,
 };
 use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
 use crate::dynamics::{DynamicsEstimate, LevelGainFit};
@@ -91,15 +91,21 @@ impl Analyzer {
     pub(super) fn record_frame_gain(&mut self, start: i64) -> f32 {
         // The frame's broadband gain against the sum (each stem at its fitted gain, so that a
         // stem's own defect does not look like bus dynamics), after the bus's static EQ.
-        let (mut cross, mut power) = (0.0f64, 0.0f64);
+        let (mut cross, mut power, mut master_power) = (0.0f64, 0.0f64, 0.0f64);
         for (band, &gain) in self.layout.bands.iter().zip(&self.bus.band_gain) {
             for i in band.first_bin..band.end_bin.min(self.spectra.master.len()) {
                 let m = self.spectra.master[i];
                 let s = self.spectra.corrected[i] * gain;
                 cross += f64::from(m.re * s.re + m.im * s.im);
                 power += f64::from(s.norm_sqr());
+                master_power += f64::from(m.norm_sqr());
             }
         }
+        // The gain is the frame's only where the sum holds the master: in a frame of dither
+        // and a reverb's last crumbs it is noise, and dividing by it would blow the dither up.
+        let determined = power > 0.0
+            && master_power > 0.0
+            && cross * cross >= FRAME_GAIN_MIN_COHERENCE * power * master_power;
         let frame_gain = if power > 0.0 {
             (cross / power) as f32
         } else {
@@ -108,7 +114,7 @@ impl Analyzer {
         if self.welch.frames >= MIN_FRAMES {
             self.record_block_gains(start);
         }
-        if frame_gain > MIN_NORMALISED_FRAME_GAIN && frame_gain.is_finite() {
+        if determined && frame_gain > MIN_NORMALISED_FRAME_GAIN && frame_gain.is_finite() {
             1.0 / frame_gain
         } else {
             1.0
