@@ -46,7 +46,7 @@ WRITE = os.path.join(ROOT, "target", "release", "examples", "write")
 CHECK = os.path.join(ROOT, "target", "release", "stemcheck")
 
 # The clean deliveries, one per piece (names as `write` lists them).
-PIECES = ["harbor", "lantern", "neon", "willow"]
+PIECES = ["harbor", "lantern", "neon", "willow", "ember"]
 
 # Kinds any processed mix may raise besides its cause.
 TOLERATED = {"true-peak"}

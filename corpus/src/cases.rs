@@ -546,6 +546,35 @@ fn has_bass_and_kick(piece: PieceId) -> bool {
 
 const RATE: u32 = 48_000;
 
+/// The environment variable that renders the sweep's deliveries at another sample rate (Hz:
+/// `44100`, `48000`, `96000`) ...
+pub const RATE_VAR: &str = "STEMCHECK_CORPUS_RATE";
+/// ... and another sample format (`16bit`, `24bit`, `float`): the same defects on deliveries
+/// in the formats a user sends, a check that no rule holds only at 48 kHz and 24 bits.
+pub const FORMAT_VAR: &str = "STEMCHECK_CORPUS_FORMAT";
+
+/// The sweep's delivery format: 48 kHz 24-bit unless [`RATE_VAR`] or [`FORMAT_VAR`] say
+/// otherwise (a value that is not one of theirs panics, naming the ones that are).
+fn base_format() -> (u32, Format) {
+    let rate = match std::env::var(RATE_VAR) {
+        Ok(v) => match v.as_str() {
+            "44100" => 44_100,
+            "48000" => 48_000,
+            "96000" => 96_000,
+            _ => panic!("{RATE_VAR}={v}: one of 44100, 48000, 96000"),
+        },
+        Err(_) => RATE,
+    };
+    let format = match std::env::var(FORMAT_VAR) {
+        Ok(v) => [Format::Int16, Format::Int24, Format::Float32]
+            .into_iter()
+            .find(|f| f.name() == v)
+            .unwrap_or_else(|| panic!("{FORMAT_VAR}={v}: one of 16bit, 24bit, float")),
+        Err(_) => Format::Int24,
+    };
+    (rate, format)
+}
+
 fn eq_variants() -> Vec<Vec<(Shape, f64, f64)>> {
     vec![
         vec![(Shape::LowShelf { gain_db: 3.0 }, 120.0, 0.7)],
@@ -564,6 +593,16 @@ pub fn full() -> Vec<Case> {
     use Defect as D;
     use Family as F;
     use Length::{Long, Normal};
+    let (rate, format) = base_format();
+    // The odd file's format in the mix-format family: 44.1 kHz 16-bit beside 48 kHz 24-bit
+    // stems (the example), or the nearest other where the stems are at that already.
+    let other_rate = if rate == 44_100 { 48_000 } else { 44_100 };
+    let higher_rate = if rate == 96_000 { 192_000 } else { 96_000 };
+    let other_format = if format == Format::Int16 {
+        Format::Int24
+    } else {
+        Format::Int16
+    };
     let mut out = Vec::new();
     let mut add = |family, piece, length, rate, format, defects| {
         out.push(Case::new(family, piece, length, rate, format, defects))
@@ -581,8 +620,8 @@ pub fn full() -> Vec<Case> {
                 F::StemGainLoudest,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::StemGain {
                     stem: StemSel::Loudest,
                     db,
@@ -594,8 +633,8 @@ pub fn full() -> Vec<Case> {
                 F::StemGainQuietest,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::StemGain {
                     stem: StemSel::Quietest,
                     db,
@@ -613,8 +652,8 @@ pub fn full() -> Vec<Case> {
                 F::StemOffset,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::StemShift { stem, samples }],
             );
         }
@@ -625,22 +664,37 @@ pub fn full() -> Vec<Case> {
         {
             let stem = StemSel::Named(dry[(i + 1) % dry.len()]);
             let length = if seconds.abs() >= 10.0 { Long } else { Normal };
-            let samples = (seconds * f64::from(RATE)).round() as i64;
+            let samples = (seconds * f64::from(rate)).round() as i64;
             add(
                 F::StemStartOffset,
                 piece,
                 length,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::StemShift { stem, samples }],
+            );
+        }
+        // Offsets of seconds that are no whole number of milliseconds (a region starting on
+        // any sample): the offset search decimates by about a millisecond.
+        for (i, samples) in [144_017i64, -120_031].into_iter().enumerate() {
+            add(
+                F::StemStartOffset,
+                piece,
+                Normal,
+                rate,
+                format,
+                vec![D::StemShift {
+                    stem: StemSel::Named(dry[(i + 2) % dry.len()]),
+                    samples,
+                }],
             );
         }
         add(
             F::StemStartOffset,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![D::StemFromFirstRegion {
                 stem: StemSel::Named(late_entry_stem(piece)),
             }],
@@ -649,8 +703,8 @@ pub fn full() -> Vec<Case> {
             F::StemStartOffset,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![D::StemPreRoll {
                 stem: StemSel::Named(dry[0]),
                 seconds: 2.0,
@@ -667,8 +721,8 @@ pub fn full() -> Vec<Case> {
                 F::StemStopsEarly,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::StemStopsAt {
                     stem,
                     at_s,
@@ -685,8 +739,8 @@ pub fn full() -> Vec<Case> {
                 F::StemMuted,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::StemMute { stem, from_s, to_s }],
             );
         }
@@ -696,8 +750,8 @@ pub fn full() -> Vec<Case> {
                 F::MissingStem,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::DropStem {
                     stem: StemSel::Named(stem),
                 }],
@@ -707,8 +761,8 @@ pub fn full() -> Vec<Case> {
             F::MissingReturn,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![D::DropStem {
                 stem: StemSel::Named("FX"),
             }],
@@ -719,8 +773,8 @@ pub fn full() -> Vec<Case> {
                 F::Polarity,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::Polarity {
                     stem: StemSel::Named(stem),
                 }],
@@ -732,8 +786,8 @@ pub fn full() -> Vec<Case> {
                 F::MasterGain,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::MasterGain { db }],
             );
         }
@@ -742,8 +796,8 @@ pub fn full() -> Vec<Case> {
                 F::MasterEq,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::MasterEq { bands }],
             );
         }
@@ -754,8 +808,8 @@ pub fn full() -> Vec<Case> {
                 F::MasterDynamics,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::MasterComp {
                     threshold_db,
                     ratio,
@@ -768,8 +822,8 @@ pub fn full() -> Vec<Case> {
                 F::MasterDynamics,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::MasterLimit {
                     drive_db,
                     ceiling_db: -2.0,
@@ -783,8 +837,8 @@ pub fn full() -> Vec<Case> {
                 F::Clipping,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::MixClip { over_db }],
             );
         }
@@ -793,8 +847,8 @@ pub fn full() -> Vec<Case> {
                 F::TailCut,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::TailCut { after_music_s }],
             );
         }
@@ -803,32 +857,32 @@ pub fn full() -> Vec<Case> {
             F::MixFormat,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![D::MixFormat {
-                rate: Some(44_100),
-                format: Some(Format::Int16),
+                rate: Some(other_rate),
+                format: Some(other_format),
             }],
         );
         add(
             F::MixFormat,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![D::MixFormat {
                 rate: None,
-                format: Some(Format::Int16),
+                format: Some(other_format),
             }],
         );
         add(
             F::MixFormat,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![D::MixFormat {
-                rate: Some(96_000),
+                rate: Some(higher_rate),
                 format: None,
             }],
         );
@@ -836,9 +890,9 @@ pub fn full() -> Vec<Case> {
             F::MixFormat,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
-            vec![D::StemsRate { rate: 44_100 }],
+            rate,
+            format,
+            vec![D::StemsRate { rate: other_rate }],
         );
         // The mix offset against every stem.
         for samples in [1i64, 64, 480, -200, 2048, 48_000] {
@@ -846,8 +900,8 @@ pub fn full() -> Vec<Case> {
                 F::MixOffset,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::MixShift { samples }],
             );
         }
@@ -856,8 +910,8 @@ pub fn full() -> Vec<Case> {
             F::Multitrack,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![D::Multitrack],
         );
     }
@@ -868,8 +922,8 @@ pub fn full() -> Vec<Case> {
                 F::LowEndCancellation,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::LowEndCancel {
                     crossover_hz,
                     gain_db,
@@ -881,8 +935,8 @@ pub fn full() -> Vec<Case> {
                 F::KickSplit,
                 piece,
                 Normal,
-                RATE,
-                Format::Int24,
+                rate,
+                format,
                 vec![D::KickSplit {
                     crossover_hz,
                     in_name: "KickIn",
@@ -894,8 +948,8 @@ pub fn full() -> Vec<Case> {
             F::Multitrack,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![
                 D::Multitrack,
                 D::StemShift {
@@ -908,8 +962,8 @@ pub fn full() -> Vec<Case> {
             F::Multitrack,
             piece,
             Normal,
-            RATE,
-            Format::Int24,
+            rate,
+            format,
             vec![
                 D::Multitrack,
                 D::Polarity {
@@ -923,8 +977,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Harbor,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::Rename {
             stem: None,
             file_name: "mix.wav",
@@ -934,8 +988,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Harbor,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::Rename {
             stem: Some("Drums"),
             file_name: "Harbor_Drums_FINAL_v2.wav",
@@ -945,8 +999,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Neon,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::Rename {
             stem: Some("Keys"),
             file_name: "Audio_27.wav",
@@ -956,8 +1010,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Lantern,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::Rename {
             stem: Some("Brass"),
             file_name: "Lanterns_Brass.wav",
@@ -967,8 +1021,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Neon,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::KickSplit {
             crossover_hz: 90.0,
             in_name: "Kick_In",
@@ -979,8 +1033,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Lantern,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::Rename {
             stem: Some("Piano"),
             file_name: "Lantern_Piano copy.wav",
@@ -991,8 +1045,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Willow,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::Rename {
             stem: Some("Vibes"),
             file_name: "Willow_Vibes_take3.wav",
@@ -1002,8 +1056,8 @@ pub fn full() -> Vec<Case> {
         F::Naming,
         PieceId::Willow,
         Normal,
-        RATE,
-        Format::Int24,
+        rate,
+        format,
         vec![D::Rename {
             stem: Some("Sax"),
             file_name: "Audio 04.wav",
@@ -1155,7 +1209,7 @@ pub fn full() -> Vec<Case> {
         ),
     ];
     for (piece, defects) in pairs {
-        add(F::Pairs, piece, Normal, RATE, Format::Int24, defects);
+        add(F::Pairs, piece, Normal, rate, format, defects);
     }
     out
 }
@@ -1173,6 +1227,17 @@ pub fn fast() -> Vec<Case> {
     add(F::Clean, PieceId::Harbor, 44_100, Format::Int16, vec![]);
     add(F::Clean, PieceId::Lantern, 48_000, Format::Int24, vec![]);
     add(F::Clean, PieceId::Neon, 48_000, Format::Float32, vec![]);
+    // A start offset of no whole number of the offset search's hops (44 frames at 44.1 kHz).
+    add(
+        F::StemStartOffset,
+        PieceId::Willow,
+        44_100,
+        Format::Int24,
+        vec![D::StemShift {
+            stem: StemSel::Named("Sax"),
+            samples: -66_157,
+        }],
+    );
     add(
         F::StemGainLoudest,
         PieceId::Neon,
@@ -1383,6 +1448,20 @@ pub fn fast() -> Vec<Case> {
             },
         ],
     );
+    // A 16-bit delivery (every file's own dither) with a defect, over the whole session: in
+    // the song's tail the dither is most of each frame, and is no source (the short session
+    // ends before the tail shows it).
+    out.push(Case::new(
+        F::LowEndCancellation,
+        PieceId::Neon,
+        Length::Normal,
+        48_000,
+        Format::Int16,
+        vec![D::LowEndCancel {
+            crossover_hz: 300.0,
+            gain_db: 0.0,
+        }],
+    ));
     out
 }
 
