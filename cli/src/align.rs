@@ -101,8 +101,8 @@ impl Envelope {
     /// into the envelope's band then differs between the two, and the whitened correlation,
     /// which weighs that band like any other, lost its peak (prominence 162 at a whole number
     /// of hops, 9 half a hop off). Against the mix at the nearest phase the stem is at most an
-    /// eighth of a hop off. Kept for the mix and the residual: the stems are matched against
-    /// them.
+    /// eighth of a hop off. Kept for the mix only (see [`match_envelopes`] for when the
+    /// phases are searched).
     pub fn with_phases(hop_frames: usize) -> Self {
         let mut out = Self::new(hop_frames);
         out.phases = (1..PHASES)
