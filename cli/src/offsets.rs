@@ -679,6 +679,33 @@ mod tests {
         assert!(!inverted.shifts_anything());
     }
 
+    /// `frames` of clicks (3 hops of a square wave at `level`) at seeded places 20 to 51 hops
+    /// apart, all `delay_hops` later.
+    fn click_train(
+        frames: usize,
+        hop: usize,
+        delay_hops: usize,
+        seed: u64,
+        level: f32,
+    ) -> Vec<f32> {
+        let mut x = vec![0.0f32; frames];
+        let mut state = seed;
+        let mut at = 0usize;
+        loop {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            at += 20 + (state >> 59) as usize;
+            let start = (at + delay_hops) * hop;
+            if start + 3 * hop >= frames {
+                return x;
+            }
+            for (k, v) in x[start..start + 3 * hop].iter_mut().enumerate() {
+                *v = if k % 2 == 0 { level } else { -level };
+            }
+        }
+    }
+
     #[test]
     fn a_return_locked_in_place_is_not_moved_by_its_envelopes_trailing_the_dry_parts() {
         // The mix's onsets at seeded places; the stem's (a return: its sources smeared forward)
@@ -688,22 +715,7 @@ mod tests {
         let hop = 480;
         let frames = hop * 2000;
         let clicks = |delay_hops: usize| -> [Vec<f32>; 2] {
-            let mut x = vec![0.0f32; frames];
-            let mut state = 11u64;
-            let mut at = 0usize;
-            loop {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                at += 20 + (state >> 59) as usize;
-                let start = (at + delay_hops) * hop;
-                if start + 3 * hop >= frames {
-                    break;
-                }
-                for (k, v) in x[start..start + 3 * hop].iter_mut().enumerate() {
-                    *v = if k % 2 == 0 { 0.5 } else { -0.5 };
-                }
-            }
+            let x = click_train(frames, hop, delay_hops, 11, 0.5);
             [x.clone(), x]
         };
         let envelope = |audio: &[Vec<f32>; 2]| {
@@ -739,24 +751,8 @@ mod tests {
         // pass did not place (its lag at the edge of its range) is taken.
         let hop = 480;
         let frames = hop * 3000;
-        let clicks = |delay_hops: usize, seed: u64, level: f32| -> Vec<f32> {
-            let mut x = vec![0.0f32; frames];
-            let mut state = seed;
-            let mut at = 0usize;
-            loop {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                at += 20 + (state >> 59) as usize;
-                let start = (at + delay_hops) * hop;
-                if start + 3 * hop >= frames {
-                    break;
-                }
-                for (k, v) in x[start..start + 3 * hop].iter_mut().enumerate() {
-                    *v = if k % 2 == 0 { level } else { -level };
-                }
-            }
-            x
+        let clicks = |delay_hops: usize, seed: u64, level: f32| {
+            click_train(frames, hop, delay_hops, seed, level)
         };
         let (sources, others) = (clicks(0, 11, 0.2), clicks(0, 12, 0.5));
         let mix: Vec<f32> = sources.iter().zip(&others).map(|(a, b)| a + b).collect();
