@@ -61,6 +61,8 @@ const RETURN_TRAIL_MAX_SECONDS: f64 = 0.25;
 /// delay, 0.43 s: prominence 21.5 once the mix was searched at sub-hop phases, and 0.43 s again
 /// beside a synth exported from its first region, on csound's bank). Stems truly late by 0.1 to
 /// 1 s stood at 129 to 161 (five pieces, two sound sets). 1.5 s: a dotted quarter at 60 BPM.
+/// A lag other stems are found at too is no echo: the mix is what is off (a mix 1.5 s early
+/// against the test song's stems, found 1.5 s late at 21 to 32 and left in place unlocked).
 const RETURN_ECHO_MAX_SECONDS: f64 = 1.5;
 /// See [`RETURN_TRAIL_MAX_SECONDS`]: the first pass' lag within this of the mix's, in seconds
 /// (1 ms, 48 samples at 48 kHz). A return's diffuse waveform locks a few samples off when the
@@ -174,10 +176,20 @@ impl Alignment {
                 s.id == i as u32
                     && s.offset_samples.abs() <= IN_PLACE_MAX_OFFSET_SECONDS * f64::from(rate_hz)
             });
+            // An echo is the return's own: a lag other stems are found at too is the mix's
+            // offset (every stem late alike), not an echo.
+            let shared = |late: i64| {
+                misfits.iter().any(|&j| {
+                    j != i
+                        && out.matches[j]
+                            .is_some_and(|o| o.matches() && (o.late_samples - late).abs() <= live)
+                })
+            };
             let echoes = out.matches[i].is_some_and(|m| {
                 m.late_samples > trail_max
                     && m.late_samples <= echo_max
                     && m.prominence < ISOLATED_MATCH_MIN_PROMINENCE
+                    && !shared(m.late_samples)
             });
             if (locked_in_place && trails) || (left_in_place && echoes) {
                 out.matches[i] = None;
