@@ -119,6 +119,14 @@ pub const COMMON_PHASE_DEAD_BAND_DEG: f64 = 5.0;
 /// is the sum through a filter; a 40 Hz high pass keeps 0.98 in its turned bands, a missing
 /// kick's lows fall far under).
 pub const COMMON_PHASE_MIN_COHERENCE: f64 = 0.9;
+/// A block of the stems' prediction speaks for the master bus's gain by level only this far
+/// above the stems' summed noise floor (20 dB: the floor, in the prediction and not in the
+/// master, pulls its gain down by 0.04 dB there; `analyzer/floor.rs`).
+pub const FLOOR_MARGIN_DB: f32 = 20.0;
+/// ... read from the master's correlation with the sum itself where their coherence reaches
+/// this (the sum explains 99% of the band's master, -20 dB left): the master is the sum
+/// through a filter, whose phase that correlation is.
+pub const COMMON_PHASE_SUM_MIN_COHERENCE: f64 = 0.99;
 /// A band shapes the bus EQ's phase model only where the stems explain at least this share of
 /// its master (-3 dB): a band mostly of a part no stem carries fits a gain by chance.
 pub const EQ_SHAPE_MIN_EXPLAINED: f64 = 0.5;
@@ -265,6 +273,9 @@ pub const FRAME_GAIN_MIN_COHERENCE: f64 = 0.5;
 /// Residual below this, relative to the master, means the stems null (about a 16-bit noise
 /// floor; 24-bit exports null far deeper), in dB.
 pub const NULLS_BELOW_DB: f32 = -70.0;
+/// ... or at most this far above the residual the files' own noise floors leave (3 dB: a
+/// residual twice their dither and rounding; `analyzer/floor.rs`).
+pub const NULL_FLOOR_MARGIN_DB: f32 = 3.0;
 /// Time constant of the "recent" null residual, in seconds.
 pub const RECENT_SECONDS: f64 = 3.0;
 /// The residual's impulse response counts as short (EQ, gain) within this time, in seconds.
@@ -583,6 +594,15 @@ pub struct AnalyzerConfig {
     /// analysis rate cut differently, and that difference is no defect of the delivery.
     #[serde(default)]
     pub compare_below_hz: Option<f32>,
+    /// The noise floor of one stem file, per sample and channel, in dBFS (its mean square
+    /// against a full-scale square): the dither and rounding of integer samples (16-bit -96,
+    /// 24-bit -144); the loudest of the stems'. `None`: none known (floating point, or a live
+    /// bus). See `analyzer/floor.rs`.
+    #[serde(default)]
+    pub stem_floor_dbfs: Option<f32>,
+    /// ... of the master file.
+    #[serde(default)]
+    pub master_floor_dbfs: Option<f32>,
 }
 
 impl Default for AnalyzerConfig {
@@ -593,6 +613,8 @@ impl Default for AnalyzerConfig {
             usual_max_stems: 12,
             multitrack_stems: 20,
             compare_below_hz: None,
+            stem_floor_dbfs: None,
+            master_floor_dbfs: None,
         }
     }
 }

@@ -301,6 +301,10 @@ pub struct Measurements {
     /// causes are decided on once the dropouts are named), re master, in dB.
     #[serde(default)]
     pub null_residual_outside_dropouts_db: f32,
+    /// The null residual the files' own noise floors leave (their dither and rounding, known
+    /// from their bit depths), re master, in dB; `None` when no floor is known.
+    #[serde(default)]
+    pub null_floor_db: Option<f32>,
     /// Silent stretches of stems with a raised residual (candidate dropouts), before
     /// thresholds.
     #[serde(default)]

@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use stemcheck_analysis::FindingKind;
+use stemcheck_analysis::{AnalyzerConfig, FindingKind};
 use stemcheck_testkit::process::{Biquad, Compressor, Limiter, delay_fractional, delay_samples};
-use stemcheck_testkit::{Stereo, gain_db, quantize_24bit, sum};
+use stemcheck_testkit::{Stereo, gain_db, quantize_16bit_dithered, quantize_24bit, sum};
 
 const SECONDS: f32 = 8.0;
 
@@ -40,6 +40,91 @@ mod clean {
             out.measurements.null_residual_db < -90.0,
             "{}",
             out.measurements.null_residual_db
+        );
+    }
+
+    /// A 16-bit TPDF-dithered file's floor, per sample, in dBFS (`quantize_16bit_dithered`).
+    const FLOOR_16_BIT_DBFS: f32 = -96.33;
+
+    /// The song 40 dB down (a quiet cue), every stem and the master (at `master_db` against the
+    /// sum) stored as 16-bit files, each with its own dither.
+    fn quiet_16_bit(master_db: f32) -> (Stereo, Vec<(&'static str, Stereo)>) {
+        let song = song(SECONDS);
+        let stems: Vec<(&str, Stereo)> = song
+            .stems
+            .iter()
+            .map(|s| (s.name, gain_db(&s.audio, -40.0)))
+            .collect();
+        let refs: Vec<&Stereo> = stems.iter().map(|(_, a)| a).collect();
+        let master = quantize_16bit_dithered(&gain_db(&sum(&refs), master_db), 99);
+        let stems = stems
+            .into_iter()
+            .enumerate()
+            .map(|(k, (n, a))| (n, quantize_16bit_dithered(&a, k as u64)))
+            .collect();
+        (master, stems)
+    }
+
+    fn floors_of_16_bit() -> AnalyzerConfig {
+        AnalyzerConfig {
+            stem_floor_dbfs: Some(FLOOR_16_BIT_DBFS),
+            master_floor_dbfs: Some(FLOOR_16_BIT_DBFS),
+            ..AnalyzerConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_quiet_16_bit_delivery_nulls_to_its_files_floor_and_the_floor_is_measured_right() {
+        let (master, stems) = quiet_16_bit(0.0);
+        let refs: Vec<(&str, &Stereo)> = stems.iter().map(|(n, a)| (*n, a)).collect();
+        let out = analyse_with(
+            &master,
+            &refs,
+            Blocks::Random(5),
+            floors_of_16_bit(),
+            usize::MAX,
+        );
+        let m = &out.measurements;
+        // The residual is the files' dither and rounding alone: the model's floor is it.
+        let floor = m.null_floor_db.expect("a floor");
+        assert!(
+            (m.null_residual_db - floor).abs() < 1.0,
+            "residual {} dB, floor {floor} dB",
+            m.null_residual_db
+        );
+        assert!(
+            m.null_residual_db > -70.0,
+            "quiet enough to be over the null"
+        );
+        assert_eq!(out.problems(), vec![], "{:#?}", out.findings);
+        assert!(out.expect(FindingKind::Nulls).message.contains("floor"));
+        // Unknown to the analysis, the same floor is a residual over the null.
+        let blind = analyse(&master, &refs, Blocks::Random(5));
+        assert!(
+            blind.find(FindingKind::Nulls).is_none(),
+            "{:#?}",
+            blind.findings
+        );
+    }
+
+    #[test]
+    fn a_master_gain_on_a_quiet_16_bit_delivery_is_a_gain_not_a_compressor() {
+        let (master, stems) = quiet_16_bit(-0.5);
+        let refs: Vec<(&str, &Stereo)> = stems.iter().map(|(n, a)| (*n, a)).collect();
+        let out = analyse_with(
+            &master,
+            &refs,
+            Blocks::Random(6),
+            floors_of_16_bit(),
+            usize::MAX,
+        );
+        let gain = out.expect(FindingKind::MasterBusGain);
+        assert!((gain.value + 0.5).abs() < 0.1, "{:#?}", out.findings);
+        assert_eq!(
+            out.problems(),
+            vec![(FindingKind::MasterBusGain, vec![])],
+            "{:#?}",
+            out.findings
         );
     }
 

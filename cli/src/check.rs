@@ -239,6 +239,11 @@ pub(crate) fn analyse(
         usual_min_stems: spec.min_stems,
         usual_max_stems: spec.max_stems,
         compare_below_hz: compare_below_hz(&formats, rate),
+        master_floor_dbfs: quantisation_floor_dbfs(&formats[0]),
+        stem_floor_dbfs: formats[1..]
+            .iter()
+            .filter_map(quantisation_floor_dbfs)
+            .reduce(f32::max),
         ..AnalyzerConfig::default()
     };
     // The mix's length at the analysis rate, as declared (for the progress bar and the hop).
@@ -351,6 +356,14 @@ fn reopen(paths: &[PathBuf], channels: &[Option<usize>]) -> Result<Vec<AudioRead
 
 fn open_all(paths: &[PathBuf]) -> Result<Vec<AudioReader>, InputError> {
     paths.iter().map(|p| AudioReader::open(p)).collect()
+}
+
+/// The noise floor of a file stored as integers, per sample, in dBFS: TPDF dither of one LSB
+/// either way plus the rounding, a mean square of a quarter LSB squared (-6.02 dB per bit: a
+/// 16-bit file's is -96.3 dBFS); `None` for floating point.
+fn quantisation_floor_dbfs(format: &Format) -> Option<f32> {
+    (format.sample_format == "int" && (8..=32).contains(&format.bits_per_sample))
+        .then(|| -20.0 * 2.0f32.log10() * format.bits_per_sample as f32)
 }
 
 /// Where the null residual is measured when some file is not at the analysis rate `rate_hz`

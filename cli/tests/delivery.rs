@@ -581,3 +581,52 @@ fn a_stem_from_another_song_matches_nothing_and_is_left_out() {
         assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
     }
 }
+
+#[test]
+fn a_quiet_16_bit_delivery_nulls_to_its_files_floor() {
+    // A quiet cue (the song 40 dB down) exported in 16 bits, every file with its own dither:
+    // the residual is that dither, over the null's -70 dB, and the checker knows it from the
+    // files' bit depths.
+    let song = song(6.0);
+    let dir = tempfile::tempdir().unwrap();
+    let quiet: Vec<Stereo> = song
+        .stems
+        .iter()
+        .map(|s| stemcheck_testkit::gain_db(&s.audio, -40.0))
+        .collect();
+    let refs: Vec<&Stereo> = quiet.iter().collect();
+    let mix = stemcheck_testkit::sum(&refs);
+    for (k, (s, audio)) in song.stems.iter().zip(&quiet).enumerate() {
+        let stored = stemcheck_testkit::quantize_16bit_dithered(audio, k as u64);
+        let path = dir.path().join(format!("Song_{}.wav", s.name));
+        write_wav(&path, &stored, RATE, Format::Int16);
+    }
+    let stored = stemcheck_testkit::quantize_16bit_dithered(&mix, 99);
+    write_wav(
+        &dir.path().join("Song_Mix.wav"),
+        &stored,
+        RATE,
+        Format::Int16,
+    );
+    let run = check(dir.path());
+    assert_eq!(run.code, 0, "{:?}\n{}", run.kinds(), run.stderr);
+    let residual = run.json["measurements"]["null_residual_db"]
+        .as_f64()
+        .unwrap();
+    let floor = run.json["measurements"]["null_floor_db"].as_f64().unwrap();
+    assert!(
+        residual > -70.0,
+        "quiet enough to be over the null: {residual}"
+    );
+    // TPDF dither of one LSB either way, every file's: the floor the checker expects.
+    assert!(
+        (residual - floor).abs() < 1.0,
+        "residual {residual}, floor {floor}"
+    );
+    let nulls = run.of_kind("nulls");
+    assert_eq!(nulls.len(), 1, "{:?}", run.kinds());
+    assert!(nulls[0].4.contains("own floor"), "{}", nulls[0].4);
+    for kind in INVENTED {
+        assert!(run.of_kind(kind).is_empty(), "{kind}: {:?}", run.kinds());
+    }
+}

@@ -1462,6 +1462,45 @@ pub fn fast() -> Vec<Case> {
             gain_db: 0.0,
         }],
     ));
+    // The same at 44.1 kHz on the short session: the bass and the inverted sub correlate with
+    // the master in quadrature, which turned the band's phase model by 18 degrees and read as
+    // master EQ once the 16-bit floor lifted the residual over the null.
+    out.push(Case::new(
+        F::LowEndCancellation,
+        PieceId::Neon,
+        s,
+        44_100,
+        Format::Int16,
+        vec![D::LowEndCancel {
+            crossover_hz: 300.0,
+            gain_db: 0.0,
+        }],
+    ));
+    // A quiet orchestral cue in 16 bits: sections of dither alone and passages a few tens of
+    // dB over the stems' summed dither (`analyzer/floor.rs`) read as a compressor.
+    out.push(Case::new(
+        F::MasterGain,
+        PieceId::Lantern,
+        s,
+        44_100,
+        Format::Int16,
+        vec![D::MasterGain { db: -0.5 }],
+    ));
+    // A master compressor on a 16-bit delivery whose guitar rests through the intro: its
+    // dither alone fitted a gain of either sign, and a sign turned the residual's character
+    // (content no stem carries, beside the compressor).
+    out.push(Case::new(
+        F::MasterDynamics,
+        PieceId::Harbor,
+        Length::Normal,
+        44_100,
+        Format::Int16,
+        vec![D::MasterComp {
+            threshold_db: -18.0,
+            ratio: 2.0,
+            makeup_db: 2.0,
+        }],
+    ));
     out
 }
 

@@ -48,3 +48,23 @@ pub fn quantize_24bit(signal: &Stereo) -> Stereo {
         signal[1].iter().map(q).collect(),
     ]
 }
+
+/// `signal` as a 16-bit export stores it: TPDF dither of one LSB either way (seeded by `seed`,
+/// each channel its own), rounded, clipped at full scale.
+pub fn quantize_16bit_dithered(signal: &Stereo, seed: u64) -> Stereo {
+    use rand::{Rng, SeedableRng};
+    let scale = 32_768.0f64;
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let mut channel = |x: &[f32]| -> Vec<f32> {
+        x.iter()
+            .map(|&v| {
+                let dither: f64 = rng.gen_range(-0.5..0.5) + rng.gen_range(-0.5..0.5);
+                let q = (f64::from(v) * scale + dither)
+                    .round()
+                    .clamp(-scale, scale - 1.0);
+                (q / scale) as f32
+            })
+            .collect()
+    };
+    [channel(&signal[0]), channel(&signal[1])]
+}

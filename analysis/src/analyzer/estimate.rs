@@ -4,8 +4,8 @@
 
 use wide::f64x2;
 
-use crate::config::EQ_SHAPE_MIN_EXPLAINED;
-use crate::decibels::{amplitude_to_db, db_to_gain, energy_ratio_db};
+use crate::config::{EQ_SHAPE_MIN_EXPLAINED, FLOOR_MARGIN_DB};
+use crate::decibels::{amplitude_to_db, db_to_gain, db_to_power, energy_ratio_db};
 use crate::measurements::{BandMeasurement, Measurements, StemMeasurements};
 use crate::spectra::Cd;
 
@@ -197,6 +197,9 @@ impl Analyzer {
                 }
             }
         }
+        let stem_floor = self.floor_per_bin(self.stem_floor_power())
+            * (hi - lo) as f64
+            * db_to_power(f64::from(FLOOR_MARGIN_DB));
         self.stems
             .iter()
             .enumerate()
@@ -212,7 +215,15 @@ impl Analyzer {
                     offset_energy,
                 } = sums[k];
                 let offset_energy = 2.0 * offset_energy;
-                let mut gain = if den > 0.0 { num / den } else { 1.0 };
+                // A stem at its own noise floor (a 16-bit stem before its part comes in) has
+                // no gain to measure: its dither's chance correlation with the master fitted
+                // any gain, of either sign, and a sign turned the residual's character.
+                let measurable = stem_energy > stem_floor;
+                let mut gain = if den > 0.0 && measurable {
+                    num / den
+                } else {
+                    1.0
+                };
                 // With the joint per-band fit, its stem effect is the better estimate.
                 if !self.welch.gram.is_empty() && fit.stem_fitted[k] {
                     gain = db_to_gain(f64::from(fit.stem_db[k]));

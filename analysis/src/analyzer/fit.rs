@@ -7,10 +7,10 @@ use wide::f32x4;
 
 use crate::config::{
     EQ_FAINT_BAND_MIN_COHERENCE, EQ_MIN_BAND_SHARE, EQ_MIN_FAINT_BAND_SHARE, FIT_MIN_SHARE_JOINT,
-    FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, GRAM_LOADING, SPREAD_MIN_EXPLAINED,
+    FIT_MIN_SHARE_SINGLE, FIT_MIN_VOTE_SHARE, FLOOR_MARGIN_DB, GRAM_LOADING, SPREAD_MIN_EXPLAINED,
     STEM_AGREEMENT_DB, STEM_AGREEMENT_SPREAD_DB, STEM_GAIN_MIN_EXPLAINS_DB, TWO_WAY_FIT_LOADING,
 };
-use crate::decibels::{db_to_gain, gain_to_db};
+use crate::decibels::{db_to_gain, db_to_power, gain_to_db};
 use crate::spectra::{Cd, Cf};
 
 use super::Analyzer;
@@ -174,7 +174,17 @@ impl Analyzer {
             .iter()
             .map(|band| self.band_coherence(band.first_bin..band.end_bin))
             .collect();
-        let phases = phase::common_phases(&correlations, &coherence);
+        let sum_correlations: Vec<Cd> = self
+            .layout
+            .bands
+            .iter()
+            .map(|band| {
+                let r = band.first_bin.min(self.welch.pms.len())
+                    ..band.end_bin.min(self.welch.pms.len());
+                self.welch.pms[r].iter().sum()
+            })
+            .collect();
+        let phases = phase::common_phases(&correlations, &sum_correlations, &coherence);
         let k_count = self.stems.len();
         let b_count = self.layout.bands.len();
         let mut eqs: Vec<(usize, usize, f64, f64)> = Vec::new();
@@ -182,6 +192,11 @@ impl Analyzer {
         let mut sign_weight = vec![0.0f64; k_count];
         let mut band_explained = vec![f64::NAN; b_count];
         let mut stem_energy: Vec<f64> = Vec::with_capacity(k_count);
+        // A stem speaks for a band only well above its own noise floor there (`floor.rs`): a
+        // stem of dither alone (a section not yet playing, in a 16-bit file) fits a gain of
+        // nearly nothing, which against the bands it shares read as 20 dB of bus EQ.
+        let stem_floor =
+            self.floor_per_bin(self.stem_floor_power()) * db_to_power(f64::from(FLOOR_MARGIN_DB));
         for (b, band) in self.layout.bands.iter().enumerate() {
             let turn = Cd::from_polar(1.0, -phases[b]);
             let master_real = |k: usize| (correlations[b][k] * turn).re;
@@ -272,7 +287,7 @@ impl Analyzer {
                     continue;
                 };
                 let share = stem_energy[k] / band_energy;
-                if share < FIT_MIN_VOTE_SHARE {
+                if share < FIT_MIN_VOTE_SHARE || stem_energy[k] <= stem_floor * r.len() as f64 {
                     continue;
                 }
                 eqs.push((k, b, gain_to_db(gain.abs()), share * precision));

@@ -11,9 +11,10 @@
 use crate::config::{
     CEILING_MIN_AGREEMENT, CEILING_SINGLE_EVENT_RESIDUAL_CREST_DB, COMPRESSION_BLOCKS_PER_FRAME,
     DYNAMICS_MIN_CORRELATION, FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB,
-    FRAME_GAIN_MIN_COHERENCE, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN, PREDICTION_MIN_STEM_SHARE_DB,
+    FLOOR_MARGIN_DB, FRAME_GAIN_MIN_COHERENCE, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN,
+    PREDICTION_MIN_STEM_SHARE_DB,
 };
-use crate::decibels::{db_to_gain_f32, energy_ratio_db, power_to_db};
+use crate::decibels::{db_to_gain_f32, db_to_power, energy_ratio_db, power_to_db};
 use crate::dynamics::{DynamicsEstimate, LevelGainFit};
 use crate::measurements::{LevelResiduals, Measurements};
 use crate::spectra::Cf;
@@ -125,6 +126,10 @@ impl Analyzer {
     /// the master's gain against it (`sum m p / sum p^2`, both windowed alike) and its level.
     /// The first and last block, where the window nearly closes, are left out.
     fn record_block_gains(&mut self, start: i64) {
+        // A block whose prediction is near the stems' summed floor (`floor.rs`) reads a gain
+        // pulled down by it (their dither is in the prediction, not in the master): it is left
+        // out (at the margin the pull is 0.04 dB).
+        let floor = self.sum_floor_power() * db_to_power(f64::from(FLOOR_MARGIN_DB));
         let bins = self.spectra.master.len();
         let len = self.layout.frame_len;
         let bus = &mut self.bus;
@@ -186,7 +191,7 @@ impl Analyzer {
             if ww <= 0.0 {
                 continue;
             }
-            if uu > 0.0 {
+            if uu > floor * ww {
                 let level_dbfs = power_to_db(2.0 * uu / ww, 1e-30) as f32;
                 bus.unit_residual.add(level_dbfs, mm, mu, uu);
                 if mu > 0.0 {
@@ -194,11 +199,11 @@ impl Analyzer {
                     bus.unit_dynamics.add(level_dbfs, gain_db, uu / ww);
                 }
             }
-            if pp > 0.0 {
+            if pp > floor * ww {
                 bus.fitted_residual
                     .add(power_to_db(2.0 * pp / ww, 1e-30) as f32, mm, mp, pp);
             }
-            if pp <= 0.0 || mp <= 0.0 {
+            if pp <= floor * ww || mp <= 0.0 {
                 continue;
             }
             // A full-scale sine (mean square 1/2) is 0 dBFS.

@@ -28,6 +28,7 @@ mod cross_spectra;
 mod eq_phase;
 mod estimate;
 mod fit;
+mod floor;
 mod frame_gain;
 mod ingest;
 mod level_gain;

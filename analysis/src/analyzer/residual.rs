@@ -562,6 +562,14 @@ impl Analyzer {
                 .filter(|_| self.master.seen),
             sum_lufs: self.sum.loudness.integrated_lufs(),
             null_residual_outside_dropouts_db: rel(outside_residual, outside_master),
+            null_floor_db: self
+                .master
+                .seen
+                .then(|| {
+                    let rms_dbfs = self.master.stats.summary().rms_dbfs;
+                    self.residual_floor_db(crate::decibels::db_to_power(f64::from(rms_dbfs)))
+                })
+                .flatten(),
             dropouts: self.dropout_measurements(common_lag, &whole, total_master),
             ..Measurements::default()
         }
@@ -574,14 +582,23 @@ impl Analyzer {
     pub(super) fn unexplained(&self, fit: &GainFit) -> Vec<f64> {
         let (lo, hi) = self.layout.analysis_bins;
         let mut unexplained = vec![0.0f64; self.welch.pmm.len()];
+        // The files' own floors (`floor.rs`) are no part of anything: the master's is all
+        // unexplained; the sum's takes its share of the sum's power off what the fit explains.
+        let master_floor = self.floor_per_bin(self.master_floor_power());
+        let sum_floor = self.floor_per_bin(self.sum_floor_power());
         for i in lo..hi {
-            if self.welch.pss[i] > 0.0 {
-                unexplained[i] = (self.welch.pmm_norm[i]
-                    - self.welch.pms_norm[i].norm_sqr() / self.welch.pss[i])
-                    .max(0.0);
+            let pss = self.welch.pss[i];
+            let floor = if pss > 0.0 {
+                master_floor + sum_floor * ((pss - sum_floor).max(0.0) / pss)
             } else {
-                unexplained[i] = self.welch.pmm_norm[i];
-            }
+                master_floor
+            };
+            let u = if pss > 0.0 {
+                self.welch.pmm_norm[i] - self.welch.pms_norm[i].norm_sqr() / pss
+            } else {
+                self.welch.pmm_norm[i]
+            };
+            unexplained[i] = (u - floor).max(0.0);
         }
         // Per band, keep what neither model explains: the per-bin linear fit (which absorbs
         // EQ and, normalised, dynamics) nor the joint per-stem fit (which absorbs each stem's
@@ -594,7 +611,10 @@ impl Analyzer {
             let r = band.first_bin..band.end_bin.min(unexplained.len());
             let per_bin: f64 = unexplained[r.clone()].iter().sum();
             let pmm: f64 = self.welch.pmm[r.clone()].iter().sum();
-            let joint = (pmm - explained).max(0.0);
+            // The master's floor is in the joint fit's remainder too (the sum's, a sliver of
+            // it, is left: it only lowers what the stems explain).
+            let floor = master_floor * r.len() as f64;
+            let joint = (pmm - explained - floor).max(0.0);
             if joint < per_bin && per_bin > 0.0 {
                 let scale = joint / per_bin;
                 unexplained[r].iter_mut().for_each(|u| *u *= scale);

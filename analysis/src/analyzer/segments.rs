@@ -119,8 +119,8 @@ struct Stretch {
     /// ... over this many sounding segments.
     after_segments: u32,
     /// The residual's and the master's mid energy in the first [`DROPOUT_FALL_SECONDS`] after
-    /// the stretch (sums of squares): whether the residual fell back when the stem sounded
-    /// again.
+    /// the segment the stem sounds again in (sums of squares): whether the residual fell back
+    /// when the stem sounded again.
     after_sums: [f64; 2],
     /// Whether the residual rose enough for the stretch to be kept out of the whole-run
     /// accumulators.
@@ -194,6 +194,10 @@ pub(super) struct Segments {
     /// Whether the current hop holds a clip and is kept out of the whole run altogether
     /// (`clips.rs`).
     hop_clipped: bool,
+    /// The residual's mid floor per sample: what the files' own dither and rounding leave
+    /// (`analyzer/floor.rs`; writer: [`Analyzer::begin_segments`]). A residual at it has not
+    /// risen, however quiet the master (a 16-bit stem resting through a quiet intro).
+    floor_mid: f64,
     /// Hops seen, and hops that held a clip: clipped hops are kept out only while they are at
     /// most [`CLIPPED_HOPS_MAX_SHARE`] of all (a stem clipping all through is fitted anyway).
     hops: [u64; 2],
@@ -225,6 +229,7 @@ impl Segments {
             buffer: vec![0.0; hop],
             hop_excluded: false,
             hop_clipped: false,
+            floor_mid: 0.0,
             hops: [0; 2],
             excluded: [0.0; 2],
             history: vec![(-1, [0.0; 9], false); HISTORY_SEGMENTS].into_boxed_slice(),
@@ -302,7 +307,7 @@ impl Segments {
         self.stems
             .iter()
             .flat_map(|track| track.events.iter())
-            .filter(|s| late_share(s, whole, bus_gain).is_some())
+            .filter(|s| late_share(s, whole, bus_gain, self.floor_of(s)).is_some())
             .fold((0.0, 0.0), |(m, r), s| {
                 (m + s.sums[0] + s.sums[1], r + s.sums[2] + s.sums[3])
             })
@@ -311,7 +316,7 @@ impl Segments {
 
 /// For a stretch judged late (see [`Stretch::judged_late`]): the residual's share of the master
 /// in the run without it, if the stretch's residual rose over it (it is a dropout then).
-fn late_share(s: &Stretch, whole: &SegmentSums, bus_gain: f32) -> Option<f64> {
+fn late_share(s: &Stretch, whole: &SegmentSums, bus_gain: f32, floor: f64) -> Option<f64> {
     if !s.judged_late {
         return None;
     }
@@ -323,7 +328,7 @@ fn late_share(s: &Stretch, whole: &SegmentSums, bus_gain: f32) -> Option<f64> {
         corrected_residual_mid(&outside, bus_gain),
         outside[MASTER_MID],
     );
-    risen(s.residual(bus_gain), s.master, share).then_some(share)
+    risen(s.residual(bus_gain), s.master, share, floor).then_some(share)
 }
 
 impl Stretch {
@@ -372,9 +377,18 @@ fn baseline_share(residual_mid: f64, master_mid: f64) -> f64 {
     }
 }
 
-/// Whether `residual` energy over `master` energy rose over `baseline` by [`DROPOUT_RISE_DB`].
-fn risen(residual: f64, master: f64, baseline: f64) -> bool {
-    residual > 0.0 && residual >= db_to_power(f64::from(DROPOUT_RISE_DB)) * baseline * master
+/// Whether `residual` energy over `master` energy rose over `baseline` by [`DROPOUT_RISE_DB`],
+/// and over `floor`, the energy the files' own floors leave there.
+fn risen(residual: f64, master: f64, baseline: f64, floor: f64) -> bool {
+    residual > 0.0
+        && residual >= db_to_power(f64::from(DROPOUT_RISE_DB)) * (baseline * master).max(floor)
+}
+
+impl Segments {
+    /// The energy the files' own floors leave in `stretch`'s residual.
+    fn floor_of(&self, stretch: &Stretch) -> f64 {
+        self.floor_mid * f64::from(stretch.segments) * self.seg_len as f64
+    }
 }
 
 /// Stems whose segment levels are summed side by side (see [`Analyzer::begin_segments`]).
@@ -441,7 +455,9 @@ impl Analyzer {
     /// timeline): one pass over the stem's history.
     pub(super) fn begin_segments(&mut self, sum_start: i64) {
         let clipped = self.hop_clipped(sum_start);
+        let floor_mid = self.master_floor_power() + self.sum_floor_power();
         let seg = &mut self.segments;
+        seg.floor_mid = floor_mid;
         while seg.stems.len() < self.stems.len() {
             seg.stems.push(StemTrack::new());
         }
@@ -531,7 +547,8 @@ impl Analyzer {
             corrected_residual_mid(sums, bus_gain)
         };
         let master = sums[MASTER_MID];
-        let raised = risen(residual, master, baseline);
+        let floor_mid = seg.floor_mid;
+        let raised = risen(residual, master, baseline, floor_mid * len as f64);
         let mut take_out_from: Option<i64> = None;
         let recent_before = seg.recent;
         seg.recent = [
@@ -594,7 +611,12 @@ impl Analyzer {
                 let mean_residual = run_residual / (f64::from(run.segments) * len as f64);
                 if !run.suspect
                     && run.before > 0.0
-                    && risen(run_residual, run.master, baseline)
+                    && risen(
+                        run_residual,
+                        run.master,
+                        baseline,
+                        floor_mid * f64::from(run.segments) * len as f64,
+                    )
                     && mean_residual >= min_level * run.before
                 {
                     run.suspect = true;
@@ -614,7 +636,8 @@ impl Analyzer {
                         .unwrap_or(p0)
                         .max(run.start);
                     let long = (run.end - run.start) as f64 >= DROPOUT_MIN_SECONDS * sr;
-                    let risen_now = risen(run.residual(bus_gain), run.master, baseline);
+                    let floor = floor_mid * f64::from(run.segments) * len as f64;
+                    let risen_now = risen(run.residual(bus_gain), run.master, baseline, floor);
                     // Silent since before it first sounded (a stem muted from before its first
                     // note): with no level around to compare with, the stretch never turned
                     // suspect and stayed in the whole-run residual, which may be mostly its
@@ -640,7 +663,11 @@ impl Analyzer {
                 }
                 if let Some(e) = track.after_for {
                     let event = &mut track.events[e];
-                    if event.after_segments < fall_segments {
+                    // From the first segment wholly after the stretch: the one the stem sounds
+                    // again in still holds part of the dropout's residual (at 44.1 kHz, where
+                    // a mute's end falls elsewhere in its segment, that part hid a 9 dB fall
+                    // under 6 dB).
+                    if (1..=fall_segments).contains(&event.after_segments) {
                         event.after_sums[0] += residual;
                         event.after_sums[1] += master;
                     }

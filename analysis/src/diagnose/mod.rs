@@ -30,7 +30,7 @@ use std::collections::HashSet;
 
 use crate::config::{
     AnalyzerConfig, DYNAMICS_MIN_CORRELATION, FULL_CONFIDENCE_SECONDS, HYSTERESIS_DB,
-    HYSTERESIS_SAMPLES, MIN_ANALYSIS_SECONDS, MIN_CONFIDENCE, NULLS_BELOW_DB,
+    HYSTERESIS_SAMPLES, MIN_ANALYSIS_SECONDS, MIN_CONFIDENCE, NULL_FLOOR_MARGIN_DB, NULLS_BELOW_DB,
     REMAINING_FLOOR_SHARE,
 };
 use crate::decibels::db_to_power;
@@ -239,10 +239,23 @@ impl Diagnosis {
         let dropped = outside.is_some();
         let m = outside.as_ref().unwrap_or(m);
         let residual = m.null_residual_db;
-        if self.over(FindingKind::Nulls, "", -residual, -NULLS_BELOW_DB) {
+        // A residual no louder than the files' own floors leave (their dither and rounding,
+        // known from their bit depths) is a null at those bit depths: no cause is read from it.
+        let at_floor = m
+            .null_floor_db
+            .filter(|&floor| residual <= floor + NULL_FLOOR_MARGIN_DB);
+        if self.over(FindingKind::Nulls, "", -residual, -NULLS_BELOW_DB) || at_floor.is_some() {
             if dropped {
                 return;
             }
+            let message = match at_floor {
+                Some(floor) if residual > NULLS_BELOW_DB => format!(
+                    "Nulls: the stems rebuild the master to the files' own floor (residual {residual:.1} dB re master, {floor:.1} dB from their dither and rounding at their bit depths)."
+                ),
+                _ => format!(
+                    "Nulls: the stems rebuild the master (residual {residual:.1} dB re master)."
+                ),
+            };
             out.push(Finding::new(
                 FindingKind::Nulls,
                 Severity::Info,
@@ -250,9 +263,7 @@ impl Diagnosis {
                 f64::from(residual),
                 Unit::Db,
                 confidence,
-                format!(
-                    "Nulls: the stems rebuild the master (residual {residual:.1} dB re master)."
-                ),
+                message,
                 "Nothing to fix.".into(),
             ));
             return;

@@ -11,6 +11,7 @@
 
 use crate::config::{
     COMMON_PHASE_DEAD_BAND_DEG, COMMON_PHASE_MIN_AGREEMENT, COMMON_PHASE_MIN_COHERENCE,
+    COMMON_PHASE_SUM_MIN_COHERENCE,
 };
 use crate::spectra::Cd;
 
@@ -29,7 +30,19 @@ const FOLLOW_MIN_RAD: f64 = std::f64::consts::FRAC_PI_4;
 /// whose `coherence` (the master's with the sum, 0 to 1) is under
 /// [`COMMON_PHASE_MIN_COHERENCE`] is mostly a part no stem carries (a missing kick's lows),
 /// whose chance correlations with the stems have a phase of their own: it is left unturned.
-pub(super) fn common_phases(correlations: &[Vec<Cd>], coherence: &[f64]) -> Vec<f64> {
+///
+/// Where the master is the sum through a filter and nothing else (`coherence` at least
+/// [`COMMON_PHASE_SUM_MIN_COHERENCE`]), the filter's phase is read from the master's
+/// correlation with the sum itself (`sum_correlations[band]`), polarity aside: a stem's own
+/// correlation carries its cross terms with the others, and two stems that cancel each other
+/// (a sub inverted against the bass) correlate with the master nearly in quadrature, by far
+/// more than the band's sum does (real case: a 56 Hz band turned by 18 degrees where the
+/// master was the sum bit for bit, read as 1.7 dB of master EQ).
+pub(super) fn common_phases(
+    correlations: &[Vec<Cd>],
+    sum_correlations: &[Cd],
+    coherence: &[f64],
+) -> Vec<f64> {
     // Each band's doubled-angle mean (weighted by each correlation's magnitude) and how much
     // of the total magnitude it keeps (1: every stem at one phase, polarity aside).
     let doubled: Vec<(Cd, f64)> = correlations
@@ -50,7 +63,13 @@ pub(super) fn common_phases(correlations: &[Vec<Cd>], coherence: &[f64]) -> Vec<
     let principal: Vec<Option<f64>> = doubled
         .iter()
         .zip(coherence)
-        .map(|(&(z, total), &coherence)| {
+        .enumerate()
+        .map(|(b, (&(z, total), &coherence))| {
+            let sum = sum_correlations.get(b).copied().unwrap_or_default();
+            if total > 0.0 && coherence >= COMMON_PHASE_SUM_MIN_COHERENCE && sum.norm() > 0.0 {
+                // The doubled angle halved: the phase modulo half a turn, as below.
+                return Some(0.5 * (sum * sum).arg());
+            }
             (total > 0.0
                 && z.norm() >= COMMON_PHASE_MIN_AGREEMENT * total
                 && coherence >= COMMON_PHASE_MIN_COHERENCE)
@@ -118,6 +137,11 @@ pub(super) fn common_phases(correlations: &[Vec<Cd>], coherence: &[f64]) -> Vec<
 mod tests {
     use super::*;
 
+    /// The phases with no correlation with the sum given (the stems' own agreement alone).
+    fn phases_of_stems(correlations: &[Vec<Cd>], coherence: &[f64]) -> Vec<f64> {
+        common_phases(correlations, &[], coherence)
+    }
+
     fn at(deg: f64, norm: f64) -> Cd {
         Cd::from_polar(norm, deg.to_radians())
     }
@@ -125,7 +149,7 @@ mod tests {
     #[test]
     fn an_inverted_stem_agrees_with_the_others_on_the_band_s_phase() {
         let band = vec![at(30.0, 1.0), at(210.0, 2.0), at(30.0, 0.5)];
-        let phases = common_phases(&[band.clone(), band], &[1.0; 2]);
+        let phases = phases_of_stems(&[band.clone(), band], &[1.0; 2]);
         let dead_band = COMMON_PHASE_DEAD_BAND_DEG;
         assert!(
             (phases[0].to_degrees() - (30.0 - dead_band)).abs() < 1e-9,
@@ -136,13 +160,13 @@ mod tests {
     #[test]
     fn a_band_mostly_of_a_part_no_stem_carries_is_left_unturned() {
         let bands = vec![vec![at(40.0, 1.0)]; 2];
-        assert!(common_phases(&bands, &[0.95; 2])[0] > 0.5);
-        assert_eq!(common_phases(&bands, &[0.5, 0.95]), vec![0.0; 2]);
+        assert!(phases_of_stems(&bands, &[0.95; 2])[0] > 0.5);
+        assert_eq!(phases_of_stems(&bands, &[0.5, 0.95]), vec![0.0; 2]);
     }
 
     #[test]
     fn stems_that_disagree_leave_the_band_unturned() {
-        let phases = common_phases(&[vec![at(0.0, 1.0), at(90.0, 1.0)]], &[1.0]);
+        let phases = phases_of_stems(&[vec![at(0.0, 1.0), at(90.0, 1.0)]], &[1.0]);
         assert_eq!(phases, vec![0.0]);
     }
 
@@ -156,19 +180,43 @@ mod tests {
             .enumerate()
             .map(|(b, &deg)| vec![at(deg, 1.0 + b as f64), at(deg + 180.0, 0.1)])
             .collect();
-        let phases = common_phases(&bands, &[1.0; 6]);
+        let phases = phases_of_stems(&bands, &[1.0; 6]);
         for (phase, want) in phases.iter().zip(turned) {
             let want = want - COMMON_PHASE_DEAD_BAND_DEG;
             assert!((phase.to_degrees() - want).abs() < 1e-6, "{phases:?}");
         }
         // Small phases are not followed: -100 beside 10 degrees is -100 + 180.
-        let phases = common_phases(&[vec![at(-100.0, 1.0)], vec![at(10.0, 5.0)]], &[1.0; 2]);
+        let phases = phases_of_stems(&[vec![at(-100.0, 1.0)], vec![at(10.0, 5.0)]], &[1.0; 2]);
         let want = 80.0 - COMMON_PHASE_DEAD_BAND_DEG;
         assert!((phases[0].to_degrees() - want).abs() < 1e-6, "{phases:?}");
         // A band turned alone is not an EQ's.
         let alone = [vec![at(0.0, 1.0)], vec![at(20.0, 1.0)], vec![at(0.0, 5.0)]];
-        assert_eq!(common_phases(&alone, &[1.0; 3]), vec![0.0; 3]);
+        assert_eq!(phases_of_stems(&alone, &[1.0; 3]), vec![0.0; 3]);
         // A clean mix's few degrees are none.
-        assert_eq!(common_phases(&[vec![at(2.0, 1.0)]], &[1.0]), vec![0.0]);
+        assert_eq!(phases_of_stems(&[vec![at(2.0, 1.0)]], &[1.0]), vec![0.0]);
+    }
+
+    #[test]
+    fn where_the_master_is_the_sum_its_phase_is_the_sum_s_not_the_stems() {
+        // Two stems that cancel each other correlate with the master in quadrature (the
+        // neighbouring bands alike, so no band is turned alone); the band's sum correlates at
+        // 0 degrees, the master being the sum.
+        let band = vec![at(117.0, 10.0), at(-44.0, 10.0), at(-3.0, 3.0)];
+        let bands = vec![band.clone(), band.clone(), band];
+        let turned = phases_of_stems(&bands, &[1.0; 3]);
+        assert!(
+            turned.iter().all(|p| p.to_degrees().abs() > 10.0),
+            "{turned:?}"
+        );
+        let sums = [at(0.5, 1.0); 3];
+        assert_eq!(common_phases(&bands, &sums, &[1.0; 3]), vec![0.0; 3]);
+        // A filter's own turn is still read, from the sum, polarity aside.
+        let sums = [at(40.0, 1.0), at(220.0, 1.0), at(40.0, 1.0)];
+        let phases = common_phases(&bands, &sums, &[0.995; 3]);
+        for phase in phases {
+            assert!((phase.to_degrees() - (40.0 - COMMON_PHASE_DEAD_BAND_DEG)).abs() < 1e-9);
+        }
+        // Under the coherence, the stems' agreement decides as before.
+        assert_eq!(common_phases(&bands, &sums, &[0.95; 3]), turned);
     }
 }

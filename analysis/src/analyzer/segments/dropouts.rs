@@ -44,11 +44,19 @@ impl Analyzer {
         for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
             let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
                 (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
-                    && risen(r.residual(bus_gain), r.master, share)
+                    && risen(
+                        r.residual(bus_gain),
+                        r.master,
+                        share,
+                        self.segments.floor_of(r),
+                    )
             }));
             for s in stretches {
                 // A stretch judged late counts if it rose over the run without it.
-                let share = match (s.judged_late, late_share(s, whole, bus_gain)) {
+                let share = match (
+                    s.judged_late,
+                    late_share(s, whole, bus_gain, self.segments.floor_of(s)),
+                ) {
                     (false, _) => share,
                     (true, Some(late)) => late,
                     (true, None) => continue,
@@ -114,8 +122,8 @@ impl Analyzer {
                     // resting stem's return raises the master, and with it lowers the share of
                     // another stem's mute going on. Not measured (still open, or the pass
                     // ended first): taken as fallen.
-                    fall_after_db: if s.after_segments > 0 && s.after_sums[0] > 0.0 {
-                        let after = f64::from(s.after_segments.min(fall_segments)) * len;
+                    fall_after_db: if s.after_segments > 1 && s.after_sums[0] > 0.0 {
+                        let after = f64::from((s.after_segments - 1).min(fall_segments)) * len;
                         energy_ratio_db(mean_residual, s.after_sums[0] / after)
                     } else {
                         f32::INFINITY
