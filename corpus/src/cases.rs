@@ -1486,6 +1486,27 @@ pub fn fast() -> Vec<Case> {
         Format::Int16,
         vec![D::MasterGain { db: -0.5 }],
     ));
+    // A mute beside a stem placed at a lag of its own: the second before the bass was placed
+    // left a residual at the master's level, which held the dropouts' whole-run baseline 13 dB
+    // up for the next ten seconds (the keys' mute never rose over it).
+    out.push(Case::new(
+        F::Pairs,
+        PieceId::Harbor,
+        Length::Normal,
+        RATE,
+        Format::Int24,
+        vec![
+            D::StemMute {
+                stem: StemSel::Named("Keys"),
+                from_s: 8.0,
+                to_s: 12.0,
+            },
+            D::StemShift {
+                stem: StemSel::Named("Bass"),
+                samples: -96,
+            },
+        ],
+    ));
     // A master compressor on a 16-bit delivery whose guitar rests through the intro: its
     // dither alone fitted a gain of either sign, and a sign turned the residual's character
     // (content no stem carries, beside the compressor).

@@ -199,6 +199,9 @@ pub(super) struct ResidualState {
     pub time: TimeDomain,
     /// The common lag `time` was measured at, in samples (writer: `time_domain_hop`).
     pub lag: Option<i64>,
+    /// The stems placed at lags of their own when `time` was measured, as a hash of their ids
+    /// and lags (0: none; same writer).
+    pub placement: i64,
     /// See [`Analyzer::residual_impulse_spread`] (writer: `update`).
     pub ir_spread: f32,
     /// The low pass on the residual, left and right, when the comparison is band-limited
@@ -225,10 +228,24 @@ impl Analyzer {
     /// compensated, and the residual's stereo and envelope character.
     pub(super) fn time_domain_hop(&mut self, start: i64, common_lag: i64) {
         let hop = self.layout.hop as i64;
-        // The residual is measured at the common lag: when that lag changes, so does what
-        // is measured, and the pass so far no longer counts.
-        if self.residual.lag != Some(common_lag) {
+        // The residual is measured at the common lag, with each stem placed at a lag of its own
+        // read there: when either changes, so does what is measured, and the pass so far no
+        // longer counts. (A bass 96 samples early left the first second's residual at the
+        // master's level, which held the whole-run baseline 13 dB up for the next ten: a keys
+        // mute at 8 s never rose over it.)
+        let placement = self
+            .stems
+            .iter()
+            .filter(|s| s.placed && s.lag != common_lag)
+            .fold(0i64, |h, s| {
+                h.wrapping_mul(31)
+                    .wrapping_add(i64::from(s.id))
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(s.lag)
+            });
+        if self.residual.lag != Some(common_lag) || self.residual.placement != placement {
             self.residual.lag = Some(common_lag);
+            self.residual.placement = placement;
             self.residual.time = TimeDomain::default();
             self.segments.restart();
             for f in self.residual.band_limit.iter_mut().flatten() {
