@@ -1507,6 +1507,20 @@ pub fn fast() -> Vec<Case> {
             },
         ],
     ));
+    // A stem a second late, out of the analysis' lag range in the first pass, where its lag
+    // moves on and on: a restart of the residual at every move left nothing measured, and the
+    // delivery read as a null.
+    out.push(Case::new(
+        F::StemStartOffset,
+        PieceId::Lantern,
+        Length::Normal,
+        RATE,
+        Format::Int24,
+        vec![D::StemShift {
+            stem: StemSel::Named("Brass"),
+            samples: 48_000,
+        }],
+    ));
     // A master compressor on a 16-bit delivery whose guitar rests through the intro: its
     // dither alone fitted a gain of either sign, and a sign turned the residual's character
     // (content no stem carries, beside the compressor).

@@ -199,9 +199,6 @@ pub(super) struct ResidualState {
     pub time: TimeDomain,
     /// The common lag `time` was measured at, in samples (writer: `time_domain_hop`).
     pub lag: Option<i64>,
-    /// The stems placed at lags of their own when `time` was measured, as a hash of their ids
-    /// and lags (0: none; same writer).
-    pub placement: i64,
     /// See [`Analyzer::residual_impulse_spread`] (writer: `update`).
     pub ir_spread: f32,
     /// The low pass on the residual, left and right, when the comparison is band-limited
@@ -229,23 +226,21 @@ impl Analyzer {
     pub(super) fn time_domain_hop(&mut self, start: i64, common_lag: i64) {
         let hop = self.layout.hop as i64;
         // The residual is measured at the common lag, with each stem placed at a lag of its own
-        // read there: when either changes, so does what is measured, and the pass so far no
-        // longer counts. (A bass 96 samples early left the first second's residual at the
-        // master's level, which held the whole-run baseline 13 dB up for the next ten: a keys
-        // mute at 8 s never rose over it.)
-        let placement = self
-            .stems
-            .iter()
-            .filter(|s| s.placed && s.lag != common_lag)
-            .fold(0i64, |h, s| {
-                h.wrapping_mul(31)
-                    .wrapping_add(i64::from(s.id))
-                    .wrapping_mul(1_000_003)
-                    .wrapping_add(s.lag)
-            });
-        if self.residual.lag != Some(common_lag) || self.residual.placement != placement {
+        // read there: when the common lag changes, or a stem is first placed at a lag of its
+        // own, so does what is measured, and the pass so far no longer counts. (A bass 96
+        // samples early left the first second's residual at the master's level, which held the
+        // whole-run baseline 13 dB up for the next ten: a keys mute at 8 s never rose over it.)
+        // Once per stem: one far out of the lag range moves on and on, and a restart at every
+        // move left nothing measured (a brass a second late read as a null).
+        let mut first_placed = false;
+        for stem in &mut self.stems {
+            if stem.placed && stem.lag != common_lag && !stem.placed_own_restarted {
+                stem.placed_own_restarted = true;
+                first_placed = true;
+            }
+        }
+        if self.residual.lag != Some(common_lag) || first_placed {
             self.residual.lag = Some(common_lag);
-            self.residual.placement = placement;
             self.residual.time = TimeDomain::default();
             self.segments.restart();
             for f in self.residual.band_limit.iter_mut().flatten() {

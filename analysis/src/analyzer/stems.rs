@@ -31,6 +31,10 @@ pub(super) struct Stem {
     /// then its lag is the default 0, not a lag found (a stem that starts late, before its
     /// first notes are searched) (writer: timing).
     pub placed: bool,
+    /// Whether the time-domain pass restarted for this stem's first placement at a lag of its
+    /// own (at most once per stem: a stem far out of the lag range moves on, and a restart at
+    /// every move would leave nothing measured; writer: `Analyzer::time_domain_hop`).
+    pub placed_own_restarted: bool,
     /// Whether the stem correlated negatively at lag 0 when last locked (writer: timing).
     pub inverted: bool,
     /// A new lag seen once, in samples relative to `lag`, waiting to be confirmed (writer:
@@ -168,6 +172,7 @@ impl Analyzer {
             lag: 0,
             locked: false,
             placed: false,
+            placed_own_restarted: false,
             inverted: false,
             pending_lag: None,
             fraction: None,
