@@ -276,6 +276,13 @@ pub const NULLS_BELOW_DB: f32 = -70.0;
 /// ... or at most this far above the residual the files' own noise floors leave (3 dB: a
 /// residual twice their dither and rounding; `analyzer/floor.rs`).
 pub const NULL_FLOOR_MARGIN_DB: f32 = 3.0;
+/// The time-domain pass restarts at a stem's first placement at a lag of its own only while it
+/// has measured less than this, in seconds: a placement in the first seconds leaves the residual
+/// of the misplaced stem behind (kept, it holds the dropouts' baseline up; a bass 96 samples
+/// early was placed 4.1 s in), and a restart drops at most this much of what was measured; a
+/// stem out of the lag range moves much later (9 s, and 34.6 s in the last hop of a run, which
+/// left nothing measured).
+pub const PLACEMENT_RESTART_MAX_SECONDS: f64 = 6.0;
 /// Time constant of the "recent" null residual, in seconds.
 pub const RECENT_SECONDS: f64 = 3.0;
 /// The residual's impulse response counts as short (EQ, gain) within this time, in seconds.

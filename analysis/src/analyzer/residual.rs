@@ -10,9 +10,9 @@
 use wide::f32x4;
 
 use crate::config::{
-    ENVELOPE_BLOCK_SECONDS, ENVELOPE_HISTORY, OWN_LAG_MAX_FITTED_GAIN_DB, RECENT_SECONDS,
-    RESPONSE_FLOOR_SHARE, SEGMENTS_PER_HOP, SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS,
-    TAIL_TO_BLOCKS,
+    ENVELOPE_BLOCK_SECONDS, ENVELOPE_HISTORY, OWN_LAG_MAX_FITTED_GAIN_DB,
+    PLACEMENT_RESTART_MAX_SECONDS, RECENT_SECONDS, RESPONSE_FLOOR_SHARE, SEGMENTS_PER_HOP,
+    SHORT_RESPONSE_SECONDS, TAIL_FROM_BLOCKS, TAIL_TO_BLOCKS,
 };
 use crate::decibels::{db_to_gain_f32, energy_ratio_db};
 use crate::low_pass::LowPass;
@@ -230,13 +230,17 @@ impl Analyzer {
         // own, so does what is measured, and the pass so far no longer counts. (A bass 96
         // samples early left the first second's residual at the master's level, which held the
         // whole-run baseline 13 dB up for the next ten: a keys mute at 8 s never rose over it.)
-        // Once per stem: one far out of the lag range moves on and on, and a restart at every
-        // move left nothing measured (a brass a second late read as a null).
+        // Once per stem, and only while the pass has measured less than
+        // [`PLACEMENT_RESTART_MAX_SECONDS`]: one far out of the lag range moves on and on, and
+        // a restart at every move, or at a placement in the last hop, left nothing measured (a
+        // brass or a vibraphone a second late read as a null).
+        let measured_s = self.residual.time.envelope_count as f64 * ENVELOPE_BLOCK_SECONDS;
+        let early = measured_s < PLACEMENT_RESTART_MAX_SECONDS;
         let mut first_placed = false;
         for stem in &mut self.stems {
             if stem.placed && stem.lag != common_lag && !stem.placed_own_restarted {
                 stem.placed_own_restarted = true;
-                first_placed = true;
+                first_placed |= early;
             }
         }
         if self.residual.lag != Some(common_lag) || first_placed {
