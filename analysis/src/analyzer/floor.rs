@@ -2,10 +2,11 @@
 //! 16-bit file's is -96 dBFS, a 24-bit file's -144), known from their bit depths
 //! ([`crate::AnalyzerConfig::stem_floor_dbfs`], [`crate::AnalyzerConfig::master_floor_dbfs`]).
 //! No stem's gain, no master-bus processing and no missing part explains it, and none of them
-//! may be read from it: in a 16-bit delivery of a quiet orchestral cue the stems' summed dither
-//! is a tenth of the quietest passages' level, which turned the gain of those passages down by
-//! tenths of a dB (read as a compressor with its knee at -58 dBFS) and left white noise no stem
-//! carries (read as missing content around 16 kHz).
+//! may be read from it: in a 16-bit delivery of a quiet orchestral cue, the sections resting
+//! through the intro are dither alone, whose chance correlation with the master fitted gains of
+//! either sign (a 20 dB bus EQ for one frame, read as a compressor with its knee at -58 dBFS),
+//! and the files' dither together is white noise no stem carries (read as missing content
+//! around 16 kHz where the music is quiet).
 
 use crate::decibels::{db_to_power, energy_ratio_db};
 
