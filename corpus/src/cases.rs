@@ -1448,36 +1448,27 @@ pub fn fast() -> Vec<Case> {
             },
         ],
     );
-    // A 16-bit delivery (every file's own dither) with a defect, over the whole session: in
-    // the song's tail the dither is most of each frame, and is no source (the short session
-    // ends before the tail shows it).
-    out.push(Case::new(
-        F::LowEndCancellation,
-        PieceId::Neon,
-        Length::Normal,
-        48_000,
-        Format::Int16,
-        vec![D::LowEndCancel {
-            crossover_hz: 300.0,
-            gain_db: 0.0,
-        }],
-    ));
-    // The same at 44.1 kHz on the short session: the bass and the inverted sub correlate with
-    // the master in quadrature, which turned the band's phase model by 18 degrees and read as
-    // master EQ once the 16-bit floor lifted the residual over the null.
-    out.push(Case::new(
-        F::LowEndCancellation,
-        PieceId::Neon,
-        s,
-        44_100,
-        Format::Int16,
-        vec![D::LowEndCancel {
-            crossover_hz: 300.0,
-            gain_db: 0.0,
-        }],
-    ));
-    // A quiet orchestral cue in 16 bits: sections of dither alone and passages a few tens of
-    // dB over the stems' summed dither (`analyzer/floor.rs`) read as a compressor.
+    // A 16-bit delivery (every file's own dither) with a defect:
+    // - over the whole session at 48 kHz: in the song's tail the dither is most of each frame,
+    //   and is no source (the short session ends before the tail shows it);
+    // - on the short session at 44.1 kHz: the bass and the inverted sub correlate with the
+    //   master in quadrature, which turned the band's phase model by 18 degrees and read as
+    //   master EQ once the 16-bit floor lifted the residual over the null.
+    for (length, rate) in [(Length::Normal, 48_000), (s, 44_100)] {
+        out.push(Case::new(
+            F::LowEndCancellation,
+            PieceId::Neon,
+            length,
+            rate,
+            Format::Int16,
+            vec![D::LowEndCancel {
+                crossover_hz: 300.0,
+                gain_db: 0.0,
+            }],
+        ));
+    }
+    // A quiet orchestral cue in 16 bits: sections of dither alone (their chance correlation
+    // with the master fitted gains of either sign, `analyzer/floor.rs`) read as a compressor.
     out.push(Case::new(
         F::MasterGain,
         PieceId::Lantern,
