@@ -103,6 +103,11 @@ pub struct DropoutMeasurement {
     /// How far the residual's share of the master rose in the stretch over its share
     /// elsewhere (floored at the null floor), in dB.
     pub rise_db: f32,
+    /// The same rise with the residual read against the sum through the master bus's fitted
+    /// response (its EQ and gain, from the frames' spectra), in dB: a bus EQ's residual,
+    /// there all along, is no part of what the stretch adds.
+    #[serde(default)]
+    pub rise_through_bus_db: f32,
     /// How far the residual's share of the master rose in the stretch over its share in the
     /// second before it, in dB: a stem resting while another stem's dropout raised the
     /// residual already leaves it where it was.
@@ -223,6 +228,11 @@ pub struct Measurements {
     /// a compressor.
     #[serde(default)]
     pub bus_eq_beyond_dynamics_db: f32,
+    /// The largest band deviation from the broadband gain beyond what content no stem explains
+    /// could move the band's fit by (see `analyzer::estimate::unexplained_bias_db`), in dB,
+    /// sign kept: an EQ a missing part cannot account for.
+    #[serde(default)]
+    pub bus_eq_credible_db: f32,
     /// Residual energy re master explained by the EQ, in dB.
     pub bus_eq_explains_db: f32,
     /// Residual energy re master explained by the broadband gain, in dB.
@@ -272,6 +282,14 @@ pub struct Measurements {
     /// 1 when the master is the sum under a time-varying gain (compression, limiting), near 0
     /// for a source or a return no stem carries.
     pub residual_collinear_share: f32,
+    /// The residual's mid energy re the master's (outside dropouts), in dB, with each stem the
+    /// fit finds whole and inverted read with its sign turned: what is left once the stems'
+    /// polarity is put right (the residual's mid as delivered when none is inverted).
+    #[serde(default)]
+    pub residual_turned_db: f32,
+    /// `residual_ir_spread` of the residual with each stem the fit finds inverted turned.
+    #[serde(default)]
+    pub residual_turned_ir_spread: f32,
     /// The residual's onsets against the sum's: the residual envelope's rises per unit of its
     /// level (20 ms blocks), over the sum's. A reverb or delay return is a smeared, delayed
     /// copy of the sources' envelope (well below 1); a dry source no stem carries has onsets of

@@ -1514,6 +1514,56 @@ pub fn fast() -> Vec<Case> {
             makeup_db: 2.0,
         }],
     ));
+    // One defect hiding another (at 44.1 kHz; the sweep has them at 48): an EQ beside a
+    // missing guitar whose residual is 16 dB over the EQ's; a reverb return missing beside a
+    // bass inverted 32 dB over it; a drum stem stopping beside a low shelf whose residual held
+    // the drums' rise as delivered at 9 dB.
+    for (piece, defects) in [
+        (
+            PieceId::Willow,
+            vec![
+                D::DropStem {
+                    stem: StemSel::Named("Guitar"),
+                },
+                D::MasterEq {
+                    bands: vec![(Shape::HighShelf { gain_db: 2.0 }, 6000.0, 0.7)],
+                },
+            ],
+        ),
+        (
+            PieceId::Neon,
+            vec![
+                D::Polarity {
+                    stem: StemSel::Named("Bass"),
+                },
+                D::DropStem {
+                    stem: StemSel::Named("FX"),
+                },
+            ],
+        ),
+        (
+            PieceId::Neon,
+            vec![
+                D::MasterEq {
+                    bands: vec![(Shape::LowShelf { gain_db: 3.0 }, 120.0, 0.7)],
+                },
+                D::StemStopsAt {
+                    stem: StemSel::Named("Drums"),
+                    at_s: 16.0,
+                    truncate: false,
+                },
+            ],
+        ),
+    ] {
+        out.push(Case::new(
+            F::Pairs,
+            piece,
+            Length::Normal,
+            44_100,
+            Format::Int24,
+            defects,
+        ));
+    }
     out
 }
 

@@ -256,6 +256,9 @@ impl Analyzer {
                 self.bus.dynamics.clear();
                 self.bus.peaks.clear();
                 self.bus.fitted_residual.clear();
+                // So were the return model's rows: an inverted bass leaves twice itself, which
+                // trails nothing, and held a missing reverb's causal share under a source's.
+                self.return_model.clear();
             }
             self.update_eq_phase();
         }

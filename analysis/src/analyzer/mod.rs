@@ -377,6 +377,7 @@ impl Analyzer {
             return;
         }
         self.residual.ir_spread = self.residual_impulse_spread();
+        self.residual.turned_ir_spread = self.turned_impulse_spread();
         self.return_model.refit(false);
         self.refresh_findings();
         self.apply_fitted_gains();
@@ -462,6 +463,7 @@ impl Analyzer {
         self.measure_bus(&fit, &bin_gains, sum_pmm, &mut m);
         let unexplained = self.unexplained(&fit);
         self.measure_unexplained(&unexplained, sum_pmm, &mut m);
+        self.measure_credible_eq(&fit, &unexplained, &mut m);
         // After what no stem explains: a limiter's one clamped event is weighed against it.
         self.measure_dynamics(&mut m);
         m.bands = self.band_view(&unexplained);

@@ -42,6 +42,11 @@ pub(super) struct TimeDomain {
     /// The residual's mid energy with each stem found inverted read with its sign turned
     /// (outside dropouts): the share collinear with the sum is of it.
     character_mid_energy: f64,
+    /// The master's mid energy over the stretch `character_mid_energy` covers.
+    character_master_mid: f64,
+    /// The stems read with their sign turned in `character_mid_energy` (how many, and the sum
+    /// of their indices): when it changes, the residual's character is measured afresh.
+    character_turned: (usize, usize),
     /// The sum's mid energy, and the residual's mid times the sum's (see
     /// `segments::corrected_residual_mid`).
     sum_mid_energy: f64,
@@ -81,6 +86,16 @@ fn whole_there(fitted_gain: f32) -> bool {
     let g = fitted_gain.abs();
     g >= db_to_gain_f32(-OWN_LAG_MAX_FITTED_GAIN_DB)
         && g <= db_to_gain_f32(OWN_LAG_MAX_FITTED_GAIN_DB)
+}
+
+/// Whether the residual's character is read with `stem`'s sign turned: the fit finds it whole
+/// and inverted (until a fit at its lag, the lag check found it inverted).
+fn flipped(stem: &super::stems::Stem) -> bool {
+    if stem.fitted_at_lag {
+        stem.fitted_gain < 0.0 && whole_there(stem.fitted_gain)
+    } else {
+        stem.locked && stem.inverted
+    }
 }
 
 /// The residual's energy in a block that a gain on the sum explains: `cross^2 / sum_energy`
@@ -201,6 +216,8 @@ pub(super) struct ResidualState {
     pub lag: Option<i64>,
     /// See [`Analyzer::residual_impulse_spread`] (writer: `update`).
     pub ir_spread: f32,
+    /// ... with the stems read inverted turned ([`Analyzer::turned_impulse_spread`]).
+    pub turned_ir_spread: f32,
     /// The low pass on the residual, left and right, when the comparison is band-limited
     /// ([`crate::AnalyzerConfig::compare_below_hz`]; writer: [`ResidualState::new`]).
     pub band_limit: Option<[LowPass; 2]>,
@@ -336,13 +353,26 @@ impl Analyzer {
         // it would pass for content no stem carries (a compressor or an EQ never turns a
         // sign). The dropouts keep reading the residual as delivered: a stem found inverted
         // only after the first seconds would otherwise leave them a residual that falls.
-        let flipped = |s: &super::stems::Stem| {
-            if s.fitted_at_lag {
-                s.fitted_gain < 0.0 && whole_there(s.fitted_gain)
-            } else {
-                s.locked && s.inverted
-            }
-        };
+        // The residual's character is read from when the stems turned last changed: before
+        // the first fit, an inverted bass left twice itself for a second, which held what was
+        // left of the residual 12 dB over the missing reverb under it for the whole run.
+        let turned = self
+            .stems
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| flipped(s))
+            .fold((0, 0), |(n, sum), (k, _)| (n + 1, sum + k));
+        let t = &mut self.residual.time;
+        if t.character_turned != turned {
+            t.character_turned = turned;
+            t.character_mid_energy = 0.0;
+            t.character_master_mid = 0.0;
+            t.collinear_energy = 0.0;
+            t.follow_now = 0.0;
+            t.follow_tail = 0.0;
+            t.onset_rise = [0.0; 2];
+            t.onset_level = [0.0; 2];
+        }
         let mut flips = false;
         for stem in self.stems.iter().filter(|s| flipped(s)) {
             if !flips {
@@ -399,6 +429,7 @@ impl Analyzer {
                 t.add(&chunk, 1.0);
                 t.envelope_residual += character_sums[5];
                 t.character_mid_energy += character_sums[5];
+                t.character_master_mid += sums[6];
             }
             for (s, c) in segment.iter_mut().zip(&chunk) {
                 *s += c;
@@ -451,6 +482,7 @@ impl Analyzer {
                 self.residual.time.add(&taken, -1.0);
                 // As delivered: the same as read with a stem's sign turned unless one is.
                 self.residual.time.character_mid_energy -= taken[5];
+                self.residual.time.character_master_mid -= taken[6];
                 if !excluded && segment_peaks[0] > 0.0 && segment_peaks[1] > 0.0 {
                     self.bus.ceiling.add(
                         20.0 * segment_peaks[1].log10(),
@@ -483,13 +515,36 @@ impl Analyzer {
     /// [`SHORT_RESPONSE_SECONDS`] from 0. EQ and gain respond within a few milliseconds; a
     /// reverb or delay return spreads over the whole frame.
     pub(super) fn residual_impulse_spread(&mut self) -> f32 {
+        self.impulse_spread(false)
+    }
+
+    /// [`Analyzer::residual_impulse_spread`] of the residual with each stem read inverted (see
+    /// [`flipped`]) turned: what is left once the stems' polarity is put right (twice an
+    /// inverted bass responds at once, and hid a missing reverb's long response). The plain
+    /// spread when no stem is turned.
+    pub(super) fn turned_impulse_spread(&mut self) -> f32 {
+        if self.stems.iter().any(flipped) {
+            self.impulse_spread(true)
+        } else {
+            self.residual.ir_spread
+        }
+    }
+
+    fn impulse_spread(&mut self, turned: bool) -> f32 {
         let (lo, hi) = self.layout.analysis_bins;
         let mean_pss = self.welch.pss[lo..hi].iter().sum::<f64>() / (hi - lo).max(1) as f64;
         let Scratch { gcc, corr, .. } = &mut self.scratch;
         for (i, g) in gcc.iter_mut().enumerate() {
             *g = if i >= lo && i < hi {
-                let r = (self.welch.pms[i] - self.welch.pss[i])
-                    / (self.welch.pss[i] + RESPONSE_FLOOR_SHARE * mean_pss);
+                // The residual's cross-spectrum with the sum; turning stem k adds twice its
+                // (`sum K S*`, the conjugate of its `psk`).
+                let mut cross = self.welch.pms[i] - self.welch.pss[i];
+                if turned {
+                    for stem in self.stems.iter().filter(|s| flipped(s)) {
+                        cross += 2.0 * stem.psk[i].conj();
+                    }
+                }
+                let r = cross / (self.welch.pss[i] + RESPONSE_FLOOR_SHARE * mean_pss);
                 Cf::new(r.re as f32, r.im as f32)
             } else {
                 Cf::new(0.0, 0.0)
@@ -558,6 +613,7 @@ impl Analyzer {
                 }
             },
             residual_ir_spread: self.residual.ir_spread,
+            residual_turned_ir_spread: self.residual.turned_ir_spread,
             residual_tail_follow: if t.follow_now > 0.0 {
                 (t.follow_tail / t.follow_now) as f32
             } else {
@@ -569,6 +625,7 @@ impl Analyzer {
                 0.0
             },
             residual_onset_ratio: onset_ratio(t.onset_rise, t.onset_level),
+            residual_turned_db: rel(t.character_mid_energy.max(0.0), t.character_master_mid),
             master_levels: self.master.seen.then(|| self.master.stats.summary()),
             sum_levels: (self.sum.stats.samples() > 0).then(|| self.sum.stats.summary()),
             master_lufs: self

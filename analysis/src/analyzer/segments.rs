@@ -20,8 +20,9 @@ use crate::config::{
     DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_DB, DROPOUT_SILENCE_AMPLITUDE,
     DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
 };
-use crate::decibels::db_to_power;
+use crate::decibels::{db_to_power, energy_ratio_db};
 use crate::ring::Ring;
+use crate::spectra::Cf;
 
 use super::Analyzer;
 use super::stems::Stem;
@@ -125,8 +126,16 @@ struct Stretch {
     /// Whether the residual rose enough for the stretch to be kept out of the whole-run
     /// accumulators.
     suspect: bool,
+    /// ... only through the bus's fitted response ([`risen_through_bus`]): its segments'
+    /// rises, measured as delivered, say nothing of where it began.
+    suspect_through_bus: bool,
     /// The residual's energy per octave band over the stretch's frames (while suspect).
     bands: [f64; OCTAVES],
+    /// The residual through the bus's fitted response and the master, over the stretch's
+    /// frames (spectral energies; see [`Segments::through_run`]) ...
+    through: [f64; 2],
+    /// ... and the part of it also in [`Segments::through_run`].
+    through_in_run: [f64; 2],
     /// The residual's share of the master just before the stretch (see
     /// [`Segments::recent`]).
     share_before: f64,
@@ -212,6 +221,10 @@ pub(super) struct Segments {
     /// The residual's and the master's mid energy over every segment, decaying with
     /// [`DROPOUT_AROUND_SECONDS`]: what the residual was just before a stretch.
     recent: [f64; 2],
+    /// The residual against the sum through the bus's fitted response (per band gain and the
+    /// EQ's phase), and the master, summed over the frames' spectra outside suspect stretches
+    /// (writer: [`Analyzer::add_frame_to_stretches`]): what the bus's model leaves elsewhere.
+    through_run: [f64; 2],
 }
 
 impl Segments {
@@ -235,6 +248,7 @@ impl Segments {
             history: vec![(-1, [0.0; 9], false); HISTORY_SEGMENTS].into_boxed_slice(),
             octave_bins,
             recent: [0.0; 2],
+            through_run: [0.0; 2],
         }
     }
 
@@ -257,6 +271,7 @@ impl Segments {
         }
         self.excluded = [0.0; 2];
         self.recent = [0.0; 2];
+        self.through_run = [0.0; 2];
         self.history.fill((-1, [0.0; 9], false));
     }
 
@@ -274,8 +289,23 @@ impl Segments {
             run.residual_both_unity = 0.0;
             run.gain_free = 0.0;
             run.suspect = false;
+            run.suspect_through_bus = false;
             run.bands = [0.0; OCTAVES];
+            run.through = [0.0; 2];
+            run.through_in_run = [0.0; 2];
         }
+    }
+
+    /// See [`rise_through_bus_db`].
+    fn rise_through_bus_db(&self, stretch: &Stretch) -> f32 {
+        rise_through_bus_db(self.through_run, stretch)
+    }
+
+    /// Whether `stretch`'s residual rose through the bus's fitted response by
+    /// [`DROPOUT_RISE_DB`] ([`rise_through_bus_db`]) and its residual as delivered over the
+    /// files' floors.
+    fn risen_through_bus(&self, stretch: &Stretch, bus_gain: f32) -> bool {
+        risen_through_bus(self.through_run, self.floor_of(stretch), stretch, bus_gain)
     }
 
     /// Whether segment `j` of the current hop is kept out of the whole-run accumulators: some
@@ -382,6 +412,26 @@ fn baseline_share(residual_mid: f64, master_mid: f64) -> f64 {
 fn risen(residual: f64, master: f64, baseline: f64, floor: f64) -> bool {
     residual > 0.0
         && residual >= db_to_power(f64::from(DROPOUT_RISE_DB)) * (baseline * master).max(floor)
+}
+
+/// How far `stretch`'s residual through the bus's fitted response rose over what that response
+/// leaves elsewhere (`through_run`, less the stretch's part of it), each re the master, in dB;
+/// minus infinity before any frame.
+fn rise_through_bus_db(through_run: [f64; 2], stretch: &Stretch) -> f32 {
+    let [residual, master] = stretch.through;
+    let elsewhere = [0, 1].map(|k| (through_run[k] - stretch.through_in_run[k]).max(0.0));
+    if residual <= 0.0 || master <= 0.0 || elsewhere[1] <= 0.0 {
+        return f32::NEG_INFINITY;
+    }
+    let baseline = baseline_share(elsewhere[0], elsewhere[1]);
+    energy_ratio_db(residual, master * baseline)
+}
+
+/// Whether `stretch` rose by [`DROPOUT_RISE_DB`] through the bus's fitted response, with its
+/// residual as delivered over `floor` (what the files' floors leave in it) by as much.
+fn risen_through_bus(through_run: [f64; 2], floor: f64, stretch: &Stretch, bus_gain: f32) -> bool {
+    rise_through_bus_db(through_run, stretch) >= DROPOUT_RISE_DB
+        && risen(stretch.residual(bus_gain), stretch.master, 0.0, floor)
 }
 
 impl Segments {
@@ -548,6 +598,7 @@ impl Analyzer {
         };
         let master = sums[MASTER_MID];
         let floor_mid = seg.floor_mid;
+        let through_run = seg.through_run;
         let raised = risen(residual, master, baseline, floor_mid * len as f64);
         let mut take_out_from: Option<i64> = None;
         let recent_before = seg.recent;
@@ -579,7 +630,10 @@ impl Analyzer {
                         after_segments: 0,
                         after_sums: [0.0; 2],
                         suspect: false,
+                        suspect_through_bus: false,
                         bands: [0.0; OCTAVES],
+                        through: [0.0; 2],
+                        through_in_run: [0.0; 2],
                         share_before: baseline_share(recent_before[0], recent_before[1]),
                     }
                 });
@@ -609,17 +663,15 @@ impl Analyzer {
                 // Suspect once the stretch's residual rose and reaches about the stem's level.
                 let run_residual = run.residual(bus_gain);
                 let mean_residual = run_residual / (f64::from(run.segments) * len as f64);
+                let floor = floor_mid * f64::from(run.segments) * len as f64;
+                let as_delivered = risen(run_residual, run.master, baseline, floor);
                 if !run.suspect
                     && run.before > 0.0
-                    && risen(
-                        run_residual,
-                        run.master,
-                        baseline,
-                        floor_mid * f64::from(run.segments) * len as f64,
-                    )
+                    && (as_delivered || risen_through_bus(through_run, floor, run, bus_gain))
                     && mean_residual >= min_level * run.before
                 {
                     run.suspect = true;
+                    run.suspect_through_bus = !as_delivered;
                     // From the segment the stem went silent in (partly silent, not counted
                     // in the stretch).
                     let from = run.start.div_euclid(len) - 1;
@@ -654,7 +706,10 @@ impl Analyzer {
                             *r += s;
                         }
                     }
-                    let kept = long && (risen_now || run.judged_late);
+                    let kept = long
+                        && (risen_now
+                            || run.judged_late
+                            || risen_through_bus(through_run, floor, &run, bus_gain));
                     if kept {
                         track.after_for = track.keep(run, bus_gain);
                     } else {
@@ -707,6 +762,38 @@ impl Analyzer {
     /// per octave band) to every
     /// stem's suspect stretch: what is missing, to compare with the stems' usual spectra.
     pub(super) fn add_frame_to_stretches(&mut self) {
+        // The residual through the bus's fitted response: each band's gain with the EQ's phase
+        // (`frame_gain.rs`), as the master is predicted. Into the run's (outside suspect
+        // stretches, as the whole-run estimates) and every open stretch's.
+        let (master, sum) = (&self.spectra.master, &self.spectra.sum);
+        let mut through = [0.0f64; 2];
+        for (band, &gain) in self.layout.bands.iter().zip(&self.bus.band_gain) {
+            for i in band.first_bin..band.end_bin.min(master.len()) {
+                let phase = self.bus.eq_phase.get(i).copied().unwrap_or(0.0);
+                let predicted = sum[i] * Cf::from_polar(gain, phase);
+                through[0] += f64::from((master[i] - predicted).norm_sqr());
+                through[1] += f64::from(master[i].norm_sqr());
+            }
+        }
+        let in_run = !self.segments.hop_excluded;
+        if in_run {
+            for (r, t) in self.segments.through_run.iter_mut().zip(through) {
+                *r += t;
+            }
+        }
+        for run in self
+            .segments
+            .stems
+            .iter_mut()
+            .filter_map(|t| t.run.as_mut())
+        {
+            for k in 0..2 {
+                run.through[k] += through[k];
+                if in_run {
+                    run.through_in_run[k] += through[k];
+                }
+            }
+        }
         // Also a stretch silent since before the stem first sounded: it may be judged a
         // dropout at its end (`Stretch::judged_late`), on its spectrum too.
         let takes = |r: &Stretch| r.suspect || r.before <= 0.0;

@@ -193,8 +193,16 @@ impl Diagnosis {
         } else {
             (m.bus_eq_max_db, BUS_EQ_THRESHOLD_DB)
         };
+        // Beside content no stem carries, an EQ is judged on its own: what no stem explains is
+        // no part of what the bus's fitted response explains (the one is what the other leaves),
+        // so the EQ's share is taken of the rest, if the EQ stands where the stems explain the
+        // master, beyond what the missing part could move the fit by (`bus_eq_credible_db`).
+        // Not beside a compressor, whose gain moving within frames leaves both.
+        let credible_beside_missing = !dynamic
+            && m.bus_eq_credible_db.abs() >= eq_threshold
+            && causes.share_beside(m.bus_eq_explains_db, m.unexplained_db) >= CAUSE_MIN_SHARE;
         if !long_response
-            && causes.share(m.bus_eq_explains_db) >= CAUSE_MIN_SHARE
+            && (causes.share(m.bus_eq_explains_db) >= CAUSE_MIN_SHARE || credible_beside_missing)
             && self.over(FindingKind::MasterBusEq, "", eq_db.abs(), eq_threshold)
         {
             causes.explained = true;
@@ -252,7 +260,41 @@ impl Diagnosis {
     }
 }
 
+/// Drops a `master-bus-eq` beside a named `missing-*` when no band the stems explain deviates
+/// beyond what that missing part could move the fit by (`bus_eq_credible_db` under the EQ
+/// threshold): one cause per effect. A missing reverb's part coherent with its sources read as
+/// 0.7 dB of EQ at 500 Hz on the orchestral piece, where 0.0 dB of it was beyond the bias. Not
+/// beside a compressor (whose EQ is read beyond the compression's depth).
+pub(super) fn eq_of_the_missing_part(
+    diagnosis: &mut Diagnosis,
+    m: &Measurements,
+    out: &mut Vec<Finding>,
+) {
+    let missing = out.iter().any(|f| {
+        matches!(
+            f.kind,
+            FindingKind::MissingContent | FindingKind::MissingFxReturn
+        )
+    });
+    let dynamic = out.iter().any(|f| f.kind == FindingKind::MasterBusDynamics);
+    if missing && !dynamic && m.bus_eq_credible_db.abs() < BUS_EQ_THRESHOLD_DB {
+        out.retain(|f| f.kind != FindingKind::MasterBusEq);
+        diagnosis
+            .next
+            .remove(&(FindingKind::MasterBusEq, String::new()));
+    }
+}
+
 impl Causes {
+    /// The share a cause explaining `explains_db` re master explains of what is left beside
+    /// what no stem explains (`unexplained_db`), floored as [`Causes::share`]'s.
+    pub(super) fn share_beside(&self, explains_db: f32, unexplained_db: f32) -> f32 {
+        let db_to_power = crate::decibels::db_to_power;
+        let beside = (self.remaining - db_to_power(f64::from(unexplained_db)))
+            .max(crate::config::REMAINING_FLOOR_SHARE * self.aligned_power);
+        (db_to_power(f64::from(explains_db)) / beside) as f32
+    }
+
     /// The share of the whole aligned residual a cause explaining `explains_db` re master
     /// explains (whatever earlier causes took).
     pub(super) fn aligned_share(&self, explains_db: f32) -> f32 {

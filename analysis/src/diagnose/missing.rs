@@ -115,9 +115,24 @@ impl Diagnosis {
                     && (fit.causality() >= RETURN_MIN_CAUSALITY
                         || (wide && fit.causal_explained >= RETURN_SURE_CAUSAL_EXPLAINED))
             });
+            // Beside a stem named inverted, the residual's width and response are mostly the
+            // inverted stem's: what is left once its sign is turned responds over tens of
+            // milliseconds if it is a return (`residual_turned_ir_spread`). Where the return
+            // model then explains little either way (a delay fed by sustained synths), that
+            // response decides. (Alone, a wide residual the model explains little of is a
+            // source: a synth pad no stem carries, 0.27 and 0.19.)
+            let turned_long = causes.inverted && m.residual_turned_ir_spread > LONG_RESPONSE_SPREAD;
+            let trails_the_sum = trails_the_sum.filter(|_| {
+                !turned_long
+                    || m.residual_return_fit.is_some_and(|fit| {
+                        fit.causal_explained.max(fit.anticausal_explained)
+                            >= RETURN_MIN_CAUSAL_EXPLAINED
+                    })
+            });
             let is_fx = !source_like
                 && trails_the_sum.unwrap_or(
                     long_response
+                        || turned_long
                         || wide
                         || (tail && m.residual_lr_correlation < TAIL_MAX_CORRELATION),
                 );

@@ -30,8 +30,8 @@ use std::collections::HashSet;
 
 use crate::config::{
     AnalyzerConfig, DYNAMICS_MIN_CORRELATION, FULL_CONFIDENCE_SECONDS, HYSTERESIS_DB,
-    HYSTERESIS_SAMPLES, MIN_ANALYSIS_SECONDS, MIN_CONFIDENCE, NULL_FLOOR_MARGIN_DB, NULLS_BELOW_DB,
-    REMAINING_FLOOR_SHARE,
+    HYSTERESIS_SAMPLES, LONG_RESPONSE_SPREAD, MIN_ANALYSIS_SECONDS, MIN_CONFIDENCE,
+    NULL_FLOOR_MARGIN_DB, NULLS_BELOW_DB, REMAINING_FLOOR_SHARE,
 };
 use crate::decibels::db_to_power;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
@@ -85,6 +85,8 @@ struct Causes {
     bus_eq: (f64, f32),
     /// Whether any cause was named.
     explained: bool,
+    /// Whether a stem's polarity was named.
+    inverted: bool,
     /// The confidence of the findings, from 0 to 1.
     confidence: f32,
 }
@@ -107,6 +109,7 @@ impl Causes {
                 m.bus_eq_max_db,
             ),
             explained: false,
+            inverted: false,
             confidence,
         }
     }
@@ -151,6 +154,19 @@ impl Causes {
         (db_to_power(f64::from(explains_db))
             / (self.remaining - beside).max(REMAINING_FLOOR_SHARE * self.aligned_power))
             as f32
+    }
+
+    /// Once a stem's polarity is named, what is left is measured: the time-domain residual with
+    /// each inverted stem's sign turned (`turned_db` re master). The polarity is exact (a gain of
+    /// -1), so what it leaves is what the later causes share, floored at a share of it, not of
+    /// the residual it took: an inverted bass 2 dB over the master hid a missing reverb 32 dB
+    /// under it, under the floor of what it left by the coherence estimate's bias.
+    fn turn_signs(&mut self, turned_db: f32) {
+        let turned = db_to_power(f64::from(turned_db));
+        if self.inverted && turned < self.aligned_power {
+            self.aligned_power = turned.max(1e-30);
+            self.remaining = self.remaining.min(self.aligned_power);
+        }
     }
 
     /// Names a cause explaining `explains_db`: what is left shrinks by it.
@@ -273,9 +289,17 @@ impl Diagnosis {
         let mut causes = Causes::new(m, confidence);
         self.stem_offsets(m, &mut causes, out);
         self.stem_gains(m, &mut causes, out);
+        // What an inverted stem leaves once turned is judged on its own only where it responds
+        // over tens of milliseconds (a return): the other stems' fits, disturbed by the
+        // inverted one, leave an instant response as loud (MuseScore's folk piece, its drums
+        // inverted: the bass placed 0.9 samples off left -33.9 dB, spread 0.41).
+        if m.residual_turned_ir_spread > LONG_RESPONSE_SPREAD {
+            causes.turn_signs(m.residual_turned_db);
+        }
         let long_response = missing::long_response(m);
         self.master_bus(m, &mut causes, long_response, out);
         self.missing(m, &mut causes, long_response, out);
+        master_bus::eq_of_the_missing_part(self, m, out);
         if !causes.explained && !dropped && !missing::unexplained_residual(m, confidence, out) {
             out.push(Finding::new(
                 FindingKind::Nulls,

@@ -76,6 +76,7 @@ impl Diagnosis {
             if stem.inverted && !absent && gain_share >= CAUSE_MIN_SHARE {
                 causes.explained = true;
                 causes.take(stem.gain_explains_db);
+                causes.inverted = true;
                 self.next.insert((FindingKind::StemPolarity, name.clone()));
                 out.push(Finding::new(
                     FindingKind::StemPolarity,

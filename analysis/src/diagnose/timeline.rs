@@ -40,7 +40,7 @@ fn is_dropout(d: &DropoutMeasurement, null_residual_db: f32) -> bool {
 /// judged late, with no level before it, only if the residual has the stem's own shape and
 /// stands well over the residual elsewhere.
 fn explains_residual(d: &DropoutMeasurement) -> bool {
-    d.rise_db >= DROPOUT_RISE_DB
+    d.rise_db.max(d.rise_through_bus_db) >= DROPOUT_RISE_DB
         && d.local_rise_db >= DROPOUT_LOCAL_RISE_DB
         && d.level_vs_stem_db >= DROPOUT_MIN_LEVEL_DB
         && d.level_vs_residual_db >= DROPOUT_MIN_LEVEL_VS_RESIDUAL_DB
@@ -94,7 +94,8 @@ impl Diagnosis {
             .filter(|d| is_dropout(d, m.null_residual_db) && !resting_beside(d) && !outlived(d))
         {
             let key = format!("{}@{:.1}", d.stem, d.start_s);
-            if !self.over(FindingKind::StemDropout, &key, d.rise_db, DROPOUT_RISE_DB) {
+            let rise_db = d.rise_db.max(d.rise_through_bus_db);
+            if !self.over(FindingKind::StemDropout, &key, rise_db, DROPOUT_RISE_DB) {
                 continue;
             }
             named = true;

@@ -44,12 +44,12 @@ impl Analyzer {
         for (k, (stem, track)) in self.stems.iter().zip(&self.segments.stems).enumerate() {
             let stretches = track.events.iter().chain(track.run.iter().filter(|r| {
                 (r.end - r.start) as f64 >= DROPOUT_MIN_SECONDS * sr
-                    && risen(
+                    && (risen(
                         r.residual(bus_gain),
                         r.master,
                         share,
                         self.segments.floor_of(r),
-                    )
+                    ) || self.segments.risen_through_bus(r, bus_gain))
             }));
             for s in stretches {
                 // A stretch judged late counts if it rose over the run without it.
@@ -69,9 +69,20 @@ impl Analyzer {
                 if s.is_a_gain(bus_gain) {
                     continue;
                 }
-                // The stem rested first: the dropout starts where the residual rose.
+                // The stem rested first: the dropout starts where the residual rose. Where the
+                // residual as delivered never rose over the run's (a bus EQ's residual holds
+                // it up: only through the bus's fitted response did it), where its segments
+                // rose is no measure of where the stem's part went missing.
+                let risen_as_delivered = !s.suspect_through_bus
+                    && (s.judged_late
+                        || risen(residual, s.master, share, self.segments.floor_of(s)));
                 let (start, rested_first) = match s.raised_from {
-                    Some(r) if (r - s.start) as f64 > DROPOUT_RISE_LATE_SECONDS * sr => (r, true),
+                    Some(r)
+                        if risen_as_delivered
+                            && (r - s.start) as f64 > DROPOUT_RISE_LATE_SECONDS * sr =>
+                    {
+                        (r, true)
+                    }
                     _ => (s.start, false),
                 };
                 let around = if s.after_segments > 0 {
@@ -89,6 +100,7 @@ impl Analyzer {
                     open: s.open,
                     residual_db: energy_ratio_db(residual, s.master),
                     rise_db: energy_ratio_db(residual, s.master * share),
+                    rise_through_bus_db: self.segments.rise_through_bus_db(s),
                     local_rise_db: energy_ratio_db(residual, s.master * s.share_before),
                     level_vs_stem_db: energy_ratio_db(mean_residual, around),
                     level_vs_residual_db: {

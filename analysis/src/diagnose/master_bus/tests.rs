@@ -405,3 +405,87 @@ fn a_hard_compressor_whose_residual_no_frame_fit_explains_is_still_the_compresso
         "{kinds:?}"
     );
 }
+
+#[test]
+fn an_eq_where_the_stems_explain_the_master_is_named_beside_a_missing_source() {
+    // The folk piece with its guitar missing and a 2 dB high shelf at 6 kHz on the master, as
+    // measured: a -8.5 dB residual once aligned, -8.8 dB of it no stem explains; the shelf
+    // explains -24.6 dB (3% of the residual), 1.8 dB at 12.5 kHz, where the stems explain the
+    // master: 1.5 dB beyond what the missing part could move the fit by there.
+    let mut m = residual_at(-8.35);
+    m.residual_spectral_db = -8.46;
+    m.unexplained_db = -8.79;
+    m.unexplained_band_hz = (224.0, 282.0);
+    m.residual_collinear_share = 0.016;
+    m.residual_onset_ratio = 1.18;
+    m.bus_eq_max_db = 1.83;
+    m.bus_eq_band_hz = (11_220.0, 14_130.0);
+    m.bus_eq_explains_db = -24.55;
+    m.bus_eq_credible_db = 1.55;
+    let kinds = |m: &Measurements| -> Vec<FindingKind> {
+        summary(&diagnose(m)).into_iter().map(|s| s.0).collect()
+    };
+    assert!(
+        kinds(&m).contains(&FindingKind::MasterBusEq),
+        "{:?}",
+        kinds(&m)
+    );
+    assert!(kinds(&m).contains(&FindingKind::MissingContent));
+    // The same deviation where the missing part could have moved the fit as far (a kick
+    // missing beside the bass): the missing part's, not an EQ.
+    m.bus_eq_credible_db = 0.0;
+    assert_eq!(kinds(&m), vec![FindingKind::MissingContent]);
+    // Beside a compressor, not judged on its own.
+    let mut c = compressed(3.0);
+    c.unexplained_db = -22.0;
+    c.bus_eq_beyond_dynamics_db = 3.5;
+    c.bus_eq_max_db = 3.5;
+    c.bus_eq_credible_db = 3.5;
+    c.bus_eq_explains_db = -40.0;
+    assert!(
+        !kinds(&c).contains(&FindingKind::MasterBusEq),
+        "{:?}",
+        kinds(&c)
+    );
+}
+
+#[test]
+fn an_eq_within_what_a_missing_part_could_move_the_fit_by_is_the_part_s() {
+    // The orchestral piece with its reverb return missing (TimGM6mb), as measured: a -15.4 dB
+    // residual once aligned, -17.2 dB of it no stem explains; the return's part coherent with
+    // its sources reads as -0.7 dB at 500 Hz (12% of the residual), none of it beyond what the
+    // missing part could move the fit by there.
+    let mut m = residual_at(-13.12);
+    m.residual_spectral_db = -15.43;
+    m.unexplained_db = -17.23;
+    m.unexplained_band_hz = (447.0, 562.0);
+    m.residual_lr_correlation = -0.01;
+    m.residual_collinear_share = 0.14;
+    m.residual_tail_follow = 1.0;
+    m.residual_onset_ratio = 1.43;
+    m.bus_eq_max_db = -0.71;
+    m.bus_eq_band_hz = (447.0, 562.0);
+    m.bus_eq_explains_db = -24.66;
+    m.bus_eq_credible_db = 0.0;
+    let kinds = |m: &Measurements| -> Vec<FindingKind> {
+        summary(&diagnose(m)).into_iter().map(|s| s.0).collect()
+    };
+    assert!(
+        !kinds(&m).contains(&FindingKind::MasterBusEq),
+        "{:?}",
+        kinds(&m)
+    );
+    assert_eq!(kinds(&m).len(), 1, "{:?}", kinds(&m));
+    // An EQ beyond that bias stands beside it.
+    m.bus_eq_credible_db = -0.6;
+    assert!(
+        kinds(&m).contains(&FindingKind::MasterBusEq),
+        "{:?}",
+        kinds(&m)
+    );
+    // Alone (nothing missing named), the EQ is judged as before.
+    let mut alone = residual_at(-20.0);
+    alone.bus_eq_max_db = 2.0;
+    alone.bus_eq_explains_db = -21.0;
+    assert_eq!(kinds(&alone), vec![FindingKind::MasterBusEq]);
+}

@@ -13,6 +13,7 @@ fn candidate() -> DropoutMeasurement {
         open: true,
         residual_db: -6.0,
         rise_db: 60.0,
+        rise_through_bus_db: 60.0,
         local_rise_db: 60.0,
         level_vs_stem_db: -1.0,
         level_vs_residual_db: 20.0,
@@ -350,4 +351,16 @@ fn a_stem_resting_through_the_loud_start_of_another_stems_mute_is_not_named() {
     ] {
         assert!(!bass.outlived_by(&other), "{other:?}");
     }
+}
+
+#[test]
+fn a_rise_through_the_bus_s_response_counts_as_a_rise() {
+    // A bus EQ's residual held the rise as delivered at 9 dB; through the bus's fitted
+    // response the stretch rose 20 dB: a dropout. Neither: none.
+    let mut d = candidate();
+    d.rise_db = 9.0;
+    d.rise_through_bus_db = 20.0;
+    assert!(is_dropout(&d, -20.0));
+    d.rise_through_bus_db = 9.0;
+    assert!(!is_dropout(&d, -20.0));
 }
