@@ -2,8 +2,8 @@
 //! polarity-inverted (`stem-polarity`), or at another gain in the master (`stem-gain`).
 
 use crate::config::{
-    CAUSE_MIN_SHARE, STEM_ABSENT_DB, STEM_GAIN_ERROR_DB, STEM_GAIN_THRESHOLD_DB,
-    STEM_OFFSET_ERROR_SAMPLES, STEM_OFFSET_MIN_SAMPLES,
+    CAUSE_MIN_SHARE, STEM_ABSENT_DB, STEM_GAIN_ERROR_DB, STEM_GAIN_MAX_OVER_RESIDUAL_DB,
+    STEM_GAIN_THRESHOLD_DB, STEM_OFFSET_ERROR_SAMPLES, STEM_OFFSET_MIN_SAMPLES,
 };
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
@@ -91,6 +91,7 @@ impl Diagnosis {
                     ),
                 ));
             } else if gain_share >= CAUSE_MIN_SHARE
+                && stem.gain_explains_db <= m.residual_spectral_db + STEM_GAIN_MAX_OVER_RESIDUAL_DB
                 && self.over(
                     FindingKind::StemGain,
                     &name,

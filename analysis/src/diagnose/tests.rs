@@ -168,3 +168,33 @@ fn nothing_but_levels_before_enough_audio() {
         vec![(FindingKind::Clipping, vec!["Drums".into()], Severity::Error)]
     );
 }
+
+#[test]
+fn what_a_clipping_master_leaves_is_no_residual_for_no_clear_reason() {
+    // A mix 3 dB over full scale (MuseScore's orchestral piece): 1889 clipped samples, and
+    // -49.0 dB left beside the hops kept out, which no cause explains.
+    let mut m = residual_at(-49.0);
+    m.unexplained_db = -50.1;
+    m.master_levels.as_mut().unwrap().clipped_samples = 1889;
+    let findings = diagnose(&m);
+    assert_eq!(
+        summary(&findings),
+        vec![
+            (FindingKind::Clipping, vec![], Severity::Error),
+            (FindingKind::Nulls, vec![], Severity::Info)
+        ]
+    );
+    assert!(
+        findings[1]
+            .message
+            .contains("but for the master's clipping"),
+        "{}",
+        findings[1].message
+    );
+    // A master that does not clip: the residual is reported, for no clear reason.
+    m.master_levels.as_mut().unwrap().clipped_samples = 0;
+    assert_eq!(
+        summary(&diagnose(&m)),
+        vec![(FindingKind::MissingContent, vec![], Severity::Warning)]
+    );
+}

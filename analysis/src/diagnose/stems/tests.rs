@@ -260,3 +260,25 @@ fn a_stem_s_gain_no_deeper_than_the_compression_may_be_the_compressor_s() {
         vec!["Keys".to_string()]
     );
 }
+
+#[test]
+fn a_stem_gain_that_would_leave_more_than_the_residual_is_not_named() {
+    // A real gain error leaves its energy in the residual (the quietest stem 0.3 dB off:
+    // -44.94 dB explained of a -44.94 dB residual).
+    let mut m = residual_at(-44.94);
+    m.stems[2].gain_db = -0.3;
+    m.stems[2].gain_explains_db = -44.94;
+    only(&diagnose(&m), FindingKind::StemGain);
+    // A piano "0.44 dB down" that would explain -42.5 dB of a -49.9 dB residual (a clipped
+    // master): fitted to something else.
+    let mut m = residual_at(-49.9);
+    m.residual_spectral_db = -49.9;
+    m.null_residual_db = -45.0;
+    m.stems[2].gain_db = -0.44;
+    m.stems[2].gain_explains_db = -42.5;
+    assert!(
+        diagnose(&m).iter().all(|f| f.kind != FindingKind::StemGain),
+        "{:#?}",
+        diagnose(&m)
+    );
+}
