@@ -158,11 +158,12 @@ pub const EQ_FAINT_BAND_MIN_COHERENCE: f64 = 0.99;
 /// Stem gain reported from this deviation, in dB.
 pub const STEM_GAIN_THRESHOLD_DB: f32 = 0.1;
 /// A stem's gain is named only if what it explains (the energy of its deviation, re master) is
-/// at most this much over the aligned residual itself, in dB (1 dB): a real gain error leaves
-/// its energy in the residual (on the corpus the two agree to 0.01 dB); a fitted gain that
-/// would leave more than there is was fitted to something else (a clipped master: a piano
-/// 0.44 dB down "explained" -42.5 dB of a -49.9 dB residual).
-pub const STEM_GAIN_MAX_OVER_RESIDUAL_DB: f32 = 1.0;
+/// at most this much over the aligned residual itself, in dB (3 dB: twice): a gain error leaves
+/// its energy in the residual (on the corpus the two agree to 0.01 dB), less what another cause
+/// offsets (a master compressor's make-up beside a brass 3 dB hot: 1.2 dB over); a fitted gain
+/// that would leave several times what there is was fitted to something else (a clipped
+/// master: a piano 0.44 dB down "explained" -42.5 dB of a -49.9 dB residual, 7.4 dB over).
+pub const STEM_GAIN_MAX_OVER_RESIDUAL_DB: f32 = 3.0;
 /// A stem's fitted gain is shown only if its deviation from unity explains at least this much
 /// of the master (re master, in dB: the null threshold [`NULLS_BELOW_DB`], -70 dB); below, it
 /// was fitted to what is under the null and is shown as 0 dB.
