@@ -63,6 +63,9 @@ pub(super) struct BusTracking {
     /// The phase of the bus's fitted EQ taken as minimum-phase, per bin, in radians (writer:
     /// [`Analyzer::apply_fitted_gains`]; empty until the first fit).
     pub eq_phase: Vec<f32>,
+    /// The bus's fitted response per bin: its band's gain with `eq_phase` (same writer; empty
+    /// until the first fit, then unity outside the bands).
+    pub response: Vec<Cf>,
 }
 
 impl BusTracking {
@@ -81,6 +84,7 @@ impl BusTracking {
             predicted_unit: Vec::new(),
             master: Vec::new(),
             eq_phase: Vec::new(),
+            response: Vec::new(),
         }
     }
 }
@@ -298,6 +302,13 @@ impl Analyzer {
             (&mut bus.predicted_spectrum, &mut bus.predicted),
             &mut bus.eq_phase,
         );
+        bus.response.clear();
+        bus.response.resize(bins, Cf::new(1.0, 0.0));
+        for (band, &gain) in self.layout.bands.iter().zip(&bus.band_gain) {
+            for i in band.first_bin..band.end_bin.min(bins) {
+                bus.response[i] = Cf::from_polar(gain, bus.eq_phase[i]);
+            }
+        }
     }
 
     /// The gain-by-level model, and the residual energy the level-dependent gain explains.

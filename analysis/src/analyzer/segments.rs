@@ -766,11 +766,11 @@ impl Analyzer {
         // (`frame_gain.rs`), as the master is predicted. Into the run's (outside suspect
         // stretches, as the whole-run estimates) and every open stretch's.
         let (master, sum) = (&self.spectra.master, &self.spectra.sum);
+        let response = &self.bus.response;
         let mut through = [0.0f64; 2];
-        for (band, &gain) in self.layout.bands.iter().zip(&self.bus.band_gain) {
+        for band in &self.layout.bands {
             for i in band.first_bin..band.end_bin.min(master.len()) {
-                let phase = self.bus.eq_phase.get(i).copied().unwrap_or(0.0);
-                let predicted = sum[i] * Cf::from_polar(gain, phase);
+                let predicted = sum[i] * response.get(i).copied().unwrap_or(Cf::new(1.0, 0.0));
                 through[0] += f64::from((master[i] - predicted).norm_sqr());
                 through[1] += f64::from(master[i].norm_sqr());
             }
