@@ -18,7 +18,7 @@ use crate::config::{
     ANALYSIS_LOW_HZ, CLIPPED_HOPS_MAX_SHARE, DROPOUT_AROUND_SECONDS, DROPOUT_BASELINE_FLOOR,
     DROPOUT_EVENTS_PER_STEM, DROPOUT_FALL_SECONDS, DROPOUT_MIN_GAIN_FREE_SHARE,
     DROPOUT_MIN_LEVEL_DB, DROPOUT_MIN_SECONDS, DROPOUT_RISE_DB, DROPOUT_SILENCE_AMPLITUDE,
-    DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP,
+    DROPOUT_SILENCE_MEAN_SQUARE, SEGMENTS_PER_HOP, THROUGH_BUS_MIN_FRAMES,
 };
 use crate::decibels::{db_to_power, energy_ratio_db};
 use crate::ring::Ring;
@@ -136,6 +136,8 @@ struct Stretch {
     through: [f64; 2],
     /// ... and the part of it also in [`Segments::through_run`].
     through_in_run: [f64; 2],
+    /// The frames `through` holds.
+    through_frames: u32,
     /// The residual's share of the master just before the stretch (see
     /// [`Segments::recent`]).
     share_before: f64,
@@ -293,6 +295,7 @@ impl Segments {
             run.bands = [0.0; OCTAVES];
             run.through = [0.0; 2];
             run.through_in_run = [0.0; 2];
+            run.through_frames = 0;
         }
     }
 
@@ -416,11 +419,19 @@ fn risen(residual: f64, master: f64, baseline: f64, floor: f64) -> bool {
 
 /// How far `stretch`'s residual through the bus's fitted response rose over what that response
 /// leaves elsewhere (`through_run`, less the stretch's part of it), each re the master, in dB;
-/// minus infinity before any frame.
+/// minus infinity before [`THROUGH_BUS_MIN_FRAMES`] of its own, and until the run elsewhere
+/// holds at least as much of the master as the stretch.
+/// (Judged against less, a quiet intro made every louder stretch rise; each turned suspect and
+/// left the run, which then stayed the intro: with a drum stem 2 s late in the first pass,
+/// every frame was left out and the fit read the master 148 dB down.)
 fn rise_through_bus_db(through_run: [f64; 2], stretch: &Stretch) -> f32 {
     let [residual, master] = stretch.through;
     let elsewhere = [0, 1].map(|k| (through_run[k] - stretch.through_in_run[k]).max(0.0));
-    if residual <= 0.0 || master <= 0.0 || elsewhere[1] <= 0.0 {
+    if residual <= 0.0
+        || master <= 0.0
+        || elsewhere[1] < master
+        || stretch.through_frames < THROUGH_BUS_MIN_FRAMES
+    {
         return f32::NEG_INFINITY;
     }
     let baseline = baseline_share(elsewhere[0], elsewhere[1]);
@@ -634,6 +645,7 @@ impl Analyzer {
                         bands: [0.0; OCTAVES],
                         through: [0.0; 2],
                         through_in_run: [0.0; 2],
+                        through_frames: 0,
                         share_before: baseline_share(recent_before[0], recent_before[1]),
                     }
                 });
@@ -787,6 +799,7 @@ impl Analyzer {
             .iter_mut()
             .filter_map(|t| t.run.as_mut())
         {
+            run.through_frames += 1;
             for k in 0..2 {
                 run.through[k] += through[k];
                 if in_run {
