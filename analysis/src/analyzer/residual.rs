@@ -44,9 +44,10 @@ pub(super) struct TimeDomain {
     character_mid_energy: f64,
     /// The master's mid energy over the stretch `character_mid_energy` covers.
     character_master_mid: f64,
-    /// The stems read with their sign turned in `character_mid_energy` (how many, and the sum
-    /// of their indices): when it changes, the residual's character is measured afresh.
-    character_turned: (usize, usize),
+    /// The stems read with their sign turned in `character_mid_energy` (how many, and a hash of
+    /// their indices, see [`turned_signature`]): when it changes, the residual's character is
+    /// measured afresh.
+    character_turned: (usize, u64),
     /// The sum's mid energy, and the residual's mid times the sum's (see
     /// `segments::corrected_residual_mid`).
     sum_mid_energy: f64,
@@ -96,6 +97,21 @@ fn flipped(stem: &super::stems::Stem) -> bool {
     } else {
         stem.locked && stem.inverted
     }
+}
+
+/// Which stems are turned (`turned`, in the stems' order), as their number and the XOR of a
+/// mix of each one's index (SplitMix64's finaliser): two different sets of turned stems give
+/// the same signature only by a 64-bit chance.
+fn turned_signature(turned: impl Iterator<Item = bool>) -> (usize, u64) {
+    turned
+        .enumerate()
+        .filter(|&(_, t)| t)
+        .fold((0, 0), |(n, hash), (k, _)| {
+            let mut z = (k as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (n + 1, hash ^ (z ^ (z >> 31)))
+        })
 }
 
 /// The residual's energy in a block that a gain on the sum explains: `cross^2 / sum_energy`
@@ -356,12 +372,7 @@ impl Analyzer {
         // The residual's character is read from when the stems turned last changed: before
         // the first fit, an inverted bass left twice itself for a second, which held what was
         // left of the residual 12 dB over the missing reverb under it for the whole run.
-        let turned = self
-            .stems
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| flipped(s))
-            .fold((0, 0), |(n, sum), (k, _)| (n + 1, sum + k));
+        let turned = turned_signature(self.stems.iter().map(flipped));
         let t = &mut self.residual.time;
         if t.character_turned != turned {
             t.character_turned = turned;
@@ -727,7 +738,19 @@ impl Analyzer {
 
 #[cfg(test)]
 mod tests {
-    use super::{collinear_energy, onset_ratio, stretch_sums, whole_there};
+    use super::{collinear_energy, onset_ratio, stretch_sums, turned_signature, whole_there};
+
+    #[test]
+    fn sets_of_turned_stems_of_equal_count_and_index_sum_differ() {
+        let of = |set: &[bool]| turned_signature(set.iter().copied());
+        // {0, 3} and {1, 2}: two stems each, indices summing to 3.
+        assert_ne!(
+            of(&[true, false, false, true]),
+            of(&[false, true, true, false])
+        );
+        assert_eq!(of(&[false, false]), (0, 0));
+        assert_eq!(of(&[true, false, true]), of(&[true, false, true]));
+    }
 
     #[test]
     fn a_placed_stem_ducked_by_a_compressor_is_whole_there_and_a_dragged_return_is_not() {
