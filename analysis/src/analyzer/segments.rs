@@ -420,10 +420,9 @@ fn risen(residual: f64, master: f64, baseline: f64, floor: f64) -> bool {
 /// How far `stretch`'s residual through the bus's fitted response rose over what that response
 /// leaves elsewhere (`through_run`, less the stretch's part of it), each re the master, in dB;
 /// minus infinity before [`THROUGH_BUS_MIN_FRAMES`] of its own, and until the run elsewhere
-/// holds at least as much of the master as the stretch.
-/// (Judged against less, a quiet intro made every louder stretch rise; each turned suspect and
-/// left the run, which then stayed the intro: with a drum stem 2 s late in the first pass,
-/// every frame was left out and the fit read the master 148 dB down.)
+/// holds at least as much of the master as the stretch (against less, a stretch after a quiet
+/// intro would rise by the intro's quiet alone, turn suspect and leave the run, which would
+/// stay the intro).
 fn rise_through_bus_db(through_run: [f64; 2], stretch: &Stretch) -> f32 {
     let [residual, master] = stretch.through;
     let elsewhere = [0, 1].map(|k| (through_run[k] - stretch.through_in_run[k]).max(0.0));
