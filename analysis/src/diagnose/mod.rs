@@ -302,24 +302,16 @@ impl Diagnosis {
         master_bus::eq_of_the_missing_part(self, m, out);
         // A master that clips is a reason named already: what its clips leave beside the hops
         // kept out (the samples next to a clip, a soft knee) is no "residual for no clear
-        // reason" (a mix 3 dB over full scale left -49.0 dB).
+        // reason" (a mix 3 dB over full scale left -49.0 dB), and no null either: the clipping
+        // finding stands alone.
         let master_clips = out
             .iter()
             .any(|f| f.kind == FindingKind::Clipping && f.stems.is_empty());
         if !causes.explained
             && !dropped
-            && (master_clips || !missing::unexplained_residual(m, confidence, out))
+            && !master_clips
+            && !missing::unexplained_residual(m, confidence, out)
         {
-            let message = if master_clips {
-                format!(
-                    "Nearly nulls but for the master's clipping: residual {residual:.1} dB re master, what its clips leave."
-                )
-            } else {
-                format!(
-                    "Nearly nulls: residual {residual:.1} dB re master (nulls is below {NULLS_BELOW_DB:.0} dB); no cause found, and under the {:.0} dB from which unexplained content is reported.",
-                    crate::config::MISSING_CONTENT_THRESHOLD_DB
-                )
-            };
             out.push(Finding::new(
                 FindingKind::Nulls,
                 Severity::Info,
@@ -327,7 +319,10 @@ impl Diagnosis {
                 f64::from(residual),
                 Unit::Db,
                 confidence,
-                message,
+                format!(
+                    "Nearly nulls: residual {residual:.1} dB re master (nulls is below {NULLS_BELOW_DB:.0} dB); no cause found, and under the {:.0} dB from which unexplained content is reported.",
+                    crate::config::MISSING_CONTENT_THRESHOLD_DB
+                ),
                 "Nothing to fix.".into(),
             ));
         }
