@@ -78,6 +78,14 @@ fn assert_only_dropout_named(analyzer: &Analyzer, stem: &str) {
     assert_eq!(named[0].stems, vec![stem.to_string()]);
 }
 
+/// The `stem-dropout` finding among `findings` (the first).
+fn dropout_finding(findings: &[crate::Finding]) -> &crate::Finding {
+    findings
+        .iter()
+        .find(|f| f.kind == crate::FindingKind::StemDropout)
+        .expect("a stem-dropout finding")
+}
+
 #[test]
 fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
     let (a, b) = drums_and_lead(6.0);
@@ -98,10 +106,7 @@ fn a_stem_muted_in_its_stem_only_is_a_dropout_with_its_range() {
     assert!(m.dropouts.iter().all(|d| d.stem == "Lead"));
     // The finding: an error on Lead with the range, and nothing else blamed for it.
     let f = analyzer.findings();
-    let dropout = f
-        .iter()
-        .find(|f| f.kind == crate::FindingKind::StemDropout)
-        .expect("a stem-dropout finding");
+    let dropout = dropout_finding(f);
     assert_eq!(dropout.stems, vec!["Lead".to_string()]);
     assert_eq!(dropout.severity, crate::Severity::Error);
     let (s, e) = dropout.time_range_s.unwrap();
@@ -230,10 +235,7 @@ fn a_mute_beside_a_master_gain_is_read_against_the_sum_at_that_gain() {
     assert!((d.residual_db + 5.1).abs() < 0.5, "{}", d.residual_db);
     assert!(d.rise_db > 30.0, "{d:?}");
     let f = analyzer.findings();
-    let dropout = f
-        .iter()
-        .find(|f| f.kind == crate::FindingKind::StemDropout)
-        .expect("a stem-dropout finding");
+    let dropout = dropout_finding(f);
     assert_eq!(dropout.stems, vec!["Lead".to_string()]);
     assert_eq!(dropout.time_range_s, Some((4.0, 5.0)));
 }
@@ -570,10 +572,7 @@ fn a_rest_under_a_limiter_that_turns_the_intro_up_is_no_dropout() {
     );
     assert_only_dropout_named(&analyzer, "Lead");
     let f = analyzer.findings();
-    let dropout = f
-        .iter()
-        .find(|f| f.kind == crate::FindingKind::StemDropout)
-        .expect("a stem-dropout finding");
+    let dropout = dropout_finding(f);
     assert_eq!(dropout.time_range_s, Some((5.0, 6.0)));
 }
 
@@ -645,10 +644,7 @@ fn a_mute_beside_a_master_eq_is_read_against_the_sum_through_the_eq() {
     assert!((d.start_s - 4.0).abs() < 0.001, "start {}", d.start_s);
     assert!((d.end_s - 5.0).abs() < 0.001, "end {}", d.end_s);
     let f = analyzer.findings();
-    let dropout = f
-        .iter()
-        .find(|f| f.kind == crate::FindingKind::StemDropout)
-        .expect("a stem-dropout finding");
+    let dropout = dropout_finding(f);
     assert_eq!(dropout.stems, vec!["Lead".to_string()]);
     assert_eq!(dropout.time_range_s, Some((4.0, 5.0)));
     assert!(

@@ -5,6 +5,11 @@ use crate::dynamics::{DynamicsEstimate, LevelGainFit};
 use crate::finding::{FindingKind, Severity, Unit};
 use crate::measurements::{LevelResiduals, Measurements};
 
+/// The kinds of a fresh diagnosis's findings, most important first.
+fn kinds(m: &Measurements) -> Vec<FindingKind> {
+    summary(&diagnose(m)).into_iter().map(|s| s.0).collect()
+}
+
 /// A master bus compressing by `gain_reduction_db`, explaining -21 dB of a -20 dB residual.
 fn compressed(gain_reduction_db: f32) -> Measurements {
     Measurements {
@@ -422,9 +427,6 @@ fn an_eq_where_the_stems_explain_the_master_is_named_beside_a_missing_source() {
     m.bus_eq_band_hz = (11_220.0, 14_130.0);
     m.bus_eq_explains_db = -24.55;
     m.bus_eq_credible_db = 1.55;
-    let kinds = |m: &Measurements| -> Vec<FindingKind> {
-        summary(&diagnose(m)).into_iter().map(|s| s.0).collect()
-    };
     assert!(
         kinds(&m).contains(&FindingKind::MasterBusEq),
         "{:?}",
@@ -467,9 +469,6 @@ fn an_eq_within_what_a_missing_part_could_move_the_fit_by_is_the_part_s() {
     m.bus_eq_band_hz = (447.0, 562.0);
     m.bus_eq_explains_db = -24.66;
     m.bus_eq_credible_db = 0.0;
-    let kinds = |m: &Measurements| -> Vec<FindingKind> {
-        summary(&diagnose(m)).into_iter().map(|s| s.0).collect()
-    };
     assert!(
         !kinds(&m).contains(&FindingKind::MasterBusEq),
         "{:?}",
