@@ -6,6 +6,21 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{STEM_GAIN_BEYOND_DYNAMICS_DB, STEM_GAIN_BEYOND_DYNAMICS_DEPTH_SHARE};
+
+/// The most of a stem's whole-run gain, in dB, that a master compressor `depth_db` deep gives
+/// it (a stem playing mostly in the loud passages takes part of the reduction as a gain):
+/// [`STEM_GAIN_BEYOND_DYNAMICS_DB`], or [`STEM_GAIN_BEYOND_DYNAMICS_DEPTH_SHARE`] of the depth
+/// when more. A gain beyond it is the stem's own.
+pub fn stem_gain_beyond_dynamics_db(depth_db: f32) -> f32 {
+    let scaled = if depth_db.is_finite() {
+        depth_db * STEM_GAIN_BEYOND_DYNAMICS_DEPTH_SHARE
+    } else {
+        0.0
+    };
+    STEM_GAIN_BEYOND_DYNAMICS_DB.max(scaled)
+}
+
 /// What the history says.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DynamicsEstimate {

@@ -268,6 +268,10 @@ pub struct Measurements {
     /// Master minus the aligned sum in the analysis band (spectral, stems' own offsets
     /// compensated), re master, in dB: the reference for what share is unexplained.
     pub residual_spectral_db: f32,
+    /// The same with the sum at the master bus's fitted broadband gain, in dB re master: what a
+    /// fader leaves of it (0 dB, no say, until measured).
+    #[serde(default)]
+    pub residual_at_bus_gain_db: f32,
     /// Band holding the median of the unexplained energy.
     pub unexplained_band_hz: (f32, f32),
     /// Left/right correlation of the residual (reverb returns are wide: low values).

@@ -550,6 +550,30 @@ mod master_bus {
         }
     }
 
+    /// A stem 3 dB hot beside a compressor: against the stems at unity, the compressor's
+    /// block gains carry the stem's error too, and the residual it leaves (the stem) is not
+    /// collinear with the sum. A gain no compressor gives is the stem's own: the compressor is
+    /// read with it in the prediction, the residual's character with it taken out. The gain and
+    /// the compressor, nothing else.
+    #[test]
+    fn a_stem_3_db_hot_beside_a_compressor_is_its_gain_and_nothing_more() {
+        let song = song(SECONDS);
+        let compressed = compressed_3_db(&song);
+        let hot = gain_db(&song.stem("Harmony").audio, 3.0);
+        let out = analyse(
+            &compressed,
+            &stems_with(&song, &[("Harmony", hot)]),
+            Blocks::Fixed(512),
+        );
+        let f = out.expect(FindingKind::StemGain);
+        assert_eq!(f.stems, vec!["Harmony".to_string()]);
+        // The whole-run fit gives the stem part of the compressor's reduction where it plays
+        // (-2.48 dB here): the gain is named, its value within 0.75 dB.
+        assert!((f.value + 3.0).abs() < 0.75, "{}", f.value);
+        out.expect(FindingKind::MasterBusDynamics);
+        assert_eq!(out.problems().len(), 2, "{:#?}", out.findings);
+    }
+
     /// A stem inverted beside a master compressor: twice the stem is left, which is not
     /// collinear with the sum, and beside the compressor it would pass for content no stem
     /// carries. The stem is read with its sign turned for the residual's character: its
@@ -673,6 +697,27 @@ mod master_bus {
         );
         assert!(c.most_db > 0.5 && c.most_db < 1.2, "{c:?}");
         assert!(c.agreement >= 0.6, "{c:?}");
+    }
+
+    /// The prediction the master's block gains are read against covers the whole band but
+    /// DC: at 44.1 kHz the third-octave bands end at 17.8 kHz, and they start at 22 Hz. A
+    /// plain 3 dB gain on a mix with hi-hats and a kick then leaves next to nothing per level
+    /// (-22.6 dB with both left out, -28.4 dB with the air in).
+    #[test]
+    fn the_prediction_covers_the_air_above_the_bands_and_the_sub_below() {
+        let rate = 44_100.0;
+        let song = stemcheck_testkit::render_song(7, rate, SECONDS);
+        let out = analyse_at(
+            rate,
+            &gain_db(&song.master(), 3.0),
+            &stems_with(&song, &[]),
+            Blocks::Fixed(512),
+            AnalyzerConfig::default(),
+            usize::MAX,
+        );
+        out.expect(FindingKind::MasterBusGain);
+        let r = out.measurements.level_residuals.expect("level residuals");
+        assert!(r.fitted_per_level_db < -50.0, "{r:?}");
     }
 
     /// The same drive without the limiter is a plain master gain, with no ceiling.

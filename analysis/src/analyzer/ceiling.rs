@@ -17,8 +17,9 @@
 //! ceiling) is the agreement, and how far their predicted peaks pass it is the depth.
 
 use crate::config::{
-    CEILING_FULL_SCALE_DBFS, CEILING_HOLD_DB, CEILING_MARGIN_DB, CEILING_MIN_CLAMPED_HELD_BLOCKS,
-    CEILING_MIN_HELD_BLOCKS, CEILING_TOP_BLOCKS,
+    CEILING_EXACT_HOLD_DB, CEILING_FULL_SCALE_DBFS, CEILING_HOLD_DB, CEILING_MARGIN_DB,
+    CEILING_MIN_CLAMPED_HELD_BLOCKS, CEILING_MIN_EXACT_HELD_BLOCKS, CEILING_MIN_HELD_BLOCKS,
+    CEILING_TOP_BLOCKS,
 };
 use crate::decibels::db_to_gain_f32;
 use crate::dynamics::CeilingFit;
@@ -81,9 +82,9 @@ impl PeakCeiling {
         self.master_max_dbfs = f32::NEG_INFINITY;
     }
 
-    /// The model, when enough blocks pass the candidate ceiling and are held at it (None
-    /// otherwise, and when the ceiling is full scale: that is clipping, see
-    /// [`Self::full_scale_hold`], not a limiter).
+    /// The model, when enough blocks pass the candidate ceiling and are held at it, or fewer
+    /// are held at it exactly (None otherwise, and when the ceiling is full scale: that is
+    /// clipping, see [`Self::full_scale_hold`], not a limiter).
     /// `gain_db` is the master bus's fitted broadband gain: the predicted master is the sum
     /// that much louder (a limiter's drive).
     pub fn fit(&self, gain_db: f32) -> Option<CeilingFit> {
@@ -96,6 +97,16 @@ impl PeakCeiling {
             gain_db,
             (CEILING_MIN_HELD_BLOCKS, CEILING_MIN_CLAMPED_HELD_BLOCKS),
         )
+        .or_else(|| {
+            let exact = self
+                .top
+                .iter()
+                .filter(|b| b.1 >= ceiling - CEILING_EXACT_HOLD_DB)
+                .count();
+            (exact >= CEILING_MIN_EXACT_HELD_BLOCKS)
+                .then(|| self.held_at(ceiling, gain_db, (1, 1)))
+                .flatten()
+        })
     }
 
     /// The same model when the master's ceiling is full scale: peaks the stems' sum takes over
@@ -178,6 +189,30 @@ mod tests {
                 -30.0 + 30.0 * ((state >> 40) as f32 / (1u64 << 24) as f32)
             })
             .collect()
+    }
+
+    #[test]
+    fn three_peaks_held_exactly_with_one_clamped_are_a_ceiling() {
+        // A limiter driven 3 dB (the drive is the fitted gain): one hit predicted 1 dB over
+        // -2 dBFS, two more 0.26 and 0.06 dB over, all three at -2.000 dBFS in the master
+        // (measured on a 44.1 kHz, 16-bit delivery); the rest as predicted, under it.
+        let held = |spread_db: f32| {
+            let mut c = PeakCeiling::default();
+            for p in peaks(2000, 9) {
+                let p = p - 3.0;
+                c.add(p - 3.0, p);
+            }
+            c.add(-4.0, -2.0);
+            c.add(-4.74, -2.0 - spread_db);
+            c.add(-4.94, -2.0 - 2.0 * spread_db);
+            c
+        };
+        let f = held(0.0002).fit(3.0).unwrap();
+        assert!((f.ceiling_dbfs + 2.0).abs() < 1e-6 && (f.most_db - 1.0).abs() < 1e-4);
+        // Too few held for the four-block rule: the exactness is what reads it ...
+        assert!(held(0.0002).held_at(-2.0, 3.0, (4, 2)).is_none());
+        // ... three peaks 0.05 dB apart are a song's near-ties, no ceiling.
+        assert!(held(0.05).fit(3.0).is_none());
     }
 
     #[test]

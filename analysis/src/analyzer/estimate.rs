@@ -69,6 +69,12 @@ impl Analyzer {
         let gain_energy: f64 = (lo..hi)
             .map(|i| (bus_gain - 1.0).powi(2) * self.welch.pss[i])
             .sum();
+        let at_gain: f64 = (lo..hi)
+            .map(|i| {
+                let w = &self.welch;
+                (w.pmm[i] - 2.0 * bus_gain * w.pms[i].re + bus_gain * bus_gain * w.pss[i]).max(0.0)
+            })
+            .sum();
         m.bus_gain_db = bus_gain_db;
         m.bus_band_gain_db = fit.band_db.clone();
         m.bus_band_speaks = speaks;
@@ -77,6 +83,7 @@ impl Analyzer {
         m.bus_eq_band_hz = eq.1;
         m.bus_eq_explains_db = rel(eq_energy, sum_pmm);
         m.bus_gain_explains_db = rel(gain_energy, sum_pmm);
+        m.residual_at_bus_gain_db = rel(at_gain, sum_pmm);
     }
 
     /// The largest band deviation from the broadband gain beyond the bias what no stem explains

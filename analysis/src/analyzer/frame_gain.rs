@@ -12,10 +12,10 @@ use crate::config::{
     CEILING_MIN_AGREEMENT, CEILING_SINGLE_EVENT_RESIDUAL_CREST_DB, COMPRESSION_BLOCKS_PER_FRAME,
     DYNAMICS_MIN_CORRELATION, FITTED_GAIN_MOVED_DB, FITTED_GAIN_MOVED_MIN_SHARE_DB,
     FLOOR_MARGIN_DB, FRAME_GAIN_MIN_COHERENCE, MIN_FRAMES, MIN_NORMALISED_FRAME_GAIN,
-    PREDICTION_MIN_STEM_SHARE_DB,
+    PREDICTION_MIN_STEM_SHARE_DB, STEM_GAIN_BEYOND_DYNAMICS_HYSTERESIS_DB,
 };
 use crate::decibels::{db_to_gain_f32, db_to_power, energy_ratio_db, power_to_db};
-use crate::dynamics::{DynamicsEstimate, LevelGainFit};
+use crate::dynamics::{DynamicsEstimate, LevelGainFit, stem_gain_beyond_dynamics_db};
 use crate::measurements::{LevelResiduals, Measurements};
 use crate::spectra::Cf;
 
@@ -38,9 +38,10 @@ pub(super) struct BusTracking {
     /// Block peak gains binned by the predicted master's block peak (a limiter acts on peaks;
     /// same writer).
     pub peaks: LevelGain,
-    /// Block gains against the stems at unity through the bus's EQ, binned by that
-    /// prediction's level: the compressor read without the stems' fitted gains, which may
-    /// have taken its gain reduction (same writer and clearing).
+    /// Block gains against the stems at unity through the bus's EQ (but for their own gains,
+    /// [`super::stems::Stem::own_gain`]), binned by that prediction's level: the compressor
+    /// read without the stems' fitted gains, which may have taken its gain reduction (same
+    /// writer and clearing; also cleared when a stem's own gain changes).
     pub unit_dynamics: LevelGain,
     /// What one gain per level leaves of the master against the predicted master (same writer
     /// and clearing; see `level_residual.rs`).
@@ -56,8 +57,12 @@ pub(super) struct BusTracking {
     /// The frame's predicted master, windowed, `frame_len` samples (scratch, likewise).
     predicted: Vec<f32>,
     /// The frame's stems at unity through the bus's EQ, windowed, `frame_len` samples
-    /// (scratch, likewise).
+    /// (scratch, likewise): at unity but for the gains that are the stems' own
+    /// ([`super::stems::Stem::own_gain`]).
     predicted_unit: Vec<f32>,
+    /// The frame's sum with each stem at its own gain, `fft.bins()` bins (scratch, likewise;
+    /// used only while some stem's own gain is not 1).
+    own_sum: Vec<Cf>,
     /// The frame's master, windowed, `frame_len` samples (scratch, likewise).
     master: Vec<f32>,
     /// The phase of the bus's fitted EQ taken as minimum-phase, per bin, in radians (writer:
@@ -82,11 +87,20 @@ impl BusTracking {
             predicted_spectrum: Vec::new(),
             predicted: Vec::new(),
             predicted_unit: Vec::new(),
+            own_sum: Vec::new(),
             master: Vec::new(),
             eq_phase: Vec::new(),
             response: Vec::new(),
         }
     }
+}
+
+/// Whether a stem's gain in a prediction moved from `before` to `after` (signed, linear) by
+/// enough to have predicted every block so far wrong: a flipped sign, or
+/// [`FITTED_GAIN_MOVED_DB`] or more.
+fn gain_moved(before: f32, after: f32) -> bool {
+    let ratio = after / before;
+    !(ratio > 0.0 && 20.0 * ratio.log10().abs() < FITTED_GAIN_MOVED_DB)
 }
 
 impl Analyzer {
@@ -141,8 +155,36 @@ impl Analyzer {
         bus.predicted.resize(len, 0.0);
         bus.predicted_unit.resize(len, 0.0);
         bus.master.resize(len, 0.0);
-        // A sum of the stems through the bus's fitted EQ, in the time domain; nothing outside
-        // the bands (the master's content there correlates with nothing predicted).
+        // The sum at unity but for the stems' own gains (polarities, gains no compressor gives).
+        let own = self.stems.iter().any(|s| s.own_gain != 1.0);
+        if own {
+            bus.own_sum.clear();
+            bus.own_sum.extend_from_slice(&self.spectra.sum);
+            for stem in self.stems.iter().filter(|s| s.own_gain != 1.0) {
+                let extra = stem.own_gain - 1.0;
+                for (o, x) in bus.own_sum.iter_mut().zip(&stem.spectrum) {
+                    *o += x * extra;
+                }
+            }
+        }
+        // A sum of the stems through the bus's fitted EQ, in the time domain, the whole band:
+        // below the lowest band its gain, above the highest up to Nyquist the highest band's.
+        // Left out, what the stems hold there is all residual: a bright mix's air above 17.8
+        // kHz (where the bands end at 44.1 kHz) read 8 dB over the same mix at 48 kHz and hid a
+        // limiter; the lowest bins of the test song's kick (a windowed block's DC bin included)
+        // left a plain gain -29 dB.
+        let bottom = self
+            .layout
+            .bands
+            .first()
+            .map_or(0, |b| b.first_bin.min(bins));
+        let bottom_gain = bus.band_gain.first().copied().unwrap_or(1.0);
+        let top = self
+            .layout
+            .bands
+            .last()
+            .map_or(bins, |b| b.end_bin.min(bins));
+        let top_gain = bus.band_gain.last().copied().unwrap_or(1.0);
         let mut through_eq = |sum: &[Cf], out: &mut Vec<f32>| {
             bus.predicted_spectrum.fill(Cf::new(0.0, 0.0));
             for (band, &gain) in self.layout.bands.iter().zip(&bus.band_gain) {
@@ -150,10 +192,20 @@ impl Analyzer {
                     bus.predicted_spectrum[i] = sum[i] * gain;
                 }
             }
+            for i in top..bins {
+                bus.predicted_spectrum[i] = sum[i] * top_gain;
+            }
+            for i in 0..bottom {
+                bus.predicted_spectrum[i] = sum[i] * bottom_gain;
+            }
             self.fft.inverse(&bus.predicted_spectrum, out);
         };
-        // Every stem at unity, and the stems at their fitted gains.
-        through_eq(&self.spectra.sum, &mut bus.predicted_unit);
+        // Every stem at unity (but for their own gains), and the stems at their fitted gains.
+        if own {
+            through_eq(&bus.own_sum, &mut bus.predicted_unit);
+        } else {
+            through_eq(&self.spectra.sum, &mut bus.predicted_unit);
+        }
         through_eq(&self.spectra.corrected, &mut bus.predicted);
         self.master
             .mid
@@ -236,6 +288,13 @@ impl Analyzer {
                 self.bus.band_speaks.copy_from_slice(&m.bus_band_speaks);
             }
             let mut moved = false;
+            let mut own_moved = false;
+            // What a compressor as deep as either view reads can give a stem.
+            let depth_db = m
+                .dynamics
+                .map_or(0.0, |d| d.gain_reduction_db)
+                .max(m.dynamics_unit_fit.map_or(0.0, |f| f.depth_db));
+            let beyond_db = stem_gain_beyond_dynamics_db(depth_db);
             for stem in &mut self.stems {
                 if let Some(fit) = m.stems.iter().find(|s| s.id == stem.id) {
                     let g = if fit.energy_share_db < PREDICTION_MIN_STEM_SHARE_DB {
@@ -246,12 +305,30 @@ impl Analyzer {
                     let g = if fit.inverted { -g } else { g };
                     // A stem that matters whose sign flipped, or whose gain moved by 6 dB
                     // or more, was predicted wrong in every block so far.
-                    let ratio = g / stem.fitted_gain;
-                    let steady = ratio > 0.0 && 20.0 * ratio.log10().abs() < FITTED_GAIN_MOVED_DB;
-                    moved |= fit.energy_share_db >= FITTED_GAIN_MOVED_MIN_SHARE_DB && !steady;
+                    let matters = fit.energy_share_db >= FITTED_GAIN_MOVED_MIN_SHARE_DB;
+                    moved |= matters && gain_moved(stem.fitted_gain, g);
                     stem.fitted_gain = g;
                     stem.fitted_at_lag = true;
+                    // The stem's own gain, for the prediction the compressor is read against.
+                    let was_own = stem.own_gain != 1.0;
+                    let bound = if was_own {
+                        beyond_db - STEM_GAIN_BEYOND_DYNAMICS_HYSTERESIS_DB
+                    } else {
+                        beyond_db
+                    };
+                    let is_own = g != 1.0 && (g < 0.0 || fit.gain_db.abs() >= bound);
+                    let own = if is_own { g } else { 1.0 };
+                    // (Moved as above only: a stem's own gain near the bound, taken and left, is a
+                    // tenth of what a sign or 6 dB is; a limiter gave the drums -1.5 dB in one
+                    // early fit, and restarting there lost a third of the run.)
+                    own_moved |= matters && gain_moved(stem.own_gain, own);
+                    stem.own_gain = own;
                 }
+            }
+            if own_moved {
+                // Likewise the block gains against the stems at their own gains.
+                self.bus.unit_dynamics.clear();
+                self.bus.unit_residual.clear();
             }
             if moved {
                 // The block gains so far were read against a prediction the fit has just

@@ -66,6 +66,10 @@ pub(super) struct Stem {
     /// Whether `fitted_gain` was fitted at the current lag (false until the first fit, and
     /// again when the lag moves; writers: frame_gain, timing).
     pub fitted_at_lag: bool,
+    /// The stem's gain in the prediction the compressor is read against (signed, linear): 1,
+    /// or `fitted_gain` where the fit is the stem's own, not a compressor's (inverted, or
+    /// [`crate::config::STEM_GAIN_BEYOND_DYNAMICS_DB`] off; writer: frame_gain, from the fit).
+    pub own_gain: f32,
     /// The hops in which the stem clipped (writer: [`Analyzer::mark_clips`]).
     pub clips: ClipMarks,
 }
@@ -185,6 +189,7 @@ impl Analyzer {
             frames_seen: 0,
             fitted_gain: 1.0,
             fitted_at_lag: false,
+            own_gain: 1.0,
             clips: ClipMarks::default(),
         });
     }

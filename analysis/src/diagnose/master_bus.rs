@@ -4,12 +4,13 @@
 
 use crate::config::{
     BUS_EQ_THRESHOLD_DB, BUS_GAIN_BESIDE_EQ_MIN_RATIO, BUS_GAIN_ERROR_DB, BUS_GAIN_THRESHOLD_DB,
-    CAUSE_MIN_SHARE, DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE, DYNAMICS_MIN_CORRELATION,
-    DYNAMICS_OVER_ONE_GAIN_MIN_DB, DYNAMICS_THRESHOLD_DB, MISSING_MIN_NON_COLLINEAR_SHARE,
-    STEM_ABSENT_DB, STEM_GAINS_OVER_DYNAMICS_MIN_DB,
+    CAUSE_MIN_SHARE, DYNAMICS_CLEAR_OVER_ONE_GAIN_DB, DYNAMICS_CLEAR_THRESHOLD_DB,
+    DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE, DYNAMICS_MIN_CORRELATION, DYNAMICS_OVER_ONE_GAIN_MIN_DB,
+    DYNAMICS_THRESHOLD_DB, MISSING_MIN_NON_COLLINEAR_SHARE, STEM_ABSENT_DB,
+    STEM_GAINS_OVER_DYNAMICS_MIN_DB,
 };
 use crate::decibels::{db_to_power, energy_ratio_db};
-use crate::dynamics::DynamicsEstimate;
+use crate::dynamics::{DynamicsEstimate, stem_gain_beyond_dynamics_db};
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
 
@@ -21,13 +22,17 @@ use super::{Causes, Diagnosis, format_hz};
 /// fit hands it the gain reduction. Then a gain per level on the stems at unity leaves about
 /// what it leaves on the stems at their fitted gains ([`STEM_GAINS_OVER_DYNAMICS_MIN_DB`]),
 /// and explains more than one gain for the run ([`DYNAMICS_OVER_ONE_GAIN_MIN_DB`]): the
-/// stems' gains go back to unity (their polarity, and a stem the master barely holds, stay),
+/// stems' gains go back to unity (their polarity, a gain no compressor gives, and a stem the
+/// master barely holds, stay),
 /// and the compressor is the one read against the stems at unity, explaining what they did.
 pub(super) fn compressor_took_stem_gains(m: &Measurements) -> Option<Measurements> {
     let r = m.level_residuals?;
     let fit = m.dynamics_unit_fit?;
+    // A gain no compressor gives (`stem_gain_beyond_dynamics_db`) is the stem's own: the
+    // compressor was read with it in the prediction (`analyzer/frame_gain.rs`), and it stays.
+    let beyond_db = stem_gain_beyond_dynamics_db(fit.depth_db);
     let taken = |s: &crate::measurements::StemMeasurements| {
-        !s.inverted && s.gain_db > STEM_ABSENT_DB && s.gain_db != 0.0
+        !s.inverted && s.gain_db > STEM_ABSENT_DB && s.gain_db != 0.0 && s.gain_db.abs() < beyond_db
     };
     let compressor = r.unit_one_gain_db - r.unit_per_level_db >= DYNAMICS_OVER_ONE_GAIN_MIN_DB
         && r.unit_per_level_db - r.fitted_per_level_db < STEM_GAINS_OVER_DYNAMICS_MIN_DB
@@ -128,6 +133,16 @@ impl Diagnosis {
         let predicted = gain_shaped
             || unexplained
                 < f64::from(DYNAMICS_FOLD_MAX_UNEXPLAINED_SHARE) * causes.left().max(left);
+        // A shallower reduction counts when the gain depends on level beyond doubt.
+        let clearly_level_dependent = m.level_residuals.is_some_and(|r| {
+            r.unit_one_gain_db - r.unit_per_level_db >= DYNAMICS_CLEAR_OVER_ONE_GAIN_DB
+        });
+        let threshold = match m.dynamics {
+            Some(d) if clearly_level_dependent && d.correlation <= -1.0 => {
+                DYNAMICS_CLEAR_THRESHOLD_DB
+            }
+            _ => DYNAMICS_THRESHOLD_DB,
+        };
         if let Some(d) = m.dynamics
             && predicted
             && (!long_response || level_dependent)
@@ -137,7 +152,7 @@ impl Diagnosis {
                 FindingKind::MasterBusDynamics,
                 "",
                 d.gain_reduction_db,
-                DYNAMICS_THRESHOLD_DB,
+                threshold,
             )
         {
             causes.explained = true;

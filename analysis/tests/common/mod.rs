@@ -74,7 +74,19 @@ pub fn analyse_with(
     config: AnalyzerConfig,
     limit: usize,
 ) -> Outcome {
-    let mut analyzer = Analyzer::new(RATE, config);
+    analyse_at(RATE, master, stems, blocks, config, limit)
+}
+
+/// The same at `rate_hz`.
+pub fn analyse_at(
+    rate_hz: f32,
+    master: &Stereo,
+    stems: &[(&str, &Stereo)],
+    blocks: Blocks,
+    config: AnalyzerConfig,
+    limit: usize,
+) -> Outcome {
+    let mut analyzer = Analyzer::new(rate_hz, config);
     for (i, (name, _)) in stems.iter().enumerate() {
         analyzer.set_stem_name(i as u32, name);
     }

@@ -191,3 +191,27 @@ fn a_stem_buried_under_something_that_resembles_it_elsewhere_is_not_moved_until_
     // ... but not under one 32 dB louder: it waits until it is heard.
     assert!(!moves(&mix(1.0, &late, 40.0, &noise(13)), &source, 9));
 }
+
+#[test]
+fn a_lag_matched_nearly_as_well_in_place_moves_only_where_the_phase_agrees() {
+    // Measured on a brass stem one sample late (44.1 kHz, 16 bits): the peak one sample away,
+    // 0.73 as high at the current lag, the phase slope -1.000 samples.
+    let peak = |zero_over_peak: f32| LagPeak {
+        lag_samples: -1,
+        peak_to_rms: 45.8,
+        inverted: false,
+        zero_over_peak,
+    };
+    assert!(lag_moves(&peak(0.73), Some(-1.00002), true));
+    // A tonal stem a period away: the slope reads it where it is.
+    assert!(!lag_moves(&peak(0.73), Some(-0.02), true));
+    assert!(!lag_moves(&peak(0.73), None, true));
+    // A clear peak moves on its own; nothing moves that explains no more, or to where it is.
+    assert!(lag_moves(&peak(0.3), None, true));
+    assert!(!lag_moves(&peak(0.3), Some(-1.0), false));
+    let here = LagPeak {
+        lag_samples: 0,
+        ..peak(1.0)
+    };
+    assert!(!lag_moves(&here, Some(0.0), true));
+}

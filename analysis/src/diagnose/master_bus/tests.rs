@@ -488,3 +488,68 @@ fn an_eq_within_what_a_missing_part_could_move_the_fit_by_is_the_part_s() {
     alone.bus_eq_explains_db = -21.0;
     assert_eq!(kinds(&alone), vec![FindingKind::MasterBusEq]);
 }
+
+/// A gentle compressor (1.5:1 from -14 dBFS, up to 0.8 dB) as measured on a 44.1 kHz, 16-bit
+/// delivery: 0.29 dB at the loudest blocks, every one of them turned down, and a gain per level
+/// leaving `over_one_gain_db` less than one gain for the run; its make-up reads +0.83 dB.
+fn gentle_compressor(over_one_gain_db: f32) -> Measurements {
+    Measurements {
+        dynamics: Some(DynamicsEstimate {
+            gain_reduction_db: 0.29,
+            correlation: -1.0,
+            level_span_db: 54.0,
+            frames: 696,
+        }),
+        dynamics_explains_db: -35.9,
+        bus_gain_db: 0.83,
+        bus_gain_explains_db: -20.8,
+        unexplained_db: -38.7,
+        level_residuals: Some(LevelResiduals {
+            unit_one_gain_db: -38.7 + over_one_gain_db,
+            unit_per_level_db: -38.7,
+            fitted_per_level_db: -38.6,
+        }),
+        ..residual_at(-20.5)
+    }
+}
+
+#[test]
+fn a_shallow_reduction_that_depends_on_level_beyond_doubt_is_a_compressor() {
+    // 3.1 dB over one gain (measured): the compressor, its make-up folded in.
+    assert_eq!(
+        kinds(&gentle_compressor(3.1)),
+        vec![FindingKind::MasterBusDynamics]
+    );
+    // 1.5 dB over one gain: 0.29 dB is under the usual threshold, and the make-up is a gain.
+    assert_eq!(
+        kinds(&gentle_compressor(1.5)),
+        vec![FindingKind::MasterBusGain]
+    );
+    // Nor when one of the loudest blocks was turned up.
+    let mut m = gentle_compressor(3.1);
+    m.dynamics.as_mut().unwrap().correlation = -0.9;
+    assert_eq!(kinds(&m), vec![FindingKind::MasterBusGain]);
+}
+
+#[test]
+fn a_deep_compressor_gives_a_stem_more_than_a_shallow_one() {
+    // Measured: 4:1 from -26 dBFS, 8.8 dB deep, gave a piano +2.9 dB over the run: the
+    // compressor's, as a 1.6 dB gain is beside a 3 dB one ...
+    let mut m = gains_or_compressor((-17.5, -21.0, -20.5));
+    m.stems[2].gain_db = 2.9;
+    m.dynamics_unit_fit.as_mut().unwrap().depth_db = 8.8;
+    let recast = super::compressor_took_stem_gains(&m).expect("recast");
+    assert_eq!(recast.stems[2].gain_db, 0.0);
+    // ... but beside the 3 dB one, 2.9 dB is the stem's own: nothing for the compressor to
+    // take, and the gain is named.
+    m.dynamics_unit_fit.as_mut().unwrap().depth_db = 3.0;
+    assert!(super::compressor_took_stem_gains(&m).is_none());
+    assert!(
+        summary(&diagnose(&m))
+            .iter()
+            .any(|(k, s, _)| *k == FindingKind::StemGain && s == &["Keys".to_string()])
+    );
+    assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(3.0), 2.0);
+    assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(8.8), 4.4);
+    assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(f32::NAN), 2.0);
+}
