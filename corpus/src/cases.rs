@@ -1525,6 +1525,34 @@ pub fn fast() -> Vec<Case> {
             makeup_db: 2.0,
         }],
     ));
+    // At 44.1 kHz in 16 bits (the sweep's 48 kHz cases were right, these were not before the
+    // sixteenth round): a limiter driven 3 dB that touches one hit by 1 dB and two barely (its
+    // peaks held to the step at -2 dBFS; the prediction stopped at 17.8 kHz and left the
+    // synths' air in the residual); a brass stem 120,031 samples early, which the shifted pass
+    // found one sample off, correlating 0.73 as well where it was (moved by its phase slope).
+    out.push(Case::new(
+        F::MasterDynamics,
+        PieceId::Neon,
+        Length::Normal,
+        44_100,
+        Format::Int16,
+        vec![D::MasterLimit {
+            drive_db: 3.0,
+            ceiling_db: -2.0,
+            lookahead_ms: 1.5,
+        }],
+    ));
+    out.push(Case::new(
+        F::StemStartOffset,
+        PieceId::Lantern,
+        Length::Normal,
+        44_100,
+        Format::Int16,
+        vec![D::StemShift {
+            stem: StemSel::Named("Brass"),
+            samples: -120_031,
+        }],
+    ));
     // One defect hiding another (at 44.1 kHz; the sweep has them at 48): an EQ beside a
     // missing guitar whose residual is 16 dB over the EQ's; a reverb return missing beside a
     // bass inverted 32 dB over it; a drum stem stopping beside a low shelf whose residual held
