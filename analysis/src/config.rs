@@ -226,9 +226,10 @@ pub const STEM_GAINS_OVER_DYNAMICS_MIN_DB: f32 = 2.0;
 /// stem 3 dB quiet read -2.98 dB beside a limiter, whose block gains against the brass at
 /// unity showed no limiter.
 pub const STEM_GAIN_BEYOND_DYNAMICS_DB: f32 = 2.0;
-/// ... or this share of the compressor's depth when more (0.5): a compressor taking 8.8 dB
-/// gave a piano +2.9 dB over the run (see [`crate::dynamics::stem_gain_beyond_dynamics_db`]).
-pub const STEM_GAIN_BEYOND_DYNAMICS_DEPTH_SHARE: f32 = 0.5;
+/// ... or this share of the compressor's depth (as the block gains read it) when more (1: a
+/// compressor read 8.8 dB deep gave a piano +2.9 dB over the run, one read 4.3 dB deep (4:1
+/// from -26 dBFS, up to 11 dB) +3.2 dB; see [`crate::dynamics::stem_gain_beyond_dynamics_db`]).
+pub const STEM_GAIN_BEYOND_DYNAMICS_DEPTH_SHARE: f32 = 1.0;
 /// ... and a stem taken at its own gain stays so until it is this much within the bound (0.3
 /// dB), so that a gain near the bound is not taken and left at every fit.
 pub const STEM_GAIN_BEYOND_DYNAMICS_HYSTERESIS_DB: f32 = 0.3;
@@ -426,10 +427,11 @@ pub const CAUSE_MIN_SHARE: f32 = 0.1;
 /// brass stem 48 samples late beside an 8.7 dB make-up, 0.18 for the apparent 0.94 samples a
 /// compressor taking 17 dB gave a drum stem) ...
 pub const OFFSET_BESIDE_GAIN_MIN_SHARE: f32 = 0.5;
-/// ... and is at least this many samples (2): a fraction of a sample read from a phase (a
-/// reverb return 0.3 samples "early" beside a plain 3 dB master gain, whose residual at that
-/// gain nulls to -124 dB) is never judged against what a gain leaves.
-pub const OFFSET_BESIDE_GAIN_MIN_SAMPLES: f64 = 2.0;
+/// ... and the stem is read at a lag at least this many whole samples off the common lag (2):
+/// an offset read from a phase at the common lag (a reverb return 0.3 to 8 samples "early"
+/// beside a plain master gain or a limiter's drive, whose residual at that gain nulls to
+/// -124 dB) is never judged against what a gain leaves.
+pub const OFFSET_BESIDE_GAIN_MIN_SAMPLES: u64 = 2;
 /// ... and holds at least this share of the residual as delivered (0.03: the brass 48 samples
 /// late held 0.095; a reverb return read 2 samples early beside a plain 3 dB master gain, 0.008
 /// of a residual that nulls at that gain).

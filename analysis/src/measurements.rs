@@ -34,6 +34,11 @@ pub struct StemMeasurements {
     /// Offset against the other stems in the master, in samples (positive: the master has
     /// this stem's audio later than the stem file, i.e. the stem is early).
     pub offset_samples: f64,
+    /// The whole samples of it the stem is read at (its lag off the common lag): the part the
+    /// aligned residual does not hold (0 for a stem at the common lag, whose offset, if real,
+    /// is in the aligned residual).
+    #[serde(default)]
+    pub lag_offset_samples: i64,
     /// The stem's gain in the master relative to the stem, in dB.
     pub gain_db: f32,
     /// Whether the stem is polarity-inverted against the master.

@@ -565,6 +565,7 @@ mod tests {
             levels,
             lag_locked: true,
             offset_samples: 0.0,
+            lag_offset_samples: 0,
             gain_db,
             inverted: false,
             energy_share_db: -6.0,

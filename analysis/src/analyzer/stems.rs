@@ -91,6 +91,7 @@ impl Stem {
             levels: self.stats.summary(),
             lag_locked: self.locked,
             offset_samples: (self.lag - common_lag) as f64,
+            lag_offset_samples: self.lag - common_lag,
             gain_db: 0.0,
             inverted: self.inverted,
             energy_share_db: FLOOR_DB,

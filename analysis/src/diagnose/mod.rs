@@ -35,7 +35,6 @@ use crate::config::{
     OFFSET_BESIDE_GAIN_MIN_SHARE, OFFSET_BESIDE_GAIN_MIN_WHOLE_SHARE, REMAINING_FLOOR_SHARE,
 };
 use crate::decibels::db_to_power;
-use crate::dynamics::stem_gain_beyond_dynamics_db;
 use crate::finding::{Finding, FindingKind, Severity, Unit};
 use crate::measurements::Measurements;
 
@@ -128,15 +127,18 @@ impl Causes {
     /// The share of the whole residual a cause explaining `explains_db` re master explains (a
     /// stem's offset is measured against the whole residual).
     /// A fader does not hide a stem's timing: the share is of the residual as delivered, or,
-    /// for an offset of whole samples ([`OFFSET_BESIDE_GAIN_MIN_SAMPLES`]) that is most of it
+    /// for a stem read at a lag of its own ([`OFFSET_BESIDE_GAIN_MIN_SAMPLES`] off: the aligned
+    /// residual does not hold that offset; a phase's reading at the common lag, if real, is in
+    /// it: a reverb return read 2.5 samples "early" beside a master gain that nulls to -126 dB
+    /// at that gain is not) that is most of it
     /// ([`OFFSET_BESIDE_GAIN_MIN_SHARE`]), of the residual as delivered at the bus's gain (a
     /// limiter's 8.7 dB of make-up left a brass stem 48 samples late 9.5% of the first, and 73%
     /// of the second).
-    fn offset_share(&self, explains_db: f32, offset_samples: f64) -> f32 {
+    fn offset_share(&self, explains_db: f32, lag_offset_samples: i64) -> f32 {
         let explains = db_to_power(f64::from(explains_db));
         let of_whole = explains / self.residual_power;
         let at_gain = explains / self.at_bus_gain_power;
-        (if offset_samples.abs() >= OFFSET_BESIDE_GAIN_MIN_SAMPLES
+        (if lag_offset_samples.unsigned_abs() >= OFFSET_BESIDE_GAIN_MIN_SAMPLES
             && at_gain >= f64::from(OFFSET_BESIDE_GAIN_MIN_SHARE)
             && of_whole >= OFFSET_BESIDE_GAIN_MIN_WHOLE_SHARE
         {
@@ -164,20 +166,17 @@ impl Causes {
     /// from (a missing return is, and stays in the denominator), unless they are as deep as the
     /// stem's gain: a stem wholly inside an EQ's band takes up to the EQ's depth as a gain, and
     /// a stem playing only in the loud passages up to a compressor's (whose make-up is the bus
-    /// gain), but never more than [`stem_gain_beyond_dynamics_db`] of it. Beside a 3 dB bell cut, a
-    /// quiet stem 3 dB hot explains 7% of the residual, and 80% of what the EQ leaves; beside a
-    /// compressor taking 3.6 dB, a harmony stem 3 dB hot (fitted -2.5 dB) explained 7% of the
-    /// residual, most of it the make-up.
+    /// gain). Beside a 3 dB bell cut, a quiet stem 3 dB hot explains 7% of the residual, and
+    /// 80% of what the EQ leaves.
     fn stem_share(&self, explains_db: f32, gain_db: f32) -> f32 {
         let deeper = |depth_db: f32| gain_db.abs() > depth_db.abs();
         let (gain_power, compression_db) = self.bus_gain;
         let (eq_power, eq_db) = self.bus_eq;
-        let beside_gain =
-            if deeper(compression_db.min(stem_gain_beyond_dynamics_db(compression_db))) {
-                gain_power
-            } else {
-                0.0
-            };
+        let beside_gain = if deeper(compression_db) {
+            gain_power
+        } else {
+            0.0
+        };
         let beside_eq = if deeper(eq_db) { eq_power } else { 0.0 };
         let beside = beside_gain + beside_eq;
         (db_to_power(f64::from(explains_db))

@@ -22,7 +22,8 @@ impl Diagnosis {
             let name = stem.name.clone();
             let offset = stem.offset_samples;
             if stem.lag_locked
-                && causes.offset_share(stem.offset_explains_db, offset) >= CAUSE_MIN_SHARE
+                && causes.offset_share(stem.offset_explains_db, stem.lag_offset_samples)
+                    >= CAUSE_MIN_SHARE
                 && self.over_samples(
                     FindingKind::StemOffset,
                     &name,

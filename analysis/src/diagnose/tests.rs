@@ -27,6 +27,7 @@ pub(super) fn stem(name: &str) -> StemMeasurements {
         levels: quiet_levels(),
         lag_locked: true,
         offset_samples: 0.0,
+        lag_offset_samples: 0,
         gain_db: 0.0,
         inverted: false,
         energy_share_db: -5.0,

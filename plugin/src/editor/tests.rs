@@ -80,6 +80,7 @@ pub fn session() -> GroupSnapshot {
             },
             lag_locked: true,
             offset_samples: if *n == "Vox" { -480.0 } else { 0.0 },
+            lag_offset_samples: 0,
             gain_db: 0.0,
             inverted: false,
             energy_share_db: -8.0,

@@ -540,16 +540,29 @@ fn a_deep_compressor_gives_a_stem_more_than_a_shallow_one() {
     m.dynamics_unit_fit.as_mut().unwrap().depth_db = 8.8;
     let recast = super::compressor_took_stem_gains(&m).expect("recast");
     assert_eq!(recast.stems[2].gain_db, 0.0);
-    // ... but beside the 3 dB one, 2.9 dB is the stem's own: nothing for the compressor to
+    // As deep as either view reads it: 3.3 dB against the stems at unity, 8.9 against their
+    // fitted gains, and a piano +3.4 dB (measured).
+    let mut both = m.clone();
+    both.stems[2].gain_db = 3.4;
+    both.dynamics_unit_fit.as_mut().unwrap().depth_db = 3.3;
+    both.dynamics = Some(DynamicsEstimate {
+        gain_reduction_db: 8.9,
+        correlation: -1.0,
+        level_span_db: 40.0,
+        frames: 500,
+    });
+    let recast = super::compressor_took_stem_gains(&both).expect("recast");
+    assert_eq!(recast.stems[2].gain_db, 0.0);
+    // ... but beside a 1.5 dB one, 2.9 dB is the stem's own: nothing for the compressor to
     // take, and the gain is named.
-    m.dynamics_unit_fit.as_mut().unwrap().depth_db = 3.0;
+    m.dynamics_unit_fit.as_mut().unwrap().depth_db = 1.5;
     assert!(super::compressor_took_stem_gains(&m).is_none());
     assert!(
         summary(&diagnose(&m))
             .iter()
             .any(|(k, s, _)| *k == FindingKind::StemGain && s == &["Keys".to_string()])
     );
-    assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(3.0), 2.0);
-    assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(8.8), 4.4);
+    assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(1.5), 2.0);
+    assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(8.8), 8.8);
     assert_eq!(crate::dynamics::stem_gain_beyond_dynamics_db(f32::NAN), 2.0);
 }
