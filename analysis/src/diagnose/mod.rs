@@ -124,16 +124,16 @@ impl Causes {
         }
     }
 
-    /// The share of the whole residual a cause explaining `explains_db` re master explains (a
-    /// stem's offset is measured against the whole residual).
-    /// A fader does not hide a stem's timing: the share is of the residual as delivered, or,
-    /// for a stem read at a lag of its own ([`OFFSET_BESIDE_GAIN_MIN_SAMPLES`] off: the aligned
-    /// residual does not hold that offset; a phase's reading at the common lag, if real, is in
-    /// it: a reverb return read 2.5 samples "early" beside a master gain that nulls to -126 dB
-    /// at that gain is not) that is most of it
-    /// ([`OFFSET_BESIDE_GAIN_MIN_SHARE`]), of the residual as delivered at the bus's gain (a
-    /// limiter's 8.7 dB of make-up left a brass stem 48 samples late 9.5% of the first, and 73%
-    /// of the second).
+    /// The share of the residual a stem's offset explaining `explains_db` re master explains:
+    /// of the residual as delivered (the aligned one does not hold the offset), or, where that
+    /// is a master gain's (a fader does not hide a stem's timing), of the residual as
+    /// delivered at the bus's gain, for a stem read at a lag of its own
+    /// ([`OFFSET_BESIDE_GAIN_MIN_SAMPLES`] off) whose offset is most of it
+    /// ([`OFFSET_BESIDE_GAIN_MIN_SHARE`]) and a share of the whole
+    /// ([`OFFSET_BESIDE_GAIN_MIN_WHOLE_SHARE`]). A limiter's 8.7 dB of make-up left a brass
+    /// stem 48 samples late 9.5% of the first and 73% of the second. A phase's reading at the
+    /// common lag would be in the aligned residual if it were real (a reverb return read 2.5
+    /// samples "early" beside a master gain that nulls at that gain is not).
     fn offset_share(&self, explains_db: f32, lag_offset_samples: i64) -> f32 {
         let explains = db_to_power(f64::from(explains_db));
         let of_whole = explains / self.residual_power;
