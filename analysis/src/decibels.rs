@@ -4,7 +4,7 @@
 /// What a zero (or vanishing) ratio reads as, in dB.
 pub const FLOOR_DB: f32 = -200.0;
 
-/// An amplitude ratio in dB (`20 log10`), floored at [`FLOOR_DB`].
+/// An amplitude ratio in dB (`20 log10`), floored at `FLOOR_DB`.
 pub fn amplitude_to_db(amplitude: f64) -> f32 {
     if amplitude > 0.0 {
         (20.0 * amplitude.log10()).max(f64::from(FLOOR_DB)) as f32

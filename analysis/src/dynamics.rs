@@ -51,7 +51,7 @@ pub struct LevelGainFit {
     /// loudest passages are turned down).
     pub depth_db: f32,
     /// Net share of the loudest blocks whose gain is below the reference by more than
-    /// [`crate::config::COMPRESSION_AGREEMENT_MARGIN_DB`], a sign test (those below minus those
+    /// `COMPRESSION_AGREEMENT_MARGIN_DB`, a sign test (those below minus those
     /// above, over both; blocks within the margin are ties and count for neither): 1 when no
     /// loud block is turned up, near 0 for gains scattered both ways.
     pub agreement: f32,

@@ -149,7 +149,7 @@ pub struct DropoutMeasurement {
     #[serde(default)]
     pub rested_first: bool,
     /// How far the residual's level (mean square) fell in the moments after the stem sounded
-    /// again ([`crate::config::DROPOUT_FALL_SECONDS`]), re its level in the stretch, in dB
+    /// again (`DROPOUT_FALL_SECONDS`), re its level in the stretch, in dB
     /// (infinite if not measured: still silent, or the pass ended): a stem whose silence is the
     /// residual takes it away when it returns; a resting stem's return leaves another stem's
     /// mute going on (only the residual's share of the master falls, the master being louder).
@@ -170,8 +170,8 @@ pub struct ReturnFit {
 
 impl DropoutMeasurement {
     /// Whether the residual outlived this stem's silence inside `other`'s: this stem sounded
-    /// again at least [`DROPOUT_OUTLIVED_SECONDS`] before the other did, and the residual fell
-    /// at least [`DROPOUT_OUTLIVED_FALL_DB`] more when the other sounded again. The residual is
+    /// again at least `DROPOUT_OUTLIVED_SECONDS` before the other did, and the residual fell
+    /// at least `DROPOUT_OUTLIVED_FALL_DB` more when the other sounded again. The residual is
     /// then the other's missing part (one cause per effect): a drum mute over a downbeat is not
     /// the bass resting for the first half of it.
     pub fn outlived_by(&self, other: &DropoutMeasurement) -> bool {
