@@ -2,7 +2,7 @@
 //!
 //! Registration happens on a non-audio thread (the plugin's `activate()`): it allocates the
 //! instance's lane and starts the core thread if this is the first instance. Dropping the
-//! [`Registration`] (in `deactivate()` or when the instance is destroyed) abandons the lane; the
+//! `Registration` (in `deactivate()` or when the instance is destroyed) abandons the lane; the
 //! core drains what is left and forgets the instance, and the last instance to go stops the
 //! core thread.
 

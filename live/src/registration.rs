@@ -9,9 +9,9 @@
 //! last instance to go stops the core thread.
 //!
 //! This file is the only one that knows both the instance side ([`InstanceShared`]) and the core
-//! thread ([`crate::core`]); the core and the groups never call back into it. The transport is
+//! thread (`crate::core`); the core and the groups never call back into it. The transport is
 //! chosen at registration; the core may hand the audio thread another one later through the
-//! registration's [`Handover`] (an in-process lane moving to a ring when this process stops
+//! registration's `Handover` (an in-process lane moving to a ring when this process stops
 //! leading, `federation/relocation.rs`), taken at the start of a push.
 
 use std::sync::{Arc, Mutex};

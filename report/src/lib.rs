@@ -185,7 +185,7 @@ pub struct InstanceInfo {
 pub struct Report {
     /// [`SCHEMA_VERSION`].
     pub schema: u32,
-    /// "stemcheck <version>".
+    /// `"stemcheck <version>"`.
     pub generator: String,
     /// When it was written (RFC 3339, UTC).
     pub created: String,

@@ -1,6 +1,6 @@
 //! The snapshot board: one segment per namespace (`<prefix>-board`) where the elected analysis
 //! core publishes each group's snapshot as bytes, for editors in other processes and binaries.
-//! Each slot is a [`crate::seqlock`] region with the writer's id and the time of publication
+//! Each slot is a `crate::seqlock` region with the writer's id and the time of publication
 //! in front, so that a reader can tell a snapshot of the current leader from one a dead leader
 //! left behind.
 //!

@@ -29,7 +29,7 @@ const SAME_CHANNEL_TOLERANCE: f32 = 1.0 / 8_388_608.0;
 /// A file's last moments, as the tail rule reads them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TailLevels {
-    /// RMS of its last [`TAIL_SECONDS`], in dBFS (-200 for digital silence).
+    /// RMS of its last `TAIL_SECONDS`, in dBFS (-200 for digital silence).
     pub end_dbfs: f32,
     /// RMS of the 100 ms that ended 200 ms before its end, in dBFS (-infinity when the file is
     /// shorter than 300 ms).
@@ -37,7 +37,7 @@ pub struct TailLevels {
 }
 
 impl TailLevels {
-    /// No tail (a file shorter than [`TAIL_SECONDS`], or not read).
+    /// No tail (a file shorter than `TAIL_SECONDS`, or not read).
     pub const NONE: Self = Self {
         end_dbfs: f32::NEG_INFINITY,
         before_dbfs: f32::NEG_INFINITY,
@@ -53,7 +53,7 @@ impl TailLevels {
     }
 
     /// Whether the file ends while still sounding: loud at its end, or still decaying there
-    /// above [`TAIL_DECAYING_FLOOR_DBFS`].
+    /// above `TAIL_DECAYING_FLOOR_DBFS`.
     pub fn is_cut(&self) -> bool {
         self.end_dbfs > TAIL_FLOOR_DBFS
             || (self.end_dbfs > TAIL_DECAYING_FLOOR_DBFS && self.decay_db() >= TAIL_DECAY_MIN_DB)
@@ -147,7 +147,7 @@ impl FileWatch {
         }
     }
 
-    /// The tail's levels, or `None` when the file is shorter than [`TAIL_SECONDS`].
+    /// The tail's levels, or `None` when the file is shorter than `TAIL_SECONDS`.
     pub fn tail_levels(&self) -> Option<TailLevels> {
         let len = self.tail.len();
         if (self.frames_read as usize) < self.end_frames {

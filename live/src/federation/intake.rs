@@ -46,7 +46,7 @@ const REMOTE_LANE_BASE: LaneId = 1 << 31;
 const REMOTE_SERIAL_BASE: u64 = 1 << 63;
 /// Tests only: a file path. The first pop that copies a record then creates the file and
 /// holds, before publishing the ring's tail, until this process no longer leads (at most
-/// [`HOLD_LIMIT`]): a core stopped mid-pop while another takes over.
+/// `HOLD_LIMIT`): a core stopped mid-pop while another takes over.
 pub const HOLD_MID_POP_ENV: &str = "STEMCHECK_TEST_HOLD_MID_POP";
 /// Longest a pop is held for [`HOLD_MID_POP_ENV`].
 const HOLD_LIMIT: Duration = Duration::from_secs(60);

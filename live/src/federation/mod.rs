@@ -2,22 +2,22 @@
 //! formats (the CLAP and the VST3 build are two binaries with their own statics) and host
 //! processes (sandboxed or bridged plugins). Built on `stemcheck-shm`:
 //!
-//! 1. [`agent`]: each process (per binary) joins the per-user registry with the first
+//! 1. `agent`: each process (per binary) joins the per-user registry with the first
 //!    registration, beats, and runs for leader; the leader's core is the one core.
 //! 2. `registration.rs` decides an instance's transport once, when it registers: the leader's
 //!    instances use in-process lanes as before; the others get a shared-memory ring
 //!    ([`RingSender`]) whose metadata (role, group, name, format) the agent keeps current
-//!    ([`meta`]), announced in the registry before the instance's first block.
-//! 3. [`intake`]: the leader's core reads every other instance's ring into a stand-in's lane,
+//!    (`meta`), announced in the registry before the instance's first block.
+//! 3. `intake`: the leader's core reads every other instance's ring into a stand-in's lane,
 //!    so groups align and analyse them like local instances; instances of a process that died
 //!    or hangs are shown as gone. An announced ring is opened at the core's next step, and the
 //!    groups hold each poll's audio until the next one, so a ring's backlog is aligned from
 //!    its first block (a host that renders right after loading a session loses nothing).
 //! 4. This file: the leader publishes each group's snapshot on the board; editors in other
-//!    processes read it there ([`remote_snapshot`]). Why an instance cannot join (another
+//!    processes read it there (`remote_snapshot`). Why an instance cannot join (another
 //!    version's registry, shared memory unavailable) is kept for the snapshots' warnings.
 //!
-//! 5. [`relocation`]: when another process took the core over while this one hung (a
+//! 5. `relocation`: when another process took the core over while this one hung (a
 //!    debugger, a stop signal), this process's lanes move to rings as soon as it resumes: the
 //!    core thread makes each ring and hands it to the audio thread through the registration's
 //!    handover (one atomic swap on the audio thread), so the group is one again without
@@ -31,7 +31,7 @@
 //!
 //! A process stopped for longer than the registry's reap timeout loses its slot; its agent
 //! rejoins when it resumes, under the same entry id (so the same ring names) and announces its
-//! rings, and [`relocation`] then moves its lanes as for a leader that was replaced.
+//! rings, and `relocation` then moves its lanes as for a leader that was replaced.
 
 pub(crate) mod agent;
 pub(crate) mod intake;
