@@ -292,8 +292,9 @@ pub struct Measurements {
     /// for a source or a return no stem carries.
     pub residual_collinear_share: f32,
     /// The residual's mid energy re the master's (outside dropouts), in dB, with each stem the
-    /// fit finds whole and inverted read with its sign turned: what is left once the stems'
-    /// polarity is put right (the residual's mid as delivered when none is inverted).
+    /// fit finds whole and inverted read with its sign turned, and each stem at a gain of its
+    /// own (one no master compressor gives) read at it: what is left once the stems' polarity
+    /// and own gains are put right (the residual's mid as delivered when there are none).
     #[serde(default)]
     pub residual_turned_db: f32,
     /// `residual_ir_spread` of the residual with each stem the fit finds inverted turned.

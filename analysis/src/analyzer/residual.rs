@@ -39,12 +39,13 @@ pub(super) struct TimeDomain {
     residual_lr: f64,
     /// The residual's mid energy.
     residual_mid_energy: f64,
-    /// The residual's mid energy with each stem found inverted read with its sign turned
-    /// (outside dropouts): the share collinear with the sum is of it.
+    /// The residual's mid energy with each stem found inverted read with its sign turned, and
+    /// each at a gain of its own read at it ([`own_gained`]; outside dropouts): the share
+    /// collinear with the sum is of it.
     character_mid_energy: f64,
     /// The master's mid energy over the stretch `character_mid_energy` covers.
     character_master_mid: f64,
-    /// The stems read with their sign turned in `character_mid_energy` (how many, and a hash of
+    /// The stems read turned or at their own gain in `character_mid_energy` (how many, and a hash of
     /// their indices, see [`turned_signature`]): when it changes, the residual's character is
     /// measured afresh.
     character_turned: (usize, u64),
